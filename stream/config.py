@@ -1,0 +1,169 @@
+"""One typed configuration object, built from defaults < TOML file < ``STREAMREC_*`` env < flags.
+
+Every process receives a :class:`Config` instance; nothing reads the environment elsewhere.
+Env names are ``STREAMREC_<SECTION>__<FIELD>`` (double underscore between section and field),
+e.g. ``STREAMREC_KAFKA__BOOTSTRAP_SERVERS``; ``STREAMREC_CONFIG`` names the TOML file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+Positive = Annotated[int, msgspec.Meta(gt=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+ENV_PREFIX = "STREAMREC_"
+
+
+class ConfigError(ValueError):
+    """A one-line, user-facing message that names the fix."""
+
+
+class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Empty means "start the embedded Tansu broker" where a command can do so.
+    bootstrap_servers: str = ""
+    events_topic: str = "events"
+    recommendations_topic: str = "recommendations"
+    signals_topic: str = "streamrec-signals"
+    partitions: Positive = 4
+    group_id: str = "streamrec-workers"
+    # Passed verbatim to every confluent-kafka client: SASL/TLS settings live here,
+    # e.g. {"security.protocol" = "SASL_SSL", "sasl.mechanism" = "PLAIN", ...}.
+    client_overrides: dict[str, str] = {}
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.events_topic}.dlq"
+
+
+class EventLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    max_bytes: Positive = 8192
+    # Events older than this relative to the partition's newest timestamp are dead-lettered.
+    allowed_lateness_ms: NonNegative = 24 * 3600 * 1000
+
+
+class StateConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    recent_items: Positive = 40
+    max_seen_per_user: Positive = 2000
+    half_lives_s: list[PositiveFloat] = msgspec.field(default_factory=lambda: [3600.0, 86400.0, 7 * 86400.0])
+    covis_window: Positive = 40
+    covis_neighbours: Positive = 200
+    dedup_window: Positive = 100_000
+
+
+class LearnerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    seed: int = 7
+    mf_factors: Positive = 32
+    mf_learning_rate: PositiveFloat = 0.05
+    mf_regularisation: Fraction = 0.01
+    mf_negatives: NonNegative = 2
+    click_learning_rate: PositiveFloat = 0.05
+    click_l2: Fraction = 0.0
+    # Non-clicked impressions kept for the click model, weighted by 1/rate (negative downsampling).
+    click_negative_rate: Fraction = 0.25
+    click_sampled_negatives: NonNegative = 2
+    candidates_per_source: Positive = 50
+    drift_threshold: PositiveFloat = 20.0
+
+
+class WorkerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    batch_size: Positive = 5000
+    poll_timeout_s: PositiveFloat = 0.2
+    snapshot_every_events: Positive = 50_000
+    snapshot_every_s: PositiveFloat = 10.0
+    data_dir: str = "./streamrec-data"
+    training_log_retention_s: PositiveFloat = 7 * 86400.0
+    # Score ranking learners (full-catalogue, O(items)) on every n-th click; pointwise
+    # learners are scored on every event. 1 = every click.
+    prequential_every: Positive = 1
+
+
+class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    # 0 disables the endpoint.
+    port: Port = 9464
+
+
+class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    kafka: KafkaConfig = msgspec.field(default_factory=KafkaConfig)
+    events: EventLimits = msgspec.field(default_factory=EventLimits)
+    state: StateConfig = msgspec.field(default_factory=StateConfig)
+    learners: LearnerConfig = msgspec.field(default_factory=LearnerConfig)
+    worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
+    parts = dotted.split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"{origin}: {dotted!r} is not SECTION.FIELD (e.g. worker.batch_size)")
+    section, field = parts
+    if section not in Config.__struct_fields__:
+        known = ", ".join(Config.__struct_fields__)
+        raise ConfigError(f"{origin}: unknown section {section!r}; use one of {known}")
+    tree.setdefault(section, {})[field] = value
+
+
+def _parse_scalar(raw: str) -> Any:
+    """Env and --set values are strings; TOML-parse them so lists and numbers work."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def load_config(
+    file: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Merge file, env and ``section.field=value`` overrides (in rising priority) into a Config."""
+    env = os.environ if env is None else env
+    tree: dict[str, Any] = {}
+    file = file or env.get(f"{ENV_PREFIX}CONFIG") or None
+    if file:
+        path = Path(file)
+        try:
+            tree = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist; fix --config or STREAMREC_CONFIG") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix the file") from None
+    for name, raw in env.items():
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            section, _, field = name[len(ENV_PREFIX):].partition("__")
+            _set_path(tree, f"{section.lower()}.{field.lower()}", _parse_scalar(raw), f"env {name}")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected SECTION.FIELD=VALUE")
+        _set_path(tree, key.strip(), _parse_scalar(raw.strip()), f"--set {item}")
+    try:
+        return msgspec.convert(tree, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        where = str(exc).rpartition("at `$.")[2].rstrip("`") or "?"
+        env_name = ENV_PREFIX + "__".join(where.split(".")[:2]).upper()
+        raise ConfigError(
+            f"config {where}: {str(exc).partition(' - at')[0]}; "
+            f"fix it with --set {where}=..., {env_name} or the config file"
+        ) from None
+
+
+def config_reference() -> str:
+    """Every field with its default, for ``--help`` and the README."""
+    lines = []
+    defaults = msgspec.to_builtins(Config())
+    for section, fields in defaults.items():
+        lines.append(f"[{section}]")
+        for name, value in fields.items():
+            lines.append(f"  {name} = {value!r}")
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""Prequential (test-then-learn) ranking metrics, as defined in shared/NOTES.md.
+
+For each scored click the learner has already ranked every item the user has not clicked before;
+a hit is the clicked item within the top K, and with one relevant item NDCG@K = 1/log2(rank + 2).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+class RankingScore:
+    """Running Recall@K / NDCG@K for one learner, plus a windowed series for curves."""
+
+    __slots__ = ("k", "window", "n", "hits", "ndcg", "_win_n", "_win_hits", "series")
+
+    def __init__(self, k: int = 10, window: int = 1000) -> None:
+        self.k = k
+        self.window = window
+        self.n = 0
+        self.hits = 0
+        self.ndcg = 0.0
+        self._win_n = 0
+        self._win_hits = 0
+        self.series: list[list[float]] = []  # [events seen so far, recall over the window]
+
+    def update(self, recommended: np.ndarray, item: int, position_in_stream: int) -> float:
+        """Record one test; returns the loss (1 - hit) that drift detection watches."""
+        hit_at = np.flatnonzero(recommended[: self.k] == item)
+        hit = len(hit_at) > 0
+        self.n += 1
+        self._win_n += 1
+        if hit:
+            self.hits += 1
+            self._win_hits += 1
+            self.ndcg += 1.0 / math.log2(int(hit_at[0]) + 2)
+        if self._win_n == self.window:
+            self.series.append([position_in_stream, self._win_hits / self._win_n])
+            self._win_n = self._win_hits = 0
+        return 0.0 if hit else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.hits / self.n if self.n else 0.0
+
+    @property
+    def ndcg_mean(self) -> float:
+        return self.ndcg / self.n if self.n else 0.0
+
+    def summary(self) -> dict[str, float]:
+        return {f"recall@{self.k}": round(self.recall, 4), f"ndcg@{self.k}": round(self.ndcg_mean, 4),
+                "scored": self.n}
+
+    def to_state(self) -> dict[str, Any]:
+        return {s: getattr(self, s) for s in self.__slots__}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for s in self.__slots__:
+            setattr(self, s, state[s])
+
+
+class LogLoss:
+    """Running (weighted) log-loss of a pointwise probability model."""
+
+    __slots__ = ("weight", "total")
+
+    def __init__(self) -> None:
+        self.weight = 0.0
+        self.total = 0.0
+
+    def update(self, p: float, y: bool, w: float = 1.0) -> float:
+        p = min(max(p, 1e-7), 1 - 1e-7)
+        loss = -math.log(p if y else 1.0 - p)
+        self.weight += w
+        self.total += w * loss
+        return loss
+
+    @property
+    def value(self) -> float:
+        return self.total / self.weight if self.weight else 0.0
+
+    def to_state(self) -> dict[str, float]:
+        return {"weight": self.weight, "total": self.total}
+
+    def load_state(self, state: dict[str, float]) -> None:
+        self.weight, self.total = state["weight"], state["total"]

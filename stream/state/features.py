@@ -1,0 +1,156 @@
+"""Per-partition feature state: everything the learners read about users and items.
+
+One :class:`FeatureState` per Kafka partition. Users live in exactly one partition (events are keyed
+by user), so user-side state here is complete. Item-side state (popularity, co-visitation, CTR) is
+built from this partition's events only: an approximation of the global view whose cost is measured
+by ``streamrec eval prequential --partitions N`` (README, "Where state lives").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stream.config import StateConfig
+from stream.events import EVENT_TYPES, Event
+from stream.state.counters import DecayedCounters
+from stream.state.covisitation import CoVisitation
+from stream.state.ids import IdIndex
+
+# Beta prior for CTR estimates: a new item starts at 1/20 and moves with evidence.
+CTR_PRIOR_CLICKS = 1.0
+CTR_PRIOR_IMPRESSIONS = 20.0
+
+
+@dataclass(slots=True, frozen=True)
+class Interaction:
+    """An event resolved against the state: dense ids and seconds."""
+
+    user: int
+    item: int
+    type: str
+    ts_s: float
+    position: int
+    event: Event
+
+
+class FeatureState:
+    def __init__(self, cfg: StateConfig) -> None:
+        self.cfg = cfg
+        self.users = IdIndex()
+        self.items = IdIndex()
+        self.categories = IdIndex()
+        self.item_category: list[int] = []  # -1 where unknown
+        self.recent: dict[int, list[int]] = {}  # newest first, at most cfg.recent_items
+        self.seen: dict[int, dict[int, None]] = {}  # ordered set of clicked items, bounded
+        self.user_counters = {t: DecayedCounters(cfg.half_lives_s) for t in EVENT_TYPES}
+        self.item_counters = {t: DecayedCounters(cfg.half_lives_s) for t in EVENT_TYPES}
+        self.user_categories: dict[int, dict[int, float]] = {}
+        self.covis = CoVisitation(cfg.covis_neighbours, cfg.covis_window)
+        self.max_ts_ms = 0
+        self.version = 0  # bumped by every update; lets readers memoise derived views
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def recent_items(self, user: int) -> list[int]:
+        return self.recent.get(user, [])
+
+    def seen_items(self, user: int) -> list[int]:
+        return list(self.seen.get(user, ()))
+
+    def item_ctr(self, items: np.ndarray, ts_s: float, horizon: int = -1) -> np.ndarray:
+        """(m,) -> (m,) Beta-smoothed click-through rates over half-life ``horizon`` (default longest)."""
+        clicks = self.item_counters["click"].get_many(items, ts_s)[horizon]
+        shown = self.item_counters["impression"].get_many(items, ts_s)[horizon]
+        return (clicks + CTR_PRIOR_CLICKS) / (np.maximum(shown, clicks) + CTR_PRIOR_IMPRESSIONS)
+
+    def category_affinity(self, user: int, items: np.ndarray) -> np.ndarray:
+        """(m,) -> (m,) share of the user's clicks that went to each item's category."""
+        counts = self.user_categories.get(user)
+        out = np.zeros(len(items))
+        if not counts:
+            return out
+        total = sum(counts.values())
+        for n, item in enumerate(items.tolist()):
+            cat = self.item_category[item]
+            if cat >= 0:
+                out[n] = counts.get(cat, 0.0) / total
+        return out
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def resolve(self, event: Event) -> Interaction:
+        """Assign dense ids (registering new users/items and item content) without learning anything."""
+        user = self.users.add(event.user_id)
+        item = self.items.add(event.item_id)
+        if item == len(self.item_category):
+            self.item_category.append(-1)
+        if event.item is not None and event.item.category and self.item_category[item] < 0:
+            self.item_category[item] = self.categories.add(event.item.category)
+        position = event.context.position if event.context and event.context.position is not None else -1
+        return Interaction(user, item, event.type, event.ts / 1000.0, position, event)
+
+    def update(self, x: Interaction) -> None:
+        """Fold one interaction into the state (call after the learners were tested on it)."""
+        self.max_ts_ms = max(self.max_ts_ms, x.event.ts)
+        self.version += 1
+        self.user_counters[x.type].add(x.user, x.ts_s)
+        self.item_counters[x.type].add(x.item, x.ts_s)
+        if x.type != "click":
+            return
+        recent = self.recent.setdefault(x.user, [])
+        self.covis.add(x.item, recent)
+        if x.item in recent:
+            recent.remove(x.item)
+        recent.insert(0, x.item)
+        del recent[self.cfg.recent_items:]
+        seen = self.seen.setdefault(x.user, {})
+        seen[x.item] = None
+        if len(seen) > self.cfg.max_seen_per_user:
+            del seen[next(iter(seen))]
+        cat = self.item_category[x.item]
+        if cat >= 0:
+            counts = self.user_categories.setdefault(x.user, {})
+            counts[cat] = counts.get(cat, 0.0) + 1.0
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def sizes(self) -> dict[str, int]:
+        return {"users": len(self.users), "items": len(self.items), "covis_items": len(self.covis)}
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "users": self.users.to_state(),
+            "items": self.items.to_state(),
+            "categories": self.categories.to_state(),
+            "item_category": self.item_category,
+            "recent": [[u, r] for u, r in self.recent.items()],
+            "seen": [[u, list(s)] for u, s in self.seen.items()],
+            "user_counters": {t: c.to_state() for t, c in self.user_counters.items()},
+            "item_counters": {t: c.to_state() for t, c in self.item_counters.items()},
+            "user_categories": [[u, list(c.keys()), list(c.values())] for u, c in self.user_categories.items()],
+            "covis": self.covis.to_state(),
+            "max_ts_ms": self.max_ts_ms,
+        }
+
+    @classmethod
+    def from_state(cls, cfg: StateConfig, s: dict[str, Any]) -> FeatureState:
+        st = cls(cfg)
+        st.users = IdIndex.from_state(s["users"])
+        st.items = IdIndex.from_state(s["items"])
+        st.categories = IdIndex.from_state(s["categories"])
+        st.item_category = list(s["item_category"])
+        st.recent = {int(u): list(r) for u, r in s["recent"]}
+        st.seen = {int(u): dict.fromkeys(items) for u, items in s["seen"]}
+        st.user_counters = {t: DecayedCounters.from_state(c) for t, c in s["user_counters"].items()}
+        st.item_counters = {t: DecayedCounters.from_state(c) for t, c in s["item_counters"].items()}
+        st.user_categories = {int(u): dict(zip(k, v)) for u, k, v in s["user_categories"]}
+        st.covis = CoVisitation.from_state(s["covis"])
+        st.max_ts_ms = s["max_ts_ms"]
+        return st

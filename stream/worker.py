@@ -1,0 +1,238 @@
+"""The consumer-group worker: an explicit poll -> process -> checkpoint loop over owned partitions.
+
+Contract on failure:
+* Every valid event is applied to its partition's state exactly once across crashes and
+  rebalances: state and the offset it reflects are written together in one snapshot, and a
+  (re)assigned partition restarts from its newest snapshot at the snapshot's offset.
+* Bad input (undecodable, invalid, oversized, too late) never stops the worker: the original bytes
+  go to ``<events>.dlq`` with the reason in headers. Dead letters are at-least-once (a crash before a
+  checkpoint re-sends the ones after it).
+* Kafka's committed offsets trail the snapshots; they feed lag monitoring, never recovery.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+
+from stream.config import Config
+from stream.events import Event, EventCodec, InvalidEvent
+from stream.kafka.clients import make_consumer, make_producer
+from stream.metrics import WorkerMetrics
+from stream.processor import Outcome, PartitionProcessor
+from stream.snapshot import SnapshotStore
+from stream.training_log import TrainingLog
+
+log = logging.getLogger(__name__)
+
+DLQ_DETAIL_MAX = 512
+
+
+@dataclass
+class OwnedPartition:
+    processor: PartitionProcessor
+    next_offset: int  # the offset of the next event to apply
+    snapshot_offset: int
+    snapshot_time: float = field(default_factory=time.time)
+
+
+class StreamWorker:
+    def __init__(self, cfg: Config, metrics: WorkerMetrics, consumer: Consumer | None = None,
+                 producer: Producer | None = None) -> None:
+        self.cfg = cfg
+        self.topic = cfg.kafka.events_topic
+        self.metrics = metrics
+        self.codec = EventCodec(cfg.events.max_bytes)
+        data = Path(cfg.worker.data_dir)
+        self.snapshots = SnapshotStore(data / "snapshots")
+        self.training_log = TrainingLog(data / "training-log", self.topic, cfg.worker.training_log_retention_s)
+        self.consumer = consumer or make_consumer(cfg.kafka)
+        self.producer = producer or make_producer(cfg.kafka)
+        self.owned: dict[int, OwnedPartition] = {}
+        self._last_lag_check = 0.0
+
+    # -- rebalance callbacks (run inside consume()) ---------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            snap = self.snapshots.latest(self.topic, tp.partition)
+            if snap is None:
+                proc, offset = PartitionProcessor(self.cfg, on_drift=self._drift_hook(tp.partition)), 0
+            else:
+                proc = PartitionProcessor.from_state(self.cfg, snap.state, on_drift=self._drift_hook(tp.partition))
+                offset = snap.offset
+            # Events at or after the snapshot offset will be applied (and logged) again.
+            self.training_log.discard_from(tp.partition, offset)
+            self.owned[tp.partition] = OwnedPartition(proc, offset, offset)
+            tp.offset = offset if offset > 0 else OFFSET_BEGINNING
+            log.info("assigned %s[%d] from offset %d (%s)", self.topic, tp.partition, offset,
+                     "snapshot" if snap else "no snapshot: rebuilding from the beginning")
+        consumer.incremental_assign(partitions)
+        self.metrics.assigned.set(len(self.owned))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            if tp.partition in self.owned:
+                self._checkpoint(tp.partition)
+                self._release(tp.partition)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Someone else may own these already: writing a snapshot now could overwrite theirs.
+        for tp in partitions:
+            self._release(tp.partition)
+
+    def _release(self, partition: int) -> None:
+        self.owned.pop(partition, None)
+        try:
+            self.metrics.lag.remove(str(partition))
+        except KeyError:  # never reported
+            pass
+        self.metrics.assigned.set(len(self.owned))
+
+    def _drift_hook(self, partition: int):
+        def hook(learner: str, position: int, event: Event) -> None:
+            self.metrics.drift.labels(learner).inc()
+            log.warning("drift detected on %s in partition %d at event %s", learner, partition, event.event_id)
+            signal = {"kind": "drift", "learner": learner, "partition": partition, "position": position,
+                      "event_id": event.event_id, "ts": event.ts}
+            self.producer.produce(self.cfg.kafka.signals_topic, msgspec.json.encode(signal))
+        return hook
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, idle_exit_s: float | None = None) -> None:
+        """Consume until ``stop`` is set (or nothing arrives for ``idle_exit_s``), then checkpoint and leave."""
+        stop = stop or threading.Event()
+        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_lost)
+        last_message = time.monotonic()
+        try:
+            while not stop.is_set():
+                messages = self.consumer.consume(self.cfg.worker.batch_size, self.cfg.worker.poll_timeout_s)
+                if messages:
+                    last_message = time.monotonic()
+                    with self.metrics.batch_seconds.time():
+                        self.process_batch(messages)
+                elif idle_exit_s is not None and self.owned and time.monotonic() - last_message > idle_exit_s:
+                    break
+                self.producer.poll(0)
+                self._checkpoint_due()
+                self._report()
+        finally:
+            for partition in list(self.owned):
+                self._checkpoint(partition)
+            self.consumer.close()  # leaves the group; revocation finds nothing new to checkpoint
+            self.producer.flush(10)
+
+    def process_batch(self, messages: list[Message]) -> None:
+        self.metrics.consumed.inc(len(messages))
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consume error: %s", err)
+                continue
+            owned = self.owned.get(msg.partition())
+            if owned is None or msg.offset() < owned.next_offset:
+                continue  # not ours any more, or already reflected in the restored snapshot
+            try:
+                event = self.codec.decode(msg.value())
+            except InvalidEvent as exc:
+                self._dead_letter(msg, exc.reason, exc.detail)
+            else:
+                outcome = owned.processor.process(event)
+                if outcome is Outcome.APPLIED:
+                    self.metrics.processed.labels(event.type).inc()
+                    self.training_log.append(msg.partition(), msg.offset(), event)
+                elif outcome is Outcome.DUPLICATE:
+                    self.metrics.duplicates.inc()
+                else:
+                    self._dead_letter(msg, "late", f"ts {event.ts} is older than the allowed lateness")
+            owned.next_offset = msg.offset() + 1
+
+    def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
+        headers = list(msg.headers() or [])
+        headers += [("streamrec.dlq.reason", reason.encode()),
+                    ("streamrec.dlq.detail", detail[:DLQ_DETAIL_MAX].encode()),
+                    ("streamrec.source.topic", msg.topic().encode()),
+                    ("streamrec.source.partition", str(msg.partition()).encode()),
+                    ("streamrec.source.offset", str(msg.offset()).encode())]
+        self.producer.produce(self.cfg.kafka.dlq_topic, value=msg.value(), key=msg.key(), headers=headers)
+        self.metrics.dead_lettered.labels(reason).inc()
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def _checkpoint_due(self) -> None:
+        now = time.time()
+        w = self.cfg.worker
+        for partition, owned in list(self.owned.items()):
+            pending = owned.next_offset - owned.snapshot_offset
+            if pending >= w.snapshot_every_events or (pending and now - owned.snapshot_time >= w.snapshot_every_s):
+                self._checkpoint(partition)
+
+    def _checkpoint(self, partition: int) -> None:
+        """Make everything before ``next_offset`` durable. The order is the recovery contract:
+
+        1. flush the producer: dead letters and signals of these events are in Kafka;
+        2. write the training-log segment [snapshot_offset, next_offset);
+        3. write the snapshot (state + next_offset) atomically -- the commit point: a crash before
+           it replays from the previous snapshot (step 2's segment is discarded on restore), a crash
+           after it resumes from next_offset;
+        4. commit next_offset to Kafka, for lag monitoring only.
+        """
+        owned = self.owned.get(partition)
+        if owned is None or owned.next_offset == owned.snapshot_offset:
+            return
+        started = time.perf_counter()
+        try:
+            if self.producer.flush(10) > 0:
+                raise RuntimeError("producer could not deliver dead letters within 10 s")
+            self.training_log.flush(partition, owned.next_offset)
+            self.snapshots.write(self.topic, partition, owned.next_offset, owned.processor.to_state())
+        except (OSError, RuntimeError) as exc:
+            # Nothing past the last good snapshot is committed; the next checkpoint retries.
+            self.metrics.snapshot_failures.inc()
+            log.error("checkpoint of %s[%d] failed: %s", self.topic, partition, exc)
+            return
+        owned.snapshot_offset = owned.next_offset
+        owned.snapshot_time = time.time()
+        self.training_log.prune(partition, owned.processor.state.max_ts_ms)
+        self.consumer.commit(offsets=[TopicPartition(self.topic, partition, owned.next_offset)], asynchronous=True)
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
+
+    # -- metrics --------------------------------------------------------------------------------
+
+    def _report(self) -> None:
+        now = time.monotonic()
+        if now - self._last_lag_check < 1.0:
+            return
+        self._last_lag_check = now
+        hits = {}
+        for partition, owned in self.owned.items():
+            try:
+                _, high = self.consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=0.5)
+                self.metrics.lag.labels(str(partition)).set(max(0, high - owned.next_offset))
+            except Exception as exc:  # a broker hiccup must not stop processing
+                log.debug("watermark query failed: %s", exc)
+            for name, score in owned.processor.scores.items():
+                n, h, g = hits.get(name, (0, 0, 0.0))
+                hits[name] = (n + score.n, h + score.hits, g + score.ndcg)
+        for name, (n, h, g) in hits.items():
+            if n:
+                self.metrics.recall.labels(name).set(h / n)
+                self.metrics.ndcg.labels(name).set(g / n)
+        if self.owned:
+            loss_w = sum(o.processor.click_logloss.weight for o in self.owned.values())
+            loss_t = sum(o.processor.click_logloss.total for o in self.owned.values())
+            if loss_w:
+                self.metrics.logloss.set(loss_t / loss_w)
+            for kind in ("users", "items", "covis_items"):
+                self.metrics.state_entries.labels(kind).set(
+                    sum(o.processor.state.sizes()[kind] for o in self.owned.values()))
+        self.metrics.snapshot_times([o.snapshot_time for o in self.owned.values()])

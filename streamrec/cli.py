@@ -1,0 +1,339 @@
+"""``streamrec``: the one place where the layers are composed into processes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import msgspec
+
+from stream.config import Config, ConfigError, config_reference, load_config
+from stream.events import EVENT_TYPES
+from stream.processor import LEARNERS
+from stream.sources import DATASETS, SourceError, open_source
+from stream.sources.logfile import ColumnMap, LogFormatError
+from stream.sources.movielens import DatasetUnavailable
+from stream.sources.synthetic import SyntheticConfig
+
+log = logging.getLogger("streamrec")
+
+
+class UsageError(Exception):
+    """A bad argument: printed as one line, exit code 2."""
+
+
+# -- shared plumbing ------------------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides = list(args.set or [])
+    for flag, key in (("bootstrap_servers", "kafka.bootstrap_servers"), ("data_dir", "worker.data_dir"),
+                      ("metrics_port", "metrics.port"), ("partitions", "kafka.partitions")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"{key}={json.dumps(value)}")
+    return load_config(args.config, overrides)
+
+
+def _with(cfg: Config, section: str, **changes) -> Config:
+    return msgspec.structs.replace(cfg, **{section: msgspec.structs.replace(getattr(cfg, section), **changes)})
+
+
+@contextmanager
+def _kafka(cfg: Config, log_fn: Callable[[str], None] = print) -> Iterator[Config]:
+    """Use the configured cluster, or start the embedded Tansu broker when none is configured."""
+    from stream.kafka.broker import EmbeddedBroker
+    from stream.kafka.clients import ensure_topics
+
+    if cfg.kafka.bootstrap_servers:
+        ensure_topics(cfg.kafka)
+        yield cfg
+        return
+    with EmbeddedBroker() as broker:
+        log_fn(f"embedded Tansu broker at {broker.bootstrap_servers}")
+        cfg = _with(cfg, "kafka", bootstrap_servers=broker.bootstrap_servers)
+        ensure_topics(cfg.kafka)
+        yield cfg
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _source(args: argparse.Namespace):
+    columns = ColumnMap(user=args.user_col, item=args.item_col, time=args.time_col, type=args.type_col,
+                        event_id=args.id_col, time_unit=args.time_unit) if args.dataset == "file" else None
+    synthetic = SyntheticConfig(seed=args.seed, n_sessions=args.sessions) if args.dataset == "synthetic" else None
+    return open_source(args.dataset, args.path, columns, synthetic)
+
+
+def _emit(obj: dict, as_json: bool) -> None:
+    print(json.dumps(obj, indent=None if as_json else 2))
+
+
+def _start_metrics(cfg: Config, registry) -> None:
+    if cfg.metrics.port:
+        from prometheus_client import start_http_server
+
+        start_http_server(cfg.metrics.port, cfg.metrics.host, registry)
+        log.info("metrics on http://%s:%d/metrics", cfg.metrics.host, cfg.metrics.port)
+
+
+# -- subcommands ------------------------------------------------------------------------------------
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from stream.kafka.broker import EmbeddedBroker
+
+    stop = _stop_on_signals()
+    with EmbeddedBroker(port=args.port, storage=args.storage) as broker:
+        print(f"tansu broker at {broker.bootstrap_servers} (storage {args.storage}); Ctrl-C stops it", flush=True)
+        while not stop.wait(0.5):
+            if broker.proc is not None and broker.proc.poll() is not None:
+                raise UsageError(f"the broker exited with code {broker.proc.returncode}")
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from stream.kafka.clients import ensure_topics, make_producer
+    from stream.produce import produce_events
+
+    cfg = _config(args)
+    if not cfg.kafka.bootstrap_servers:
+        raise UsageError("produce needs a broker: pass --bootstrap-servers HOST:PORT (see `streamrec broker`)")
+    ensure_topics(cfg.kafka)
+    started = time.perf_counter()
+    sent = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, _source(args), rate=args.rate,
+                          limit=args.limit, progress=lambda n: print(f"\rproduced {n:,}", end="", flush=True))
+    took = time.perf_counter() - started
+    print(f"\rproduced {sent:,} events to {cfg.kafka.events_topic} in {took:.1f}s ({sent / took:,.0f}/s)")
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry
+
+    from stream.kafka.clients import ensure_topics
+    from stream.metrics import WorkerMetrics
+    from stream.worker import StreamWorker
+
+    cfg = _config(args)
+    if not cfg.kafka.bootstrap_servers:
+        raise UsageError("stream needs a broker: pass --bootstrap-servers HOST:PORT (see `streamrec broker`)")
+    ensure_topics(cfg.kafka)
+    registry = CollectorRegistry()
+    _start_metrics(cfg, registry)
+    stop = _stop_on_signals()
+    StreamWorker(cfg, WorkerMetrics(registry)).run(stop, idle_exit_s=args.idle_exit)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from stream.evaluation.replay import replay
+
+    cfg = _config(args)
+    if args.prequential_every:
+        cfg = _with(cfg, "worker", prequential_every=args.prequential_every)
+
+    def progress(n: int, metrics: dict) -> None:
+        if not args.json:
+            best = max((v[f"recall@{args.k}"], name) for name, v in metrics.items() if not name.startswith("_"))
+            print(f"\r{n:,} events; best recall@{args.k} so far {best[0]:.4f} ({best[1]})", end="",
+                  file=sys.stderr, flush=True)
+
+    result = replay(_source(args), cfg, partitions=args.partitions or 1, k=args.k, progress=progress)
+    if not args.json:
+        print(file=sys.stderr)
+    result["_run"]["dataset"] = args.dataset
+    _emit(result, args.json)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from stream.bench import bench_stream
+
+    cfg = _config(args)
+    if args.prequential_every:
+        cfg = _with(cfg, "worker", prequential_every=args.prequential_every)
+    out = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    with _kafka(cfg, out) as cfg:
+        result = bench_stream(cfg, events=args.events, runs=args.runs, log=out)
+    _emit(result, args.json)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole stream pipeline on the embedded default, with progress and the figures at the end."""
+    import tempfile
+
+    from prometheus_client import CollectorRegistry
+
+    from stream.kafka.clients import make_producer
+    from stream.metrics import WorkerMetrics
+    from stream.produce import produce_events
+    from stream.worker import StreamWorker
+
+    cfg = _config(args)
+    stop = _stop_on_signals()
+    with tempfile.TemporaryDirectory(prefix="streamrec-demo-") as tmp, _kafka(cfg) as cfg:
+        if args.data_dir is None:
+            cfg = _with(cfg, "worker", data_dir=tmp)
+        registry = CollectorRegistry()
+        _start_metrics(cfg, registry)
+        metrics = WorkerMetrics(registry)
+        worker = StreamWorker(cfg, metrics)
+        producer_done = threading.Event()
+        produced = [0]
+
+        def produce() -> None:
+            produced[0] = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, _source(args),
+                                         rate=args.rate, progress=lambda n: produced.__setitem__(0, n))
+            producer_done.set()
+
+        threading.Thread(target=produce, daemon=True, name="producer").start()
+        started = time.perf_counter()
+
+        def figures() -> dict[str, dict[str, float]]:
+            value = registry.get_sample_value
+            return {name: {"recall@10": round(value("streamrec_prequential_recall_ratio", {"learner": name}) or 0, 4),
+                           "ndcg@10": round(value("streamrec_prequential_ndcg_ratio", {"learner": name}) or 0, 4)}
+                    for name in LEARNERS}
+
+        def applied() -> int:
+            return sum(o.next_offset for o in list(worker.owned.values()))
+
+        def report() -> None:
+            while not stop.wait(1.0):
+                done = applied()
+                recall = " ".join(f"{n}={f['recall@10']:.3f}" for n, f in figures().items())
+                print(f"\rproduced {produced[0]:,}  processed {done:,} "
+                      f"({done / (time.perf_counter() - started):,.0f}/s)  recall@10 {recall}", end="", flush=True)
+                if producer_done.is_set() and done >= produced[0]:
+                    stop.set()
+
+        reporter = threading.Thread(target=report, daemon=True, name="progress")
+        reporter.start()
+        worker.run(stop)
+        reporter.join(2)
+        took = time.perf_counter() - started
+        value = registry.get_sample_value
+        summary = {
+            "events_produced": produced[0],
+            "events_applied": int(sum(value("streamrec_events_processed_total", {"type": t}) or 0
+                                      for t in EVENT_TYPES)),
+            "dead_lettered": int(sum(s.value for m in metrics.dead_lettered.collect() for s in m.samples
+                                     if s.name.endswith("_total"))),
+            "seconds": round(took, 1),
+            "prequential": figures(),
+        }
+        summary["events_per_s_end_to_end"] = round(summary["events_applied"] / took)
+        print()
+        _emit(summary, args.json)
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML config file (also STREAMREC_CONFIG)")
+    p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
+                   help="override any config field (repeatable), e.g. --set worker.batch_size=2000")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def _kafka_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (kafka.bootstrap_servers)")
+    p.add_argument("--partitions", type=int, help="partitions of the events topic when created")
+
+
+def _source_flags(p: argparse.ArgumentParser, default: str = "synthetic") -> None:
+    p.add_argument("--dataset", default=default, choices=DATASETS)
+    p.add_argument("--path", help="with --dataset file: a CSV or JSONL click log")
+    p.add_argument("--user-col", default="user_id")
+    p.add_argument("--item-col", default="item_id")
+    p.add_argument("--time-col", default="ts")
+    p.add_argument("--type-col", help="column with impression/click/conversion (default: all clicks)")
+    p.add_argument("--id-col", help="column with a unique event id (default: a hash of the row)")
+    p.add_argument("--time-unit", default="ms", choices=["s", "ms"])
+    p.add_argument("--seed", type=int, default=42, help="synthetic generator seed")
+    p.add_argument("--sessions", type=int, default=30_000, help="synthetic sessions (~11 events each)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamrec", description=__doc__,
+                                     epilog="configuration fields and defaults:\n" + config_reference(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("broker", help="run the embedded Tansu broker")
+    p.add_argument("--port", type=int, default=9092)
+    p.add_argument("--storage", default="memory://tansu/", help="memory://tansu/ or postgres://user:pw@host/db")
+    _common(p)
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("produce", help="replay a source into the events topic")
+    _common(p), _kafka_flags(p), _source_flags(p)
+    p.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    p.add_argument("--limit", type=int, help="stop after this many events")
+    p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("stream", help="run a stream worker in the consumer group")
+    _common(p), _kafka_flags(p)
+    p.add_argument("--data-dir", help="snapshots and training log (worker.data_dir)")
+    p.add_argument("--metrics-port", type=int, help="Prometheus endpoint port, 0 to disable")
+    p.add_argument("--idle-exit", type=float, help="exit cleanly after this many seconds without events")
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("eval", help="offline evaluation of the online learners")
+    p.add_argument("mode", choices=["prequential"])
+    _common(p), _source_flags(p, default="ml-100k")
+    p.add_argument("--partitions", type=int, help="split users into N shards with their own state")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--prequential-every", type=int, help="score ranking learners on every n-th click")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="benchmarks that print figures")
+    p.add_argument("target", choices=["stream"])
+    _common(p), _kafka_flags(p)
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--prequential-every", type=int, help="score ranking learners on every n-th click")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="the whole pipeline on the embedded broker, with figures")
+    _common(p), _kafka_flags(p), _source_flags(p)
+    p.add_argument("--rate", type=float, help="producer events per second (default: as fast as possible)")
+    p.add_argument("--data-dir", help="keep snapshots and training log here (default: a temporary dir)")
+    p.add_argument("--metrics-port", type=int, help="Prometheus endpoint port, 0 to disable")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError, SourceError, LogFormatError, DatasetUnavailable) as exc:
+        print(f"streamrec {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
