@@ -69,8 +69,8 @@ class LearnerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     click_learning_rate: PositiveFloat = 0.05
     click_l2: Fraction = 0.0
     # Non-clicked impressions kept for the click model, weighted by 1/rate (negative downsampling).
-    click_negative_rate: Fraction = 0.25
-    click_sampled_negatives: NonNegative = 2
+    click_negative_rate: Fraction = 0.1
+    click_sampled_negatives: NonNegative = 1
     candidates_per_source: Positive = 50
     drift_threshold: PositiveFloat = 20.0
 
@@ -82,9 +82,9 @@ class WorkerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     snapshot_every_s: PositiveFloat = 10.0
     data_dir: str = "./streamrec-data"
     training_log_retention_s: PositiveFloat = 7 * 86400.0
-    # Score ranking learners (full-catalogue, O(items)) on every n-th click; pointwise
-    # learners are scored on every event. 1 = every click.
-    prequential_every: Positive = 1
+    # Score the ranking learners (full-catalogue, O(items) per click) on every n-th click; the
+    # pointwise click model is scored on every example it learns. `eval` scores every click.
+    prequential_every: Positive = 20
 
 
 class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -19,6 +19,7 @@ from stream.config import Config
 from stream.drift import DriftMonitor
 from stream.evaluation.prequential import LogLoss, RankingScore
 from stream.events import EVENT_TYPES, Event
+from stream.learners.base import rank_of
 from stream.learners.click_model import ClickModel
 from stream.learners.item_knn import ItemKNN
 from stream.learners.mf import IncrementalMF
@@ -70,8 +71,10 @@ class PartitionProcessor:
         x = self.state.resolve(event)
         position = self.counts["applied"]
         if x.type == "click" and self.counts["click"] % self.cfg.worker.prequential_every == 0:
+            seen = self.state.seen_items(x.user)
             for name, learner in self.rankers.items():
-                loss = self.scores[name].update(learner.recommend(x.user, self.k), x.item, position)
+                rank = rank_of(learner.score_catalogue(x.user), x.item, seen)
+                loss = self.scores[name].update(rank, position)
                 monitor = self.drift.get(name)
                 if monitor is not None and monitor.update(loss, position) and self.on_drift:
                     self.on_drift(name, position, event)

@@ -141,9 +141,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from stream.evaluation.replay import replay
 
-    cfg = _config(args)
-    if args.prequential_every:
-        cfg = _with(cfg, "worker", prequential_every=args.prequential_every)
+    cfg = _with(_config(args), "worker", prequential_every=args.prequential_every)
 
     def progress(n: int, metrics: dict) -> None:
         if not args.json:
@@ -300,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p), _source_flags(p, default="ml-100k")
     p.add_argument("--partitions", type=int, help="split users into N shards with their own state")
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--prequential-every", type=int, help="score ranking learners on every n-th click")
+    p.add_argument("--prequential-every", type=int, default=1,
+                   help="score ranking learners on every n-th click (default: every click)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
 

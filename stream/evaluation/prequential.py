@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 
 
 class RankingScore:
@@ -27,16 +26,18 @@ class RankingScore:
         self._win_hits = 0
         self.series: list[list[float]] = []  # [events seen so far, recall over the window]
 
-    def update(self, recommended: np.ndarray, item: int, position_in_stream: int) -> float:
-        """Record one test; returns the loss (1 - hit) that drift detection watches."""
-        hit_at = np.flatnonzero(recommended[: self.k] == item)
-        hit = len(hit_at) > 0
+    def update(self, rank: int | None, position_in_stream: int) -> float:
+        """Record one test given the clicked item's 0-based rank (None: not ranked at all).
+
+        Returns the loss (1 - hit) that drift detection watches.
+        """
+        hit = rank is not None and rank < self.k
         self.n += 1
         self._win_n += 1
         if hit:
             self.hits += 1
             self._win_hits += 1
-            self.ndcg += 1.0 / math.log2(int(hit_at[0]) + 2)
+            self.ndcg += 1.0 / math.log2(rank + 2)
         if self._win_n == self.window:
             self.series.append([position_in_stream, self._win_hits / self._win_n])
             self._win_n = self._win_hits = 0

@@ -47,6 +47,23 @@ def top_k(scores: np.ndarray, k: int, exclude: list[int]) -> np.ndarray:
     return part[order][:k]
 
 
+def rank_of(scores: np.ndarray, item: int, exclude: list[int]) -> int | None:
+    """0-based rank ``item`` would get in ``top_k(scores, ., exclude)``; None if it is unrankable.
+
+    One comparison pass instead of a partial sort: what prequential tests need per click.
+    scores: (n_items,). Ties count against the item when the other index is lower, as in top_k.
+    """
+    if item >= len(scores) or not np.isfinite(scores[item]):
+        return None
+    s = scores[item]
+    ahead = int(np.count_nonzero(scores > s)) + int(np.count_nonzero(scores[:item] == s))
+    if exclude:
+        ex = np.asarray(exclude, dtype=np.int64)
+        ex = ex[ex != item]
+        ahead -= int(np.count_nonzero(scores[ex] > s)) + int(np.count_nonzero((scores[ex] == s) & (ex < item)))
+    return ahead
+
+
 class CatalogueRanker:
     """Mixin: ``recommend`` as top-k of ``score_catalogue`` over the user's unseen items."""
 

@@ -7,7 +7,8 @@ Training examples, learned after being scored (test-then-learn):
 * a click is a positive;
 * a non-clicked impression is a negative, kept with probability ``negative_rate`` and weighted
   ``1 / negative_rate`` (negative down-sampling with importance weights);
-* where a log has no impressions (MovieLens), ``sampled_negatives`` uniformly drawn items per click.
+* while a partition has seen no impression at all (a positives-only log such as MovieLens),
+  ``sampled_negatives`` items per click, drawn uniformly from the catalogue.
 Impressions that are later clicked are learned as a negative and then as a positive ("fake
 negative" training, Ktena et al. 2019): the model's odds p/(1-p) estimate the CTR.
 """
@@ -53,11 +54,11 @@ class ClickModel:
         clicks = self.popularity.clicks[item] if item < len(self.popularity.clicks) else 0.0
         return {
             "pop": math.log1p(clicks),
-            "trend": math.log1p(st.item_counters["click"].get(item, ts_s)[0]),
-            "ctr": float(st.item_ctr(np.array([item]), ts_s)[0]),
-            "cat_affinity": float(st.category_affinity(user, np.array([item]))[0]),
+            "trend": math.log1p(st.item_counters["click"].get_one(item, ts_s, 0)),
+            "ctr": st.item_ctr_one(item, ts_s),
+            "cat_affinity": st.category_affinity_one(user, item),
             "knn": self._knn_one(user, item),
-            "mf": float(self.mf.score_items(user, np.array([item]))[0]),
+            "mf": self.mf.score_one(user, item),
             "position": math.log1p(position) if position >= 0 else 0.0,
         }
 
@@ -93,7 +94,8 @@ class ClickModel:
             out.append((self.features(x.user, x.item, x.ts_s, x.position), True, 1.0))
             n = self.state.n_items
             h = zlib.crc32(x.event.event_id.encode())
-            for k in range(self.sampled_negatives if n > 1 else 0):
+            sampled = self.sampled_negatives if n > 1 and not self.state.has_impressions else 0
+            for k in range(sampled):
                 j = (h * 2246822519 + k * 3266489917 + 1) % n
                 if j != x.item:
                     out.append((self.features(x.user, j, x.ts_s), False, 1.0))

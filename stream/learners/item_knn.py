@@ -35,12 +35,9 @@ class ItemKNN(CatalogueRanker):
         scores = pop * 1e-9
         norm = np.sqrt(pop + 1.0)
         for rank, r in enumerate(self.state.recent_items(user)):
-            row = self.state.covis.of(r)
-            if not row:
-                continue
-            idx = np.fromiter(row.keys(), np.int64, len(row))
-            w = np.fromiter(row.values(), np.float64, len(row))
-            scores[idx] += w / (norm[idx] * norm[r] * (1.0 + rank))
+            idx, w = self.state.covis.arrays(r)
+            if len(idx):
+                scores[idx] += w / (norm[idx] * norm[r] * (1.0 + rank))
         self._memo = (user, self.state.version, scores)
         return scores
 

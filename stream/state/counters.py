@@ -1,45 +1,52 @@
-"""Exponentially decayed event counters with several half-lives, as dense arrays (forward decay).
+"""Exponentially decayed event counters with several half-lives per key (forward decay).
 
 Forward decay (Cormode et al., ICDE 2009): an event at ``t_k`` adds ``exp(r_h * (t_k - t_ref))`` to
 row h; the decayed count at ``t`` is ``stored * exp(-r_h * (t - t_ref))`` with ``r_h = ln 2 / half_life_h``.
-Updates are O(h), and reading any set of keys is one vectorised product. When the exponent
-grows large the whole array is rebased to a new ``t_ref`` (exact up to rounding).
-Shape: ``values`` is (h, capacity), indexed by dense key.
+Updates are O(h) scalar operations and reading any set of keys is one vectorised product over a
+zero-copy numpy view. When the exponent grows large every row is rebased to a new ``t_ref``.
+Rows are ``array('d')``: scalar updates at Python-float speed, growable, viewable by numpy.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 import numpy as np
 
-from stream.state.serial import pack_array, unpack_array
-
-_REBASE_EXPONENT = 300.0  # e^300 ~ 1e130: far from float64 overflow, rebased long before
+_REBASE_EXPONENT = 300.0  # e^300 ~ 1e130: far from float64 overflow
 
 
 class DecayedCounters:
-    __slots__ = ("half_lives", "rates", "t_ref", "values")
+    __slots__ = ("half_lives", "rates", "t_ref", "rows")
 
     def __init__(self, half_lives_s: list[float]) -> None:
         self.half_lives = list(half_lives_s)
-        self.rates = np.array([math.log(2) / h for h in self.half_lives])
+        self.rates = [math.log(2) / h for h in self.half_lives]
         self.t_ref: float | None = None
-        self.values = np.zeros((len(self.half_lives), 64))
+        self.rows = [array("d") for _ in self.half_lives]
 
     def add(self, key: int, ts_s: float, amount: float = 1.0) -> None:
         if self.t_ref is None:
             self.t_ref = ts_s
-        exponent = self.rates * (ts_s - self.t_ref)
-        if exponent[0] > _REBASE_EXPONENT:
-            self.values *= np.exp(-exponent)[:, None]
-            self.t_ref = ts_s
-            exponent = np.zeros_like(exponent)
-        if key >= self.values.shape[1]:
-            grow = max(key + 1 - self.values.shape[1], self.values.shape[1])
-            self.values = np.hstack([self.values, np.zeros((len(self.rates), grow))])
-        self.values[:, key] += amount * np.exp(exponent)
+        dt = ts_s - self.t_ref
+        if self.rates[0] * dt > _REBASE_EXPONENT:
+            for row, rate in zip(self.rows, self.rates):
+                np.frombuffer(row, dtype=np.float64)[:] *= math.exp(-rate * dt)
+            self.t_ref, dt = ts_s, 0.0
+        if key >= len(self.rows[0]):
+            grow = max(key + 1 - len(self.rows[0]), len(self.rows[0]), 64)
+            for row in self.rows:
+                row.extend(array("d", bytes(8 * grow)))
+        for row, rate in zip(self.rows, self.rates):
+            row[key] += amount * math.exp(rate * dt)
+
+    def get_one(self, key: int, ts_s: float, horizon: int) -> float:
+        """The decayed count of one key for one half-life."""
+        if self.t_ref is None or key >= len(self.rows[0]):
+            return 0.0
+        return self.rows[horizon][key] * math.exp(-self.rates[horizon] * (ts_s - self.t_ref))
 
     def get_many(self, keys: np.ndarray, ts_s: float) -> np.ndarray:
         """(m,) keys -> (h, m) decayed counts at ``ts_s`` (zeros for unknown keys)."""
@@ -47,23 +54,20 @@ class DecayedCounters:
         out = np.zeros((len(self.rates), len(keys)))
         if self.t_ref is None:
             return out
-        known = keys < self.values.shape[1]
-        out[:, known] = self.values[:, keys[known]] * np.exp(-self.rates * (ts_s - self.t_ref))[:, None]
+        known = keys < len(self.rows[0])
+        for h, (row, rate) in enumerate(zip(self.rows, self.rates)):
+            out[h, known] = np.frombuffer(row, dtype=np.float64)[keys[known]] * math.exp(-rate * (ts_s - self.t_ref))
         return out
 
-    def get(self, key: int, ts_s: float) -> np.ndarray:
-        """(h,) decayed counts of one key."""
-        return self.get_many(np.array([key]), ts_s)[:, 0]
-
     def __len__(self) -> int:
-        return int(np.count_nonzero(self.values[-1]))
+        return sum(1 for v in self.rows[-1] if v)
 
     def to_state(self) -> dict[str, Any]:
-        return {"half_lives": self.half_lives, "t_ref": self.t_ref, "values": pack_array(self.values)}
+        return {"half_lives": self.half_lives, "t_ref": self.t_ref, "rows": [row.tobytes() for row in self.rows]}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> DecayedCounters:
         counters = cls(state["half_lives"])
         counters.t_ref = state["t_ref"]
-        counters.values = unpack_array(state["values"])
+        counters.rows = [array("d", blob) for blob in state["rows"]]
         return counters

@@ -9,35 +9,57 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 class CoVisitation:
-    __slots__ = ("max_neighbours", "window", "neighbours")
+    __slots__ = ("max_neighbours", "window", "neighbours", "_arrays")
 
     def __init__(self, max_neighbours: int, window: int) -> None:
         self.max_neighbours = max_neighbours
         self.window = window
         self.neighbours: dict[int, dict[int, float]] = {}
+        # Rows as (idx, weight) arrays for vectorised scoring, dropped whenever the row changes.
+        self._arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def add(self, item: int, recent: list[int]) -> None:
-        """recent: the user's previous items, newest first."""
+        """recent: the user's previous items, newest first. (Hot path: kept free of helper calls.)"""
+        neighbours = self.neighbours
+        arrays = self._arrays
+        arrays.pop(item, None)
+        own = neighbours.get(item)
+        if own is None:
+            own = neighbours[item] = {}
         for distance, other in enumerate(recent[: self.window]):
             if other == item:
                 continue
             w = 1.0 / (1 + distance)
-            self._bump(item, other, w)
-            self._bump(other, item, w)
+            own[other] = own.get(other, 0.0) + w
+            row = neighbours.get(other)
+            if row is None:
+                row = neighbours[other] = {}
+            row[item] = row.get(item, 0.0) + w
+            arrays.pop(other, None)
+            if len(row) > 2 * self.max_neighbours:
+                self._prune(other)
+        if len(own) > 2 * self.max_neighbours:
+            self._prune(item)
 
-    def _bump(self, a: int, b: int, w: float) -> None:
-        row = self.neighbours.get(a)
-        if row is None:
-            row = self.neighbours[a] = {}
-        row[b] = row.get(b, 0.0) + w
-        if len(row) > 2 * self.max_neighbours:
-            keep = sorted(row.items(), key=lambda kv: (-kv[1], kv[0]))[: self.max_neighbours]
-            self.neighbours[a] = dict(keep)
+    def _prune(self, a: int) -> None:
+        keep = sorted(self.neighbours[a].items(), key=lambda kv: (-kv[1], kv[0]))[: self.max_neighbours]
+        self.neighbours[a] = dict(keep)
 
     def of(self, item: int) -> dict[int, float]:
         return self.neighbours.get(item, {})
+
+    def arrays(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """The row of ``item`` as ((m,) neighbour indices, (m,) weights)."""
+        cached = self._arrays.get(item)
+        if cached is None:
+            row = self.neighbours.get(item, {})
+            cached = (np.fromiter(row.keys(), np.int64, len(row)), np.fromiter(row.values(), np.float64, len(row)))
+            self._arrays[item] = cached
+        return cached
 
     def __len__(self) -> int:
         return len(self.neighbours)

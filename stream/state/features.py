@@ -8,9 +8,9 @@ by ``streamrec eval prequential --partitions N`` (README, "Where state lives").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from stream.config import StateConfig
@@ -24,9 +24,8 @@ CTR_PRIOR_CLICKS = 1.0
 CTR_PRIOR_IMPRESSIONS = 20.0
 
 
-@dataclass(slots=True, frozen=True)
-class Interaction:
-    """An event resolved against the state: dense ids and seconds."""
+class Interaction(msgspec.Struct, frozen=True, gc=False):
+    """An event resolved against the state: dense ids and seconds (untracked by the cyclic GC)."""
 
     user: int
     item: int
@@ -47,7 +46,8 @@ class FeatureState:
         self.seen: dict[int, dict[int, None]] = {}  # ordered set of clicked items, bounded
         self.user_counters = {t: DecayedCounters(cfg.half_lives_s) for t in EVENT_TYPES}
         self.item_counters = {t: DecayedCounters(cfg.half_lives_s) for t in EVENT_TYPES}
-        self.user_categories: dict[int, dict[int, float]] = {}
+        self.user_categories: dict[int, dict[int, float]] = {}  # clicks per category
+        self.user_category_totals: dict[int, float] = {}
         self.covis = CoVisitation(cfg.covis_neighbours, cfg.covis_window)
         self.max_ts_ms = 0
         self.version = 0  # bumped by every update; lets readers memoise derived views
@@ -57,6 +57,11 @@ class FeatureState:
     @property
     def n_items(self) -> int:
         return len(self.items)
+
+    @property
+    def has_impressions(self) -> bool:
+        """Whether this partition's log carries impressions (real negatives) at all."""
+        return self.item_counters["impression"].t_ref is not None
 
     def recent_items(self, user: int) -> list[int]:
         return self.recent.get(user, [])
@@ -70,13 +75,25 @@ class FeatureState:
         shown = self.item_counters["impression"].get_many(items, ts_s)[horizon]
         return (clicks + CTR_PRIOR_CLICKS) / (np.maximum(shown, clicks) + CTR_PRIOR_IMPRESSIONS)
 
+    def item_ctr_one(self, item: int, ts_s: float, horizon: int = -1) -> float:
+        clicks = self.item_counters["click"].get_one(item, ts_s, horizon)
+        shown = self.item_counters["impression"].get_one(item, ts_s, horizon)
+        return (clicks + CTR_PRIOR_CLICKS) / (max(shown, clicks) + CTR_PRIOR_IMPRESSIONS)
+
+    def category_affinity_one(self, user: int, item: int) -> float:
+        counts = self.user_categories.get(user)
+        cat = self.item_category[item]
+        if not counts or cat < 0:
+            return 0.0
+        return counts.get(cat, 0.0) / self.user_category_totals[user]
+
     def category_affinity(self, user: int, items: np.ndarray) -> np.ndarray:
         """(m,) -> (m,) share of the user's clicks that went to each item's category."""
         counts = self.user_categories.get(user)
         out = np.zeros(len(items))
         if not counts:
             return out
-        total = sum(counts.values())
+        total = self.user_category_totals[user]
         for n, item in enumerate(items.tolist()):
             cat = self.item_category[item]
             if cat >= 0:
@@ -118,6 +135,7 @@ class FeatureState:
         if cat >= 0:
             counts = self.user_categories.setdefault(x.user, {})
             counts[cat] = counts.get(cat, 0.0) + 1.0
+            self.user_category_totals[x.user] = self.user_category_totals.get(x.user, 0.0) + 1.0
 
     # -- snapshots -----------------------------------------------------------------------------
 
@@ -151,6 +169,7 @@ class FeatureState:
         st.user_counters = {t: DecayedCounters.from_state(c) for t, c in s["user_counters"].items()}
         st.item_counters = {t: DecayedCounters.from_state(c) for t, c in s["item_counters"].items()}
         st.user_categories = {int(u): dict(zip(k, v)) for u, k, v in s["user_categories"]}
+        st.user_category_totals = {u: sum(c.values()) for u, c in st.user_categories.items()}
         st.covis = CoVisitation.from_state(s["covis"])
         st.max_ts_ms = s["max_ts_ms"]
         return st
