@@ -62,10 +62,10 @@ class StateConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class LearnerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     seed: int = 7
-    mf_factors: Positive = 32
-    mf_learning_rate: PositiveFloat = 0.05
+    mf_factors: Positive = 16
+    mf_learning_rate: PositiveFloat = 0.2
     mf_regularisation: Fraction = 0.01
-    mf_negatives: NonNegative = 2
+    mf_negatives: NonNegative = 4
     click_learning_rate: PositiveFloat = 0.05
     click_l2: Fraction = 0.0
     # Non-clicked impressions kept for the click model, weighted by 1/rate (negative downsampling).
@@ -150,12 +150,20 @@ def load_config(
     try:
         return msgspec.convert(tree, Config, strict=False)
     except msgspec.ValidationError as exc:
-        where = str(exc).rpartition("at `$.")[2].rstrip("`") or "?"
-        env_name = ENV_PREFIX + "__".join(where.split(".")[:2]).upper()
-        raise ConfigError(
-            f"config {where}: {str(exc).partition(' - at')[0]}; "
-            f"fix it with --set {where}=..., {env_name} or the config file"
-        ) from None
+        raise ConfigError(_explain(str(exc))) from None
+
+
+def _explain(text: str) -> str:
+    """Turn msgspec's "<problem> - at `$.section.field`" into a line that names the fix."""
+    problem, _, at = text.partition(" - at `$.")
+    where = at.rstrip("`")
+    if "unknown field" in problem:
+        field = problem.split("`")[1]
+        struct = type(getattr(Config(), where)) if where else Config
+        known = ", ".join(f.name for f in msgspec.structs.fields(struct))
+        return f"config {where + '.' if where else ''}{field}: no such setting; known: {known}"
+    env_name = ENV_PREFIX + "__".join(where.split(".")[:2]).upper()
+    return f"config {where}: {problem}; fix it with --set {where}=..., {env_name} or the config file"
 
 
 def config_reference() -> str:

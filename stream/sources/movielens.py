@@ -1,7 +1,8 @@
 """MovieLens-100K, read from the ``recbole==1.2.1`` wheel fetched through PyPI (never installed).
 
 Ratings become ``click`` events in timestamp order (ties keep file order); a rating >= 4 also
-emits a ``conversion`` one millisecond later. Genres, year and title become item attributes;
+emits a ``conversion`` right after its click, with the same timestamp (a millisecond later would
+overtake the next rating in the same second). Genres, year and title become item attributes;
 age, gender and occupation become user attributes.
 """
 
@@ -69,4 +70,4 @@ def movielens_events(path: Path | None = None, conversion_rating: float = 4.0) -
         common = dict(user_id=user, item_id=item, item=items.get(item), user=users.get(user))
         yield Event(event_id=f"ml-{line}", ts=ts_s * 1000, type="click", **common)
         if rating >= conversion_rating:
-            yield Event(event_id=f"ml-{line}-cv", ts=ts_s * 1000 + 1, type="conversion", **common)
+            yield Event(event_id=f"ml-{line}-cv", ts=ts_s * 1000, type="conversion", **common)

@@ -9,7 +9,8 @@ Generative model (all draws from one ``numpy.random.Generator``):
 * User ``u`` prefers one or two categories: ``p_u`` is a mix of their centroids plus noise.
 * Items and users appear over time: a share is present from the start, the rest arrive uniformly
   through the stream (cold start).
-* At ``drift_at`` (a fraction of the sessions) every user's preferred categories are redrawn.
+* At ``drift_at`` (a fraction of the sessions) every user's preferred categories are redrawn and
+  item popularity is reshuffled (tastes and trends both move).
 * Each session shows one user a slate of ``slate_size`` items they have not clicked before (half by
   popularity, half by the user's true affinity), emitting one ``impression`` each, then a ``click``
   with ``P = sigmoid(click_bias + affinity_scale * p_u.v_i + b_i - position_decay * position)``, and
@@ -63,7 +64,8 @@ class SyntheticWorld:
         self.item_category = rng.integers(0, c, cfg.n_items)
         self.item_vec = self.centroids[self.item_category] + rng.normal(0, 0.35, (cfg.n_items, d))
         ranks = rng.permutation(cfg.n_items) + 1
-        self.item_bias = -cfg.popularity_zipf * np.log(ranks) / np.log(cfg.n_items) * 2.0 + 1.0
+        self.item_bias_before = -cfg.popularity_zipf * np.log(ranks) / np.log(cfg.n_items) * 2.0 + 1.0
+        self.item_bias_after = rng.permutation(self.item_bias_before)
         self.user_vec_before = self._draw_user_vectors(rng)
         self.user_vec_after = self._draw_user_vectors(rng)
         self.user_activity = 1.0 / (rng.permutation(cfg.n_users) + 1.0) ** 0.5
@@ -75,6 +77,7 @@ class SyntheticWorld:
             for cat in self.item_category
         ]
         self.drift_session = int(cfg.drift_at * cfg.n_sessions)
+        self.drift_ts_ms: int | None = None  # set by synthetic_events when the stream reaches it
 
     def _draw_user_vectors(self, rng: np.random.Generator) -> np.ndarray:
         cfg = self.cfg
@@ -93,12 +96,15 @@ class SyntheticWorld:
     def user_vectors(self, session: int) -> np.ndarray:
         return self.user_vec_before if session < self.drift_session else self.user_vec_after
 
+    def item_bias(self, session: int) -> np.ndarray:
+        return self.item_bias_before if session < self.drift_session else self.item_bias_after
+
     def click_probability(self, users: np.ndarray, items: np.ndarray, session: int,
                           position: np.ndarray | int = 0) -> np.ndarray:
         """True P(click | impression). users, items: (n,) index arrays -> (n,)."""
         cfg = self.cfg
         affinity = np.einsum("nd,nd->n", self.user_vectors(session)[users], self.item_vec[items])
-        logit = cfg.click_bias + cfg.affinity_scale * affinity + self.item_bias[items]
+        logit = cfg.click_bias + cfg.affinity_scale * affinity + self.item_bias(session)[items]
         return _sigmoid(logit - cfg.position_decay * np.asarray(position))
 
     def conversion_probability(self, users: np.ndarray, items: np.ndarray, session: int) -> np.ndarray:
@@ -136,6 +142,8 @@ def synthetic_events(cfg: SyntheticConfig | None = None, world: SyntheticWorld |
         for session, user in zip(range(block_start, block_start + size), block_users.tolist()):
             # Room for every click/conversion of the slate before the next session starts.
             ts += 2 * cfg.slate_size + 2 + rng.exponential(cfg.mean_gap_ms)
+            if session == world.drift_session:
+                world.drift_ts_ms = int(ts)
             available = (world.item_arrival <= session) & ~clicked[user]
             if available.sum() < cfg.slate_size:
                 continue
@@ -173,7 +181,7 @@ def _draw_slate(rng: np.random.Generator, world: SyntheticWorld, user: int, avai
                 session: int, size: int) -> np.ndarray:
     """Half the slate by popularity, half by the user's true affinity (a logged recommender)."""
     half = size // 2
-    pop_logits = np.where(available, world.item_bias, -np.inf)
+    pop_logits = np.where(available, world.item_bias(session), -np.inf)
     by_pop = _gumbel_top(rng, pop_logits, half)
     affinity = world.item_vec @ world.user_vectors(session)[user] * 2.0
     aff_logits = np.where(available, affinity, -np.inf)

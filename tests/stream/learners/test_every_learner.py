@@ -1,0 +1,69 @@
+"""The contract every online learner passes (river's shared-estimator-check style)."""
+
+import numpy as np
+import pytest
+
+from stream.learners.base import rank_of, top_k
+from stream.processor import LEARNERS, PartitionProcessor
+
+
+def trained(cfg, stream, n=None) -> PartitionProcessor:
+    proc = PartitionProcessor(cfg)
+    for event in stream[:n]:
+        proc.process(event)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def proc(small_stream):
+    from stream.config import load_config
+
+    return trained(load_config(env={}), small_stream)
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_recommends_k_distinct_unseen_items(proc, name):
+    learner = proc.rankers[name]
+    for user in range(0, len(proc.state.users), 37):
+        recs = learner.recommend(user, 10)
+        assert len(recs) == len(set(recs.tolist())) <= 10
+        assert not set(recs.tolist()) & set(proc.state.seen_items(user))
+        assert all(0 <= i < proc.state.n_items for i in recs.tolist())
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_catalogue_scores_have_one_entry_per_item(proc, name):
+    scores = proc.rankers[name].score_catalogue(0)
+    assert scores.shape == (proc.state.n_items,)
+    assert not np.isnan(scores).any()
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_state_round_trip_keeps_scores_identical(proc, cfg, name):
+    back = PartitionProcessor.from_state(cfg, proc.to_state())
+    for user in (0, 5, 17):
+        assert np.array_equal(back.rankers[name].score_catalogue(user), proc.rankers[name].score_catalogue(user))
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_new_user_gets_recommendations(proc, name):
+    from stream.events import Event
+
+    x = proc.state.resolve(Event(event_id="new", ts=proc.state.max_ts_ms, user_id="brand-new", item_id="i1",
+                                 type="impression"))
+    assert len(proc.rankers[name].recommend(x.user, 5)) == 5
+
+
+def test_rank_of_agrees_with_top_k():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n = int(rng.integers(1, 30))
+        scores = rng.integers(0, 4, n).astype(float)
+        exclude = rng.choice(n, int(rng.integers(0, n)), replace=False).tolist()
+        item = int(rng.integers(0, n))
+        order = top_k(scores, n, [e for e in exclude if e != item]).tolist()
+        assert rank_of(scores, item, exclude) == order.index(item)
+
+
+def test_rank_of_unrankable_item_is_none():
+    assert rank_of(np.array([1.0, -np.inf]), 1, []) is None

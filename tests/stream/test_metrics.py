@@ -1,0 +1,42 @@
+"""Worker metrics follow Prometheus naming and live in the registry they are given."""
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+
+from stream.metrics import WorkerMetrics
+
+
+def test_metrics_register_in_the_injected_registry_only():
+    a, b = CollectorRegistry(), CollectorRegistry()
+    WorkerMetrics(a).processed.labels("click").inc(3)
+    WorkerMetrics(b)
+    assert a.get_sample_value("streamrec_events_processed_total", {"type": "click"}) == 3
+    assert b.get_sample_value("streamrec_events_processed_total", {"type": "click"}) is None
+
+
+def test_names_follow_conventions():
+    registry = CollectorRegistry()
+    m = WorkerMetrics(registry)
+    m.processed.labels("click").inc()
+    m.dead_lettered.labels("schema").inc()
+    m.lag.labels("0").set(5)
+    m.recall.labels("isgd_mf").set(0.2)
+    m.batch_seconds.observe(0.01)
+    for family in registry.collect():
+        assert family.name.startswith("streamrec_")
+        if family.type == "counter":
+            assert all(s.name.endswith(("_total", "_created")) for s in family.samples)
+        for sample in family.samples:
+            # No user or item ids as labels: only small fixed sets.
+            assert set(sample.labels) <= {"type", "reason", "partition", "learner", "kind", "le"}
+    text = generate_latest(registry).decode()
+    assert "streamrec_batch_duration_seconds_bucket" in text
+
+
+def test_snapshot_age_is_computed_at_scrape():
+    import time
+
+    registry = CollectorRegistry()
+    m = WorkerMetrics(registry)
+    m.snapshot_times([time.time() - 30, time.time() - 5])
+    assert 29 < registry.get_sample_value("streamrec_snapshot_age_seconds") < 40
