@@ -117,7 +117,12 @@ class StreamWorker:
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event | None = None, idle_exit_s: float | None = None) -> None:
-        """Consume until ``stop`` is set (or nothing arrives for ``idle_exit_s``), then checkpoint and leave."""
+        """Consume until ``stop`` is set, then checkpoint and leave the group.
+
+        With ``idle_exit_s``, also leave once nothing arrived for that long and the whole group is
+        done: every partition's committed offset has reached its high watermark (so a batch
+        job does not exit while a dead member's partitions still wait to be taken over).
+        """
         stop = stop or threading.Event()
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
@@ -129,8 +134,12 @@ class StreamWorker:
                     last_message = time.monotonic()
                     with self.metrics.batch_seconds.time():
                         self.process_batch(messages)
-                elif idle_exit_s is not None and self.owned and time.monotonic() - last_message > idle_exit_s:
-                    break
+                elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
+                    for partition in list(self.owned):
+                        self._checkpoint(partition)
+                    if self._group_caught_up():
+                        break
+                    last_message = time.monotonic()
                 self.producer.poll(0)
                 self._checkpoint_due()
                 self._report()
@@ -139,6 +148,20 @@ class StreamWorker:
                 self._checkpoint(partition)
             self.consumer.close()  # leaves the group; revocation finds nothing new to checkpoint
             self.producer.flush(10)
+
+    def _group_caught_up(self) -> bool:
+        try:
+            meta = self.consumer.list_topics(self.topic, timeout=5)
+            partitions = [TopicPartition(self.topic, p) for p in meta.topics[self.topic].partitions]
+            committed = self.consumer.committed(partitions, timeout=5)
+            for tp in committed:
+                low, high = self.consumer.get_watermark_offsets(tp, timeout=5)
+                if high > low and tp.offset < high:
+                    return False
+            return True
+        except Exception as exc:  # the broker may be briefly away: not caught up, try later
+            log.info("could not check group progress: %s", exc)
+            return False
 
     def process_batch(self, messages: list[Message]) -> None:
         self.metrics.consumed.inc(len(messages))
