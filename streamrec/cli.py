@@ -63,6 +63,18 @@ def _kafka(cfg: Config, log_fn: Callable[[str], None] = print) -> Iterator[Confi
         yield cfg
 
 
+def _external_kafka(args: argparse.Namespace) -> Config:
+    """Config for a command that joins an existing cluster (topics created if missing)."""
+    from stream.kafka.clients import ensure_topics
+
+    cfg = _config(args)
+    if not cfg.kafka.bootstrap_servers:
+        raise UsageError(f"{args.command} needs a broker: pass --bootstrap-servers HOST:PORT "
+                         "(start one with `streamrec broker`)")
+    ensure_topics(cfg.kafka)
+    return cfg
+
+
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,13 +117,10 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from stream.kafka.clients import ensure_topics, make_producer
+    from stream.kafka.clients import make_producer
     from stream.produce import produce_events
 
-    cfg = _config(args)
-    if not cfg.kafka.bootstrap_servers:
-        raise UsageError("produce needs a broker: pass --bootstrap-servers HOST:PORT (see `streamrec broker`)")
-    ensure_topics(cfg.kafka)
+    cfg = _external_kafka(args)
     started = time.perf_counter()
     sent = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, _source(args), rate=args.rate,
                           limit=args.limit, progress=lambda n: print(f"\rproduced {n:,}", end="", flush=True))
@@ -123,14 +132,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_stream(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry
 
-    from stream.kafka.clients import ensure_topics
     from stream.metrics import WorkerMetrics
     from stream.worker import StreamWorker
 
-    cfg = _config(args)
-    if not cfg.kafka.bootstrap_servers:
-        raise UsageError("stream needs a broker: pass --bootstrap-servers HOST:PORT (see `streamrec broker`)")
-    ensure_topics(cfg.kafka)
+    cfg = _external_kafka(args)
     registry = CollectorRegistry()
     _start_metrics(cfg, registry)
     stop = _stop_on_signals()
@@ -215,7 +220,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 done = applied()
                 recall = " ".join(f"{n}={f['recall@10']:.3f}" for n, f in figures().items())
                 print(f"\rproduced {produced[0]:,}  processed {done:,} "
-                      f"({done / (time.perf_counter() - started):,.0f}/s)  recall@10 {recall}", end="", flush=True)
+                      f"({done / (time.perf_counter() - started):,.0f}/s)  recall@10 {recall}", end="",
+                      file=sys.stderr, flush=True)
                 if producer_done.is_set() and done >= produced[0]:
                     stop.set()
 
@@ -235,7 +241,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "prequential": figures(),
         }
         summary["events_per_s_end_to_end"] = round(summary["events_applied"] / took)
-        print()
+        print(file=sys.stderr)
         _emit(summary, args.json)
     return 0
 

@@ -39,6 +39,9 @@ def producer_config(cfg: KafkaConfig, **extra: Any) -> dict[str, Any]:
         **_base(cfg),
         # Retries must not duplicate or reorder a user's events.
         "enable.idempotence": True,
+        # The Java client's partitioner (murmur2), so every producer -- Java or librdkafka -- puts a
+        # user in the same partition and requests can be routed by the same function.
+        "partitioner": "murmur2_random",
         # Batch for throughput; 5 ms adds little to freshness.
         "linger.ms": 5,
         "compression.type": "lz4",

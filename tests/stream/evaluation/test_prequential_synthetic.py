@@ -17,9 +17,12 @@ def run():
     world = SyntheticWorld(world_cfg)
     events = list(synthetic_events(world_cfg, world))
     drift_at = next(n for n, e in enumerate(events) if e.ts >= world.drift_ts_ms)
-    proc = PartitionProcessor(load_config(overrides=["worker.prequential_every=1"], env={}))
+    signals = []
+    proc = PartitionProcessor(load_config(overrides=["worker.prequential_every=1"], env={}),
+                              on_drift=lambda learner, position, event: signals.append((learner, position)))
     for event in events:
         proc.process(event)
+    proc.signals = signals
     return proc, drift_at, len(events)
 
 
@@ -40,6 +43,8 @@ def test_drift_detector_fires_soon_after_the_drift_point(run, name):
     proc, drift_at, total = run
     after = [d for d in proc.drift[name].detections if drift_at <= d <= drift_at + 0.1 * total]
     assert after, f"{name}: detections {proc.drift[name].detections}, drift at event {drift_at}"
+    # Each detection raised the signal the worker publishes for training to act on.
+    assert [p for learner, p in proc.signals if learner == name] == proc.drift[name].detections
 
 
 @pytest.mark.parametrize("name", ["isgd_mf", "click_model"])

@@ -1,0 +1,73 @@
+"""The CLI: every subcommand has --help; bad input gets one line and exit code 2; JSON is JSON."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from streamrec.cli import main
+
+COMMANDS = ["broker", "produce", "stream", "eval", "bench", "demo"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: streamrec " + command in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["eval", "prequential", "--set", "worker.batch_size=0"], "worker.batch_size"),
+    (["eval", "prequential", "--set", "nope.x=1"], "unknown section"),
+    (["eval", "prequential", "--dataset", "file"], "--path"),
+    (["produce"], "--bootstrap-servers"),
+    (["stream"], "--bootstrap-servers"),
+])
+def test_bad_arguments_get_one_line_naming_the_fix(argv, fragment, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and "\n" not in err and err.startswith("streamrec ")
+
+
+def test_bad_config_file_is_one_line(tmp_path, capsys):
+    assert main(["eval", "prequential", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_eval_prequential_prints_one_json_object(capsys):
+    assert main(["eval", "prequential", "--dataset", "synthetic", "--sessions", "300", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for learner in ("popularity", "item_knn", "isgd_mf", "click_model"):
+        assert {"recall@10", "ndcg@10"} <= set(result[learner])
+    assert result["_run"]["dataset"] == "synthetic"
+
+
+def test_eval_of_a_user_log(tmp_path, capsys):
+    log = tmp_path / "clicks.csv"
+    log.write_text("u,i,t\n" + "".join(f"u{n % 7},i{n % 11},{1_767_225_600 + n}\n" for n in range(200)))
+    assert main(["eval", "prequential", "--dataset", "file", "--path", str(log), "--user-col", "u",
+                 "--item-col", "i", "--time-col", "t", "--time-unit", "s", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["popularity"]["scored_clicks"] == 200
+
+
+@pytest.mark.integration
+def test_bench_stream_reports_both_rates():
+    out = subprocess.run([sys.executable, "-m", "streamrec.cli", "bench", "stream", "--events", "20000",
+                          "--runs", "1", "--json"], capture_output=True, text=True, timeout=300, check=True)
+    result = json.loads(out.stdout)
+    assert result["events"] == 20000
+    assert result["events_per_s"] > 0 and result["raw_per_s"] > 0
+    assert result["ratio"] == pytest.approx(result["events_per_s"] / result["raw_per_s"], rel=0.01)
+
+
+@pytest.mark.integration
+def test_demo_runs_the_pipeline_end_to_end():
+    out = subprocess.run([sys.executable, "-m", "streamrec.cli", "demo", "--sessions", "500", "--json",
+                          "--metrics-port", "0"], capture_output=True, text=True, timeout=300, check=True)
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["events_applied"] == summary["events_produced"] > 0
+    assert summary["dead_lettered"] == 0
+    assert set(summary["prequential"]) == {"popularity", "item_knn", "isgd_mf", "click_model"}
