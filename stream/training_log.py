@@ -47,8 +47,12 @@ class TrainingLog:
         cols[2].append(payload)
 
     def flush(self, partition: int, end_offset: int) -> Path | None:
-        """Write buffered rows of ``partition`` as one segment ending at ``end_offset`` (exclusive)."""
-        offsets, stamps, payloads = self._rows.pop(partition, ([], [], []))
+        """Write buffered rows of ``partition`` as one segment ending at ``end_offset`` (exclusive).
+
+        The rows leave the buffer only once the segment is durable: a failed write (disk full)
+        raises and keeps them for the next attempt.
+        """
+        offsets, stamps, payloads = self._rows.get(partition, ([], [], []))
         if not offsets:
             return None
         table = pa.table({"offset": np.array(offsets, np.int64), "ts": np.array(stamps, np.int64),
@@ -61,6 +65,7 @@ class TrainingLog:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
+        del self._rows[partition]
         return final
 
     def discard_from(self, partition: int, offset: int) -> None:

@@ -60,27 +60,26 @@ class IncrementalMF(CatalogueRanker):
         n_items = self.state.n_items
         if n_items < 2:
             return
-        p = self.P[x.user]
-        qi = self.Q[x.item]
+        p, qi, b, i = self.P[x.user], self.Q[x.item], self.b, x.item
+        shrink = 1.0 - self.lr * self.reg
         h = zlib.crc32(x.event.event_id.encode())
         for k in range(self.negatives):
             j = (h * 2654435761 + k * 40503) % n_items
-            if j == x.item:
+            if j == i:
                 continue
             qj = self.Q[j]
             diff = qi - qj
-            margin = float(p @ diff) + self.b[x.item] - self.b[j]
-            g = self.lr / (1.0 + math.exp(margin)) if margin > -30 else self.lr  # lr * sigmoid(-margin)
-            shrink = 1.0 - self.lr * self.reg
-            dp = g * diff
-            qi *= shrink
-            qi += g * p
-            qj *= shrink
-            qj -= g * p
+            margin = float(p @ diff) + b[i] - b[j]
+            g = self.lr / (1.0 + math.exp(min(margin, 30.0)))  # lr * sigmoid(-margin), overflow-safe
+            gp = g * p
             p *= shrink
-            p += dp
-            self.b[x.item] += g - self.lr * self.reg * self.b[x.item]
-            self.b[j] -= g + self.lr * self.reg * self.b[j]
+            p += g * diff
+            qi *= shrink
+            qi += gp
+            qj *= shrink
+            qj -= gp
+            b[i] = b[i] * shrink + g
+            b[j] = b[j] * shrink - g
 
     def score_catalogue(self, user: int) -> np.ndarray:
         """(n_items,) b + Q p; an unknown user gets the biases, an unknown item 0."""

@@ -19,15 +19,28 @@ _REBASE_EXPONENT = 300.0  # e^300 ~ 1e130: far from float64 overflow
 
 
 class DecayedCounters:
-    __slots__ = ("half_lives", "rates", "t_ref", "rows")
+    __slots__ = ("half_lives", "rates", "t_ref", "rows", "_last")
 
     def __init__(self, half_lives_s: list[float]) -> None:
         self.half_lives = list(half_lives_s)
         self.rates = [math.log(2) / h for h in self.half_lives]
         self.t_ref: float | None = None
         self.rows = [array("d") for _ in self.half_lives]
+        self._last: tuple[float, list[float]] = (math.nan, [])  # (ts, weights): events share timestamps
 
     def add(self, key: int, ts_s: float, amount: float = 1.0) -> None:
+        if key >= len(self.rows[0]):
+            grow = max(key + 1 - len(self.rows[0]), len(self.rows[0]), 64)
+            for row in self.rows:
+                row.extend(array("d", bytes(8 * grow)))
+        last_ts, weights = self._last
+        if ts_s != last_ts:
+            weights = self._weights(ts_s)
+        for row, w in zip(self.rows, weights):
+            row[key] += amount * w
+
+    def _weights(self, ts_s: float) -> list[float]:
+        """exp(r_h * (ts - t_ref)) per half-life, rebasing first if the exponent grew too large."""
         if self.t_ref is None:
             self.t_ref = ts_s
         dt = ts_s - self.t_ref
@@ -35,12 +48,9 @@ class DecayedCounters:
             for row, rate in zip(self.rows, self.rates):
                 np.frombuffer(row, dtype=np.float64)[:] *= math.exp(-rate * dt)
             self.t_ref, dt = ts_s, 0.0
-        if key >= len(self.rows[0]):
-            grow = max(key + 1 - len(self.rows[0]), len(self.rows[0]), 64)
-            for row in self.rows:
-                row.extend(array("d", bytes(8 * grow)))
-        for row, rate in zip(self.rows, self.rates):
-            row[key] += amount * math.exp(rate * dt)
+        weights = [math.exp(rate * dt) for rate in self.rates]
+        self._last = (ts_s, weights)
+        return weights
 
     def get_one(self, key: int, ts_s: float, horizon: int) -> float:
         """The decayed count of one key for one half-life."""

@@ -36,3 +36,22 @@ def test_retention_is_by_stream_time(tmp_path, small_stream):
     log.flush(0, 2)
     assert log.prune(0, new.ts) == 1
     assert read_training_log(tmp_path, "events").column("offset").to_pylist() == [1]
+
+
+def test_a_failed_write_keeps_the_rows(tmp_path, small_stream, monkeypatch):
+    import pyarrow.parquet as pq
+    import pytest
+
+    log = TrainingLog(tmp_path, "events", retention_s=1e9)
+    for n, event in enumerate(small_stream[:5]):
+        log.append(0, n, event, EventCodec.encode(event))
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(pq, "write_table", disk_full)
+        with pytest.raises(OSError):
+            log.flush(0, 5)
+    assert log.flush(0, 5) is not None
+    assert read_training_log(tmp_path, "events").num_rows == 5
