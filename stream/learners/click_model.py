@@ -35,8 +35,8 @@ class ClickModel:
     name = "click_model"
 
     def __init__(self, state: FeatureState, popularity: Popularity, knn: ItemKNN, mf: IncrementalMF,
-                 learning_rate: float = 0.05, l2: float = 0.0, negative_rate: float = 0.25,
-                 sampled_negatives: int = 2, candidates_per_source: int = 50) -> None:
+                 learning_rate: float = 0.05, l2: float = 0.0, negative_rate: float = 0.1,
+                 sampled_negatives: int = 1, candidates_per_source: int = 50) -> None:
         self.state = state
         self.popularity = popularity
         self.knn = knn
