@@ -36,6 +36,9 @@ class WorkerMetrics:
                             "Prequential Recall@10 since start, per learner", ["learner"], registry=registry)
         self.ndcg = Gauge("streamrec_prequential_ndcg_ratio",
                           "Prequential NDCG@10 since start, per learner", ["learner"], registry=registry)
+        self.pairwise = Gauge("streamrec_prequential_pairwise_accuracy_ratio",
+                              "Share of clicks whose item a learner scored above a sampled other item",
+                              ["learner"], registry=registry)
         self.logloss = Gauge("streamrec_prequential_logloss",
                              "Prequential log-loss of the click model", registry=registry)
         self.drift = Counter("streamrec_drift_detected_total",

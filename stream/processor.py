@@ -9,6 +9,7 @@ feature state absorb it. The whole object is deterministic given its input, and
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -17,7 +18,7 @@ import msgspec
 
 from stream.config import Config
 from stream.drift import DriftMonitor
-from stream.evaluation.prequential import LogLoss, RankingScore
+from stream.evaluation.prequential import LogLoss, PairwiseScore, RankingScore
 from stream.events import EVENT_TYPES, Event
 from stream.learners.base import rank_of
 from stream.learners.click_model import ClickModel
@@ -25,7 +26,7 @@ from stream.learners.item_knn import ItemKNN
 from stream.learners.mf import IncrementalMF
 from stream.learners.popularity import Popularity
 from stream.state.dedup import DedupWindow
-from stream.state.features import FeatureState
+from stream.state.features import FeatureState, Interaction
 
 SNAPSHOT_FORMAT = 1
 LEARNERS = ("popularity", "item_knn", "isgd_mf", "click_model")
@@ -45,6 +46,8 @@ class PartitionProcessor:
         self.cfg = cfg
         self.k = k
         self.on_drift = on_drift
+        self._lateness_ms = cfg.events.allowed_lateness_ms
+        self._every = cfg.worker.prequential_every
         lc = cfg.learners
         self.state = FeatureState(cfg.state)
         self.dedup = DedupWindow(cfg.state.dedup_window)
@@ -57,44 +60,53 @@ class PartitionProcessor:
                                       lc.candidates_per_source)
         self.rankers = {m.name: m for m in (self.popularity, self.knn, self.mf, self.click_model)}
         self.scores = {name: RankingScore(k) for name in self.rankers}
+        # The click model's every-event test is its log-loss on each example it learns.
+        self.pairwise = {name: PairwiseScore() for name in self.rankers if name != "click_model"}
         self.click_logloss = LogLoss()
         self.drift = {name: DriftMonitor(lc.drift_threshold) for name in self.rankers if name != "popularity"}
         self.counts = dict.fromkeys(["applied", "duplicate", "late", *EVENT_TYPES], 0)
 
     def process(self, event: Event) -> Outcome:
-        if event.ts < self.state.max_ts_ms - self.cfg.events.allowed_lateness_ms:
+        if event.ts < self.state.max_ts_ms - self._lateness_ms:
             self.counts["late"] += 1
             return Outcome.LATE
         if self.dedup.seen_before(event.event_id):
             self.counts["duplicate"] += 1
             return Outcome.DUPLICATE
         x = self.state.resolve(event)
-        position = self.counts["applied"]
-        if x.type == "click" and self.counts["click"] % self.cfg.worker.prequential_every == 0:
-            seen = self.state.seen_items(x.user)
-            for name, learner in self.rankers.items():
-                rank = rank_of(learner.score_catalogue(x.user), x.item, seen)
-                loss = self.scores[name].update(rank, position)
-                monitor = self.drift.get(name)
-                if monitor is not None and monitor.update(loss, position) and self.on_drift:
-                    self.on_drift(name, position, event)
-        # Pointwise learner: scored on each of its training examples, then learns it.
+        if x.type == "click":
+            self._test_rankers(x)
+        # The pointwise learner is scored on each of its training examples, then learns it.
         for features, label, weight in self.click_model.examples(x):
             self.click_logloss.update(self.click_model.predict_proba_one(features), label, weight)
             self.click_model.model.learn_one(features, label, w=weight)
-        self.mf.learn_one(x)
-        self.popularity.learn_one(x)
+        if x.type == "click":
+            self.mf.learn_one(x)
+            self.popularity.learn_one(x)
         self.state.update(x)
         self.counts["applied"] += 1
         self.counts[x.type] += 1
         return Outcome.APPLIED
 
-    def metrics(self) -> dict[str, Any]:
-        out: dict[str, Any] = {name: s.summary() for name, s in self.scores.items()}
-        out["click_model"]["logloss"] = round(self.click_logloss.value, 4)
-        for name, monitor in self.drift.items():
-            out[name]["drift_detections"] = list(monitor.detections)
-        return out
+    def _test_rankers(self, x: Interaction) -> None:
+        """Before anything learns from click ``x``: the pairwise test on every click, and the
+        full-catalogue ranking test (Recall/NDCG, drift) on every ``prequential_every``-th."""
+        n_items = self.state.n_items
+        if n_items > 1:
+            other = (zlib.crc32(x.event.event_id.encode()) * 2654435761 + 1) % n_items
+            other = other if other != x.item else (other + 1) % n_items
+            for name, pair in self.pairwise.items():
+                learner = self.rankers[name]
+                pair.update(learner.score_one(x.user, x.item), learner.score_one(x.user, other))
+        if self.counts["click"] % self._every:
+            return
+        position = self.counts["applied"]
+        seen = self.state.seen_items(x.user)
+        for name, learner in self.rankers.items():
+            loss = self.scores[name].update(rank_of(learner.score_catalogue(x.user), x.item, seen), position)
+            monitor = self.drift.get(name)
+            if monitor is not None and monitor.update(loss, position) and self.on_drift:
+                self.on_drift(name, position, x.event)
 
     # -- snapshots -----------------------------------------------------------------------------
 
@@ -105,6 +117,7 @@ class PartitionProcessor:
             "dedup": self.dedup.to_state(),
             "learners": {name: learner.to_state() for name, learner in self.rankers.items()},
             "scores": {name: s.to_state() for name, s in self.scores.items()},
+            "pairwise": {name: s.to_state() for name, s in self.pairwise.items()},
             "click_logloss": self.click_logloss.to_state(),
             "drift": {name: m.to_state() for name, m in self.drift.items()},
             "counts": dict(self.counts),
@@ -124,6 +137,8 @@ class PartitionProcessor:
             learner.load_state(s["learners"][name])
         for name, score in proc.scores.items():
             score.load_state(s["scores"][name])
+        for name, score in proc.pairwise.items():
+            score.load_state(s["pairwise"][name])
         proc.click_logloss.load_state(s["click_logloss"])
         for name, monitor in proc.drift.items():
             monitor.load_state(s["drift"][name])

@@ -24,6 +24,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Pro
 from stream.config import Config
 from stream.events import EVENT_TYPES, Event, EventCodec, InvalidEvent
 from stream.kafka.clients import make_consumer, make_producer
+from stream.evaluation.replay import summarise
 from stream.metrics import WorkerMetrics
 from stream.processor import Outcome, PartitionProcessor
 from stream.snapshot import SnapshotStore
@@ -173,23 +174,25 @@ class StreamWorker:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume error: %s", err)
                 continue
-            owned = self.owned.get(msg.partition())
-            if owned is None or msg.offset() < owned.next_offset:
+            partition, offset = msg.partition(), msg.offset()
+            owned = self.owned.get(partition)
+            if owned is None or offset < owned.next_offset:
                 continue  # not ours any more, or already reflected in the restored snapshot
+            value = msg.value()
             try:
-                event = self.codec.decode(msg.value())
+                event = self.codec.decode(value)
             except InvalidEvent as exc:
                 self._dead_letter(msg, exc.reason, exc.detail)
             else:
                 outcome = owned.processor.process(event)
                 if outcome is Outcome.APPLIED:
                     applied[event.type] += 1
-                    self.training_log.append(msg.partition(), msg.offset(), event, msg.value())
+                    self.training_log.append(partition, offset, event, value)
                 elif outcome is Outcome.DUPLICATE:
                     duplicates += 1
                 else:
                     self._dead_letter(msg, "late", f"ts {event.ts} is older than the allowed lateness")
-            owned.next_offset = msg.offset() + 1
+            owned.next_offset = offset + 1
         for event_type, count in applied.items():
             if count:
                 self.metrics.processed.labels(event_type).inc(count)
@@ -253,24 +256,21 @@ class StreamWorker:
         if now - self._last_report < 1.0:
             return
         self._last_report = now
-        hits = {}
         for partition, owned in self.owned.items():
             high = self._high_watermarks.get(partition)
             if high is not None:
                 self.metrics.lag.labels(str(partition)).set(max(0, high - owned.next_offset))
-            for name, score in owned.processor.scores.items():
-                n, h, g = hits.get(name, (0, 0, 0.0))
-                hits[name] = (n + score.n, h + score.hits, g + score.ndcg)
-        for name, (n, h, g) in hits.items():
-            if n:
-                self.metrics.recall.labels(name).set(h / n)
-                self.metrics.ndcg.labels(name).set(g / n)
-        if self.owned:
-            loss_w = sum(o.processor.click_logloss.weight for o in self.owned.values())
-            loss_t = sum(o.processor.click_logloss.total for o in self.owned.values())
-            if loss_w:
-                self.metrics.logloss.set(loss_t / loss_w)
+        processors = [o.processor for o in self.owned.values()]
+        if processors:
+            k = processors[0].k
+            pooled = summarise(processors, k=k, digits=None)
+            for name, figures in pooled.items():
+                for gauge, key in ((self.metrics.recall, f"recall@{k}"), (self.metrics.ndcg, f"ndcg@{k}"),
+                                   (self.metrics.pairwise, "pairwise_accuracy")):
+                    if figures[key] is not None:
+                        gauge.labels(name).set(figures[key])
+            if pooled["click_model"]["logloss"] is not None:
+                self.metrics.logloss.set(pooled["click_model"]["logloss"])
             for kind in ("users", "items", "covis_items"):
-                self.metrics.state_entries.labels(kind).set(
-                    sum(o.processor.state.sizes()[kind] for o in self.owned.values()))
+                self.metrics.state_entries.labels(kind).set(sum(p.state.sizes()[kind] for p in processors))
         self.metrics.snapshot_times([o.snapshot_time for o in self.owned.values()])

@@ -63,6 +63,34 @@ class RankingScore:
             setattr(self, s, state[s])
 
 
+class PairwiseScore:
+    """Share of clicks where the learner scored the clicked item above a sampled other item.
+
+    The cheap test every learner takes on every click (a one-sample estimate of AUC); the
+    full-catalogue Recall/NDCG test runs on every n-th click in the worker.
+    """
+
+    __slots__ = ("n", "correct")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.correct = 0.0
+
+    def update(self, positive: float, negative: float) -> None:
+        self.n += 1
+        self.correct += 1.0 if positive > negative else 0.5 if positive == negative else 0.0
+
+    @property
+    def value(self) -> float:
+        return self.correct / self.n if self.n else 0.0
+
+    def to_state(self) -> dict[str, float]:
+        return {"n": self.n, "correct": self.correct}
+
+    def load_state(self, state: dict[str, float]) -> None:
+        self.n, self.correct = state["n"], state["correct"]
+
+
 class LogLoss:
     """Running (weighted) log-loss of a pointwise probability model."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from stream.config import Config
 from stream.events import Event
-from stream.processor import PartitionProcessor
+from stream.processor import LEARNERS, PartitionProcessor
 
 
 def replay(events: Iterable[Event], cfg: Config, partitions: int = 1, k: int = 10,
@@ -33,18 +33,26 @@ def replay(events: Iterable[Event], cfg: Config, partitions: int = 1, k: int = 1
     return result
 
 
-def summarise(shards: list[PartitionProcessor], k: int) -> dict[str, Any]:
+def summarise(shards: list[PartitionProcessor], k: int = 10, digits: int | None = 4) -> dict[str, Any]:
+    """Every learner's prequential figures pooled over partitions (weighted by their counts)."""
+    def r(x: float) -> float:
+        return round(x, digits) if digits is not None else x
+
     out: dict[str, Any] = {}
-    for name in shards[0].scores:
+    for name in LEARNERS:
         n = sum(s.scores[name].n for s in shards)
-        hits = sum(s.scores[name].hits for s in shards)
-        ndcg = sum(s.scores[name].ndcg for s in shards)
-        out[name] = {f"recall@{k}": round(hits / n, 4) if n else 0.0,
-                     f"ndcg@{k}": round(ndcg / n, 4) if n else 0.0, "scored_clicks": n}
-        detections = sorted(d for s in shards for d in (s.drift[name].detections if name in s.drift else []))
-        if name in shards[0].drift:
+        pairs = sum(s.pairwise[name].n for s in shards if name in s.pairwise)
+        out[name] = {
+            f"recall@{k}": r(sum(s.scores[name].hits for s in shards) / n) if n else None,
+            f"ndcg@{k}": r(sum(s.scores[name].ndcg for s in shards) / n) if n else None,
+            "scored_clicks": n,
+            "pairwise_accuracy": r(sum(s.pairwise[name].correct for s in shards if name in s.pairwise) / pairs)
+            if pairs else None,
+        }
+        if name != "popularity":
+            detections = sorted(d for s in shards for d in s.drift[name].detections)
             out[name]["drift_detections"] = len(detections)
             out[name]["first_drift_at_event"] = detections[0] if detections else None
     weight = sum(s.click_logloss.weight for s in shards)
-    out["click_model"]["logloss"] = round(sum(s.click_logloss.total for s in shards) / weight, 4) if weight else None
+    out["click_model"]["logloss"] = r(sum(s.click_logloss.total for s in shards) / weight) if weight else None
     return out

@@ -4,6 +4,7 @@
 * ``score_catalogue(user) -> (n_items,)``: full-catalogue scores, higher is better. Learners that are
   pointwise by nature (the click model) score a candidate set instead and leave the rest at -inf.
 * ``recommend(user, k) -> (<=k,)``: the top-k item indices the user has not clicked before.
+* ``score_one(user, item) -> float``: pointwise, O(1)-ish; ranks like ``score_catalogue``.
 * ``to_state()`` / ``from_state()``: plain data for snapshots (no pickle).
 """
 
@@ -24,6 +25,8 @@ class Learner(Protocol):
     def score_catalogue(self, user: int) -> np.ndarray: ...
 
     def recommend(self, user: int, k: int) -> np.ndarray: ...
+
+    def score_one(self, user: int, item: int) -> float: ...
 
     def to_state(self) -> dict[str, Any]: ...
 

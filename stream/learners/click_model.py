@@ -51,26 +51,19 @@ class ClickModel:
     def features(self, user: int, item: int, ts_s: float, position: int = -1) -> dict[str, float]:
         """One example's feature dictionary, from state as it is now (before learning)."""
         st = self.state
-        clicks = self.popularity.clicks[item] if item < len(self.popularity.clicks) else 0.0
         return {
-            "pop": math.log1p(clicks),
+            "pop": math.log1p(self.popularity.score_one(user, item)),
             "trend": math.log1p(st.item_counters["click"].get_one(item, ts_s, 0)),
             "ctr": st.item_ctr_one(item, ts_s),
             "cat_affinity": st.category_affinity_one(user, item),
-            "knn": self._knn_one(user, item),
+            "knn": self._squash(self.knn.similarity(user, item)),
             "mf": self.mf.score_one(user, item),
             "position": math.log1p(position) if position >= 0 else 0.0,
         }
 
-    def _knn_one(self, user: int, item: int) -> float:
-        pop = self.popularity.clicks
-        n_i = pop[item] if item < len(pop) else 0.0
-        score = 0.0
-        for rank, r in enumerate(self.state.recent_items(user)):
-            w = self.state.covis.of(r).get(item)
-            if w:
-                score += w / (math.sqrt(n_i + 1.0) * math.sqrt(pop[r] + 1.0) * (1.0 + rank))
-        return score / (1.0 + score)
+    @staticmethod
+    def _squash(knn: float) -> float:
+        return knn / (1.0 + knn)
 
     def _feature_matrix(self, user: int, items: np.ndarray, ts_s: float, knn: np.ndarray,
                         mf: np.ndarray) -> np.ndarray:
@@ -86,6 +79,10 @@ class ClickModel:
 
     def predict_proba_one(self, x: dict[str, float]) -> float:
         return self.model.predict_proba_one(x)[True]
+
+    def score_one(self, user: int, item: int) -> float:
+        """Pointwise P(click) of showing ``item`` to ``user`` now (position unknown)."""
+        return self.predict_proba_one(self.features(user, item, self.state.max_ts_ms / 1000.0))
 
     def examples(self, x: Interaction) -> list[tuple[dict[str, float], bool, float]]:
         """The (features, label, weight) examples this interaction teaches, built before learning."""
@@ -119,7 +116,7 @@ class ClickModel:
         pop_all = self.popularity.score_catalogue(user)
         seen = self.state.seen_items(user)
         items = np.unique(np.concatenate([top_k(s, c, seen) for s in (pop_all, knn_all, mf_all)]))
-        # knn_all carries a 1e-9 popularity tie-breaker; strip it so features match _knn_one.
+        # knn_all carries a 1e-9 popularity tie-breaker; strip it so features match ``features``.
         return items, knn_all[items] - pop_all[items] * 1e-9, mf_all[items]
 
     def score_catalogue(self, user: int) -> np.ndarray:

@@ -7,6 +7,7 @@ popularity * 1e-9 to order items with no co-visitation evidence (new users fall 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,23 @@ class ItemKNN(CatalogueRanker):
                 scores[idx] += w / (norm[idx] * norm[r] * (1.0 + rank))
         self._memo = (user, self.state.version, scores)
         return scores
+
+    def similarity(self, user: int, item: int) -> float:
+        """The co-visitation part of one item's score, in O(recent items)."""
+        clicks = self.popularity.clicks
+        inv_norm_i = 1.0 / math.sqrt((clicks[item] if item < len(clicks) else 0.0) + 1.0)
+        rows = self.state.covis.neighbours
+        score = 0.0
+        for rank, r in enumerate(self.state.recent_items(user)):
+            row = rows.get(r)
+            w = row.get(item) if row else None
+            if w:
+                score += w * inv_norm_i / (math.sqrt(clicks[r] + 1.0) * (1.0 + rank))
+        return score
+
+    def score_one(self, user: int, item: int) -> float:
+        """Pointwise: the same score as ``score_catalogue(user)[item]``."""
+        return self.similarity(user, item) + self.popularity.score_one(user, item) * 1e-9
 
     def to_state(self) -> dict[str, Any]:
         return {}

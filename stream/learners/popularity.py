@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 import numpy as np
@@ -16,24 +17,30 @@ class Popularity(CatalogueRanker):
 
     def __init__(self, state: FeatureState) -> None:
         self.state = state
-        self.clicks = np.zeros(64, dtype=np.float64)
+        # array('d'): per-item reads in other learners' hot loops get Python floats (numpy scalar
+        # arithmetic costs ~5x more); vector reads copy it into numpy.
+        self.clicks = array("d")
 
     def learn_one(self, x: Interaction) -> None:
         if x.type != "click":
             return
         if x.item >= len(self.clicks):
-            self.clicks = np.concatenate([self.clicks, np.zeros(max(len(self.clicks), x.item + 1))])
+            self.clicks.extend(array("d", bytes(8 * max(x.item + 1 - len(self.clicks), len(self.clicks), 64))))
         self.clicks[x.item] += 1.0
 
     def score_catalogue(self, user: int) -> np.ndarray:
-        """(n_items,) click counts."""
+        """(n_items,) click counts (a copy)."""
         n = self.state.n_items
-        if n > len(self.clicks):
-            return np.concatenate([self.clicks, np.zeros(n - len(self.clicks))])
-        return self.clicks[:n]
+        counts = np.zeros(n)
+        known = min(n, len(self.clicks))
+        counts[:known] = np.frombuffer(self.clicks, dtype=np.float64, count=known)
+        return counts
+
+    def score_one(self, user: int, item: int) -> float:
+        return self.clicks[item] if item < len(self.clicks) else 0.0
 
     def to_state(self) -> dict[str, Any]:
-        return {"clicks": pack_array(self.clicks)}
+        return {"clicks": pack_array(np.frombuffer(self.clicks, dtype=np.float64))}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.clicks = unpack_array(state["clicks"])
+        self.clicks = array("d", unpack_array(state["clicks"]).tobytes())

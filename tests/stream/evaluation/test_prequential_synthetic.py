@@ -36,6 +36,8 @@ def test_each_learner_beats_popularity(run, name):
     proc, _, _ = run
     assert proc.scores[name].recall > proc.scores["popularity"].recall * 1.5
     assert proc.scores[name].ndcg_mean > proc.scores["popularity"].ndcg_mean * 1.5
+    if name in proc.pairwise:  # the every-click pairwise test (the click model's is its log-loss)
+        assert proc.pairwise[name].value > proc.pairwise["popularity"].value
 
 
 @pytest.mark.parametrize("name", ["isgd_mf", "click_model"])
