@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,32 +45,46 @@ class SnapshotStore:
         folder = self._dir(topic, partition)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{offset:020d}.snap"
-        tmp = folder / f".{offset:020d}.snap.tmp"
+        tmp = folder / f".{offset:020d}.snap.{os.getpid()}.tmp"  # two writers never share a temp file
         with open(tmp, "wb") as fh:
             fh.write(MAGIC + hashlib.sha256(payload).digest() + payload)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(folder)
         for old in sorted(folder.glob("*.snap"))[: -self.keep]:
             old.unlink(missing_ok=True)
         return final
 
-    def latest(self, topic: str, partition: int) -> Snapshot | None:
-        """The newest snapshot that verifies, or None (start from scratch)."""
+    def candidates(self, topic: str, partition: int) -> Iterator[Snapshot]:
+        """Snapshots that verify, newest first; corrupt or foreign files are skipped with a warning."""
         for path in sorted(self._dir(topic, partition).glob("*.snap"), reverse=True):
             blob = path.read_bytes()
             head, digest, payload = blob[: len(MAGIC)], blob[len(MAGIC):len(MAGIC) + 32], blob[len(MAGIC) + 32:]
             if head != MAGIC or hashlib.sha256(payload).digest() != digest:
                 log.warning("snapshot %s fails its checksum; trying an older one", path)
                 continue
-            doc = msgspec.msgpack.decode(payload)
-            if doc["topic"] != topic or doc["partition"] != partition:
-                log.warning("snapshot %s belongs to %s/%s; skipped", path, doc["topic"], doc["partition"])
+            try:
+                doc = msgspec.msgpack.decode(payload)
+                offset, state = int(doc["offset"]), doc["state"]
+                owner = (doc["topic"], doc["partition"])
+            except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
+                log.warning("snapshot %s does not decode (%s); trying an older one", path, exc)
                 continue
-            return Snapshot(doc["offset"], doc["state"])
-        return None
+            if owner != (topic, partition):
+                log.warning("snapshot %s belongs to %s/%s; skipped", path, *owner)
+                continue
+            yield Snapshot(offset, state)
+
+    def latest(self, topic: str, partition: int) -> Snapshot | None:
+        """The newest snapshot that verifies, or None (start from scratch)."""
+        return next(self.candidates(topic, partition), None)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -5,7 +5,7 @@ just before the snapshot at ``end offset`` (worker.py gives the order), so the l
 event exactly once: on restore, segments starting at or after the snapshot offset are removed
 because the events in them will be applied (and logged) again. Retention is by stream time: a
 segment whose newest event is older than ``retention_s`` before the newest event seen is deleted.
-Training reads closed segments only (``read_training_log``); the stream never waits for it.
+Training reads the written segments (``read_training_log``) while the stream goes on.
 
 Columns: ``offset``, ``ts`` (for time splits and retention) and ``payload``, the validated event's
 JSON exactly as it arrived (lossless; ``read_events`` decodes it). Building a column per
@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stream.events import Event, EventCodec
+from stream.snapshot import fsync_dir
 
 SCHEMA = pa.schema([("offset", pa.int64()), ("ts", pa.int64()), ("payload", pa.binary())])
 
@@ -34,6 +35,7 @@ class TrainingLog:
         # Per partition: offsets, timestamps, payloads. Columns of untracked ints/bytes rather
         # than a tuple per event, so the cyclic GC has nothing new to scan per event.
         self._rows: dict[int, tuple[list[int], list[int], list[bytes]]] = {}
+        self._max_ts: dict[Path, int] = {}  # newest event per segment, read from a footer once
 
     def _dir(self, partition: int) -> Path:
         return self.root / f"p{partition}"
@@ -60,12 +62,14 @@ class TrainingLog:
         folder = self._dir(partition)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{offsets[0]:020d}-{end_offset:020d}.parquet"
-        tmp = folder / f".{final.name}.tmp"
+        tmp = folder / f".{final.name}.{os.getpid()}.tmp"
         pq.write_table(table, tmp, compression="lz4")
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
+        fsync_dir(folder)
         del self._rows[partition]
+        self._max_ts[final] = max(stamps)
         return final
 
     def discard_from(self, partition: int, offset: int) -> None:
@@ -75,22 +79,41 @@ class TrainingLog:
             if int(seg.name.split("-")[0]) >= offset:
                 seg.unlink()
 
+    def forget(self, partition: int) -> None:
+        """Drop what is buffered for a partition this worker no longer owns."""
+        self._rows.pop(partition, None)
+
     def prune(self, partition: int, newest_ts_ms: int) -> int:
         """Delete segments entirely older than the retention window; returns how many."""
         removed = 0
         horizon = newest_ts_ms - self.retention_ms
         for seg in sorted(self._dir(partition).glob("*.parquet")):
-            meta = pq.read_metadata(seg)
-            stats = meta.row_group(0).column(SCHEMA.get_field_index("ts")).statistics
-            if stats is not None and stats.has_min_max and stats.max < horizon:
+            if self._segment_max_ts(seg) < horizon:
                 seg.unlink()
+                self._max_ts.pop(seg, None)
                 removed += 1
         return removed
 
+    def _segment_max_ts(self, seg: Path) -> int:
+        if seg not in self._max_ts:
+            meta = pq.read_metadata(seg)
+            column = SCHEMA.get_field_index("ts")
+            stats = [meta.row_group(g).column(column).statistics for g in range(meta.num_row_groups)]
+            # Without statistics the segment is kept: unknown age is not old age.
+            self._max_ts[seg] = max((st.max for st in stats if st is not None and st.has_min_max),
+                                    default=2**63 - 1)
+        return self._max_ts[seg]
+
 
 def read_training_log(root: str | os.PathLike[str], topic: str) -> pa.Table:
-    """All closed segments of ``topic``, ordered by (partition, offset)."""
-    segments = sorted((Path(root) / topic).glob("p*/*.parquet"))
+    """All written segments of ``topic``, ordered by (partition, offset).
+
+    A segment becomes final with the snapshot written right after it; if the worker dies between
+    the two, the segment is withdrawn on restore and rewritten. Training that needs exact lineage
+    reads only segments ending at or before the partition's newest snapshot offset.
+    """
+    segments = sorted((Path(root) / topic).glob("p*/*.parquet"),
+                      key=lambda seg: (int(seg.parent.name[1:]), seg.name))
     if not segments:
         return SCHEMA.empty_table()
     tables = []

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 DLQ_DETAIL_MAX = 512
 
 
+class DeliveryFailed(Exception):
+    """A dead letter or signal was refused by Kafka: stop, so a restart replays and re-sends it."""
+
+
 @dataclass
 class OwnedPartition:
     processor: PartitionProcessor
@@ -61,30 +65,50 @@ class StreamWorker:
         self.producer = producer or make_producer(cfg.kafka)
         self.owned: dict[int, OwnedPartition] = {}
         self._last_report = 0.0
+        self._delivery_errors: list[str] = []
+        self._failed = False  # set when run() dies: no checkpoint may follow
 
     # -- rebalance callbacks (run inside consume()) ---------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            snap = self.snapshots.latest(self.topic, tp.partition)
-            if snap is None:
-                proc, offset = PartitionProcessor(self.cfg, on_drift=self._drift_hook(tp.partition)), 0
-            else:
-                proc = PartitionProcessor.from_state(self.cfg, snap.state, on_drift=self._drift_hook(tp.partition))
-                offset = snap.offset
-            # Events at or after the snapshot offset will be applied (and logged) again.
-            self.training_log.discard_from(tp.partition, offset)
+            proc, offset = self._restore(tp.partition)
+            # Events at or after ``offset`` will be applied (and logged) again. Without a snapshot,
+            # replay starts at the low watermark: segments of events Kafka no longer holds stay.
+            keep_below = offset if offset > 0 else self._low_watermark(tp.partition)
+            self.training_log.discard_from(tp.partition, keep_below)
             self.owned[tp.partition] = OwnedPartition(proc, offset, offset)
             tp.offset = offset if offset > 0 else OFFSET_BEGINNING
-            log.info("assigned %s[%d] from offset %d (%s)", self.topic, tp.partition, offset,
-                     "snapshot" if snap else "no snapshot: rebuilding from the beginning")
         consumer.incremental_assign(partitions)
         self.metrics.assigned.set(len(self.owned))
+
+    def _restore(self, partition: int) -> tuple[PartitionProcessor, int]:
+        """The newest snapshot that verifies and loads, else a fresh processor at offset 0."""
+        hook = self._drift_hook(partition)
+        for snap in self.snapshots.candidates(self.topic, partition):
+            try:
+                proc = PartitionProcessor.from_state(self.cfg, snap.state, on_drift=hook)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("snapshot of %s[%d] at %d does not load (%s); trying an older one",
+                            self.topic, partition, snap.offset, exc)
+                continue
+            log.info("assigned %s[%d]: restored the snapshot at offset %d", self.topic, partition, snap.offset)
+            return proc, snap.offset
+        log.info("assigned %s[%d]: no snapshot, rebuilding from the beginning", self.topic, partition)
+        return PartitionProcessor(self.cfg, on_drift=hook), 0
+
+    def _low_watermark(self, partition: int) -> int:
+        try:
+            low, _ = self.consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=5)
+            return max(low, 0)
+        except Exception as exc:  # unknown: keep everything rather than delete history
+            log.warning("no low watermark for %s[%d] (%s); keeping its training log", self.topic, partition, exc)
+            return 2**63 - 1
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             if tp.partition in self.owned:
-                self._checkpoint(tp.partition)
+                self._checkpoint(tp.partition, still_owned=True)  # the callback proves ownership
                 self._release(tp.partition)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -94,6 +118,8 @@ class StreamWorker:
 
     def _release(self, partition: int) -> None:
         self.owned.pop(partition, None)
+        self.training_log.forget(partition)
+        self._high_watermarks.pop(partition, None)
         try:
             self.metrics.lag.remove(str(partition))
         except KeyError:  # never reported
@@ -112,8 +138,21 @@ class StreamWorker:
             log.warning("drift detected on %s in partition %d at event %s", learner, partition, event.event_id)
             signal = {"kind": "drift", "learner": learner, "partition": partition, "position": position,
                       "event_id": event.event_id, "ts": event.ts}
-            self.producer.produce(self.cfg.kafka.signals_topic, msgspec.json.encode(signal))
+            self._produce(self.cfg.kafka.signals_topic, msgspec.json.encode(signal))
         return hook
+
+    def _produce(self, topic: str, value: bytes | None, **kwargs) -> None:
+        """Produce with a delivery check; a full local queue waits instead of raising."""
+        while True:
+            try:
+                self.producer.produce(topic, value, on_delivery=self._on_delivery, **kwargs)
+                return
+            except BufferError:
+                self.producer.poll(0.1)
+
+    def _on_delivery(self, err, msg) -> None:
+        if err is not None:
+            self._delivery_errors.append(f"{msg.topic()}: {err}")
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -138,17 +177,33 @@ class StreamWorker:
                 elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
                     for partition in list(self.owned):
                         self._checkpoint(partition)
+                    self._commit_snapshot_offsets()
                     if self._group_caught_up():
                         break
                     last_message = time.monotonic()
                 self.producer.poll(0)
                 self._checkpoint_due()
                 self._report()
-        finally:
             for partition in list(self.owned):
                 self._checkpoint(partition)
-            self.consumer.close()  # leaves the group; revocation finds nothing new to checkpoint
-            self.producer.flush(10)
+        except BaseException:
+            # The state in memory may hold a half-applied event: leave without checkpointing, so
+            # the partitions' next owner (or this worker, restarted) replays from the last snapshot.
+            self._failed = True
+            self.consumer.close()
+            raise
+        self.consumer.close()  # leaves the group; revocation finds nothing new to checkpoint
+        self.producer.flush(10)
+
+    def _commit_snapshot_offsets(self) -> None:
+        """Commit every owned partition's snapshot offset now (a restored one may never have been)."""
+        offsets = [TopicPartition(self.topic, p, o.snapshot_offset) for p, o in self.owned.items()
+                   if o.snapshot_offset > 0]
+        if offsets:
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            except Exception as exc:  # lag reporting only: never fatal
+                log.info("offset commit failed: %s", exc)
 
     def _group_caught_up(self) -> bool:
         try:
@@ -206,7 +261,7 @@ class StreamWorker:
                     ("streamrec.source.topic", msg.topic().encode()),
                     ("streamrec.source.partition", str(msg.partition()).encode()),
                     ("streamrec.source.offset", str(msg.offset()).encode())]
-        self.producer.produce(self.cfg.kafka.dlq_topic, value=msg.value(), key=msg.key(), headers=headers)
+        self._produce(self.cfg.kafka.dlq_topic, msg.value(), key=msg.key(), headers=headers)
         self.metrics.dead_lettered.labels(reason).inc()
 
     # -- checkpoints ----------------------------------------------------------------------------
@@ -219,10 +274,11 @@ class StreamWorker:
             if pending >= w.snapshot_every_events or (pending and now - owned.snapshot_time >= w.snapshot_every_s):
                 self._checkpoint(partition)
 
-    def _checkpoint(self, partition: int) -> None:
+    def _checkpoint(self, partition: int, still_owned: bool = False) -> None:
         """Make everything before ``next_offset`` durable. The order is the recovery contract:
 
-        1. flush the producer: dead letters and signals of these events are in Kafka;
+        1. flush the producer: dead letters and signals of these events are in Kafka (a refused
+           one raises DeliveryFailed, which stops the worker without a checkpoint);
         2. write the training-log segment [snapshot_offset, next_offset);
         3. write the snapshot (state + next_offset) atomically -- the commit point: a crash before
            it replays from the previous snapshot (step 2's segment is discarded on restore), a crash
@@ -230,12 +286,20 @@ class StreamWorker:
         4. commit next_offset to Kafka, for lag monitoring only.
         """
         owned = self.owned.get(partition)
-        if owned is None or owned.next_offset == owned.snapshot_offset:
+        if self._failed or owned is None or owned.next_offset == owned.snapshot_offset:
+            return
+        if not still_owned and partition not in {tp.partition for tp in self.consumer.assignment()}:
+            # Lost without a callback yet (e.g. a session timeout): another worker may own it
+            # and its snapshots now, so this one must not write.
+            log.warning("%s[%d] is no longer assigned here; dropping it without a checkpoint", self.topic, partition)
+            self._release(partition)
             return
         started = time.perf_counter()
         try:
             if self.producer.flush(10) > 0:
                 raise RuntimeError("producer could not deliver dead letters within 10 s")
+            if self._delivery_errors:
+                raise DeliveryFailed("; ".join(self._delivery_errors[:5]))
             self.training_log.flush(partition, owned.next_offset)
             self.snapshots.write(self.topic, partition, owned.next_offset, owned.processor.to_state())
         except (OSError, RuntimeError) as exc:

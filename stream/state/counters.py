@@ -16,14 +16,16 @@ from typing import Any
 import numpy as np
 
 _REBASE_EXPONENT = 300.0  # e^300 ~ 1e130: far from float64 overflow
+_MAX_EXPONENT = 700.0  # reads far before t_ref (very late events) saturate instead of overflowing
 
 
 class DecayedCounters:
-    __slots__ = ("half_lives", "rates", "t_ref", "rows", "_last")
+    __slots__ = ("half_lives", "rates", "_fastest", "t_ref", "rows", "_last")
 
     def __init__(self, half_lives_s: list[float]) -> None:
         self.half_lives = list(half_lives_s)
         self.rates = [math.log(2) / h for h in self.half_lives]
+        self._fastest = max(self.rates)
         self.t_ref: float | None = None
         self.rows = [array("d") for _ in self.half_lives]
         self._last: tuple[float, list[float]] = (math.nan, [])  # (ts, weights): events share timestamps
@@ -44,7 +46,7 @@ class DecayedCounters:
         if self.t_ref is None:
             self.t_ref = ts_s
         dt = ts_s - self.t_ref
-        if self.rates[0] * dt > _REBASE_EXPONENT:
+        if self._fastest * dt > _REBASE_EXPONENT:
             for row, rate in zip(self.rows, self.rates):
                 np.frombuffer(row, dtype=np.float64)[:] *= math.exp(-rate * dt)
             self.t_ref, dt = ts_s, 0.0
@@ -56,7 +58,7 @@ class DecayedCounters:
         """The decayed count of one key for one half-life."""
         if self.t_ref is None or key >= len(self.rows[0]):
             return 0.0
-        return self.rows[horizon][key] * math.exp(-self.rates[horizon] * (ts_s - self.t_ref))
+        return self.rows[horizon][key] * math.exp(min(-self.rates[horizon] * (ts_s - self.t_ref), _MAX_EXPONENT))
 
     def get_many(self, keys: np.ndarray, ts_s: float) -> np.ndarray:
         """(m,) keys -> (h, m) decayed counts at ``ts_s`` (zeros for unknown keys)."""
@@ -66,7 +68,8 @@ class DecayedCounters:
             return out
         known = keys < len(self.rows[0])
         for h, (row, rate) in enumerate(zip(self.rows, self.rates)):
-            out[h, known] = np.frombuffer(row, dtype=np.float64)[keys[known]] * math.exp(-rate * (ts_s - self.t_ref))
+            decay = math.exp(min(-rate * (ts_s - self.t_ref), _MAX_EXPONENT))
+            out[h, known] = np.frombuffer(row, dtype=np.float64)[keys[known]] * decay
         return out
 
     def __len__(self) -> int:
