@@ -67,11 +67,17 @@ def _external_kafka(args: argparse.Namespace) -> Config:
     """Config for a command that joins an existing cluster (topics created if missing)."""
     from stream.kafka.clients import ensure_topics
 
+    from confluent_kafka import KafkaException
+
     cfg = _config(args)
     if not cfg.kafka.bootstrap_servers:
         raise UsageError(f"{args.command} needs a broker: pass --bootstrap-servers HOST:PORT "
                          "(start one with `streamrec broker`)")
-    ensure_topics(cfg.kafka)
+    try:
+        ensure_topics(cfg.kafka)
+    except KafkaException as exc:
+        raise UsageError(f"cannot reach Kafka at {cfg.kafka.bootstrap_servers} ({exc.args[0].str()}); "
+                         "check --bootstrap-servers and that the broker is up") from None
     return cfg
 
 
@@ -97,7 +103,11 @@ def _start_metrics(cfg: Config, registry) -> None:
     if cfg.metrics.port:
         from prometheus_client import start_http_server
 
-        start_http_server(cfg.metrics.port, cfg.metrics.host, registry)
+        try:
+            start_http_server(cfg.metrics.port, cfg.metrics.host, registry)
+        except OSError as exc:
+            raise UsageError(f"cannot serve metrics on {cfg.metrics.host}:{cfg.metrics.port} ({exc.strerror}); "
+                             "pass --metrics-port N, or 0 to disable") from None
         log.info("metrics on http://%s:%d/metrics", cfg.metrics.host, cfg.metrics.port)
 
 
@@ -135,9 +145,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from stream.metrics import WorkerMetrics
     from stream.worker import StreamWorker
 
-    cfg = _external_kafka(args)
     registry = CollectorRegistry()
-    _start_metrics(cfg, registry)
+    _start_metrics(_config(args), registry)  # up first: operators see a worker waiting for Kafka
+    cfg = _external_kafka(args)
     stop = _stop_on_signals()
     StreamWorker(cfg, WorkerMetrics(registry)).run(stop, idle_exit_s=args.idle_exit)
     return 0

@@ -71,3 +71,22 @@ def test_demo_runs_the_pipeline_end_to_end():
     assert summary["events_applied"] == summary["events_produced"] > 0
     assert summary["dead_lettered"] == 0
     assert set(summary["prequential"]) == {"popularity", "item_knn", "isgd_mf", "click_model"}
+
+
+def test_a_busy_metrics_port_is_one_line(capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["stream", "--bootstrap-servers", "127.0.0.1:1", "--metrics-port", str(port)]) == 2
+    assert "--metrics-port" in capsys.readouterr().err
+
+
+def test_an_unreachable_broker_is_one_line(capsys):
+    from stream.kafka.broker import free_port
+
+    assert main(["produce", "--bootstrap-servers", f"127.0.0.1:{free_port()}", "--limit", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot reach Kafka" in err and "\n" not in err
