@@ -206,12 +206,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         metrics = WorkerMetrics(registry)
         worker = StreamWorker(cfg, metrics)
         producer_done = threading.Event()
-        produced = [0]
+        produced: list[int] = [0]
+        failures: list[BaseException] = []
 
         def produce() -> None:
-            produced[0] = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, _source(args),
-                                         rate=args.rate, progress=lambda n: produced.__setitem__(0, n))
-            producer_done.set()
+            try:
+                produced[0] = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, _source(args),
+                                             rate=args.rate, progress=lambda n: produced.__setitem__(0, n))
+            except BaseException as exc:  # reported after the worker stops
+                failures.append(exc)
+                stop.set()
+            finally:
+                producer_done.set()
 
         threading.Thread(target=produce, daemon=True, name="producer").start()
         started = time.perf_counter()
@@ -239,6 +245,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         reporter.start()
         worker.run(stop)
         reporter.join(2)
+        if failures:
+            raise UsageError(f"the producer failed: {failures[0]}")
         took = time.perf_counter() - started
         value = registry.get_sample_value
         summary = {

@@ -41,6 +41,8 @@ def _records(path: Path) -> Iterator[dict]:
 
 def logfile_events(path: str | Path, columns: ColumnMap = ColumnMap()) -> Iterator[Event]:
     path = Path(path)
+    if not path.is_file():
+        raise LogFormatError(f"{path} is not a readable file; check --path")
     if columns.time_unit not in ("s", "ms"):
         raise LogFormatError(f"time unit {columns.time_unit!r}: use 's' or 'ms'")
     scale = 1000 if columns.time_unit == "s" else 1
