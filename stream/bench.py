@@ -74,7 +74,7 @@ def worker_rate(cfg: Config, total: int, warmup: float, run: int) -> float:
     return _rate(marks, total, warmup)
 
 
-def bench_stream(cfg: Config, events: int = 200_000, runs: int = 3, warmup: float = 0.2,
+def bench_stream(cfg: Config, events: int = 200_000, runs: int = 5, warmup: float = 0.2,
                  synthetic: SyntheticConfig | None = None, log=print) -> dict[str, Any]:
     synthetic = synthetic or SyntheticConfig(n_sessions=events // 10)
     producer = make_producer(cfg.kafka)

@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", choices=["stream"])
     _common(p), _kafka_flags(p)
     p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--runs", type=int, default=5, help="median of this many runs (the machine is noisy)")
     p.add_argument("--prequential-every", type=int, help="score ranking learners on every n-th click")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)
