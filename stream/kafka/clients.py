@@ -66,7 +66,7 @@ def ensure_topics(cfg: KafkaConfig, timeout_s: float = 10.0) -> None:
               NewTopic(cfg.signals_topic, 1, 1), NewTopic(cfg.recommendations_topic, cfg.partitions, 1)]
     missing = [t for t in wanted if t.topic not in existing]
     if missing:
-        for topic, future in admin.create_topics(missing, operation_timeout=timeout_s).items():
+        for future in admin.create_topics(missing, operation_timeout=timeout_s).values():
             try:
                 future.result()
             except Exception as exc:  # a concurrent creator may have won the race

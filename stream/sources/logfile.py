@@ -39,8 +39,8 @@ def _records(path: Path) -> Iterator[dict]:
             yield from csv.DictReader(fh)
 
 
-def logfile_events(path: str | Path, columns: ColumnMap = ColumnMap()) -> Iterator[Event]:
-    path = Path(path)
+def logfile_events(path: str | Path, columns: ColumnMap | None = None) -> Iterator[Event]:
+    path, columns = Path(path), columns or ColumnMap()
     if not path.is_file():
         raise LogFormatError(f"{path} is not a readable file; check --path")
     if columns.time_unit not in ("s", "ms"):
