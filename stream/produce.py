@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from confluent_kafka import Producer
 
 from stream.events import Event, EventCodec
+from stream.kafka.clients import produce_waiting
 
 
 def produce_events(producer: Producer, topic: str, events: Iterable[Event], rate: float | None = None,
@@ -18,12 +19,7 @@ def produce_events(producer: Producer, topic: str, events: Iterable[Event], rate
     for event in events:
         if limit is not None and sent >= limit:
             break
-        while True:
-            try:
-                producer.produce(topic, EventCodec.encode(event), key=event.user_id.encode())
-                break
-            except BufferError:  # local queue full: let librdkafka deliver, then retry
-                producer.poll(0.05)
+        produce_waiting(producer, topic, EventCodec.encode(event), key=event.user_id.encode())
         sent += 1
         if sent % 10_000 == 0:
             producer.poll(0)

@@ -23,7 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Pro
 
 from stream.config import Config
 from stream.events import EVENT_TYPES, Event, EventCodec, InvalidEvent
-from stream.kafka.clients import make_consumer, make_producer
+from stream.kafka.clients import make_consumer, make_producer, produce_waiting
 from stream.evaluation.replay import summarise
 from stream.metrics import WorkerMetrics
 from stream.processor import Outcome, PartitionProcessor
@@ -143,12 +143,7 @@ class StreamWorker:
 
     def _produce(self, topic: str, value: bytes | None, **kwargs) -> None:
         """Produce with a delivery check; a full local queue waits instead of raising."""
-        while True:
-            try:
-                self.producer.produce(topic, value, on_delivery=self._on_delivery, **kwargs)
-                return
-            except BufferError:
-                self.producer.poll(0.1)
+        produce_waiting(self.producer, topic, value, on_delivery=self._on_delivery, **kwargs)
 
     def _on_delivery(self, err, msg) -> None:
         if err is not None:
@@ -175,8 +170,7 @@ class StreamWorker:
                     with self.metrics.batch_seconds.time():
                         self.process_batch(messages)
                 elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
-                    for partition in list(self.owned):
-                        self._checkpoint(partition)
+                    self._checkpoint_all()
                     self._commit_snapshot_offsets()
                     if self._group_caught_up():
                         break
@@ -184,8 +178,7 @@ class StreamWorker:
                 self.producer.poll(0)
                 self._checkpoint_due()
                 self._report()
-            for partition in list(self.owned):
-                self._checkpoint(partition)
+            self._checkpoint_all()
         except BaseException:
             # The state in memory may hold a half-applied event: leave without checkpointing, so
             # the partitions' next owner (or this worker, restarted) replays from the last snapshot.
@@ -273,6 +266,10 @@ class StreamWorker:
             pending = owned.next_offset - owned.snapshot_offset
             if pending >= w.snapshot_every_events or (pending and now - owned.snapshot_time >= w.snapshot_every_s):
                 self._checkpoint(partition)
+
+    def _checkpoint_all(self) -> None:
+        for partition in list(self.owned):
+            self._checkpoint(partition)
 
     def _checkpoint(self, partition: int, still_owned: bool = False) -> None:
         """Make everything before ``next_offset`` durable. The order is the recovery contract:

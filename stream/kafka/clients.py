@@ -58,6 +58,16 @@ def make_producer(cfg: KafkaConfig, **extra: Any) -> Producer:
     return Producer(producer_config(cfg, **extra))
 
 
+def produce_waiting(producer: Producer, topic: str, value: bytes | None, **kwargs: Any) -> None:
+    """``produce`` that waits while librdkafka's local queue is full instead of raising BufferError."""
+    while True:
+        try:
+            producer.produce(topic, value, **kwargs)
+            return
+        except BufferError:  # let librdkafka deliver, then retry
+            producer.poll(0.05)
+
+
 def ensure_topics(cfg: KafkaConfig, timeout_s: float = 10.0) -> None:
     """Create the events, dead-letter and signals topics if they do not exist (idempotent)."""
     admin = AdminClient(_base(cfg))
