@@ -8,6 +8,7 @@ popularity * 1e-9 to order items with no co-visitation evidence (new users fall 
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ class ItemKNN(CatalogueRanker):
         self.state = state
         self.popularity = popularity
         self._memo: tuple[int, int, np.ndarray] | None = None  # (user, state version, scores)
+        self._last_similarity: tuple[tuple[int, int, int] | None, float] = (None, 0.0)
 
     def learn_one(self, x: Interaction) -> None:
         """Nothing of its own: the co-visitation graph is feature state, updated by the processor."""
@@ -33,26 +35,40 @@ class ItemKNN(CatalogueRanker):
         if self._memo and self._memo[0] == user and self._memo[1] == self.state.version:
             return self._memo[2]
         pop = self.popularity.score_catalogue(user)
-        scores = pop * 1e-9
         norm = np.sqrt(pop + 1.0)
-        for rank, r in enumerate(self.state.recent_items(user)):
-            idx, w = self.state.covis.arrays(r)
-            if len(idx):
-                scores[idx] += w / (norm[idx] * norm[r] * (1.0 + rank))
+        recent = self.state.recent_items(user)
+        covis = self.state.covis
+        # Concatenate the recent items' rows as arrays (memcpy), then one vectorised scatter-add.
+        idx, w = array("q"), array("d")
+        for r in recent:
+            idx += covis.neighbours[r]
+            w += covis.weights[r]
+        scores = pop * 1e-9
+        if len(idx):
+            lengths = [len(covis.neighbours[r]) for r in recent]
+            row_scale = np.repeat(1.0 / (norm[recent] * np.arange(1.0, len(recent) + 1.0)), lengths)
+            idx_np = np.frombuffer(idx, dtype=np.int64)
+            scores += np.bincount(idx_np, np.frombuffer(w, dtype=np.float64) * row_scale / norm[idx_np],
+                                  minlength=len(scores))
         self._memo = (user, self.state.version, scores)
         return scores
 
     def similarity(self, user: int, item: int) -> float:
-        """The co-visitation part of one item's score, in O(recent items)."""
+        """The co-visitation part of one item's score, in O(recent items); memoised for the last
+        (user, item, state version), since a click's test and its features ask twice."""
+        key = (user, item, self.state.version)
+        if self._last_similarity[0] == key:
+            return self._last_similarity[1]
         clicks = self.popularity.clicks
+        weights = self.state.covis.weights
         inv_norm_i = 1.0 / math.sqrt((clicks[item] if item < len(clicks) else 0.0) + 1.0)
-        rows = self.state.covis.neighbours
         score = 0.0
-        for rank, r in enumerate(self.state.recent_items(user)):
-            row = rows.get(r)
-            w = row.get(item) if row else None
-            if w:
-                score += w * inv_norm_i / (math.sqrt(clicks[r] + 1.0) * (1.0 + rank))
+        recent = self.state.recent_items(user)
+        # Every recent item was clicked, so it has a co-visitation row.
+        for rank, (r, s) in enumerate(zip(recent, [row.get(item) for row in map(self.state.covis.slots.__getitem__, recent)])):
+            if s is not None:
+                score += weights[r][s] * inv_norm_i / (math.sqrt(clicks[r] + 1.0) * (1.0 + rank))
+        self._last_similarity = (key, score)
         return score
 
     def score_one(self, user: int, item: int) -> float:

@@ -31,15 +31,17 @@ class DecayedCounters:
         self._last: tuple[float, list[float]] = (math.nan, [])  # (ts, weights): events share timestamps
 
     def add(self, key: int, ts_s: float, amount: float = 1.0) -> None:
-        if key >= len(self.rows[0]):
-            grow = max(key + 1 - len(self.rows[0]), len(self.rows[0]), 64)
-            for row in self.rows:
-                row.extend(array("d", bytes(8 * grow)))
         last_ts, weights = self._last
         if ts_s != last_ts:
             weights = self._weights(ts_s)
-        for row, w in zip(self.rows, weights):
-            row[key] += amount * w
+        try:
+            for row, w in zip(self.rows, weights):
+                row[key] += amount * w
+        except IndexError:  # a new key past the end (rows share one length, so none was updated)
+            grow = max(key + 1 - len(self.rows[0]), len(self.rows[0]), 64)
+            for row in self.rows:
+                row.extend(array("d", bytes(8 * grow)))
+            self.add(key, ts_s, amount)
 
     def _weights(self, ts_s: float) -> list[float]:
         """exp(r_h * (ts - t_ref)) per half-life, rebasing first if the exponent grew too large."""

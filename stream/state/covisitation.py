@@ -3,73 +3,101 @@
 Each click on ``i`` after recent items ``r_1..r_w`` (newest first) adds ``1 / (1 + distance)`` to
 ``(r, i)`` and ``(i, r)``. Each item keeps at most ``2 * max_neighbours`` entries and is pruned
 back to its ``max_neighbours`` strongest, so memory is O(items * max_neighbours).
+
+Layout: item ids are dense, so rows live in lists indexed by item. A row is a ``slot`` dict
+(neighbour -> position) beside growable ``array('q')`` neighbours and ``array('d')`` weights:
+scalar updates run at Python-float speed, and item-kNN scoring concatenates rows with memcpy
+instead of rebuilding arrays from a dict after every change (which cost ~0.5 ms per full-catalogue
+ranking), while pointwise reads stay two dict lookups.
 """
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
-
-import numpy as np
 
 
 class CoVisitation:
-    __slots__ = ("max_neighbours", "window", "neighbours", "_arrays")
+    __slots__ = ("max_neighbours", "window", "slots", "neighbours", "weights", "_distance_weights")
 
     def __init__(self, max_neighbours: int, window: int) -> None:
         self.max_neighbours = max_neighbours
         self.window = window
-        self.neighbours: dict[int, dict[int, float]] = {}
-        # Rows as (idx, weight) arrays for vectorised scoring, dropped whenever the row changes.
-        self._arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # Per item (None until the item is first clicked): neighbour -> slot, and the slot arrays.
+        self.slots: list[dict[int, int] | None] = []
+        self.neighbours: list[array | None] = []  # array('q')
+        self.weights: list[array | None] = []  # array('d')
+        self._distance_weights = [1.0 / (1 + d) for d in range(window)]
+
+    def _ensure_row(self, item: int) -> None:
+        if item >= len(self.slots):
+            grow = item + 1 - len(self.slots)
+            self.slots.extend([None] * grow)
+            self.neighbours.extend([None] * grow)
+            self.weights.extend([None] * grow)
+        if self.slots[item] is None:
+            self.slots[item], self.neighbours[item], self.weights[item] = {}, array("q"), array("d")
 
     def add(self, item: int, recent: list[int]) -> None:
         """recent: the user's previous items, newest first. (Hot path: kept free of helper calls.)"""
-        neighbours = self.neighbours
-        arrays = self._arrays
-        arrays.pop(item, None)
-        own = neighbours.get(item)
-        if own is None:
-            own = neighbours[item] = {}
-        for distance, other in enumerate(recent[: self.window]):
+        self._ensure_row(item)
+        slots, neighbours, weights = self.slots, self.neighbours, self.weights
+        own_slots, own_idx, own_w = slots[item], neighbours[item], weights[item]
+        limit = 2 * self.max_neighbours
+        for other, w in zip(recent, self._distance_weights):  # zip stops at the window
             if other == item:
                 continue
-            w = 1.0 / (1 + distance)
-            own[other] = own.get(other, 0.0) + w
-            row = neighbours.get(other)
-            if row is None:
-                row = neighbours[other] = {}
-            row[item] = row.get(item, 0.0) + w
-            arrays.pop(other, None)
-            if len(row) > 2 * self.max_neighbours:
-                self._prune(other)
-        if len(own) > 2 * self.max_neighbours:
+            s = own_slots.get(other)
+            if s is None:
+                own_slots[other] = len(own_idx)
+                own_idx.append(other)
+                own_w.append(w)
+            else:
+                own_w[s] += w
+            row_slots = slots[other] if other < len(slots) else None
+            if row_slots is None:  # only when ``recent`` holds items never clicked here
+                self._ensure_row(other)
+                row_slots = slots[other]
+            s = row_slots.get(item)
+            if s is None:
+                row_slots[item] = len(row_slots)
+                neighbours[other].append(item)
+                weights[other].append(w)
+                if len(row_slots) > limit:
+                    self._prune(other)
+            else:
+                weights[other][s] += w
+        if len(own_slots) > limit:
             self._prune(item)
 
     def _prune(self, a: int) -> None:
-        keep = sorted(self.neighbours[a].items(), key=lambda kv: (-kv[1], kv[0]))[: self.max_neighbours]
-        self.neighbours[a] = dict(keep)
+        keep = sorted(zip(self.neighbours[a], self.weights[a]), key=lambda kv: (-kv[1], kv[0]))
+        self._set_row(a, keep[: self.max_neighbours])
+
+    def _set_row(self, a: int, pairs: list[tuple[int, float]]) -> None:
+        self._ensure_row(a)
+        self.slots[a] = {b: s for s, (b, _) in enumerate(pairs)}
+        self.neighbours[a] = array("q", [b for b, _ in pairs])
+        self.weights[a] = array("d", [w for _, w in pairs])
 
     def of(self, item: int) -> dict[int, float]:
-        return self.neighbours.get(item, {})
-
-    def arrays(self, item: int) -> tuple[np.ndarray, np.ndarray]:
-        """The row of ``item`` as ((m,) neighbour indices, (m,) weights)."""
-        cached = self._arrays.get(item)
-        if cached is None:
-            row = self.neighbours.get(item, {})
-            cached = (np.fromiter(row.keys(), np.int64, len(row)), np.fromiter(row.values(), np.float64, len(row)))
-            self._arrays[item] = cached
-        return cached
+        """The row of ``item`` as {neighbour: weight} (a copy; for tests and inspection)."""
+        if item >= len(self.slots) or self.slots[item] is None:
+            return {}
+        return dict(zip(self.neighbours[item], self.weights[item]))
 
     def __len__(self) -> int:
-        return len(self.neighbours)
+        return sum(1 for row in self.slots if row is not None)
 
     def to_state(self) -> dict[str, Any]:
         return {"max_neighbours": self.max_neighbours, "window": self.window,
-                "rows": [[a, list(row.keys()), list(row.values())] for a, row in self.neighbours.items()]}
+                "rows": [[a, self.neighbours[a].tolist(), self.weights[a].tolist()]
+                         for a, row in enumerate(self.slots) if row is not None]}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> CoVisitation:
         cv = cls(state["max_neighbours"], state["window"])
-        cv.neighbours = {int(a): dict(zip(keys, values)) for a, keys, values in state["rows"]}
+        for a, keys, values in state["rows"]:
+            cv._set_row(int(a), list(zip(keys, values)))
         return cv
+
