@@ -34,6 +34,8 @@ class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     events_topic: str = "events"
     recommendations_topic: str = "recommendations"
     signals_topic: str = "streamrec-signals"
+    # Announces every model promotion (one JSON message per promotion; see offline/registry).
+    model_updates_topic: str = "model-updates"
     partitions: Positive = 4
     group_id: str = "streamrec-workers"
     # Passed verbatim to every confluent-kafka client: SASL/TLS settings live here,
@@ -87,6 +89,35 @@ class WorkerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     prequential_every: Positive = 20
 
 
+class RegistryConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    root: str = "./streamrec-models"
+    # Versions kept on disk besides the current and the previous promoted one.
+    keep: Positive = 5
+    # Promotion gate: a candidate may not be worse than the current model's validation
+    # ``gate_metric`` (higher is better) by more than this absolute amount.
+    gate_metric: str = "ndcg@10"
+    gate_tolerance: Fraction = 0.005
+
+
+class TrainConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    seed: int = 7
+    # Temporal split of the log: train on the earliest share, validate and test on what follows.
+    validation_share: Fraction = 0.1
+    test_share: Fraction = 0.1
+    # Negatives per positive where the log has no impressions (uniform over unseen items).
+    sampled_negatives: Positive = 4
+    recent_items: Positive = 20
+    epochs: Positive = 8
+    batch_size: Positive = 1024
+    learning_rate: PositiveFloat = 3e-3
+    weight_decay: Fraction = 1e-4
+    patience: Positive = 2
+    curriculum: bool = True
+    # Test clicks ranked against the full catalogue (a deterministic sample; 0 = all).
+    eval_clicks: NonNegative = 2000
+    threads: Positive = 2
+
+
 class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     # 0 disables the endpoint.
@@ -99,6 +130,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     state: StateConfig = msgspec.field(default_factory=StateConfig)
     learners: LearnerConfig = msgspec.field(default_factory=LearnerConfig)
     worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
+    registry: RegistryConfig = msgspec.field(default_factory=RegistryConfig)
+    train: TrainConfig = msgspec.field(default_factory=TrainConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import msgspec
 
@@ -264,6 +265,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    """List, promote and roll back registered models; announce a change when Kafka is configured.
+
+    Exit codes: 0 done (or already current), 1 refused or failed (gate, corrupt artifact, no such
+    version, announcement), 2 bad arguments or config.
+    """
+    from offline.announce import AnnounceError, announce_promotion
+    from offline.registry import QualityGate, Registry, RegistryError
+    from stream.kafka.clients import make_producer
+    from stream.model_artifact import ArtifactError, read_manifest, version_dir
+
+    cfg = _config(args)
+    registry = Registry(Path(args.registry_root or cfg.registry.root), keep=cfg.registry.keep)
+
+    def fail(message: str) -> int:
+        print(f"streamrec model {args.action}: {message}", file=sys.stderr)
+        return 1
+
+    try:
+        if args.action == "list":
+            return _print_versions(registry.list(), registry.root, args.json)
+        # Reach the broker before changing anything, so an unreachable one refuses the whole command.
+        if cfg.kafka.bootstrap_servers:
+            cfg = _external_kafka(args)
+        if args.action == "promote":
+            gate = QualityGate(cfg.registry.gate_metric, cfg.registry.gate_tolerance)
+            result = registry.promote(args.version, gate, force=args.force)
+        else:
+            result = registry.rollback()
+    except (ArtifactError, RegistryError) as exc:
+        return fail(str(exc))
+    outcome = msgspec.to_builtins(result)
+    if not result.promoted and result.version != result.previous:  # refused by the gate; nothing changed
+        if args.json:
+            print(json.dumps({**outcome, "announced_on": None}))
+        return fail(result.reason)
+    announced = None  # an already current version is announced again: the way to retry an announcement
+    if cfg.kafka.bootstrap_servers:
+        manifest = read_manifest(version_dir(registry.root, result.version))
+        try:
+            announce_promotion(make_producer(cfg.kafka), cfg.kafka.model_updates_topic, manifest, registry.root)
+        except AnnounceError as exc:
+            return fail(f"version {result.version} is current but {exc}; run the command again to re-announce")
+        announced = cfg.kafka.model_updates_topic
+    if args.json:
+        print(json.dumps({**outcome, "announced_on": announced}))
+        return 0
+    print(f"version {result.version} is current (was {result.previous or 'none'}): {result.reason}" if result.promoted
+          else result.reason)
+    print(f"announced on topic {announced}" if announced else
+          "no announcement made: no Kafka configured (--bootstrap-servers or kafka.bootstrap_servers)")
+    return 0
+
+
+def _print_versions(versions: list, root: Path, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(msgspec.to_builtins(versions)))
+        return 0
+    if not versions:
+        print(f"no models registered in {root}")
+    for v in versions:
+        metrics = " ".join(f"{name}={value:.4f}" for name, value in sorted(v.validation.items()))
+        print(f"{'*' if v.is_current else ' '} {v.version:6d}  {v.created_at or '-':24}  {v.problem or metrics or '-'}")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------------
 
 
@@ -343,6 +410,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, help="Prometheus endpoint port, 0 to disable")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("model", help="list, promote and roll back models in the registry")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (("list", "every registered version; * marks the current one"),
+                         ("promote", "make VERSION current if it verifies and passes the quality gate"),
+                         ("rollback", "make the previously promoted version current again")):
+        a = actions.add_parser(action, help=text, description=text)
+        if action == "promote":
+            a.add_argument("version", type=int, metavar="VERSION")
+            a.add_argument("--force", action="store_true", help="skip the quality gate (never the verification)")
+        if action != "list":
+            a.add_argument("--bootstrap-servers", help="announce on kafka.model_updates_topic via this cluster")
+        a.add_argument("--registry-root", help="the registry directory (registry.root)")
+        a.add_argument("--json", action="store_true", help="print one JSON value")
+        _common(a)
+        a.set_defaults(func=cmd_model)
     return parser
 
 
