@@ -265,6 +265,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from offline.pipeline import train_once
+    from stream.training_log import read_events
+
+    cfg = _config(args)
+    if args.no_curriculum:
+        cfg = _with(cfg, "train", curriculum=False)
+    if not args.once:
+        raise UsageError("train: the periodic loop is not built yet; run `streamrec train --once` "
+                         "from a scheduler (cron, a systemd timer) meanwhile")
+    if args.from_log:
+        events = read_events(cfg.worker.data_dir, cfg.kafka.events_topic)
+        if not events:
+            raise UsageError(f"train: no training log under {cfg.worker.data_dir}/{cfg.kafka.events_topic}; "
+                             f"run a worker first or pass --dataset")
+    else:
+        events = list(_source(args))
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    report = train_once(cfg, events, log=log, registry_root=Path(args.registry_root) if args.registry_root else None)
+    _emit(report, args.json)
+    return 0
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     """List, promote and roll back registered models; announce a change when Kafka is configured.
 
@@ -410,6 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, help="Prometheus endpoint port, 0 to disable")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train the teacher, distil the student, export and register it")
+    _common(p), _source_flags(p, default="ml-100k")
+    p.add_argument("--once", action="store_true", help="train once and exit")
+    p.add_argument("--from-log", action="store_true",
+                   help="train on the worker's training log (worker.data_dir) instead of --dataset")
+    p.add_argument("--no-curriculum", action="store_true", help="plain shuffled epochs (train.curriculum=false)")
+    p.add_argument("--registry-root", help="the registry directory (registry.root)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("model", help="list, promote and roll back models in the registry")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -1,0 +1,70 @@
+"""Offline metrics on the test window, as defined in shared/NOTES.md.
+
+* ``auc`` / ``logloss``: pointwise, over labelled rows.
+* ``ranking``: for each sampled test click, score every item of the catalogue for that user with
+  the history as it was just before the click, drop the items the user clicked before, and find the
+  clicked item's rank: Recall@K and NDCG@K = 1/log2(rank + 2) on a hit. Pointwise scoring
+  (``Scorer`` on a batch of rows) is kept apart from this full-catalogue loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy.stats import rankdata
+
+from offline.features import ContentTables
+from offline.samples import TestClick
+from stream.learners.base import rank_of
+
+# A pointwise scorer: named int64 inputs (see offline.features) -> (B,) scores, higher is better.
+Scorer = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U, ties averaged); nan with one class only."""
+    pos = labels > 0.5
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def logloss(probabilities: np.ndarray, labels: np.ndarray, eps: float = 1e-7) -> float:
+    p = np.clip(probabilities, eps, 1 - eps)
+    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+
+
+def sample_clicks(clicks: list[TestClick], limit: int, seed: int = 7) -> list[TestClick]:
+    """A deterministic sample (in time order) of at most ``limit`` clicks; 0 keeps all."""
+    if not limit or len(clicks) <= limit:
+        return clicks
+    keep = np.sort(np.random.default_rng(seed).choice(len(clicks), limit, replace=False))
+    return [clicks[i] for i in keep]
+
+
+def ranking(score: Scorer, clicks: list[TestClick], tables: ContentTables, k: int = 10) -> dict[str, float]:
+    """Recall@k and NDCG@k over ``clicks``, each ranked against the whole unseen catalogue."""
+    hits, ndcg = 0, 0.0
+    for c in clicks:
+        scores = score(tables.catalogue_for(c.user, c.recent))  # item j+1 at position j
+        rank = rank_of(scores, c.item - 1, (c.seen - 1).tolist())
+        if rank is not None and rank < k:
+            hits += 1
+            ndcg += 1.0 / math.log2(rank + 2)
+    n = max(len(clicks), 1)
+    return {f"recall@{k}": hits / n, f"ndcg@{k}": ndcg / n}
+
+
+def popularity_scorer(train_items: np.ndarray, train_clicks: np.ndarray) -> Scorer:
+    """Clicks per item in the training window: the baseline every model must beat."""
+    counts = np.bincount(train_items[train_clicks > 0]).astype(np.float64)
+
+    def score(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        items = inputs["item"]
+        return np.where(items < len(counts), counts[np.minimum(items, len(counts) - 1)], 0.0)
+
+    return score

@@ -1,0 +1,203 @@
+"""Training loops: AdamW, mini-batches in curriculum order, early stopping on the validation window.
+
+``fit`` is the one loop; the teacher and the student differ only in the loss of a batch
+(``TeacherLoss``, ``StudentLoss``) and in what validates them.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from offline.curriculum import Curriculum
+from offline.distill import KDWeights, hint_loss, listwise_loss, soft_target_loss
+from offline.features import ContentTables
+from offline.samples import Rows
+from offline.student import Student
+from offline.teacher import Teacher
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    epochs: int = 8
+    batch_size: int = 1024
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    patience: int = 2
+    seed: int = 7
+    progress: bool = True
+
+
+@dataclass
+class FitResult:
+    val_losses: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    seconds: float = 0.0
+    # First epoch (1-based) whose validation loss reached ``target`` (None: never, or no target).
+    epochs_to_target: int | None = None
+
+    @property
+    def best_loss(self) -> float:
+        return min(self.val_losses) if self.val_losses else float("nan")
+
+
+def fit(model: nn.Module, batch_loss: Callable[[np.ndarray], torch.Tensor], val_loss: Callable[[], float],
+        difficulty: np.ndarray, settings: FitSettings, curriculum: Curriculum, desc: str,
+        params: list[nn.Parameter] | None = None, target: float | None = None) -> FitResult:
+    """Train until ``settings.epochs`` or ``patience`` epochs without a better validation loss;
+    leaves ``model`` at its best epoch. ``batch_loss`` takes the (b,) row indices of a batch."""
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    opt = torch.optim.AdamW(params or list(model.parameters()), lr=settings.learning_rate,
+                            weight_decay=settings.weight_decay)
+    result, best_state, since_best, start = FitResult(), None, 0, time.perf_counter()
+    for epoch in range(settings.epochs):
+        model.train()
+        order = curriculum.epoch_order(difficulty, epoch, rng)
+        batches = range(0, len(order), settings.batch_size)
+        with tqdm(batches, desc=f"{desc} epoch {epoch + 1}", leave=False, disable=not settings.progress) as bar:
+            for b in bar:
+                loss = batch_loss(order[b: b + settings.batch_size])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        model.eval()
+        with torch.no_grad():
+            loss_now = val_loss()
+        improved = not result.val_losses or loss_now < result.best_loss
+        result.val_losses.append(loss_now)
+        if target is not None and result.epochs_to_target is None and loss_now <= target:
+            result.epochs_to_target = epoch + 1
+        if improved:
+            best_state, result.best_epoch, since_best = copy.deepcopy(model.state_dict()), epoch, 0
+        elif curriculum.share(epoch) >= 1.0:  # patience counts only once every row is in play
+            since_best += 1
+            if since_best >= settings.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def esmm_loss(out_click: torch.Tensor, out_cvr: torch.Tensor, click: torch.Tensor, conversion: torch.Tensor,
+              task: str = "multi") -> torch.Tensor:
+    """multi: BCE(p_click, click) + BCE(p_click * p_cvr, conversion), both over every row (ESMM).
+    conversion: the single-task ablation, BCE(p_cvr, conversion) over every row."""
+    if task == "conversion":
+        return F.binary_cross_entropy_with_logits(out_cvr, conversion)
+    ctcvr = (torch.sigmoid(out_click) * torch.sigmoid(out_cvr)).clamp(1e-7, 1 - 1e-7)
+    return F.binary_cross_entropy_with_logits(out_click, click) + F.binary_cross_entropy(ctcvr, conversion)
+
+
+class TeacherLoss:
+    """Batch loss and validation loss of the teacher over ``Rows``."""
+
+    def __init__(self, model: Teacher, tables: ContentTables, train: Rows, validation: Rows, task: str = "multi") -> None:
+        self.model, self.tables, self.train, self.validation, self.task = model, tables, train, validation, task
+
+    def _loss(self, rows: Rows, idx: np.ndarray | slice) -> torch.Tensor:
+        out = self.model(self.tables.rows(rows, idx))
+        return esmm_loss(out.click_logit, out.cvr_logit, torch.from_numpy(rows.click[idx]),
+                         torch.from_numpy(rows.conversion[idx]), self.task)
+
+    def batch(self, idx: np.ndarray) -> torch.Tensor:
+        return self._loss(self.train, idx)
+
+    def validate(self) -> float:
+        return _chunked_mean(lambda s: self._loss(self.validation, s), len(self.validation))
+
+
+@dataclass
+class TeacherTargets:
+    """The teacher's outputs on every training row and on each positive's candidate list,
+    computed once (eval mode) and reused by every student variant."""
+
+    click_logit: torch.Tensor  # (n,)
+    hint: torch.Tensor  # (n, D)
+    positives: np.ndarray  # (P,) row indices of positives
+    candidates: np.ndarray  # (P, 1 + m) item ids: the clicked item first
+    candidate_logits: torch.Tensor  # (P, 1 + m)
+
+
+def teacher_targets(teacher: Teacher, tables: ContentTables, rows: Rows, candidates: int, n_items: int,
+                    seed: int = 7) -> TeacherTargets:
+    teacher.eval()
+    with torch.no_grad():
+        outs = [teacher(tables.rows(rows, s)) for s in _chunks(len(rows))]
+        logits = torch.cat([o.click_logit for o in outs])
+        hint = torch.cat([o.hint for o in outs])
+        positives = np.flatnonzero(rows.click > 0)
+        rng = np.random.default_rng(seed)
+        cand = np.concatenate([rows.item[positives, None],
+                               rng.integers(1, n_items, size=(len(positives), candidates))], axis=1)
+        cand_logits = torch.cat([_candidate_logits(teacher, tables, rows, positives[s], cand[s])
+                                 for s in _chunks(len(positives), 2048)])
+    return TeacherTargets(logits, hint, positives, cand, cand_logits)
+
+
+def _candidate_logits(model: nn.Module, tables: ContentTables, rows: Rows, pos: np.ndarray,
+                      cand: np.ndarray) -> torch.Tensor:
+    """(P,) positive rows, (P, C) items -> (P, C) click logits with each row's user and history."""
+    p, c = cand.shape
+    x = tables.tensors(np.repeat(rows.user[pos], c), cand.reshape(-1), np.repeat(rows.recent[pos], c, axis=0))
+    return model(x)[0].reshape(p, c)
+
+
+class StudentLoss:
+    """Labels plus the enabled distillation terms (``KDWeights``) for one student."""
+
+    def __init__(self, model: Student, tables: ContentTables, train: Rows, validation: Rows, kd: KDWeights,
+                 targets: TeacherTargets | None, hint_dim: int) -> None:
+        self.model, self.tables, self.train, self.validation, self.kd = model, tables, train, validation, kd
+        self.targets = targets
+        # Training-only projection of the student's hidden layer onto the teacher's hint space.
+        self.projection = nn.Linear(model.hidden_dim, hint_dim) if kd.hint else None
+        if targets is not None:
+            self._pos_slot = np.full(len(train), -1)
+            self._pos_slot[targets.positives] = np.arange(len(targets.positives))
+
+    def parameters(self) -> list[nn.Parameter]:
+        extra = list(self.projection.parameters()) if self.projection is not None else []
+        return list(self.model.parameters()) + extra
+
+    def batch(self, idx: np.ndarray) -> torch.Tensor:
+        out = self.model(self.tables.rows(self.train, idx))
+        loss = F.binary_cross_entropy_with_logits(out.click_logit, torch.from_numpy(self.train.click[idx]))
+        t, kd = self.targets, self.kd
+        if t is None:
+            return loss
+        if kd.soft:
+            loss = loss + kd.soft * soft_target_loss(out.click_logit, t.click_logit[idx], kd.temperature)
+        if kd.hint:
+            loss = loss + kd.hint * hint_loss(self.projection(out.hidden), t.hint[idx])
+        if kd.rank:
+            slots = self._pos_slot[idx]
+            slots = slots[slots >= 0]
+            if len(slots):
+                s = _candidate_logits(self.model, self.tables, self.train, t.positives[slots], t.candidates[slots])
+                loss = loss + kd.rank * listwise_loss(s, t.candidate_logits[slots])
+        return loss
+
+    def validate(self) -> float:
+        v = self.validation
+        return _chunked_mean(lambda s: F.binary_cross_entropy_with_logits(
+            self.model(self.tables.rows(v, s)).click_logit, torch.from_numpy(v.click[s])), len(v))
+
+
+def _chunks(n: int, size: int = 8192) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _chunked_mean(loss_of: Callable[[slice], torch.Tensor], n: int) -> float:
+    total = sum(float(loss_of(s)) * (s.stop - s.start) for s in _chunks(n))
+    return total / max(n, 1)

@@ -1,0 +1,194 @@
+"""One training run: events -> dataset -> teacher -> distilled student -> ONNX -> registry.
+
+The figures of every model come from the same test window and the same sampled test clicks, so
+teacher, students and the popularity baseline are compared on equal terms.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from offline.curriculum import Curriculum, popularity_difficulty
+from offline.distill import KDWeights
+from offline.evaluate import (
+    Scorer,
+    auc,
+    logloss,
+    popularity_scorer,
+    ranking,
+    sample_clicks,
+)
+from offline.export import export_onnx, ms_per_1000, parity, stage
+from offline.features import ContentTables
+from offline.fit import (
+    FitResult,
+    FitSettings,
+    StudentLoss,
+    TeacherLoss,
+    fit,
+    teacher_targets,
+)
+from offline.layers import n_params
+from offline.registry import QualityGate, Registry
+from offline.samples import Dataset, Rows, build_dataset
+from offline.student import Student
+from offline.teacher import Teacher
+from stream.config import Config
+from stream.events import Event
+
+# Distillation used for the served student: ranking distillation carries most of the gain
+# (measured on ml-100k: see README, "Distillation ablation").
+SERVED_KD = KDWeights(soft=0.5, hint=0.1, rank=3.0, temperature=1.0)
+
+
+@dataclass
+class Trained:
+    model: nn.Module
+    fit: FitResult
+
+
+def settings(cfg: Config, epochs: int | None = None) -> FitSettings:
+    t = cfg.train
+    return FitSettings(epochs=epochs or t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate,
+                       weight_decay=t.weight_decay, patience=t.patience, seed=t.seed)
+
+
+def model_sizes(ds: Dataset) -> tuple[int, int, int, int]:
+    c = ds.catalogue
+    return len(c.users), len(c.items), len(c.item_tokens), len(c.user_tokens)
+
+
+def train_teacher(ds: Dataset, tables: ContentTables, cfg: Config, curriculum: Curriculum,
+                  task: str = "multi") -> Trained:
+    teacher = Teacher(*model_sizes(ds))
+    loss = TeacherLoss(teacher, tables, ds.train, ds.validation, task)
+    result = fit(teacher, loss.batch, loss.validate, popularity_difficulty(ds.train), settings(cfg), curriculum,
+                 f"teacher[{task}]")
+    return Trained(teacher, result)
+
+
+def train_student(ds: Dataset, tables: ContentTables, cfg: Config, kd: KDWeights, teacher: Teacher | None,
+                  targets=None, label: str = "student", dim: int = 8) -> Trained:  # noqa: ANN001 - TeacherTargets
+    student = Student(*model_sizes(ds), dim=dim)
+    loss = StudentLoss(student, tables, ds.train, ds.validation, kd, targets if kd.uses_teacher else None,
+                       teacher.hint_dim if teacher is not None else 1)
+    # The student is selected by what it is served for: NDCG@10 on the validation window's clicks
+    # (label log-loss picks early epochs of distilled students that rank worse).
+    val_clicks = sample_clicks(ds.validation_clicks, cfg.train.eval_clicks // 2, cfg.train.seed)
+
+    def negative_ndcg() -> float:
+        return -ranking(torch_scorer(student, tables), val_clicks, tables)["ndcg@10"]
+
+    result = fit(student, loss.batch, negative_ndcg, popularity_difficulty(ds.train),
+                 settings(cfg, epochs=cfg.train.epochs + 2), Curriculum(cfg.train.curriculum), label,
+                 params=loss.parameters())
+    return Trained(student, result)
+
+
+def torch_scorer(model: nn.Module, tables: ContentTables) -> Scorer:
+    def score(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            x = tables.tensors(inputs["user"], inputs["item"], np.ascontiguousarray(inputs["recent"]))
+            return model(x)[0].numpy()
+    return score
+
+
+def _rows_logits(model: nn.Module, tables: ContentTables, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+    """Click and second-head logits over ``rows`` (the second is the cvr head for the teacher)."""
+    with torch.no_grad():
+        outs = [model(tables.rows(rows, slice(i, i + 8192))) for i in range(0, len(rows), 8192)]
+    return torch.cat([o[0] for o in outs]).numpy(), torch.cat([o[1] for o in outs]).numpy()
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def binary_kl(p_teacher: np.ndarray, p_student: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean KL(teacher || student) of the Bernoulli click distributions over rows."""
+    p, q = np.clip(p_teacher, eps, 1 - eps), np.clip(p_student, eps, 1 - eps)
+    return float(np.mean(p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))))
+
+
+def test_figures(model: nn.Module, ds: Dataset, tables: ContentTables, clicks, onnx_dir: Path,
+                 name: str) -> dict[str, Any]:  # noqa: ANN001 - list[TestClick]
+    click_logit, _ = _rows_logits(model, tables, ds.test)
+    figures = {"auc_click": auc(click_logit, ds.test.click), "logloss_click": logloss(_sigmoid(click_logit), ds.test.click),
+               **ranking(torch_scorer(model, tables), clicks, tables), "params": n_params(model)}
+    rows = tables.arrays(ds.test.user[:1000], ds.test.item[:1000], ds.test.recent[:1000])
+    path = onnx_dir / f"{name}.onnx"
+    export_onnx(model, path, rows)
+    figures["onnx_ms_per_1000"] = ms_per_1000(path, rows)
+    figures["onnx_parity_max_abs_diff"] = parity(model, path, rows)
+    return figures
+
+
+def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] = print,
+               registry_root: Path | None = None) -> dict[str, Any]:
+    """Train teacher, student and student_no_kd; register and (gate permitting) promote the student."""
+    start = time.perf_counter()
+    torch.set_num_threads(cfg.train.threads)
+    t = cfg.train
+    ds = build_dataset(events, recent_len=t.recent_items, negatives=t.sampled_negatives,
+                       validation_share=t.validation_share, test_share=t.test_share, seed=t.seed)
+    tables = ContentTables(ds.catalogue)
+    clicks = sample_clicks(ds.test_clicks, t.eval_clicks, t.seed)
+    log(f"dataset: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test rows, "
+        f"{len(clicks)} test clicks ranked against {len(ds.catalogue.items) - 1} items")
+    report: dict[str, Any] = {"popularity": ranking(popularity_scorer(ds.train.item, ds.train.click), clicks, tables)}
+
+    teacher = train_teacher(ds, tables, cfg, Curriculum(t.curriculum))
+    log(f"teacher: best epoch {teacher.fit.best_epoch + 1}, validation loss {teacher.fit.best_loss:.4f}, "
+        f"{teacher.fit.seconds:.0f} s")
+    targets = teacher_targets(teacher.model, tables, ds.train, SERVED_KD.candidates, len(ds.catalogue.items), t.seed)
+    student = train_student(ds, tables, cfg, SERVED_KD, teacher.model, targets)
+    log(f"student: best epoch {student.fit.best_epoch + 1}, {student.fit.seconds:.0f} s")
+    no_kd = train_student(ds, tables, cfg, KDWeights.labels_only(), None, label="student_no_kd")
+    log(f"student_no_kd: best epoch {no_kd.fit.best_epoch + 1}, {no_kd.fit.seconds:.0f} s")
+
+    with tempfile.TemporaryDirectory(prefix="streamrec-onnx-") as tmp:
+        for name, trained in (("teacher", teacher), ("student", student), ("student_no_kd", no_kd)):
+            report[name] = test_figures(trained.model, ds, tables, clicks, Path(tmp), name)
+            report[name]["best_epoch"] = trained.fit.best_epoch + 1
+            report[name]["validation_loss"] = trained.fit.best_loss
+    p_teacher = _sigmoid(_rows_logits(teacher.model, tables, ds.test)[0])
+    for name, trained in (("student", student), ("student_no_kd", no_kd)):
+        report[name]["kl_teacher_student"] = binary_kl(p_teacher, _sigmoid(_rows_logits(trained.model, tables, ds.test)[0]))
+    report["student"]["ndcg_share_of_teacher"] = report["student"]["ndcg@10"] / max(report["teacher"]["ndcg@10"], 1e-12)
+    report["student"]["params_share_of_teacher"] = report["student"]["params"] / report["teacher"]["params"]
+    report["student"]["speedup_vs_teacher"] = report["teacher"]["onnx_ms_per_1000"] / report["student"]["onnx_ms_per_1000"]
+    report["registry"] = _register(cfg, ds, tables, student.model, report, registry_root, log)
+    report["_run"] = {"seconds": round(time.perf_counter() - start, 1), "events": ds.events,
+                      "train_rows": len(ds.train), "test_clicks_ranked": len(clicks), "curriculum": t.curriculum}
+    return report
+
+
+def _register(cfg: Config, ds: Dataset, tables: ContentTables, student: nn.Module, report: dict[str, Any],
+              registry_root: Path | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """Stage the student (export + parity), register it, promote it if it passes the gate."""
+    held_out = tables.arrays(ds.validation.user[:2000], ds.validation.item[:2000], ds.validation.recent[:2000])
+    val_click, _ = _rows_logits(student, tables, ds.validation)
+    val_clicks = sample_clicks(ds.validation_clicks, cfg.train.eval_clicks, cfg.train.seed)
+    metrics = {
+        "validation": {"auc_click": auc(val_click, ds.validation.click),
+                       "logloss_click": logloss(_sigmoid(val_click), ds.validation.click),
+                       **ranking(torch_scorer(student, tables), val_clicks, tables)},
+        "test": {k: v for k, v in report["student"].items() if isinstance(v, (int, float))},
+    }
+    registry = Registry(registry_root or Path(cfg.registry.root), keep=cfg.registry.keep)
+    with tempfile.TemporaryDirectory(prefix="streamrec-stage-") as tmp:
+        stage(student, "student", Path(tmp), ds.catalogue, tables, held_out, ds.window, ds.events, metrics)
+        manifest = registry.register(Path(tmp))
+    result = registry.promote(manifest.version, QualityGate(cfg.registry.gate_metric, cfg.registry.gate_tolerance))
+    log(f"registry: version {manifest.version} {'promoted' if result.promoted else 'kept out'} ({result.reason})")
+    return {"root": str(registry.root), "version": manifest.version, "promoted": result.promoted,
+            "reason": result.reason}

@@ -1,0 +1,47 @@
+"""A registered model, loaded for scoring with onnxruntime and numpy only (never torch).
+
+``OnnxModel.load`` trusts nothing on disk: the manifest must decode, the ONNX file must match the
+manifest's checksum, and the graph's inputs and outputs must be the ones the manifest declares.
+Anything else raises ``ArtifactError``, and whoever holds the current model keeps it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from stream.model_artifact import ArtifactError, Manifest, verify_artifact
+
+
+class OnnxModel:
+    def __init__(self, manifest: Manifest, session: ort.InferenceSession, directory: Path) -> None:
+        self.manifest = manifest
+        self.session = session
+        self.directory = directory
+        self.input_names = [t.name for t in manifest.inputs]
+        self.output_name = manifest.outputs[0].name
+
+    @classmethod
+    def load(cls, directory: Path, threads: int = 1) -> OnnxModel:
+        manifest = verify_artifact(directory)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        try:
+            sess = ort.InferenceSession(str(directory / manifest.onnx_file), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
+            raise ArtifactError(f"{directory}: onnxruntime cannot load the model ({exc}); re-export it") from exc
+        graph_inputs = [i.name for i in sess.get_inputs()]
+        graph_outputs = [o.name for o in sess.get_outputs()]
+        declared_inputs = [t.name for t in manifest.inputs]
+        if graph_inputs != declared_inputs or manifest.outputs[0].name not in graph_outputs:
+            raise ArtifactError(f"{directory}: graph inputs {graph_inputs} / outputs {graph_outputs} do not match "
+                                f"the manifest ({declared_inputs}); re-export the model")
+        return cls(manifest, sess, directory)
+
+    def score(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Pointwise: named int64 inputs with a common batch axis -> (batch,) click logits."""
+        feed = {n: np.ascontiguousarray(inputs[n], dtype=np.int64) for n in self.input_names}
+        return self.session.run([self.output_name], feed)[0]
