@@ -102,7 +102,7 @@ def torch_scorer(model: nn.Module, tables: ContentTables) -> Scorer:
     return score
 
 
-def _rows_logits(model: nn.Module, tables: ContentTables, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+def rows_logits(model: nn.Module, tables: ContentTables, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
     """Click and second-head logits over ``rows`` (the second is the cvr head for the teacher)."""
     with torch.no_grad():
         outs = [model(tables.rows(rows, slice(i, i + 8192))) for i in range(0, len(rows), 8192)]
@@ -121,7 +121,7 @@ def binary_kl(p_teacher: np.ndarray, p_student: np.ndarray, eps: float = 1e-7) -
 
 def test_figures(model: nn.Module, ds: Dataset, tables: ContentTables, clicks, onnx_dir: Path,
                  name: str) -> dict[str, Any]:  # noqa: ANN001 - list[TestClick]
-    click_logit, _ = _rows_logits(model, tables, ds.test)
+    click_logit, _ = rows_logits(model, tables, ds.test)
     figures = {"auc_click": auc(click_logit, ds.test.click), "logloss_click": logloss(_sigmoid(click_logit), ds.test.click),
                **ranking(torch_scorer(model, tables), clicks, tables), "params": n_params(model)}
     rows = tables.arrays(ds.test.user[:1000], ds.test.item[:1000], ds.test.recent[:1000])
@@ -160,9 +160,9 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
             report[name] = test_figures(trained.model, ds, tables, clicks, Path(tmp), name)
             report[name]["best_epoch"] = trained.fit.best_epoch + 1
             report[name]["validation_loss"] = trained.fit.best_loss
-    p_teacher = _sigmoid(_rows_logits(teacher.model, tables, ds.test)[0])
+    p_teacher = _sigmoid(rows_logits(teacher.model, tables, ds.test)[0])
     for name, trained in (("student", student), ("student_no_kd", no_kd)):
-        report[name]["kl_teacher_student"] = binary_kl(p_teacher, _sigmoid(_rows_logits(trained.model, tables, ds.test)[0]))
+        report[name]["kl_teacher_student"] = binary_kl(p_teacher, _sigmoid(rows_logits(trained.model, tables, ds.test)[0]))
     report["student"]["ndcg_share_of_teacher"] = report["student"]["ndcg@10"] / max(report["teacher"]["ndcg@10"], 1e-12)
     report["student"]["params_share_of_teacher"] = report["student"]["params"] / report["teacher"]["params"]
     report["student"]["speedup_vs_teacher"] = report["teacher"]["onnx_ms_per_1000"] / report["student"]["onnx_ms_per_1000"]
@@ -176,7 +176,7 @@ def _register(cfg: Config, ds: Dataset, tables: ContentTables, student: nn.Modul
               registry_root: Path | None, log: Callable[[str], None]) -> dict[str, Any]:
     """Stage the student (export + parity), register it, promote it if it passes the gate."""
     held_out = tables.arrays(ds.validation.user[:2000], ds.validation.item[:2000], ds.validation.recent[:2000])
-    val_click, _ = _rows_logits(student, tables, ds.validation)
+    val_click, _ = rows_logits(student, tables, ds.validation)
     val_clicks = sample_clicks(ds.validation_clicks, cfg.train.eval_clicks, cfg.train.seed)
     metrics = {
         "validation": {"auc_click": auc(val_click, ds.validation.click),

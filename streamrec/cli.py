@@ -286,7 +286,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    report = train_once(cfg, events, log=log, registry_root=Path(args.registry_root) if args.registry_root else None)
+    if args.ablations:
+        from offline.ablation import run_ablations
+
+        report = run_ablations(cfg, events, log=log)
+    else:
+        report = train_once(cfg, events, log=log,
+                            registry_root=Path(args.registry_root) if args.registry_root else None)
     _emit(report, args.json)
     return 0
 
@@ -443,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-log", action="store_true",
                    help="train on the worker's training log (worker.data_dir) instead of --dataset")
     p.add_argument("--no-curriculum", action="store_true", help="plain shuffled epochs (train.curriculum=false)")
+    p.add_argument("--ablations", action="store_true",
+                   help="with --once: measure the distillation, curriculum and multi-task ablations instead "
+                        "of registering a model")
     p.add_argument("--registry-root", help="the registry directory (registry.root)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_train)
