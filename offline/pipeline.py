@@ -68,11 +68,13 @@ def model_sizes(ds: Dataset) -> tuple[int, int, int, int]:
 
 
 def train_teacher(ds: Dataset, tables: ContentTables, cfg: Config, curriculum: Curriculum,
-                  task: str = "multi") -> Trained:
-    teacher = Teacher(*model_sizes(ds))
+                  task: str = "multi", model: Teacher | None = None, target: float | None = None) -> Trained:
+    """Fit a teacher (a fresh one unless ``model`` is given, e.g. warm-started); ``target`` records
+    the first epoch whose validation loss reaches it."""
+    teacher = model or Teacher(*model_sizes(ds))
     loss = TeacherLoss(teacher, tables, ds.train, ds.validation, task)
     result = fit(teacher, loss.batch, loss.validate, popularity_difficulty(ds.train), settings(cfg), curriculum,
-                 f"teacher[{task}]")
+                 f"teacher[{task}]", target=target)
     return Trained(teacher, result)
 
 

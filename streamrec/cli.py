@@ -290,6 +290,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         from offline.ablation import run_ablations
 
         report = run_ablations(cfg, events, log=log)
+    elif args.warm_start_check:
+        from offline.warm_start import warm_start_experiment
+
+        report = warm_start_experiment(cfg, events, log=log)
     else:
         report = train_once(cfg, events, log=log,
                             registry_root=Path(args.registry_root) if args.registry_root else None)
@@ -452,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablations", action="store_true",
                    help="with --once: measure the distillation, curriculum and multi-task ablations instead "
                         "of registering a model")
+    p.add_argument("--warm-start-check", action="store_true",
+                   help="with --once: train on the earlier 70%% of the log, then on all of it cold and warm-started, "
+                        "and print the epochs each needs")
     p.add_argument("--registry-root", help="the registry directory (registry.root)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_train)

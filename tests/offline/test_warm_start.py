@@ -1,0 +1,42 @@
+"""Warm start copies what the previous version knew, row by external id, and builds vectors for
+ids it never saw from their content instead of random noise."""
+
+import torch
+
+from offline.samples import Catalogue
+from offline.student import Student
+from offline.warm_start import warm_start
+from stream.events import Event, ItemAttributes
+
+
+def catalogue(rows: list[tuple[str, str, str]]) -> Catalogue:
+    cat = Catalogue()
+    for n, (user, item, category) in enumerate(rows):
+        cat.observe(Event(event_id=f"e{n}", ts=1_700_000_000_000 + n, user_id=user, item_id=item, type="click",
+                          item=ItemAttributes(category=category), user={"age": "30"}))
+    return cat
+
+
+def sizes(cat: Catalogue) -> tuple[int, int, int, int]:
+    return len(cat.users), len(cat.items), len(cat.item_tokens), len(cat.user_tokens)
+
+
+def test_known_ids_keep_their_vectors_and_new_ones_start_from_their_content():
+    old = catalogue([("u1", "a", "drama"), ("u1", "b", "drama"), ("u2", "c", "comedy")])
+    # The new catalogue orders ids differently and adds item "d" (a drama) and user "u3".
+    new = catalogue([("u3", "c", "comedy"), ("u2", "d", "drama"), ("u1", "a", "drama"), ("u1", "b", "drama")])
+    torch.manual_seed(0)
+    previous = Student(*sizes(old))
+    model = Student(*sizes(new))
+    counts = warm_start(model, previous.state_dict(), old, new)
+
+    def item_row(m, cat, key):
+        return m.emb.item.weight[cat.items.get(key)]
+
+    for key in ("a", "b", "c"):
+        assert torch.equal(item_row(model, new, key), item_row(previous, old, key))
+    dramas = (item_row(previous, old, "a") + item_row(previous, old, "b")) / 2
+    assert torch.allclose(item_row(model, new, "d"), dramas)
+    assert torch.equal(model.emb.item.weight[0], torch.zeros_like(model.emb.item.weight[0]))  # padding stays 0
+    assert torch.equal(model.head.weight, previous.head.weight)
+    assert counts["items_copied"] == 3 and counts["items_from_content"] == 1 and counts["users_from_content"] == 1
