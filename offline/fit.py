@@ -53,21 +53,35 @@ def fit(model: nn.Module, batch_loss: Callable[[np.ndarray], torch.Tensor], val_
         difficulty: np.ndarray, settings: FitSettings, curriculum: Curriculum, desc: str,
         params: list[nn.Parameter] | None = None, target: float | None = None) -> FitResult:
     """Train until ``settings.epochs`` or ``patience`` epochs without a better validation loss;
-    leaves ``model`` at its best epoch. ``batch_loss`` takes the (b,) row indices of a batch."""
+    leaves ``model`` at its best epoch. ``batch_loss`` takes the (b,) row indices of a batch.
+
+    Under ``torchrun`` (an initialised ``torch.distributed`` group, gloo on CPU) it is data parallel:
+    every rank draws the same epoch order, takes rows ``rank::world`` of each global batch, and
+    gradients are averaged with ``all_reduce`` before each step -- the rows of one step and the
+    update are those of the single-process run, so the ranks' parameters stay identical.
+    """
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    opt = torch.optim.AdamW(params or list(model.parameters()), lr=settings.learning_rate,
-                            weight_decay=settings.weight_decay)
+    params = params or list(model.parameters())
+    opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    rank, world = _distributed()
+    if world > 1:  # start every rank from rank 0's weights, as DistributedDataParallel does
+        for tensor in model.state_dict().values():
+            torch.distributed.broadcast(tensor, src=0)
     result, best_state, since_best, start = FitResult(), None, 0, time.perf_counter()
     for epoch in range(settings.epochs):
         model.train()
         order = curriculum.epoch_order(difficulty, epoch, rng)
+        order = order[: len(order) - len(order) % world]  # every rank takes the same number of steps
         batches = range(0, len(order), settings.batch_size)
-        with tqdm(batches, desc=f"{desc} epoch {epoch + 1}", leave=False, disable=not settings.progress) as bar:
+        with tqdm(batches, desc=f"{desc} epoch {epoch + 1}", leave=False,
+                  disable=not settings.progress or rank > 0) as bar:
             for b in bar:
-                loss = batch_loss(order[b: b + settings.batch_size])
+                loss = batch_loss(order[b: b + settings.batch_size][rank::world])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if world > 1:
+                    _average_gradients(params, world)
                 opt.step()
         model.eval()
         with torch.no_grad():
@@ -87,6 +101,21 @@ def fit(model: nn.Module, batch_loss: Callable[[np.ndarray], torch.Tensor], val_
     model.eval()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); (0, 1) outside torchrun."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _average_gradients(params: list[nn.Parameter], world: int) -> None:
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        torch.distributed.all_reduce(p.grad)
+        p.grad /= world
 
 
 def esmm_loss(out_click: torch.Tensor, out_cvr: torch.Tensor, click: torch.Tensor, conversion: torch.Tensor,

@@ -71,6 +71,7 @@ def train_teacher(ds: Dataset, tables: ContentTables, cfg: Config, curriculum: C
                   task: str = "multi", model: Teacher | None = None, target: float | None = None) -> Trained:
     """Fit a teacher (a fresh one unless ``model`` is given, e.g. warm-started); ``target`` records
     the first epoch whose validation loss reaches it."""
+    torch.manual_seed(cfg.train.seed)  # reproducible initialisation (torch seeds itself randomly)
     teacher = model or Teacher(*model_sizes(ds))
     loss = TeacherLoss(teacher, tables, ds.train, ds.validation, task)
     result = fit(teacher, loss.batch, loss.validate, popularity_difficulty(ds.train), settings(cfg), curriculum,
@@ -80,6 +81,7 @@ def train_teacher(ds: Dataset, tables: ContentTables, cfg: Config, curriculum: C
 
 def train_student(ds: Dataset, tables: ContentTables, cfg: Config, kd: KDWeights, teacher: Teacher | None,
                   targets=None, label: str = "student", dim: int = 8) -> Trained:  # noqa: ANN001 - TeacherTargets
+    torch.manual_seed(cfg.train.seed)
     student = Student(*model_sizes(ds), dim=dim)
     loss = StudentLoss(student, tables, ds.train, ds.validation, kd, targets if kd.uses_teacher else None,
                        teacher.hint_dim if teacher is not None else 1)
@@ -157,6 +159,8 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
     no_kd = train_student(ds, tables, cfg, KDWeights.labels_only(), None, label="student_no_kd")
     log(f"student_no_kd: best epoch {no_kd.fit.best_epoch + 1}, {no_kd.fit.seconds:.0f} s")
 
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() > 0:
+        return {}  # under torchrun, rank 0 alone evaluates, exports and registers
     with tempfile.TemporaryDirectory(prefix="streamrec-onnx-") as tmp:
         for name, trained in (("teacher", teacher), ("student", student), ("student_no_kd", no_kd)):
             report[name] = test_figures(trained.model, ds, tables, clicks, Path(tmp), name)

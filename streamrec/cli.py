@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -270,6 +271,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from stream.training_log import read_events
 
     cfg = _config(args)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun: one data-parallel rank
+        import torch.distributed
+
+        torch.distributed.init_process_group("gloo")
     if args.no_curriculum:
         cfg = _with(cfg, "train", curriculum=False)
     if not args.once:
@@ -297,7 +302,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         report = train_once(cfg, events, log=log,
                             registry_root=Path(args.registry_root) if args.registry_root else None)
-    _emit(report, args.json)
+    if report:  # ranks other than 0 of a torchrun launch return nothing
+        _emit(report, args.json)
     return 0
 
 
