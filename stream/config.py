@@ -116,6 +116,12 @@ class TrainConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Test clicks ranked against the full catalogue (a deterministic sample; 0 = all).
     eval_clicks: NonNegative = 2000
     threads: Positive = 2
+    # The periodic trainer (`streamrec train` without --once) retrains when any of these fires:
+    # this many newly logged events (0: never), this much time (0: never), a drift signal.
+    every_events: NonNegative = 100_000
+    every_s: NonNegative = 3600
+    on_drift: bool = True
+    poll_s: PositiveFloat = 5.0
 
 
 class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

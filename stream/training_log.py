@@ -105,6 +105,20 @@ class TrainingLog:
         return self._max_ts[seg]
 
 
+def log_root(data_dir: str | os.PathLike[str]) -> Path:
+    """Where a worker with ``worker.data_dir = data_dir`` keeps its training log."""
+    return Path(data_dir) / "training-log"
+
+
+def _segments(root: str | os.PathLike[str], topic: str) -> list[Path]:
+    return sorted((Path(root) / topic).glob("p*/*.parquet"), key=lambda seg: (int(seg.parent.name[1:]), seg.name))
+
+
+def count_logged(root: str | os.PathLike[str], topic: str) -> int:
+    """Events in the written segments, from Parquet footers only (cheap enough to poll)."""
+    return sum(pq.ParquetFile(seg).metadata.num_rows for seg in _segments(root, topic))
+
+
 def read_training_log(root: str | os.PathLike[str], topic: str) -> pa.Table:
     """All written segments of ``topic``, ordered by (partition, offset).
 
@@ -112,8 +126,7 @@ def read_training_log(root: str | os.PathLike[str], topic: str) -> pa.Table:
     the two, the segment is withdrawn on restore and rewritten. Training that needs exact lineage
     reads only segments ending at or before the partition's newest snapshot offset.
     """
-    segments = sorted((Path(root) / topic).glob("p*/*.parquet"),
-                      key=lambda seg: (int(seg.parent.name[1:]), seg.name))
+    segments = _segments(root, topic)
     if not segments:
         return SCHEMA.empty_table()
     tables = []
@@ -125,7 +138,10 @@ def read_training_log(root: str | os.PathLike[str], topic: str) -> pa.Table:
 
 def read_events(root: str | os.PathLike[str], topic: str) -> list[Event]:
     """The logged events of ``topic`` decoded, ordered by (timestamp, partition, offset)."""
-    table = read_training_log(root, topic).sort_by([("ts", "ascending"), ("partition", "ascending"),
+    table = read_training_log(root, topic)
+    if table.num_rows == 0:
+        return []
+    table = table.sort_by([("ts", "ascending"), ("partition", "ascending"),
                                                     ("offset", "ascending")])
     codec = EventCodec(max_bytes=1 << 30)  # already validated on the way in
     return [codec.decode(p) for p in table.column("payload").to_pylist()]

@@ -28,7 +28,7 @@ from stream.evaluation.replay import summarise
 from stream.metrics import WorkerMetrics
 from stream.processor import Outcome, PartitionProcessor
 from stream.snapshot import SnapshotStore
-from stream.training_log import TrainingLog
+from stream.training_log import TrainingLog, log_root
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class StreamWorker:
         self.codec = EventCodec(cfg.events.max_bytes)
         data = Path(cfg.worker.data_dir)
         self.snapshots = SnapshotStore(data / "snapshots")
-        self.training_log = TrainingLog(data / "training-log", self.topic, cfg.worker.training_log_retention_s)
+        self.training_log = TrainingLog(log_root(data), self.topic, cfg.worker.training_log_retention_s)
         # Lag comes from librdkafka's statistics (high watermarks it learns from fetches): no
         # extra broker round-trips on the hot path.
         self._high_watermarks: dict[int, int] = {}

@@ -267,8 +267,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from offline.pipeline import train_once
-    from stream.training_log import read_events
+    from stream.training_log import count_logged, log_root, read_events
 
     cfg = _config(args)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun: one data-parallel rank
@@ -277,20 +276,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         torch.distributed.init_process_group("gloo")
     if args.no_curriculum:
         cfg = _with(cfg, "train", curriculum=False)
-    if not args.once:
-        raise UsageError("train: the periodic loop is not built yet; run `streamrec train --once` "
-                         "from a scheduler (cron, a systemd timer) meanwhile")
-    if args.from_log:
-        events = read_events(cfg.worker.data_dir, cfg.kafka.events_topic)
-        if not events:
-            raise UsageError(f"train: no training log under {cfg.worker.data_dir}/{cfg.kafka.events_topic}; "
-                             f"run a worker first or pass --dataset")
-    else:
-        events = list(_source(args))
+    if cfg.kafka.bootstrap_servers:
+        cfg = _external_kafka(args)
+    root, topic = log_root(cfg.worker.data_dir), cfg.kafka.events_topic
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    def logged_events() -> list:
+        events = read_events(root, topic)
+        if not events:
+            raise UsageError(f"no training log under {root / topic}; run a worker first or pass --dataset")
+        return events
+
+    if not args.once:
+        return _train_periodically(args, cfg, logged_events, lambda: count_logged(root, topic), log)
+    events = logged_events() if args.from_log else list(_source(args))
     if args.ablations:
         from offline.ablation import run_ablations
 
@@ -300,10 +301,57 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         report = warm_start_experiment(cfg, events, log=log)
     else:
-        report = train_once(cfg, events, log=log,
-                            registry_root=Path(args.registry_root) if args.registry_root else None)
+        report = _train_and_announce(args, cfg, events, log)
     if report:  # ranks other than 0 of a torchrun launch return nothing
         _emit(report, args.json)
+    return 0
+
+
+def _train_and_announce(args: argparse.Namespace, cfg: Config, events: list, log: Callable[[str], None]) -> dict:
+    """One training run; a promotion is announced on the model-updates topic when Kafka is configured."""
+    from offline.announce import announce_promotion
+    from offline.pipeline import train_once
+    from stream.kafka.clients import make_producer
+    from stream.model_artifact import read_manifest, version_dir
+
+    registry_root = Path(args.registry_root or cfg.registry.root)
+    report = train_once(cfg, events, log=log, registry_root=registry_root)
+    if report and report["registry"]["promoted"] and cfg.kafka.bootstrap_servers:
+        manifest = read_manifest(version_dir(registry_root, report["registry"]["version"]))
+        announce_promotion(make_producer(cfg.kafka), cfg.kafka.model_updates_topic, manifest, registry_root)
+        report["registry"]["announced_on"] = cfg.kafka.model_updates_topic
+    return report
+
+
+def _train_periodically(args: argparse.Namespace, cfg: Config, logged_events: Callable[[], list],
+                        count_logged: Callable[[], int], log: Callable[[str], None]) -> int:
+    """Retrain from the training log on new events, elapsed time or drift signals, until SIGINT/SIGTERM."""
+    from offline.schedule import RetrainTrigger, run_periodic
+    from stream.kafka.clients import make_consumer
+
+    t = cfg.train
+    signals = None
+    if cfg.kafka.bootstrap_servers and t.on_drift:
+        signals = make_consumer(cfg.kafka, group_id=f"{cfg.kafka.group_id}-trainer")
+        signals.subscribe([cfg.kafka.signals_topic])
+
+    def drain_drift() -> int:
+        if signals is None:
+            return 0
+        batch = signals.consume(1000, 0.1)
+        return sum(1 for m in batch if m.error() is None and b'"drift"' in (m.value() or b""))
+
+    def train(_why: str) -> None:
+        report = _train_and_announce(args, cfg, logged_events(), log)
+        if report:
+            _emit(report, args.json)
+
+    try:
+        run_periodic(RetrainTrigger(t.every_events, t.every_s, t.on_drift), count_logged, drain_drift, train,
+                     _stop_on_signals(), t.poll_s, log=log)
+    finally:
+        if signals is not None:
+            signals.close()
     return 0
 
 
@@ -455,7 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the teacher, distil the student, export and register it")
     _common(p), _source_flags(p, default="ml-100k")
-    p.add_argument("--once", action="store_true", help="train once and exit")
+    p.add_argument("--once", action="store_true",
+                   help="train once and exit (default: retrain from the training log on train.every_events, "
+                        "train.every_s or a drift signal)")
     p.add_argument("--from-log", action="store_true",
                    help="train on the worker's training log (worker.data_dir) instead of --dataset")
     p.add_argument("--no-curriculum", action="store_true", help="plain shuffled epochs (train.curriculum=false)")

@@ -8,7 +8,7 @@ import pytest
 
 from streamrec.cli import main
 
-COMMANDS = ["broker", "produce", "stream", "eval", "bench", "demo"]
+COMMANDS = ["broker", "produce", "stream", "eval", "bench", "demo", "train", "model"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -25,6 +25,7 @@ def test_every_subcommand_has_help(command, capsys):
     (["eval", "prequential", "--dataset", "file"], "--path"),
     (["produce"], "--bootstrap-servers"),
     (["stream"], "--bootstrap-servers"),
+    (["train", "--once", "--from-log", "--set", "worker.data_dir=/nonexistent"], "run a worker first"),
 ])
 def test_bad_arguments_get_one_line_naming_the_fix(argv, fragment, capsys):
     assert main(argv) == 2
