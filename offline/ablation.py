@@ -22,10 +22,18 @@ from offline.distill import KDWeights
 from offline.evaluate import auc, ranking, sample_clicks
 from offline.features import ContentTables
 from offline.fit import teacher_targets
-from offline.pipeline import SERVED_KD, rows_logits, torch_scorer, train_student, train_teacher
+from offline.pipeline import (
+    SERVED_KD,
+    rows_logits,
+    torch_scorer,
+    train_student,
+    train_teacher,
+)
 from offline.samples import build_dataset
 from stream.config import Config
 from stream.events import Event
+
+RANK_WEIGHT = 3.0  # the listwise term's weight when the ablation switches it on
 
 
 def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -37,9 +45,14 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
     tables = ContentTables(ds.catalogue)
     clicks = sample_clicks(ds.test_clicks, t.eval_clicks, t.seed)
 
+    val_clicks = sample_clicks(ds.validation_clicks, t.eval_clicks, t.seed)
+
     def figures(model: torch.nn.Module) -> dict[str, float]:
+        """Test figures, plus validation NDCG@10: the figure a choice between variants may use."""
         click, _ = rows_logits(model, tables, ds.test)
-        return {"auc_click": auc(click, ds.test.click), **ranking(torch_scorer(model, tables), clicks, tables)}
+        scorer = torch_scorer(model, tables)
+        return {"auc_click": auc(click, ds.test.click), **ranking(scorer, clicks, tables),
+                "validation_ndcg@10": ranking(scorer, val_clicks, tables)["ndcg@10"]}
 
     report: dict[str, Any] = {"curriculum": {}, "distillation": {}, "multi_task": {}}
     teachers = {}
@@ -53,10 +66,11 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
 
     teacher = teachers[cfg.train.curriculum]
     targets = teacher_targets(teacher, tables, ds.train, SERVED_KD.candidates, len(ds.catalogue.items), t.seed)
+    full = replace(SERVED_KD, rank=RANK_WEIGHT)
     steps = {"labels_only": KDWeights.labels_only(),
-             "+soft": replace(SERVED_KD, hint=0.0, rank=0.0),
-             "+soft+hint": replace(SERVED_KD, rank=0.0),
-             "+soft+hint+rank": SERVED_KD}
+             "+soft": replace(full, hint=0.0, rank=0.0),
+             "+soft+hint": replace(full, rank=0.0),
+             "+soft+hint+rank": full}
     for name, kd in steps.items():
         trained = train_student(ds, tables, cfg, kd, teacher, targets, label=f"student {name}")
         report["distillation"][name] = {**figures(trained.model), "best_epoch": trained.fit.best_epoch + 1}

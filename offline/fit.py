@@ -169,8 +169,9 @@ def teacher_targets(teacher: Teacher, tables: ContentTables, rows: Rows, candida
         rng = np.random.default_rng(seed)
         cand = np.concatenate([rows.item[positives, None],
                                rng.integers(1, n_items, size=(len(positives), candidates))], axis=1)
-        cand_logits = torch.cat([_candidate_logits(teacher, tables, rows, positives[s], cand[s])
-                                 for s in _chunks(len(positives), 2048)])
+        # ``candidates=0``: no ranking loss will read them, so the teacher is not run on them.
+        cand_logits = (torch.cat([_candidate_logits(teacher, tables, rows, positives[s], cand[s])
+                                  for s in _chunks(len(positives), 2048)]) if candidates else torch.empty(0))
     return TeacherTargets(logits, hint, positives, cand, cand_logits)
 
 
