@@ -33,8 +33,6 @@ from offline.samples import build_dataset
 from stream.config import Config
 from stream.events import Event
 
-RANK_WEIGHT = 3.0  # the listwise term's weight when the ablation switches it on
-
 
 def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], None] = print) -> dict[str, Any]:
     start = time.perf_counter()
@@ -66,7 +64,7 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
 
     teacher = teachers[cfg.train.curriculum]
     targets = teacher_targets(teacher, tables, ds.train, SERVED_KD.candidates, len(ds.catalogue.items), t.seed)
-    full = replace(SERVED_KD, rank=RANK_WEIGHT)
+    full = SERVED_KD
     steps = {"labels_only": KDWeights.labels_only(),
              "+soft": replace(full, hint=0.0, rank=0.0),
              "+soft+hint": replace(full, rank=0.0),
