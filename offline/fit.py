@@ -15,11 +15,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from offline.curriculum import Curriculum
 from offline.distill import KDWeights, hint_loss, listwise_loss, soft_target_loss
-from offline.features import ContentTables
+from offline.features import ContentTables, Inputs
 from offline.samples import Rows
 from offline.student import Student
 from offline.teacher import Teacher
@@ -49,25 +50,24 @@ class FitResult:
         return min(self.val_losses) if self.val_losses else float("nan")
 
 
-def fit(model: nn.Module, batch_loss: Callable[[np.ndarray], torch.Tensor], val_loss: Callable[[], float],
+def fit(model: nn.Module, batch_loss: Callable[[nn.Module, np.ndarray], torch.Tensor], val_loss: Callable[[], float],
         difficulty: np.ndarray, settings: FitSettings, curriculum: Curriculum, desc: str,
-        params: list[nn.Parameter] | None = None, target: float | None = None) -> FitResult:
+        target: float | None = None) -> FitResult:
     """Train until ``settings.epochs`` or ``patience`` epochs without a better validation loss;
-    leaves ``model`` at its best epoch. ``batch_loss`` takes the (b,) row indices of a batch.
+    leaves ``model`` at its best epoch. ``batch_loss(module, rows)`` computes a batch's loss by
+    calling ``module`` (``model`` itself, or its DistributedDataParallel wrapper) on the (b,) rows.
 
-    Under ``torchrun`` (an initialised ``torch.distributed`` group, gloo on CPU) it is data parallel:
-    every rank draws the same epoch order, takes rows ``rank::world`` of each global batch, and
-    gradients are averaged with ``all_reduce`` before each step -- the rows of one step and the
-    update are those of the single-process run, so the ranks' parameters stay identical.
+    Under ``torchrun`` (an initialised ``torch.distributed`` group, gloo on CPU) the model is wrapped
+    in ``DistributedDataParallel``: it starts every rank from rank 0's weights and averages gradients
+    in backward. Every rank draws the same epoch order and takes rows ``rank::world`` of each global
+    batch, so one step sees the rows of the single-process step and the ranks stay identical.
     """
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    params = params or list(model.parameters())
-    opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     rank, world = _distributed()
-    if world > 1:  # start every rank from rank 0's weights, as DistributedDataParallel does
-        for tensor in model.state_dict().values():
-            torch.distributed.broadcast(tensor, src=0)
+    # find_unused_parameters: the single-task ablation leaves the click tower out of the loss.
+    net = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     result, best_state, since_best, start = FitResult(), None, 0, time.perf_counter()
     for epoch in range(settings.epochs):
         model.train()
@@ -77,11 +77,9 @@ def fit(model: nn.Module, batch_loss: Callable[[np.ndarray], torch.Tensor], val_
         with tqdm(batches, desc=f"{desc} epoch {epoch + 1}", leave=False,
                   disable=not settings.progress or rank > 0) as bar:
             for b in bar:
-                loss = batch_loss(order[b: b + settings.batch_size][rank::world])
+                loss = batch_loss(net, order[b: b + settings.batch_size][rank::world])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if world > 1:
-                    _average_gradients(params, world)
                 opt.step()
         model.eval()
         with torch.no_grad():
@@ -110,14 +108,6 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
-def _average_gradients(params: list[nn.Parameter], world: int) -> None:
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        torch.distributed.all_reduce(p.grad)
-        p.grad /= world
-
-
 def esmm_loss(out_click: torch.Tensor, out_cvr: torch.Tensor, click: torch.Tensor, conversion: torch.Tensor,
               task: str = "multi") -> torch.Tensor:
     """multi: BCE(p_click, click) + BCE(p_click * p_cvr, conversion), both over every row (ESMM).
@@ -134,16 +124,16 @@ class TeacherLoss:
     def __init__(self, model: Teacher, tables: ContentTables, train: Rows, validation: Rows, task: str = "multi") -> None:
         self.model, self.tables, self.train, self.validation, self.task = model, tables, train, validation, task
 
-    def _loss(self, rows: Rows, idx: np.ndarray | slice) -> torch.Tensor:
-        out = self.model(self.tables.rows(rows, idx))
+    def _loss(self, module: nn.Module, rows: Rows, idx: np.ndarray | slice) -> torch.Tensor:
+        out = module(self.tables.rows(rows, idx))
         return esmm_loss(out.click_logit, out.cvr_logit, torch.from_numpy(rows.click[idx]),
                          torch.from_numpy(rows.conversion[idx]), self.task)
 
-    def batch(self, idx: np.ndarray) -> torch.Tensor:
-        return self._loss(self.train, idx)
+    def batch(self, module: nn.Module, idx: np.ndarray) -> torch.Tensor:
+        return self._loss(module, self.train, idx)
 
     def validate(self) -> float:
-        return _chunked_mean(lambda s: self._loss(self.validation, s), len(self.validation))
+        return _chunked_mean(lambda s: self._loss(self.model, self.validation, s), len(self.validation))
 
 
 @dataclass
@@ -183,6 +173,21 @@ def _candidate_logits(model: nn.Module, tables: ContentTables, rows: Rows, pos: 
     return model(x)[0].reshape(p, c)
 
 
+class DistilledStudent(nn.Module):
+    """What a distillation step trains: the student plus its training-only hint projection, as one
+    module so that DistributedDataParallel sees every trained parameter.
+    forward: Inputs -> ((B,) click logits, (B, hint) projected hidden layer or the hidden layer)."""
+
+    def __init__(self, student: Student, hint_dim: int | None) -> None:
+        super().__init__()
+        self.student = student
+        self.projection = nn.Linear(student.hidden_dim, hint_dim) if hint_dim else None
+
+    def forward(self, x: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.student(x)
+        return out.click_logit, (self.projection(out.hidden) if self.projection is not None else out.hidden)
+
+
 class StudentLoss:
     """Labels plus the enabled distillation terms (``KDWeights``) for one student."""
 
@@ -190,32 +195,36 @@ class StudentLoss:
                  targets: TeacherTargets | None, hint_dim: int) -> None:
         self.model, self.tables, self.train, self.validation, self.kd = model, tables, train, validation, kd
         self.targets = targets
-        # Training-only projection of the student's hidden layer onto the teacher's hint space.
-        self.projection = nn.Linear(model.hidden_dim, hint_dim) if kd.hint else None
+        self.net = DistilledStudent(model, hint_dim if kd.hint and targets is not None else None)
         if targets is not None:
             self._pos_slot = np.full(len(train), -1)
             self._pos_slot[targets.positives] = np.arange(len(targets.positives))
 
-    def parameters(self) -> list[nn.Parameter]:
-        extra = list(self.projection.parameters()) if self.projection is not None else []
-        return list(self.model.parameters()) + extra
-
-    def batch(self, idx: np.ndarray) -> torch.Tensor:
-        out = self.model(self.tables.rows(self.train, idx))
-        loss = F.binary_cross_entropy_with_logits(out.click_logit, torch.from_numpy(self.train.click[idx]))
+    def batch(self, module: nn.Module, idx: np.ndarray) -> torch.Tensor:
+        """One forward over the batch rows and, for the ranking loss, its positives' candidate lists."""
         t, kd = self.targets, self.kd
+        x = self.tables.rows(self.train, idx)
+        slots = np.empty(0, dtype=np.int64)
+        if t is not None and kd.rank:
+            slots = self._pos_slot[idx]
+            slots = slots[slots >= 0]
+        if len(slots):
+            p, c = t.candidates[slots].shape
+            pos = t.positives[slots]
+            cand = self.tables.tensors(np.repeat(self.train.user[pos], c), t.candidates[slots].reshape(-1),
+                                       np.repeat(self.train.recent[pos], c, axis=0))
+            x = Inputs(*(torch.cat([a, b]) for a, b in zip(x, cand, strict=True)))
+        logits, hidden = module(x)
+        n = len(idx)
+        loss = F.binary_cross_entropy_with_logits(logits[:n], torch.from_numpy(self.train.click[idx]))
         if t is None:
             return loss
         if kd.soft:
-            loss = loss + kd.soft * soft_target_loss(out.click_logit, t.click_logit[idx], kd.temperature)
+            loss = loss + kd.soft * soft_target_loss(logits[:n], t.click_logit[idx], kd.temperature)
         if kd.hint:
-            loss = loss + kd.hint * hint_loss(self.projection(out.hidden), t.hint[idx])
-        if kd.rank:
-            slots = self._pos_slot[idx]
-            slots = slots[slots >= 0]
-            if len(slots):
-                s = _candidate_logits(self.model, self.tables, self.train, t.positives[slots], t.candidates[slots])
-                loss = loss + kd.rank * listwise_loss(s, t.candidate_logits[slots])
+            loss = loss + kd.hint * hint_loss(hidden[:n], t.hint[idx])
+        if len(slots):
+            loss = loss + kd.rank * listwise_loss(logits[n:].reshape(p, c), t.candidate_logits[slots])
         return loss
 
     def validate(self) -> float:

@@ -94,9 +94,8 @@ def train_student(ds: Dataset, tables: ContentTables, cfg: Config, kd: KDWeights
     def negative_ndcg() -> float:
         return -ranking(torch_scorer(student, tables), val_clicks, tables)["ndcg@10"]
 
-    result = fit(student, loss.batch, negative_ndcg, popularity_difficulty(ds.train),
-                 settings(cfg, epochs=cfg.train.epochs + 2), Curriculum(cfg.train.curriculum), label,
-                 params=loss.parameters())
+    result = fit(loss.net, loss.batch, negative_ndcg, popularity_difficulty(ds.train),
+                 settings(cfg, epochs=cfg.train.epochs + 2), Curriculum(cfg.train.curriculum), label)
     return Trained(student, result)
 
 

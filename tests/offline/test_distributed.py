@@ -1,5 +1,5 @@
-"""Two ranks under torchrun (gloo, CPU) train to the single-process result: the same rows per step,
-gradients averaged, parameters in lockstep."""
+"""Two ranks under torchrun (gloo, CPU, DistributedDataParallel) train to the single-process result:
+the same rows per step, gradients averaged, parameters in lockstep -- teacher and distilled student."""
 
 import json
 import subprocess
@@ -12,7 +12,8 @@ SCRIPT = """
 import json, os, torch
 from offline.curriculum import Curriculum
 from offline.features import ContentTables
-from offline.pipeline import train_teacher
+from offline.fit import teacher_targets
+from offline.pipeline import SERVED_KD, train_student, train_teacher
 from offline.samples import build_dataset
 from stream.config import load_config
 from stream.sources.synthetic import SyntheticConfig, synthetic_events
@@ -22,9 +23,14 @@ if int(os.environ.get("WORLD_SIZE", "1")) > 1:
 torch.set_num_threads(1)
 cfg = load_config(overrides=["train.epochs=3", "train.batch_size=256"])
 ds = build_dataset(synthetic_events(SyntheticConfig(n_users=120, n_items=100, n_sessions=1000)))
-trained = train_teacher(ds, ContentTables(ds.catalogue), cfg, Curriculum(False))
-checksum = float(sum(p.double().sum() for p in trained.model.parameters()))
-print(json.dumps({"rank": int(os.environ.get("RANK", "0")), "losses": trained.fit.val_losses, "params": checksum}))
+tables = ContentTables(ds.catalogue)
+trained = train_teacher(ds, tables, cfg, Curriculum(False))
+targets = teacher_targets(trained.model, tables, ds.train, SERVED_KD.candidates, len(ds.catalogue.items))
+student = train_student(ds, tables, cfg, SERVED_KD, trained.model, targets)  # every distillation term
+def checksum(model):
+    return float(sum(p.double().sum() for p in model.parameters()))
+print(json.dumps({"rank": int(os.environ.get("RANK", "0")), "losses": trained.fit.val_losses,
+                  "params": checksum(trained.model), "student_params": checksum(student.model)}))
 """
 
 
@@ -42,6 +48,7 @@ def test_two_process_ddp_reaches_the_single_process_loss(tmp_path):
     ranks = run(script, sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
     assert set(ranks) == {0, 1}
     assert ranks[0]["params"] == ranks[1]["params"]  # lockstep: both ranks hold the same model
+    assert ranks[0]["student_params"] == ranks[1]["student_params"]
     # Same rows per step and the same averaged update; only the dropout masks differ between the runs.
     for a, b in zip(ranks[0]["losses"], single["losses"], strict=True):
         assert abs(a - b) <= 0.05 * b, (ranks[0]["losses"], single["losses"])
