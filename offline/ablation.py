@@ -24,12 +24,12 @@ from offline.features import ContentTables
 from offline.fit import teacher_targets
 from offline.pipeline import (
     SERVED_KD,
+    dataset_from_config,
     rows_logits,
     torch_scorer,
     train_student,
     train_teacher,
 )
-from offline.samples import build_dataset
 from stream.config import Config
 from stream.events import Event
 
@@ -38,8 +38,7 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
     start = time.perf_counter()
     torch.set_num_threads(cfg.train.threads)
     t = cfg.train
-    ds = build_dataset(events, recent_len=t.recent_items, negatives=t.sampled_negatives,
-                       validation_share=t.validation_share, test_share=t.test_share, seed=t.seed)
+    ds = dataset_from_config(cfg, events)
     tables = ContentTables(ds.catalogue)
     clicks = sample_clicks(ds.test_clicks, t.eval_clicks, t.seed)
 

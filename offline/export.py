@@ -46,7 +46,7 @@ FEATURES = {
 
 
 class ExportError(RuntimeError):
-    pass
+    """An exported graph disagreed with torch: nothing was staged."""
 
 
 def export_onnx(model: nn.Module, path: Path, example: dict[str, np.ndarray]) -> None:

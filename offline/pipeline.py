@@ -64,6 +64,13 @@ def settings(cfg: Config, epochs: int | None = None) -> FitSettings:
                        weight_decay=t.weight_decay, patience=t.patience, seed=t.seed)
 
 
+def dataset_from_config(cfg: Config, events: Iterable[Event]) -> Dataset:
+    """Rows and split as ``cfg.train`` describes them (one place for every training command)."""
+    t = cfg.train
+    return build_dataset(events, recent_len=t.recent_items, negatives=t.sampled_negatives,
+                         validation_share=t.validation_share, test_share=t.test_share, seed=t.seed)
+
+
 def model_sizes(ds: Dataset) -> tuple[int, int, int, int]:
     c = ds.catalogue
     return len(c.users), len(c.items), len(c.item_tokens), len(c.user_tokens)
@@ -145,8 +152,7 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
     lap = _Lap(seconds)
     torch.set_num_threads(cfg.train.threads)
     t = cfg.train
-    ds = build_dataset(events, recent_len=t.recent_items, negatives=t.sampled_negatives,
-                       validation_share=t.validation_share, test_share=t.test_share, seed=t.seed)
+    ds = dataset_from_config(cfg, events)
     tables = ContentTables(ds.catalogue)
     clicks = sample_clicks(ds.test_clicks, t.eval_clicks, t.seed)
     log(f"dataset: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test rows, "

@@ -91,18 +91,13 @@ def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0
     best validation loss. The warm run skips the curriculum: it starts from a trained model."""
     from offline.curriculum import Curriculum
     from offline.features import ContentTables
-    from offline.pipeline import model_sizes, train_teacher
-    from offline.samples import build_dataset
+    from offline.pipeline import dataset_from_config, model_sizes, train_teacher
     from offline.teacher import Teacher
 
     t = cfg.train
     events = sorted(events, key=lambda e: e.ts)
-
-    def dataset(evs: list):  # noqa: ANN202
-        return build_dataset(evs, recent_len=t.recent_items, negatives=t.sampled_negatives,
-                             validation_share=t.validation_share, test_share=t.test_share, seed=t.seed)
-
-    earlier, later = dataset(events[: int(len(events) * earlier_share)]), dataset(events)
+    earlier = dataset_from_config(cfg, events[: int(len(events) * earlier_share)])
+    later = dataset_from_config(cfg, events)
     v1 = train_teacher(earlier, ContentTables(earlier.catalogue), cfg, Curriculum(t.curriculum))
     tables = ContentTables(later.catalogue)
     cold = train_teacher(later, tables, cfg, Curriculum(t.curriculum))
