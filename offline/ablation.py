@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import torch
+from scipy.special import expit
 
 from offline.curriculum import Curriculum
 from offline.distill import KDWeights
@@ -78,7 +78,7 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
     single = train_teacher(ds, tables, cfg, Curriculum(cfg.train.curriculum), task="conversion")
     _, single_cvr = rows_logits(single.model, tables, ds.test)
     report["multi_task"] = {
-        "multi_task_esmm": {"auc_conversion": auc(_sigmoid(click_logit) * _sigmoid(cvr_logit), conversion)},
+        "multi_task_esmm": {"auc_conversion": auc(expit(click_logit) * expit(cvr_logit), conversion)},
         "single_task": {"auc_conversion": auc(single_cvr, conversion)},
         "test_conversions": int(conversion.sum()),
     }
@@ -87,6 +87,3 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
                       "test_clicks_ranked": len(clicks)}
     return report
 
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))

@@ -165,12 +165,16 @@ def teacher_targets(teacher: Teacher, tables: ContentTables, rows: Rows, candida
     return TeacherTargets(logits, hint, positives, cand, cand_logits)
 
 
+def _candidate_inputs(tables: ContentTables, rows: Rows, pos: np.ndarray, cand: np.ndarray) -> Inputs:
+    """(P,) positive rows, (P, C) items -> P * C input rows, each with its positive's user and history."""
+    c = cand.shape[1]
+    return tables.tensors(np.repeat(rows.user[pos], c), cand.reshape(-1), np.repeat(rows.recent[pos], c, axis=0))
+
+
 def _candidate_logits(model: nn.Module, tables: ContentTables, rows: Rows, pos: np.ndarray,
                       cand: np.ndarray) -> torch.Tensor:
-    """(P,) positive rows, (P, C) items -> (P, C) click logits with each row's user and history."""
-    p, c = cand.shape
-    x = tables.tensors(np.repeat(rows.user[pos], c), cand.reshape(-1), np.repeat(rows.recent[pos], c, axis=0))
-    return model(x)[0].reshape(p, c)
+    """(P,) positive rows, (P, C) items -> (P, C) click logits."""
+    return model(_candidate_inputs(tables, rows, pos, cand))[0].reshape(cand.shape)
 
 
 class DistilledStudent(nn.Module):
@@ -209,10 +213,7 @@ class StudentLoss:
             slots = self._pos_slot[idx]
             slots = slots[slots >= 0]
         if len(slots):
-            p, c = t.candidates[slots].shape
-            pos = t.positives[slots]
-            cand = self.tables.tensors(np.repeat(self.train.user[pos], c), t.candidates[slots].reshape(-1),
-                                       np.repeat(self.train.recent[pos], c, axis=0))
+            cand = _candidate_inputs(self.tables, self.train, t.positives[slots], t.candidates[slots])
             x = Inputs(*(torch.cat([a, b]) for a, b in zip(x, cand, strict=True)))
         logits, hidden = module(x)
         n = len(idx)
@@ -224,7 +225,8 @@ class StudentLoss:
         if kd.hint:
             loss = loss + kd.hint * hint_loss(hidden[:n], t.hint[idx])
         if len(slots):
-            loss = loss + kd.rank * listwise_loss(logits[n:].reshape(p, c), t.candidate_logits[slots])
+            loss = loss + kd.rank * listwise_loss(logits[n:].reshape(t.candidates[slots].shape),
+                                                  t.candidate_logits[slots])
         return loss
 
     def validate(self) -> float:

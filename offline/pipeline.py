@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import torch
+from scipy.special import expit
 from torch import nn
 
 from offline.compress import quantise_if_harmless
@@ -122,9 +123,6 @@ def rows_logits(model: nn.Module, tables: ContentTables, rows: Rows) -> tuple[np
     return torch.cat([o[0] for o in outs]).numpy(), torch.cat([o[1] for o in outs]).numpy()
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
 
 def binary_kl(p_teacher: np.ndarray, p_student: np.ndarray, eps: float = 1e-7) -> float:
     """Mean KL(teacher || student) of the Bernoulli click distributions over rows."""
@@ -132,10 +130,10 @@ def binary_kl(p_teacher: np.ndarray, p_student: np.ndarray, eps: float = 1e-7) -
     return float(np.mean(p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))))
 
 
-def test_window_figures(model: nn.Module, ds: Dataset, tables: ContentTables, clicks, onnx_dir: Path,
-                 name: str) -> dict[str, Any]:  # noqa: ANN001 - list[TestClick]
-    click_logit, _ = rows_logits(model, tables, ds.test)
-    figures = {"auc_click": auc(click_logit, ds.test.click), "logloss_click": logloss(_sigmoid(click_logit), ds.test.click),
+def test_window_figures(model: nn.Module, click_logit: np.ndarray, ds: Dataset, tables: ContentTables, clicks,
+                        onnx_dir: Path, name: str) -> dict[str, Any]:  # noqa: ANN001 - list[TestClick]
+    """``click_logit``: the model's (n_test,) logits on the test rows."""
+    figures = {"auc_click": auc(click_logit, ds.test.click), "logloss_click": logloss(expit(click_logit), ds.test.click),
                **ranking(torch_scorer(model, tables), clicks, tables), "params": n_params(model)}
     rows = tables.arrays(ds.test.user[:1000], ds.test.item[:1000], ds.test.recent[:1000])
     path = onnx_dir / f"{name}.onnx"
@@ -177,17 +175,18 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
 
     if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() > 0:
         return {}  # under torchrun, rank 0 alone evaluates, exports and registers
+    models = {"teacher": teacher, "student": student, "student_no_kd": no_kd}
+    test_logits = {name: rows_logits(trained.model, tables, ds.test)[0] for name, trained in models.items()}
     with tempfile.TemporaryDirectory(prefix="streamrec-onnx-") as tmp:
-        for name, trained in (("teacher", teacher), ("student", student), ("student_no_kd", no_kd)):
-            report[name] = test_window_figures(trained.model, ds, tables, clicks, Path(tmp), name)
+        for name, trained in models.items():
+            report[name] = test_window_figures(trained.model, test_logits[name], ds, tables, clicks, Path(tmp), name)
             report[name]["best_epoch"] = trained.fit.best_epoch + 1
             if name == "teacher":
                 report[name]["validation_loss"] = trained.fit.best_loss
             else:  # students are selected by validation NDCG@10 (fit minimises its negative)
                 report[name]["validation_ndcg@10"] = -trained.fit.best_loss
-    p_teacher = _sigmoid(rows_logits(teacher.model, tables, ds.test)[0])
-    for name, trained in (("student", student), ("student_no_kd", no_kd)):
-        report[name]["kl_teacher_student"] = binary_kl(p_teacher, _sigmoid(rows_logits(trained.model, tables, ds.test)[0]))
+    for name in ("student", "student_no_kd"):
+        report[name]["kl_teacher_student"] = binary_kl(expit(test_logits["teacher"]), expit(test_logits[name]))
     report["student"]["ndcg_share_of_teacher"] = report["student"]["ndcg@10"] / max(report["teacher"]["ndcg@10"], 1e-12)
     report["student"]["params_share_of_teacher"] = report["student"]["params"] / report["teacher"]["params"]
     report["student"]["speedup_vs_teacher"] = report["teacher"]["onnx_ms_per_1000"] / report["student"]["onnx_ms_per_1000"]
@@ -223,7 +222,7 @@ def _register(cfg: Config, ds: Dataset, tables: ContentTables, student: nn.Modul
     val_clicks = sample_clicks(ds.validation_clicks, cfg.train.eval_clicks, cfg.train.seed)
     metrics = {
         "validation": {"auc_click": auc(val_click, ds.validation.click),
-                       "logloss_click": logloss(_sigmoid(val_click), ds.validation.click),
+                       "logloss_click": logloss(expit(val_click), ds.validation.click),
                        **ranking(torch_scorer(student, tables), val_clicks, tables)},
         "test": {k: v for k, v in report["student"].items() if isinstance(v, (int, float))},
     }

@@ -67,9 +67,9 @@ def _kafka(cfg: Config, log_fn: Callable[[str], None] = print) -> Iterator[Confi
 
 def _external_kafka(args: argparse.Namespace) -> Config:
     """Config for a command that joins an existing cluster (topics created if missing)."""
-    from stream.kafka.clients import ensure_topics
-
     from confluent_kafka import KafkaException
+
+    from stream.kafka.clients import ensure_topics
 
     cfg = _config(args)
     if not cfg.kafka.bootstrap_servers:
@@ -307,18 +307,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_and_announce(args: argparse.Namespace, cfg: Config, events: list, log: Callable[[str], None]) -> dict:
-    """One training run; a promotion is announced on the model-updates topic when Kafka is configured."""
+def _announce(cfg: Config, root: Path, version: int) -> None:
+    """Announce ``version`` of the registry at ``root`` on the model-updates topic (raises AnnounceError)."""
     from offline.announce import announce_promotion
-    from offline.pipeline import train_once
     from stream.kafka.clients import make_producer
     from stream.model_artifact import read_manifest, version_dir
+
+    manifest = read_manifest(version_dir(root, version))
+    announce_promotion(make_producer(cfg.kafka), cfg.kafka.model_updates_topic, manifest, root)
+
+
+def _train_and_announce(args: argparse.Namespace, cfg: Config, events: list, log: Callable[[str], None]) -> dict:
+    """One training run; a promotion is announced on the model-updates topic when Kafka is configured."""
+    from offline.pipeline import train_once
 
     registry_root = Path(args.registry_root or cfg.registry.root)
     report = train_once(cfg, events, log=log, registry_root=registry_root)
     if report and report["registry"]["promoted"] and cfg.kafka.bootstrap_servers:
-        manifest = read_manifest(version_dir(registry_root, report["registry"]["version"]))
-        announce_promotion(make_producer(cfg.kafka), cfg.kafka.model_updates_topic, manifest, registry_root)
+        _announce(cfg, registry_root, report["registry"]["version"])
         report["registry"]["announced_on"] = cfg.kafka.model_updates_topic
     return report
 
@@ -361,10 +367,9 @@ def cmd_model(args: argparse.Namespace) -> int:
     Exit codes: 0 done (or already current), 1 refused or failed (gate, corrupt artifact, no such
     version, announcement), 2 bad arguments or config.
     """
-    from offline.announce import AnnounceError, announce_promotion
+    from offline.announce import AnnounceError
     from offline.registry import QualityGate, Registry, RegistryError
-    from stream.kafka.clients import make_producer
-    from stream.model_artifact import ArtifactError, read_manifest, version_dir
+    from stream.model_artifact import ArtifactError
 
     cfg = _config(args)
     registry = Registry(Path(args.registry_root or cfg.registry.root), keep=cfg.registry.keep)
@@ -393,9 +398,8 @@ def cmd_model(args: argparse.Namespace) -> int:
         return fail(result.reason)
     announced = None  # an already current version is announced again: the way to retry an announcement
     if cfg.kafka.bootstrap_servers:
-        manifest = read_manifest(version_dir(registry.root, result.version))
         try:
-            announce_promotion(make_producer(cfg.kafka), cfg.kafka.model_updates_topic, manifest, registry.root)
+            _announce(cfg, registry.root, result.version)
         except AnnounceError as exc:
             return fail(f"version {result.version} is current but {exc}; run the command again to re-announce")
         announced = cfg.kafka.model_updates_topic
