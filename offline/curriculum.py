@@ -1,13 +1,19 @@
-"""Curriculum learning (Bengio et al. 2009): easy rows first, the whole set by the middle of training.
+"""Curriculum learning (Bengio et al. 2009): easy groups first, the whole set by the middle of training.
 
-Difficulty of a row, by default from popularity in the training window: a click on a popular item
-and a non-click on an obscure one are easy (popularity alone explains them); a click on an obscure
-item or a non-click on a popular one is hard. With an earlier model at hand (a warm start), its
-per-row loss is the difficulty instead.
+The unit is a ranking group (a click and its negatives, or one slate), never a single row. Ordered
+by rows, the easy end was clicks on popular items and non-clicks on obscure ones: the teacher learnt
+"popular means click" and left its first three epochs with validation losses of 4.65, 3.68 and
+2.57 (0.50 once every row was in; ml-100k). Whole groups keep the click/non-click mix of the data
+in every epoch and vary only how hard the choice within a group is.
+
+Difficulty of a group, by default from popularity in the training window: choosing a popular
+clicked item is easy (popularity alone explains it), an obscure one is hard; a group without a
+click is hard when its items are popular. With an earlier model at hand (a warm start), its loss
+could be the difficulty instead.
 
 Schedule (baby steps): epoch e (0-based) draws from the easiest
-``min(1, start + (1 - start) * e / ramp_epochs)`` share of the rows, shuffled within that share.
-``enabled=False`` gives plain shuffled epochs over all rows, for comparison.
+``min(1, start + (1 - start) * e / ramp_epochs)`` share of the groups, shuffled within that share.
+``enabled=False`` gives plain shuffled epochs over all groups, for comparison.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
-from offline.samples import Rows
+from offline.samples import Groups, Rows
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ class Curriculum:
         return min(1.0, self.start + (1.0 - self.start) * epoch / max(self.ramp_epochs, 1))
 
     def epoch_order(self, difficulty: np.ndarray, epoch: int, rng: np.random.Generator) -> np.ndarray:
-        """(n,) difficulty -> the row indices this epoch trains on, shuffled."""
+        """(n,) difficulty of each unit -> the units this epoch trains on, shuffled."""
         n = len(difficulty)
         if not self.enabled:
             return rng.permutation(n)
@@ -40,9 +46,15 @@ class Curriculum:
         return rng.permutation(easiest)
 
 
-def popularity_difficulty(rows: Rows) -> np.ndarray:
-    """(n,) in [0, 1]: clicks on rare items and non-clicks on popular items are hard."""
+def popularity_difficulty(rows: Rows, groups: Groups) -> np.ndarray:
+    """(G,) in [0, 1]: the mean rarity of a group's clicked items, or, without a click, the mean
+    popularity of its items."""
     counts = np.bincount(rows.item[rows.click > 0], minlength=int(rows.item.max()) + 1 if len(rows) else 1)
     pop = counts[rows.item].astype(np.float64)
     pct = (rankdata(pop) - 0.5) / max(len(pop), 1)  # 0 rare .. 1 popular; ties share their mean rank
-    return np.where(rows.click > 0, 1.0 - pct, pct)
+    group_of = np.repeat(np.arange(len(groups)), groups.sizes)
+    clicked = rows.click > 0
+    n_clicks = np.bincount(group_of, weights=clicked, minlength=len(groups))
+    rarity_of_clicks = np.bincount(group_of, weights=np.where(clicked, 1.0 - pct, 0.0), minlength=len(groups))
+    popularity = np.bincount(group_of, weights=pct, minlength=len(groups)) / np.maximum(groups.sizes, 1)
+    return np.where(n_clicks > 0, rarity_of_clicks / np.maximum(n_clicks, 1), popularity)

@@ -21,8 +21,8 @@ from tqdm import tqdm
 from offline.curriculum import Curriculum
 from offline.distill import KDWeights, hint_loss, listwise_loss, soft_target_loss
 from offline.features import ContentTables, Inputs
-from offline.samples import Rows
-from offline.student import Student
+from offline.samples import Groups, Rows
+from offline.student import CandidateLists, Student
 from offline.teacher import Teacher
 
 
@@ -51,16 +51,18 @@ class FitResult:
 
 
 def fit(model: nn.Module, batch_loss: Callable[[nn.Module, np.ndarray], torch.Tensor], val_loss: Callable[[], float],
-        difficulty: np.ndarray, settings: FitSettings, curriculum: Curriculum, desc: str,
+        groups: Groups, difficulty: np.ndarray, settings: FitSettings, curriculum: Curriculum, desc: str,
         target: float | None = None) -> FitResult:
     """Train until ``settings.epochs`` or ``patience`` epochs without a better validation loss;
     leaves ``model`` at its best epoch. ``batch_loss(module, rows)`` computes a batch's loss by
-    calling ``module`` (``model`` itself, or its DistributedDataParallel wrapper) on the (b,) rows.
+    calling ``module`` (``model`` itself, or its DistributedDataParallel wrapper) on the (b,) rows,
+    which are whole groups laid out one after another. ``difficulty`` is (G,), one per group; a
+    batch holds about ``settings.batch_size`` rows.
 
     Under ``torchrun`` (an initialised ``torch.distributed`` group, gloo on CPU) the model is wrapped
     in ``DistributedDataParallel``: it starts every rank from rank 0's weights and averages gradients
-    in backward. Every rank draws the same epoch order and takes rows ``rank::world`` of each global
-    batch, so one step sees the rows of the single-process step and the ranks stay identical.
+    in backward. Every rank draws the same epoch order and takes groups ``rank::world`` of each
+    global batch, so one step sees the rows of the single-process step and the ranks stay identical.
     """
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
@@ -68,16 +70,17 @@ def fit(model: nn.Module, batch_loss: Callable[[nn.Module, np.ndarray], torch.Te
     rank, world = _distributed()
     # find_unused_parameters: the single-task ablation leaves the click tower out of the loss.
     net = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
+    per_batch = max(world, round(settings.batch_size * len(groups) / max(int(groups.bounds[-1]), 1)))
     result, best_state, since_best, start = FitResult(), None, 0, time.perf_counter()
     for epoch in range(settings.epochs):
         model.train()
         order = curriculum.epoch_order(difficulty, epoch, rng)
         order = order[: len(order) - len(order) % world]  # every rank takes the same number of steps
-        batches = range(0, len(order), settings.batch_size)
+        batches = range(0, len(order), per_batch)
         with tqdm(batches, desc=f"{desc} epoch {epoch + 1}", leave=False,
                   disable=not settings.progress or rank > 0) as bar:
             for b in bar:
-                loss = batch_loss(net, order[b: b + settings.batch_size][rank::world])
+                loss = batch_loss(net, groups.rows(order[b: b + per_batch][rank::world]))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -118,19 +121,51 @@ def esmm_loss(out_click: torch.Tensor, out_cvr: torch.Tensor, click: torch.Tenso
     return F.binary_cross_entropy_with_logits(out_click, click) + F.binary_cross_entropy(ctcvr, conversion)
 
 
+def group_softmax_loss(click_logit: torch.Tensor, click: torch.Tensor, sizes: np.ndarray) -> torch.Tensor:
+    """Listwise loss of whole groups laid out one after another: (n,) logits, (n,) labels, (g,) sizes.
+
+    For each group with both a click and a non-click: cross-entropy between the softmax of its
+    logits and the uniform distribution over its clicks (sampled softmax over the click's
+    negatives); the mean over those groups, 0 if there are none. Pointwise BCE scores each row
+    on its own; this asks directly for the click above its group, which is what ranking measures.
+    """
+    g, width = len(sizes), int(sizes.max())
+    group_of = torch.from_numpy(np.repeat(np.arange(g), sizes))
+    slot = torch.from_numpy(np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes))
+    logits = torch.full((g, width), -torch.inf).index_put((group_of, slot), click_logit)
+    labels = torch.zeros(g, width).index_put((group_of, slot), click)
+    clicks = labels.sum(1)
+    usable = (clicks > 0) & (clicks < torch.from_numpy(sizes).to(clicks.dtype))
+    if not bool(usable.any()):
+        return click_logit.sum() * 0.0
+    log_p = torch.where(labels > 0, torch.log_softmax(logits, dim=1), torch.zeros_like(logits))
+    return (-(log_p * labels).sum(1) / clicks.clamp(min=1))[usable].mean()
+
+
+def _group_sizes(group_ids: np.ndarray) -> np.ndarray:
+    """(n,) group ids of whole groups laid out one after another -> (g,) sizes."""
+    return np.diff(np.concatenate([[0], np.flatnonzero(np.diff(group_ids)) + 1, [len(group_ids)]]))
+
+
 class TeacherLoss:
-    """Batch loss and validation loss of the teacher over ``Rows``."""
+    """Batch loss and validation loss of the teacher over ``Rows``: ESMM's two pointwise terms plus,
+    with weight ``listwise``, the group softmax of the click logits."""
 
-    def __init__(self, model: Teacher, tables: ContentTables, train: Rows, validation: Rows, task: str = "multi") -> None:
+    def __init__(self, model: Teacher, tables: ContentTables, train: Rows, validation: Rows, task: str = "multi",
+                 listwise: float = 0.0) -> None:
         self.model, self.tables, self.train, self.validation, self.task = model, tables, train, validation, task
+        self.listwise = listwise
 
-    def _loss(self, module: nn.Module, rows: Rows, idx: np.ndarray | slice) -> torch.Tensor:
+    def _loss(self, module: nn.Module, rows: Rows, idx: np.ndarray | slice, listwise: float = 0.0) -> torch.Tensor:
         out = module(self.tables.rows(rows, idx))
-        return esmm_loss(out.click_logit, out.cvr_logit, torch.from_numpy(rows.click[idx]),
-                         torch.from_numpy(rows.conversion[idx]), self.task)
+        click = torch.from_numpy(rows.click[idx])
+        loss = esmm_loss(out.click_logit, out.cvr_logit, click, torch.from_numpy(rows.conversion[idx]), self.task)
+        if listwise and self.task == "multi":
+            loss = loss + listwise * group_softmax_loss(out.click_logit, click, _group_sizes(rows.group[idx]))
+        return loss
 
     def batch(self, module: nn.Module, idx: np.ndarray) -> torch.Tensor:
-        return self._loss(module, self.train, idx)
+        return self._loss(module, self.train, idx, self.listwise)
 
     def validate(self) -> float:
         return _chunked_mean(lambda s: self._loss(self.model, self.validation, s), len(self.validation))
@@ -165,31 +200,30 @@ def teacher_targets(teacher: Teacher, tables: ContentTables, rows: Rows, candida
     return TeacherTargets(logits, hint, positives, cand, cand_logits)
 
 
-def _candidate_inputs(tables: ContentTables, rows: Rows, pos: np.ndarray, cand: np.ndarray) -> Inputs:
-    """(P,) positive rows, (P, C) items -> P * C input rows, each with its positive's user and history."""
-    c = cand.shape[1]
-    return tables.tensors(np.repeat(rows.user[pos], c), cand.reshape(-1), np.repeat(rows.recent[pos], c, axis=0))
-
-
 def _candidate_logits(model: nn.Module, tables: ContentTables, rows: Rows, pos: np.ndarray,
                       cand: np.ndarray) -> torch.Tensor:
-    """(P,) positive rows, (P, C) items -> (P, C) click logits."""
-    return model(_candidate_inputs(tables, rows, pos, cand))[0].reshape(cand.shape)
+    """(P,) positive rows, (P, C) items -> (P, C) click logits, each row scored as its own input row
+    (P * C rows, each with its positive's user and history: the teacher attends per candidate)."""
+    c = cand.shape[1]
+    x = tables.tensors(np.repeat(rows.user[pos], c), cand.reshape(-1), np.repeat(rows.recent[pos], c, axis=0))
+    return model(x)[0].reshape(cand.shape)
 
 
 class DistilledStudent(nn.Module):
     """What a distillation step trains: the student plus its training-only hint projection, as one
     module so that DistributedDataParallel sees every trained parameter.
-    forward: Inputs -> ((B,) click logits, (B, hint) projected hidden layer or the hidden layer)."""
+    forward: Inputs, lists -> ((B,) click logits, (B, hint) projected hidden layer or the hidden
+    layer, (P, C) candidate logits or None)."""
 
     def __init__(self, student: Student, hint_dim: int | None) -> None:
         super().__init__()
         self.student = student
         self.projection = nn.Linear(student.hidden_dim, hint_dim) if hint_dim else None
 
-    def forward(self, x: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.student(x)
-        return out.click_logit, (self.projection(out.hidden) if self.projection is not None else out.hidden)
+    def forward(self, x: Inputs, lists: CandidateLists | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        out = self.student(x, lists)
+        hidden = self.projection(out.hidden) if self.projection is not None else out.hidden
+        return out.click_logit, hidden, out.candidate_logits
 
 
 class StudentLoss:
@@ -207,26 +241,23 @@ class StudentLoss:
     def batch(self, module: nn.Module, idx: np.ndarray) -> torch.Tensor:
         """One forward over the batch rows and, for the ranking loss, its positives' candidate lists."""
         t, kd = self.targets, self.kd
-        x = self.tables.rows(self.train, idx)
-        slots = np.empty(0, dtype=np.int64)
+        lists, slots = None, np.empty(0, dtype=np.int64)
         if t is not None and kd.rank:
-            slots = self._pos_slot[idx]
-            slots = slots[slots >= 0]
-        if len(slots):
-            cand = _candidate_inputs(self.tables, self.train, t.positives[slots], t.candidates[slots])
-            x = Inputs(*(torch.cat([a, b]) for a, b in zip(x, cand, strict=True)))
-        logits, hidden = module(x)
-        n = len(idx)
-        loss = F.binary_cross_entropy_with_logits(logits[:n], torch.from_numpy(self.train.click[idx]))
+            in_batch = np.flatnonzero(self._pos_slot[idx] >= 0)
+            slots = self._pos_slot[idx[in_batch]]
+            cand = t.candidates[slots]
+            lists = CandidateLists(torch.from_numpy(in_batch), torch.from_numpy(cand),
+                                   torch.from_numpy(self.tables.item_tokens[cand])) if len(slots) else None
+        logits, hidden, candidate_logits = module(self.tables.rows(self.train, idx), lists)
+        loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(self.train.click[idx]))
         if t is None:
             return loss
         if kd.soft:
-            loss = loss + kd.soft * soft_target_loss(logits[:n], t.click_logit[idx], kd.temperature)
+            loss = loss + kd.soft * soft_target_loss(logits, t.click_logit[idx], kd.temperature)
         if kd.hint:
-            loss = loss + kd.hint * hint_loss(hidden[:n], t.hint[idx])
-        if len(slots):
-            loss = loss + kd.rank * listwise_loss(logits[n:].reshape(t.candidates[slots].shape),
-                                                  t.candidate_logits[slots])
+            loss = loss + kd.hint * hint_loss(hidden, t.hint[idx])
+        if lists is not None:
+            loss = loss + kd.rank * listwise_loss(candidate_logits, t.candidate_logits[slots])
         return loss
 
     def validate(self) -> float:

@@ -8,14 +8,18 @@ import torch
 from torch import nn
 
 
-def masked_mean(emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """(B, T, d) embeddings of (B, T) ids -> (B, d) mean over the non-padding ids (0 if none).
+def masked_mean(table: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    """Mean of ``table``'s rows for the non-padding ids: (B, T) ids -> (B, d), zeros if none.
 
     Relies on padding rows being zero (``padding_idx=0``: initialised to zero, never updated), so
-    the sum needs no (B, T, d) mask product; only the count does.
+    the sum needs no mask product; only the count does. The lookup uses the transposed ids,
+    (T, B, d), and sums over the leading axis: in onnxruntime (one thread) that sum took 30 us for
+    (20, 1000, 12) where the same sum over the middle axis of (B, T, d) took 184 us, and those sums
+    were half of the student's scoring time.
     """
-    count = (ids > 0).sum(1, keepdim=True).clamp(min=1).to(emb.dtype)
-    return emb.sum(1) / count
+    ids_t = ids.t()
+    count = (ids_t > 0).sum(0).clamp(min=1).unsqueeze(1).to(table.weight.dtype)
+    return table(ids_t).sum(0) / count
 
 
 class TargetAttention(nn.Module):
@@ -37,23 +41,35 @@ class TargetAttention(nn.Module):
 
 
 class Embeddings(nn.Module):
-    """The id and content tables of one model: users, items, item tokens, user tokens (row 0 of each
-    is padding/unknown and stays zero). Teacher and student share this layout."""
+    """The id and content tables of one model: items, item tokens, user tokens, and a scalar bias per
+    user (row 0 of each is padding/unknown and stays zero). Teacher and student share this layout.
+
+    A user is described by demographics and recent items, not by an id vector: on MovieLens-100K a
+    per-user vector fitted to the training window ranked the later windows worse (validation
+    NDCG@10 0.0893 -> 0.0905 for the teacher without it, README "Design"); tastes drift and the
+    recent items carry them. The id keeps only a click-propensity bias, which calibrates the click
+    probability and cannot reorder one user's items. A user never seen in training is scored from
+    the same demographics and history as everyone else.
+    """
 
     def __init__(self, n_users: int, n_items: int, n_item_tokens: int, n_user_tokens: int, dim: int) -> None:
         super().__init__()
-        self.user = nn.Embedding(n_users, dim, padding_idx=0)
+        self.user_bias = nn.Embedding(n_users, 1, padding_idx=0)
         self.item = nn.Embedding(n_items, dim, padding_idx=0)
         self.item_token = nn.Embedding(n_item_tokens, dim, padding_idx=0)
         self.user_token = nn.Embedding(n_user_tokens, dim, padding_idx=0)
 
-    def user_vectors(self, user: torch.Tensor, user_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B,), (B, A) -> the user's id vector and demographics vector, each (B, d)."""
-        return self.user(user), masked_mean(self.user_token(user_tokens), user_tokens)
+    def demographics(self, user_tokens: torch.Tensor) -> torch.Tensor:
+        """(B, A) -> (B, d)."""
+        return masked_mean(self.user_token, user_tokens)
+
+    def bias(self, user: torch.Tensor) -> torch.Tensor:
+        """(B,) -> (B,) the user's click-propensity logit offset."""
+        return self.user_bias(user).squeeze(1)
 
     def item_vector(self, item: torch.Tensor, item_tokens: torch.Tensor) -> torch.Tensor:
         """(B,), (B, T) -> (B, d): id plus content, so unseen ids still carry their content."""
-        return self.item(item) + masked_mean(self.item_token(item_tokens), item_tokens)
+        return self.item(item) + masked_mean(self.item_token, item_tokens)
 
 
 def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:

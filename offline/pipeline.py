@@ -25,10 +25,13 @@ from offline.distill import KDWeights
 from offline.evaluate import (
     Scorer,
     auc,
+    click_gains,
     logloss,
     popularity_scorer,
     ranking,
+    ranking_figures,
     sample_clicks,
+    share_interval,
 )
 from offline.export import export_onnx, ms_per_1000, parity, stage
 from offline.features import ContentTables
@@ -42,7 +45,7 @@ from offline.fit import (
 )
 from offline.layers import n_params
 from offline.registry import QualityGate, Registry
-from offline.samples import Dataset, Rows, build_dataset
+from offline.samples import Dataset, Groups, Rows, build_dataset
 from offline.student import Student
 from offline.teacher import Teacher
 from stream.config import Config
@@ -83,16 +86,17 @@ def train_teacher(ds: Dataset, tables: ContentTables, cfg: Config, curriculum: C
     the first epoch whose validation loss reaches it."""
     torch.manual_seed(cfg.train.seed)  # reproducible initialisation (torch seeds itself randomly)
     teacher = model or Teacher(*model_sizes(ds))
-    loss = TeacherLoss(teacher, tables, ds.train, ds.validation, task)
-    result = fit(teacher, loss.batch, loss.validate, popularity_difficulty(ds.train), settings(cfg), curriculum,
-                 f"teacher[{task}]", target=target)
+    loss = TeacherLoss(teacher, tables, ds.train, ds.validation, task, cfg.train.teacher_listwise)
+    groups = Groups.of(ds.train)
+    result = fit(teacher, loss.batch, loss.validate, groups, popularity_difficulty(ds.train, groups), settings(cfg),
+                 curriculum, f"teacher[{task}]", target=target)
     return Trained(teacher, result)
 
 
 def train_student(ds: Dataset, tables: ContentTables, cfg: Config, kd: KDWeights, teacher: Teacher | None,
-                  targets=None, label: str = "student", dim: int = 8) -> Trained:  # noqa: ANN001 - TeacherTargets
+                  targets=None, label: str = "student") -> Trained:  # noqa: ANN001 - TeacherTargets
     torch.manual_seed(cfg.train.seed)
-    student = Student(*model_sizes(ds), dim=dim)
+    student = Student(*model_sizes(ds))
     loss = StudentLoss(student, tables, ds.train, ds.validation, kd, targets if kd.uses_teacher else None,
                        teacher.hint_dim if teacher is not None else 1)
     # The student is selected by what it is served for: NDCG@10 on the validation window's clicks
@@ -103,7 +107,8 @@ def train_student(ds: Dataset, tables: ContentTables, cfg: Config, kd: KDWeights
     def negative_ndcg() -> float:
         return -ranking(torch_scorer(student, tables), val_clicks, tables)["ndcg@10"]
 
-    result = fit(loss.net, loss.batch, negative_ndcg, popularity_difficulty(ds.train),
+    groups = Groups.of(ds.train)
+    result = fit(loss.net, loss.batch, negative_ndcg, groups, popularity_difficulty(ds.train, groups),
                  settings(cfg, epochs=cfg.train.epochs + 2), Curriculum(cfg.train.curriculum), label)
     return Trained(student, result)
 
@@ -131,16 +136,18 @@ def binary_kl(p_teacher: np.ndarray, p_student: np.ndarray, eps: float = 1e-7) -
 
 
 def test_window_figures(model: nn.Module, click_logit: np.ndarray, ds: Dataset, tables: ContentTables, clicks,
-                        onnx_dir: Path, name: str) -> dict[str, Any]:  # noqa: ANN001 - list[TestClick]
-    """``click_logit``: the model's (n_test,) logits on the test rows."""
+                        onnx_dir: Path, name: str) -> tuple[dict[str, Any], np.ndarray]:  # noqa: ANN001 - list[TestClick]
+    """``click_logit``: the model's (n_test,) logits on the test rows. Returns the figures and the
+    (n_clicks,) per-click NDCG@10 gains behind them."""
+    gains = click_gains(torch_scorer(model, tables), clicks, tables)
     figures = {"auc_click": auc(click_logit, ds.test.click), "logloss_click": logloss(expit(click_logit), ds.test.click),
-               **ranking(torch_scorer(model, tables), clicks, tables), "params": n_params(model)}
+               **ranking_figures(gains), "params": n_params(model)}
     rows = tables.arrays(ds.test.user[:1000], ds.test.item[:1000], ds.test.recent[:1000])
     path = onnx_dir / f"{name}.onnx"
     export_onnx(model, path, rows)
     figures["onnx_ms_per_1000"] = ms_per_1000(path, rows)
     figures["onnx_parity_max_abs_diff"] = parity(model, path, rows)
-    return figures
+    return figures, gains
 
 
 def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] = print,
@@ -177,9 +184,11 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
         return {}  # under torchrun, rank 0 alone evaluates, exports and registers
     models = {"teacher": teacher, "student": student, "student_no_kd": no_kd}
     test_logits = {name: rows_logits(trained.model, tables, ds.test)[0] for name, trained in models.items()}
+    gains: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory(prefix="streamrec-onnx-") as tmp:
         for name, trained in models.items():
-            report[name] = test_window_figures(trained.model, test_logits[name], ds, tables, clicks, Path(tmp), name)
+            report[name], gains[name] = test_window_figures(trained.model, test_logits[name], ds, tables, clicks,
+                                                            Path(tmp), name)
             report[name]["best_epoch"] = trained.fit.best_epoch + 1
             if name == "teacher":
                 report[name]["validation_loss"] = trained.fit.best_loss
@@ -188,6 +197,7 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
     for name in ("student", "student_no_kd"):
         report[name]["kl_teacher_student"] = binary_kl(expit(test_logits["teacher"]), expit(test_logits[name]))
     report["student"]["ndcg_share_of_teacher"] = report["student"]["ndcg@10"] / max(report["teacher"]["ndcg@10"], 1e-12)
+    report["student"]["ndcg_share_of_teacher_95ci"] = share_interval(gains["student"], gains["teacher"], t.seed)
     report["student"]["params_share_of_teacher"] = report["student"]["params"] / report["teacher"]["params"]
     report["student"]["speedup_vs_teacher"] = report["teacher"]["onnx_ms_per_1000"] / report["student"]["onnx_ms_per_1000"]
     lap("evaluation")

@@ -109,6 +109,35 @@ class Rows:
         return Rows(*(getattr(self, f)[idx] for f in Rows.__dataclass_fields__))
 
 
+@dataclass(frozen=True)
+class Groups:
+    """The ranking groups of ``Rows`` as row ranges: what training orders and batches whole.
+
+    A group is a click and its sampled negatives, or one shown slate. Kept whole, every batch holds
+    the same mix of clicks and non-clicks as the data, and a listwise loss sees each group entire.
+    """
+
+    bounds: np.ndarray  # (G + 1,) first row of each group, then the number of rows
+
+    @classmethod
+    def of(cls, rows: Rows) -> Groups:
+        starts = np.flatnonzero(np.diff(rows.group)) + 1 if len(rows) else np.empty(0, np.int64)
+        return cls(np.concatenate([[0], starts, [len(rows)]]).astype(np.int64) if len(rows) else np.zeros(1, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.bounds)
+
+    def rows(self, groups: np.ndarray) -> np.ndarray:
+        """(g,) group indices -> the row indices of those groups, group after group."""
+        starts, sizes = self.bounds[groups], self.sizes[groups]
+        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
+        return offsets + np.arange(int(sizes.sum()))
+
+
 @dataclass
 class TestClick:
     """A click of the test window, with the user's history as it was just before it."""

@@ -7,8 +7,9 @@ conversion label on every row, so the cvr head learns from the whole space throu
 experts. ``single_task=True`` drops the click supervision (the multi-task ablation).
 
 Representation of one (user, item) row, every part (B, d):
-  user id, user demographics (token mean), item id + item content (token mean),
-  target attention over the recent items, and two products (user x item, interest x item).
+  user demographics (token mean), item id + item content (token mean), target attention over the
+  recent items, and two products (demographics x item, interest x item). The user id adds only a
+  bias to the click logit (``Embeddings``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Teacher(nn.Module):
         super().__init__()
         self.emb = Embeddings(n_users, n_items, n_item_tokens, n_user_tokens, dim)
         self.attention = TargetAttention(dim)
-        width = 6 * dim
+        width = 5 * dim
         self.experts = nn.ModuleList(mlp([width, *expert_dims], dropout) for _ in range(experts))
         self.gates = nn.ModuleList(nn.Linear(width, experts) for _ in range(2))  # click, cvr
         self.towers = nn.ModuleList(nn.Sequential(mlp([expert_dims[-1], tower]), nn.Linear(tower, 1))
@@ -44,18 +45,18 @@ class Teacher(nn.Module):
         init_weights(self)
 
     def encode(self, x: Inputs) -> torch.Tensor:
-        """Inputs -> (B, 6d) shared representation."""
-        u, demo = self.emb.user_vectors(x.user, x.user_tokens)
+        """Inputs -> (B, 5d) shared representation."""
+        demo = self.emb.demographics(x.user_tokens)
         i = self.emb.item_vector(x.item, x.item_tokens)
         interest = self.attention(i, self.emb.item(x.recent), x.recent)
-        return torch.cat([u, demo, i, interest, u * i, interest * i], dim=1)
+        return torch.cat([demo, i, interest, demo * i, interest * i], dim=1)
 
     def forward(self, x: Inputs) -> TeacherOutput:
         h = self.encode(x)
         expert_out = torch.stack([e(h) for e in self.experts], dim=1)  # (B, E, D)
         mixed = [torch.einsum("be,bed->bd", torch.softmax(g(h), dim=1), expert_out) for g in self.gates]
         click, cvr = (tower(m).squeeze(1) for tower, m in zip(self.towers, mixed))
-        return TeacherOutput(click, cvr, mixed[0])
+        return TeacherOutput(click + self.emb.bias(x.user), cvr, mixed[0])
 
 
 class ClickLogit(nn.Module):

@@ -49,7 +49,7 @@ def warm_start(model: nn.Module, previous: dict[str, torch.Tensor], old: Catalog
     counts = {"params_copied": 0, "items_copied": 0, "items_from_content": 0, "users_copied": 0,
               "users_from_content": 0}
     tables = {"emb.item.weight": ("items", old.items.keys, new.items.keys),
-              "emb.user.weight": ("users", old.users.keys, new.users.keys),
+              "emb.user_bias.weight": ("users", old.users.keys, new.users.keys),
               "emb.item_token.weight": (None, old.item_tokens.keys, new.item_tokens.keys),
               "emb.user_token.weight": (None, old.user_tokens.keys, new.user_tokens.keys)}
     with torch.no_grad():

@@ -19,6 +19,7 @@ Positive = Annotated[int, msgspec.Meta(gt=0)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 ENV_PREFIX = "STREAMREC_"
@@ -113,6 +114,9 @@ class TrainConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     weight_decay: Fraction = 1e-4
     patience: Positive = 2
     curriculum: bool = True
+    # Weight of the teacher's group softmax (a click against its group) beside its pointwise losses;
+    # 1.0 was chosen on validation (README, "Design"), 0 switches it off.
+    teacher_listwise: NonNegativeFloat = 1.0
     # Test clicks ranked against the full catalogue (a deterministic sample; 0 = all).
     eval_clicks: NonNegative = 2000
     threads: Positive = 2

@@ -1,10 +1,11 @@
-"""offline.curriculum: easy rows first, the whole set by the end of the ramp.
+"""offline.curriculum: easy groups first, the whole set by the end of the ramp.
 
 * the share of rows an epoch draws from starts at ``start``, grows linearly over ``ramp_epochs`` and
   stays at 1.0 after; a disabled curriculum is plain shuffled epochs over every row;
 * an epoch trains on the easiest ``share`` of the rows, in shuffled order;
 * popularity difficulty: a click on a rare item is harder than a click on a popular one, a non-click
-  on a popular item is harder than a non-click on a rare one.
+  on a popular item is harder than a non-click on a rare one; a group (a click and its negatives)
+  is as hard as its click, whatever its negatives.
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ import numpy as np
 import pytest
 
 from offline.curriculum import Curriculum, popularity_difficulty
-from offline.samples import Rows
+from offline.samples import Groups, Rows
 
 
-def make_rows(items: list[int], clicks: list[int]) -> Rows:
+def make_rows(items: list[int], clicks: list[int], group: list[int] | None = None) -> Rows:
+    """Rows, each its own group unless ``group`` says otherwise."""
     n = len(items)
     return Rows(user=np.ones(n, dtype=np.int64), item=np.asarray(items, dtype=np.int64),
                 recent=np.zeros((n, 3), dtype=np.int64), click=np.asarray(clicks, dtype=np.float32),
                 conversion=np.zeros(n, dtype=np.float32), ts=np.arange(n, dtype=np.int64),
-                group=np.arange(n, dtype=np.int64))
+                group=np.asarray(group if group is not None else range(n), dtype=np.int64))
+
+
+def _difficulty(rows: Rows) -> np.ndarray:
+    return popularity_difficulty(rows, Groups.of(rows))
 
 
 # -- schedule ---------------------------------------------------------------------------------------
@@ -86,7 +92,7 @@ def test_clicks_on_rare_items_and_non_clicks_on_popular_items_are_hard():
     popular, rare = 1, 2
     items = [popular] * 5 + [rare] + [popular, rare]
     clicks = [1] * 5 + [1] + [0, 0]
-    d = popularity_difficulty(make_rows(items, clicks))
+    d = _difficulty(make_rows(items, clicks))
     assert ((d >= 0) & (d <= 1)).all()
     click_popular, click_rare, skip_popular, skip_rare = d[:5].max(), d[5], d[6], d[7]
     assert click_rare > click_popular
@@ -98,13 +104,24 @@ def test_popularity_counts_clicks_not_impressions():
     shown_a_lot, clicked = 1, 2
     items = [shown_a_lot] * 6 + [clicked] * 2 + [shown_a_lot, clicked]
     clicks = [0] * 6 + [1] * 2 + [0, 0]
-    d = popularity_difficulty(make_rows(items, clicks))
+    d = _difficulty(make_rows(items, clicks))
     assert d[9] > d[8]  # not clicking the clicked item is harder than not clicking the merely shown one
 
 
 def test_rows_with_the_same_item_and_label_are_equally_hard():
     items = [1, 1, 1, 2, 1, 2, 3, 3]
     clicks = [1, 1, 1, 1, 0, 0, 0, 0]
-    d = popularity_difficulty(make_rows(items, clicks))
+    d = _difficulty(make_rows(items, clicks))
     assert d[0] == d[1] == d[2]  # three clicks on the same item
     assert d[6] == d[7]  # two non-clicks on the same item
+
+
+def test_a_group_is_as_hard_as_its_click_whatever_its_negatives():
+    popular, rare = 1, 2
+    items = [popular] * 4 + [rare, popular, popular] + [popular, rare, rare]
+    clicks = [1] * 4 + [1, 0, 0] + [1, 0, 0]
+    rows = make_rows(items, clicks, group=[0, 1, 2, 3, 4, 4, 4, 5, 5, 5])
+    d = _difficulty(rows)
+    assert len(d) == 6
+    assert d[4] > d[5]  # the rare click is the hard choice, though its negatives are the popular ones
+    assert d[5] == pytest.approx(d[0])  # a popular click is as easy with negatives as alone

@@ -5,6 +5,9 @@
 * ``logloss`` is the mean binary cross-entropy, with probabilities clipped away from 0 and 1;
 * ``ranking`` scores the whole catalogue for each test click, drops the items the user clicked
   before, and reports Recall@K and NDCG@K = 1/log2(rank + 2) (rank 0-based) averaged over clicks;
+* ``click_gains`` are the per-click terms behind NDCG@K, in click order;
+* ``share_interval`` is a paired bootstrap interval of one model's NDCG over another's, which holds
+  the observed ratio and narrows as the clicks agree;
 * ``sample_clicks`` is a deterministic subsample that keeps time order.
 """
 
@@ -15,10 +18,20 @@ import math
 import numpy as np
 import pytest
 
-from offline.evaluate import auc, logloss, popularity_scorer, ranking, sample_clicks
+from offline.evaluate import (
+    auc,
+    click_gains,
+    logloss,
+    popularity_scorer,
+    ranking,
+    sample_clicks,
+    share_interval,
+)
 from offline.features import ContentTables
 from offline.samples import Catalogue
-from offline.samples import TestClick as Click  # aliased: pytest would try to collect "Test*"
+from offline.samples import (
+    TestClick as Click,  # aliased: pytest would try to collect "Test*"
+)
 from stream.events import Event, ItemAttributes
 
 T0 = 1_700_000_000_000
@@ -122,6 +135,33 @@ def test_ranking_recall_and_ndcg_by_hand():
     out = ranking(scorer, clicks, tables, k=5)
     assert out == pytest.approx({"recall@5": 1.0,
                                  "ndcg@5": sum(1 / math.log2(r + 2) for r in (0, 1, 3, 4)) / 4})
+
+
+def test_click_gains_are_each_clicks_ndcg_term_in_click_order():
+    tables = ContentTables(five_item_catalogue())
+    scorer = FakeScorer({1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4, 5: 0.5})
+    gains = click_gains(scorer, [click(2, 1), click(1, 5), click(1, 4)], tables, k=3)  # ranks 4, 0, 1
+    assert gains.tolist() == pytest.approx([0.0, 1.0, 1 / math.log2(3)])
+
+
+def _losing_a_tenth_of_the_hits(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    reference = (rng.random(n) < 0.2) / np.log2(rng.integers(2, 12, n))
+    return np.where(rng.random(n) < 0.9, reference, 0.0), reference
+
+
+def test_share_interval_holds_the_observed_ratio_and_narrows_with_more_clicks():
+    gains, reference = _losing_a_tenth_of_the_hits(500)
+    lo, hi = share_interval(gains, reference, seed=1)
+    assert lo < gains.mean() / reference.mean() < hi <= 1.0  # it can only lose hits
+    lo_many, hi_many = share_interval(*_losing_a_tenth_of_the_hits(8000), seed=1)
+    assert hi_many - lo_many < (hi - lo) / 2
+    assert lo_many < 0.9 < hi_many
+
+
+def test_share_interval_of_identical_gains_is_exactly_one():
+    reference = np.array([0.0, 1.0, 0.5, 0.0, 0.63])
+    assert share_interval(reference.copy(), reference) == (1.0, 1.0)
 
 
 def test_ranking_excludes_the_items_the_user_clicked_before():

@@ -21,7 +21,7 @@ import random
 import numpy as np
 import pytest
 
-from offline.samples import PAD, Catalogue, Dataset, Rows, Vocab, build_dataset
+from offline.samples import PAD, Catalogue, Dataset, Groups, Rows, Vocab, build_dataset
 from stream.events import Event, ItemAttributes
 from stream.sources.synthetic import SyntheticConfig, synthetic_events
 
@@ -467,3 +467,22 @@ def test_synthetic_row_click_rate_matches_the_logged_click_through_rate(syntheti
     conversions = sum(e.type == "conversion" for e in synthetic)
     assert rows.click.mean() == pytest.approx(clicks / impressions, rel=0.1)
     assert rows.conversion.sum() == pytest.approx(conversions, rel=0.1)
+
+
+# -- groups -----------------------------------------------------------------------------------------
+
+
+def test_groups_are_the_runs_of_equal_group_ids():
+    rows = make_rows_with_groups([5, 5, 5, 6, 8, 8])
+    groups = Groups.of(rows)
+    assert groups.bounds.tolist() == [0, 3, 4, 6] and len(groups) == 3
+    assert groups.sizes.tolist() == [3, 1, 2]
+    assert groups.rows(np.array([2, 0])).tolist() == [4, 5, 0, 1, 2]
+    assert groups.rows(np.array([], dtype=np.int64)).tolist() == []
+
+
+def make_rows_with_groups(group: list[int]) -> Rows:
+    n = len(group)
+    z = np.zeros(n, dtype=np.int64)
+    return Rows(user=z, item=z, recent=np.zeros((n, 2), dtype=np.int64), click=z.astype(np.float32),
+                conversion=z.astype(np.float32), ts=z, group=np.asarray(group, dtype=np.int64))
