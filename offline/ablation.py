@@ -40,9 +40,9 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
     t = cfg.train
     ds = dataset_from_config(cfg, events)
     tables = ContentTables(ds.catalogue)
-    clicks = sample_clicks(ds.test_clicks, t.eval_clicks, t.seed)
+    clicks = sample_clicks(ds.test_clicks, t.test_clicks, t.seed)
 
-    val_clicks = sample_clicks(ds.validation_clicks, t.eval_clicks, t.seed)
+    val_clicks = sample_clicks(ds.validation_clicks, t.validation_clicks, t.seed)
 
     def figures(model: torch.nn.Module) -> dict[str, float]:
         """Test figures, plus validation NDCG@10: the figure a choice between variants may use."""

@@ -42,8 +42,6 @@ class FitResult:
     val_losses: list[float] = field(default_factory=list)
     best_epoch: int = -1
     seconds: float = 0.0
-    # First epoch (1-based) whose validation loss reached ``target`` (None: never, or no target).
-    epochs_to_target: int | None = None
 
     @property
     def best_loss(self) -> float:
@@ -51,8 +49,7 @@ class FitResult:
 
 
 def fit(model: nn.Module, batch_loss: Callable[[nn.Module, np.ndarray], torch.Tensor], val_loss: Callable[[], float],
-        groups: Groups, difficulty: np.ndarray, settings: FitSettings, curriculum: Curriculum, desc: str,
-        target: float | None = None) -> FitResult:
+        groups: Groups, difficulty: np.ndarray, settings: FitSettings, curriculum: Curriculum, desc: str) -> FitResult:
     """Train until ``settings.epochs`` or ``patience`` epochs without a better validation loss;
     leaves ``model`` at its best epoch. ``batch_loss(module, rows)`` computes a batch's loss by
     calling ``module`` (``model`` itself, or its DistributedDataParallel wrapper) on the (b,) rows,
@@ -89,8 +86,6 @@ def fit(model: nn.Module, batch_loss: Callable[[nn.Module, np.ndarray], torch.Te
             loss_now = val_loss()
         improved = not result.val_losses or loss_now < result.best_loss
         result.val_losses.append(loss_now)
-        if target is not None and result.epochs_to_target is None and loss_now <= target:
-            result.epochs_to_target = epoch + 1
         if improved:
             best_state, result.best_epoch, since_best = copy.deepcopy(model.state_dict()), epoch, 0
         elif curriculum.share(epoch) >= 1.0:  # patience counts only once every row is in play

@@ -81,15 +81,14 @@ def model_sizes(ds: Dataset) -> tuple[int, int, int, int]:
 
 
 def train_teacher(ds: Dataset, tables: ContentTables, cfg: Config, curriculum: Curriculum,
-                  task: str = "multi", model: Teacher | None = None, target: float | None = None) -> Trained:
-    """Fit a teacher (a fresh one unless ``model`` is given, e.g. warm-started); ``target`` records
-    the first epoch whose validation loss reaches it."""
+                  task: str = "multi", model: Teacher | None = None) -> Trained:
+    """Fit a teacher (a fresh one unless ``model`` is given, e.g. warm-started)."""
     torch.manual_seed(cfg.train.seed)  # reproducible initialisation (torch seeds itself randomly)
     teacher = model or Teacher(*model_sizes(ds))
     loss = TeacherLoss(teacher, tables, ds.train, ds.validation, task, cfg.train.teacher_listwise)
     groups = Groups.of(ds.train)
     result = fit(teacher, loss.batch, loss.validate, groups, popularity_difficulty(ds.train, groups), settings(cfg),
-                 curriculum, f"teacher[{task}]", target=target)
+                 curriculum, f"teacher[{task}]")
     return Trained(teacher, result)
 
 
@@ -100,9 +99,10 @@ def train_student(ds: Dataset, tables: ContentTables, cfg: Config, kd: KDWeights
     loss = StudentLoss(student, tables, ds.train, ds.validation, kd, targets if kd.uses_teacher else None,
                        teacher.hint_dim if teacher is not None else 1)
     # The student is selected by what it is served for: NDCG@10 on the validation window's clicks
-    # (label log-loss picks early epochs of distilled students that rank worse), on as many clicks
-    # as the test ranks: with 1,000, one epoch's NDCG moved by about as much as epochs differ.
-    val_clicks = sample_clicks(ds.validation_clicks, cfg.train.eval_clicks, cfg.train.seed)
+    # (label log-loss picks early epochs of distilled students that rank worse), on
+    # ``train.validation_clicks`` clicks: with 1,000, one epoch's NDCG moved by about as much as
+    # epochs differ; more would be ranked every epoch.
+    val_clicks = sample_clicks(ds.validation_clicks, cfg.train.validation_clicks, cfg.train.seed)
 
     def negative_ndcg() -> float:
         return -ranking(torch_scorer(student, tables), val_clicks, tables)["ndcg@10"]
@@ -160,7 +160,7 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
     t = cfg.train
     ds = dataset_from_config(cfg, events)
     tables = ContentTables(ds.catalogue)
-    clicks = sample_clicks(ds.test_clicks, t.eval_clicks, t.seed)
+    clicks = sample_clicks(ds.test_clicks, t.test_clicks, t.seed)
     log(f"dataset: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test rows, "
         f"{len(clicks)} test clicks ranked against {len(ds.catalogue.items) - 1} items")
     lap("dataset")
@@ -229,7 +229,7 @@ def _register(cfg: Config, ds: Dataset, tables: ContentTables, student: nn.Modul
     """Stage the student (export + parity), register it, promote it if it passes the gate."""
     held_out = tables.arrays(ds.validation.user[:2000], ds.validation.item[:2000], ds.validation.recent[:2000])
     val_click, _ = rows_logits(student, tables, ds.validation)
-    val_clicks = sample_clicks(ds.validation_clicks, cfg.train.eval_clicks, cfg.train.seed)
+    val_clicks = sample_clicks(ds.validation_clicks, cfg.train.validation_clicks, cfg.train.seed)
     metrics = {
         "validation": {"auc_click": auc(val_click, ds.validation.click),
                        "logloss_click": logloss(expit(val_click), ds.validation.click),

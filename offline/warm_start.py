@@ -86,9 +86,15 @@ def _fill_unseen(target: torch.Tensor, old_table: torch.Tensor, copied: set[int]
 
 
 def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0.7) -> dict:  # noqa: ANN001
-    """Version 1 on the earliest ``earlier_share`` of the log; version 2 on the whole log, once cold
-    and once warm-started from version 1. Reports the epochs each needs to reach the cold model's
-    best validation loss. The warm run skips the curriculum: it starts from a trained model."""
+    """Version 1 on the earliest ``earlier_share`` of the log; version 2 on the whole log, cold and
+    warm-started from version 1. Reports the epochs each needs to reach the cold model's best
+    validation loss.
+
+    The warm run skips the curriculum: easy-first epochs exist to start an untrained model, and
+    on a trained one they only undo calibration (with it, the warm model's first three validation
+    losses were 2.28, 1.89 and 0.98 on ml-100k). With the curriculum on by default, the cold model
+    is trained twice, with the default schedule and with the warm run's, and both are reported.
+    """
     from offline.curriculum import Curriculum
     from offline.features import ContentTables
     from offline.pipeline import dataset_from_config, model_sizes, train_teacher
@@ -100,17 +106,24 @@ def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0
     later = dataset_from_config(cfg, events)
     v1 = train_teacher(earlier, ContentTables(earlier.catalogue), cfg, Curriculum(t.curriculum))
     tables = ContentTables(later.catalogue)
-    cold = train_teacher(later, tables, cfg, Curriculum(t.curriculum))
+    colds = {"cold": train_teacher(later, tables, cfg, Curriculum(t.curriculum))}
+    if t.curriculum:
+        colds["cold_same_schedule"] = train_teacher(later, tables, cfg, Curriculum(enabled=False))
     warm_model = Teacher(*model_sizes(later))
     counts = warm_start(warm_model, v1.model.state_dict(), earlier.catalogue, later.catalogue)
-    warm = train_teacher(later, tables, cfg, Curriculum(enabled=False), model=warm_model, target=cold.fit.best_loss)
-    report = {
-        "cold": {"epochs_to_best": cold.fit.best_epoch + 1, "best_validation_loss": cold.fit.best_loss,
-                 "validation_losses": cold.fit.val_losses},
-        "warm": {"epochs_to_cold_best": warm.fit.epochs_to_target, "best_validation_loss": warm.fit.best_loss,
-                 "validation_losses": warm.fit.val_losses, **counts},
-        "earlier_window_events": int(len(events) * earlier_share), "later_window_events": len(events),
-    }
-    log(f"warm start: cold reaches {cold.fit.best_loss:.4f} at epoch {cold.fit.best_epoch + 1}; "
-        f"warm reaches it at epoch {warm.fit.epochs_to_target}")
+    warm = train_teacher(later, tables, cfg, Curriculum(enabled=False), model=warm_model)
+    report: dict = {name: {"epochs_to_best": c.fit.best_epoch + 1, "best_validation_loss": c.fit.best_loss,
+                           "validation_losses": c.fit.val_losses} for name, c in colds.items()}
+    report["warm"] = {**{f"epochs_to_{name}_best": first_epoch_reaching(warm.fit.val_losses, c.fit.best_loss)
+                         for name, c in colds.items()},
+                      "best_validation_loss": warm.fit.best_loss, "validation_losses": warm.fit.val_losses, **counts}
+    report.update(earlier_window_events=int(len(events) * earlier_share), later_window_events=len(events))
+    for name, c in colds.items():
+        log(f"warm start: {name} reaches {c.fit.best_loss:.4f} at epoch {c.fit.best_epoch + 1}; "
+            f"warm reaches it at epoch {report['warm'][f'epochs_to_{name}_best']}")
     return report
+
+
+def first_epoch_reaching(losses: list[float], target: float) -> int | None:
+    """1-based epoch of the first loss at or below ``target``; None if none is."""
+    return next((e + 1 for e, loss in enumerate(losses) if loss <= target), None)

@@ -8,7 +8,7 @@ from stream.sources.synthetic import SyntheticConfig, synthetic_events
 
 
 def test_every_ablation_variant_is_measured():
-    cfg = load_config(overrides=["train.epochs=2", "train.batch_size=256", "train.eval_clicks=40"])
+    cfg = load_config(overrides=["train.epochs=2", "train.batch_size=256", "train.test_clicks=40", "train.validation_clicks=40"])
     events = list(synthetic_events(SyntheticConfig(n_users=120, n_items=100, n_sessions=1000)))
     report = run_ablations(cfg, events, log=lambda _: None)
     assert set(report["curriculum"]) == {"on", "off"}

@@ -14,7 +14,7 @@ from stream.sources.synthetic import SyntheticConfig, synthetic_events
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("registry")
-    cfg = load_config(overrides=["train.epochs=2", "train.batch_size=256", "train.eval_clicks=60"])
+    cfg = load_config(overrides=["train.epochs=2", "train.batch_size=256", "train.test_clicks=60", "train.validation_clicks=60"])
     events = list(synthetic_events(SyntheticConfig(n_users=150, n_items=120, n_sessions=1500)))
     return train_once(cfg, events, log=lambda _: None, registry_root=root), root
 

@@ -5,7 +5,7 @@ import torch
 
 from offline.samples import Catalogue
 from offline.student import Student
-from offline.warm_start import warm_start
+from offline.warm_start import first_epoch_reaching, warm_start
 from stream.events import Event, ItemAttributes
 
 
@@ -40,3 +40,9 @@ def test_known_ids_keep_their_vectors_and_new_ones_start_from_their_content():
     assert torch.equal(model.emb.item.weight[0], torch.zeros_like(model.emb.item.weight[0]))  # padding stays 0
     assert torch.equal(model.head.weight, previous.head.weight)
     assert counts["items_copied"] == 3 and counts["items_from_content"] == 1 and counts["users_from_content"] == 1
+
+
+def test_first_epoch_reaching_is_one_based_and_none_when_never_reached():
+    assert first_epoch_reaching([0.9, 0.5, 0.4, 0.45], 0.5) == 2
+    assert first_epoch_reaching([0.3], 0.5) == 1
+    assert first_epoch_reaching([0.9, 0.8], 0.5) is None
