@@ -86,7 +86,8 @@ def _fill_unseen(target: torch.Tensor, old_table: torch.Tensor, copied: set[int]
 
 
 def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0.7) -> dict:  # noqa: ANN001
-    """Version 1 on the earliest ``earlier_share`` of the log; version 2 on the whole log, cold and
+    """Version 1 on the earliest ``earlier_share`` of the log; version 2 on the latest window of the
+    same length (a sliding window: what a periodic retrain of a long log trains on), cold and
     warm-started from version 1. Reports the epochs each needs to reach the cold model's best
     validation loss.
 
@@ -102,8 +103,9 @@ def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0
 
     t = cfg.train
     events = sorted(events, key=lambda e: e.ts)
-    earlier = dataset_from_config(cfg, events[: int(len(events) * earlier_share)])
-    later = dataset_from_config(cfg, events)
+    window = int(len(events) * earlier_share)
+    earlier = dataset_from_config(cfg, events[:window])
+    later = dataset_from_config(cfg, events[len(events) - window:])
     v1 = train_teacher(earlier, ContentTables(earlier.catalogue), cfg, Curriculum(t.curriculum))
     tables = ContentTables(later.catalogue)
     colds = {"cold": train_teacher(later, tables, cfg, Curriculum(t.curriculum))}
@@ -117,7 +119,7 @@ def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0
     report["warm"] = {**{f"epochs_to_{name}_best": first_epoch_reaching(warm.fit.val_losses, c.fit.best_loss)
                          for name, c in colds.items()},
                       "best_validation_loss": warm.fit.best_loss, "validation_losses": warm.fit.val_losses, **counts}
-    report.update(earlier_window_events=int(len(events) * earlier_share), later_window_events=len(events))
+    report.update(window_events=window, later_window_starts_at_event=len(events) - window)
     for name, c in colds.items():
         log(f"warm start: {name} reaches {c.fit.best_loss:.4f} at epoch {c.fit.best_epoch + 1}; "
             f"warm reaches it at epoch {report['warm'][f'epochs_to_{name}_best']}")
