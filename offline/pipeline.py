@@ -48,6 +48,8 @@ from offline.registry import QualityGate, Registry
 from offline.samples import Dataset, Groups, Rows, build_dataset
 from offline.student import Student
 from offline.teacher import Teacher
+from offline.teacher_checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from offline.warm_start import warm_start
 from stream.config import Config
 from stream.events import Event
 from stream.model_artifact import sha256_file, write_manifest
@@ -167,10 +169,11 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
     report: dict[str, Any] = {"popularity": ranking(popularity_scorer(ds.train.item, ds.train.click), clicks, tables)}
     lap("evaluation")
 
-    teacher = train_teacher(ds, tables, cfg, Curriculum(t.curriculum))
+    root = Path(registry_root or cfg.registry.root)
+    teacher, warm = _teacher_for_this_version(cfg, ds, tables, root, log)
     lap("teacher")
-    log(f"teacher: best epoch {teacher.fit.best_epoch + 1}, validation loss {teacher.fit.best_loss:.4f}, "
-        f"{teacher.fit.seconds:.0f} s")
+    log(f"teacher ({'warm-started' if warm['warm_started'] else 'cold'}): best epoch {teacher.fit.best_epoch + 1}, "
+        f"validation loss {teacher.fit.best_loss:.4f}, {teacher.fit.seconds:.0f} s")
     candidates = SERVED_KD.candidates if SERVED_KD.rank else 0  # the candidate lists serve only the ranking loss
     targets = teacher_targets(teacher.model, tables, ds.train, candidates, len(ds.catalogue.items), t.seed)
     student = train_student(ds, tables, cfg, SERVED_KD, teacher.model, targets)
@@ -201,7 +204,9 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
     report["student"]["params_share_of_teacher"] = report["student"]["params"] / report["teacher"]["params"]
     report["student"]["speedup_vs_teacher"] = report["teacher"]["onnx_ms_per_1000"] / report["student"]["onnx_ms_per_1000"]
     lap("evaluation")
-    report["registry"] = _register(cfg, ds, tables, student.model, report, registry_root, log)
+    report["teacher"]["warm_start"] = warm
+    report["registry"] = _register(cfg, ds, tables, student.model, report, root, log)
+    save_checkpoint(root, teacher.model, ds.catalogue)  # the next version warm-starts from this teacher
     lap("export_and_register")
     served_path = seconds["dataset"] + seconds["teacher"] + seconds["student"] + seconds["export_and_register"]
     log(f"teacher + student + export: {served_path:.0f} s (all of this run: {time.perf_counter() - start:.0f} s)")
@@ -210,6 +215,30 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
                       "seconds_by_step": {k: round(v, 1) for k, v in seconds.items()},
                       "train_rows": len(ds.train), "test_clicks_ranked": len(clicks), "curriculum": t.curriculum}
     return report
+
+
+def _teacher_for_this_version(cfg: Config, ds: Dataset, tables: ContentTables, root: Path,
+                              log: Callable[[str], None]) -> tuple[Trained, dict[str, Any]]:
+    """Warm-started from the previous version's teacher when there is a usable one (and
+    ``train.warm_start``); cold otherwise. A missing, corrupt or differently shaped previous
+    teacher costs the warm start, never the run."""
+    previous = None
+    if cfg.train.warm_start:
+        try:
+            previous = load_checkpoint(root)
+        except CheckpointError as exc:
+            log(f"{exc}; training the teacher cold")
+    if previous is not None:
+        model = Teacher(*model_sizes(ds))
+        try:
+            counts = warm_start(model, previous[0], previous[1], ds.catalogue)
+        except (RuntimeError, KeyError, IndexError) as exc:
+            log(f"the previous teacher does not fit this architecture ({exc}); training the teacher cold")
+        else:
+            # No curriculum: easy-first epochs start an untrained model and undo a trained one's
+            # calibration (README, "Warm start").
+            return train_teacher(ds, tables, cfg, Curriculum(enabled=False), model=model), {"warm_started": True, **counts}
+    return train_teacher(ds, tables, cfg, Curriculum(cfg.train.curriculum)), {"warm_started": False}
 
 
 class _Lap:

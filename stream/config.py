@@ -114,6 +114,8 @@ class TrainConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     weight_decay: Fraction = 1e-4
     patience: Positive = 2
     curriculum: bool = True
+    # Start each version's teacher from the previous one (kept under registry.root/teacher/).
+    warm_start: bool = True
     # Weight of the teacher's group softmax (a click against its group) beside its pointwise losses;
     # 1.0 was chosen on validation (README, "What 2,000 clicks can tell apart"); 0 switches it off.
     teacher_listwise: NonNegativeFloat = 1.0
