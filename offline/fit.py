@@ -137,11 +137,6 @@ def group_softmax_loss(click_logit: torch.Tensor, click: torch.Tensor, sizes: np
     return (-(log_p * labels).sum(1) / clicks.clamp(min=1))[usable].mean()
 
 
-def _group_sizes(group_ids: np.ndarray) -> np.ndarray:
-    """(n,) group ids of whole groups laid out one after another -> (g,) sizes."""
-    return np.diff(np.concatenate([[0], np.flatnonzero(np.diff(group_ids)) + 1, [len(group_ids)]]))
-
-
 class TeacherLoss:
     """Batch loss and validation loss of the teacher over ``Rows``: ESMM's two pointwise terms plus,
     with weight ``listwise``, the group softmax of the click logits."""
@@ -156,7 +151,7 @@ class TeacherLoss:
         click = torch.from_numpy(rows.click[idx])
         loss = esmm_loss(out.click_logit, out.cvr_logit, click, torch.from_numpy(rows.conversion[idx]), self.task)
         if listwise and self.task == "multi":
-            loss = loss + listwise * group_softmax_loss(out.click_logit, click, _group_sizes(rows.group[idx]))
+            loss = loss + listwise * group_softmax_loss(out.click_logit, click, Groups.from_ids(rows.group[idx]).sizes)
         return loss
 
     def batch(self, module: nn.Module, idx: np.ndarray) -> torch.Tensor:

@@ -121,8 +121,15 @@ class Groups:
 
     @classmethod
     def of(cls, rows: Rows) -> Groups:
-        starts = np.flatnonzero(np.diff(rows.group)) + 1 if len(rows) else np.empty(0, np.int64)
-        return cls(np.concatenate([[0], starts, [len(rows)]]).astype(np.int64) if len(rows) else np.zeros(1, np.int64))
+        return cls.from_ids(rows.group)
+
+    @classmethod
+    def from_ids(cls, group_ids: np.ndarray) -> Groups:
+        """(n,) group ids, equal ids adjacent -> their groups."""
+        if not len(group_ids):
+            return cls(np.zeros(1, np.int64))
+        starts = np.flatnonzero(np.diff(group_ids)) + 1
+        return cls(np.concatenate([[0], starts, [len(group_ids)]]).astype(np.int64))
 
     def __len__(self) -> int:
         return len(self.bounds) - 1

@@ -63,7 +63,7 @@ class _Recorder:
 
 def test_fit_hands_whole_groups_and_every_group_once_per_epoch():
     group = np.repeat(np.arange(40), np.random.default_rng(0).integers(1, 6, 40))
-    groups = Groups(np.concatenate([[0], np.flatnonzero(np.diff(group)) + 1, [len(group)]]))
+    groups = Groups.from_ids(group)
     model = nn.Linear(1, 1, bias=False)
     rec = _Recorder(model)
     fit(model, rec, lambda: 0.0, groups, np.zeros(len(groups)), FitSettings(epochs=1, batch_size=16, progress=False),
