@@ -26,7 +26,7 @@ FILES = ("weights.pt", "catalogue.json")
 
 
 class CheckpointError(Exception):
-    pass
+    """The previous teacher cannot be used; the trainer trains cold."""
 
 
 def checkpoint_dir(registry_root: Path) -> Path:
