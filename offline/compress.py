@@ -19,9 +19,10 @@ import numpy as np
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from offline.evaluate import ranking
-from offline.export import OUTPUT_NAME, ms_per_1000, session
+from offline.export import OUTPUT_NAME, ms_per_1000
 from offline.features import INPUT_NAMES, ContentTables
 from offline.samples import TestClick
+from serving.model import onnx_session
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class CompressionResult:
 
 
 def onnx_scorer(path: Path):  # noqa: ANN201 - a Scorer
-    sess = session(path)
+    sess = onnx_session(path)
 
     def score(inputs: dict[str, np.ndarray]) -> np.ndarray:
         return sess.run([OUTPUT_NAME], {n: np.ascontiguousarray(inputs[n]) for n in INPUT_NAMES})[0]

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -24,6 +23,7 @@ from offline.features import (
 )
 from offline.samples import Catalogue
 from offline.teacher import ClickLogit
+from serving.model import onnx_session
 from stream.model_artifact import (
     Manifest,
     TensorSpec,
@@ -58,24 +58,17 @@ def export_onnx(model: nn.Module, path: Path, example: dict[str, np.ndarray]) ->
                       opset_version=OPSET, dynamo=False)
 
 
-def session(path: Path, threads: int = 1) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
 def parity(model: nn.Module, path: Path, rows: dict[str, np.ndarray]) -> float:
     """Largest |torch - onnxruntime| click logit over ``rows``."""
     with torch.no_grad():
         expected = ClickLogit(model).eval()(*(torch.from_numpy(np.ascontiguousarray(rows[n])) for n in INPUT_NAMES)).numpy()
-    got = session(path).run([OUTPUT_NAME], {n: np.ascontiguousarray(rows[n]) for n in INPUT_NAMES})[0]
+    got = onnx_session(path).run([OUTPUT_NAME], {n: np.ascontiguousarray(rows[n]) for n in INPUT_NAMES})[0]
     return float(np.max(np.abs(expected - got)))
 
 
 def ms_per_1000(path: Path, rows: dict[str, np.ndarray], repeats: int = 30) -> float:
     """Median milliseconds to score the first 1,000 of ``rows`` with onnxruntime on one thread."""
-    sess = session(path, threads=1)
+    sess = onnx_session(path, threads=1)
     feed = {n: np.ascontiguousarray(rows[n][:1000]) for n in INPUT_NAMES}
     sess.run([OUTPUT_NAME], feed)  # warm-up
     times = []

@@ -15,6 +15,15 @@ import onnxruntime as ort
 from stream.model_artifact import ArtifactError, Manifest, verify_artifact
 
 
+def onnx_session(path: Path, threads: int = 1) -> ort.InferenceSession:
+    """A CPU session with ``threads`` intra-op threads and no inter-op pool: the one configuration
+    models are scored with, in serving and in the offline checks (parity, speed, int8)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxModel:
     def __init__(self, manifest: Manifest, session: ort.InferenceSession, directory: Path) -> None:
         self.manifest = manifest
@@ -26,11 +35,8 @@ class OnnxModel:
     @classmethod
     def load(cls, directory: Path, threads: int = 1) -> OnnxModel:
         manifest = verify_artifact(directory)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
         try:
-            sess = ort.InferenceSession(str(directory / manifest.onnx_file), opts, providers=["CPUExecutionProvider"])
+            sess = onnx_session(directory / manifest.onnx_file, threads)
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
             raise ArtifactError(f"{directory}: onnxruntime cannot load the model ({exc}); re-export it") from exc
         graph_inputs = [i.name for i in sess.get_inputs()]
