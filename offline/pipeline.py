@@ -45,7 +45,7 @@ from offline.fit import (
 )
 from offline.layers import n_params
 from offline.registry import QualityGate, Registry
-from offline.samples import Dataset, Groups, Rows, build_dataset
+from offline.samples import Catalogue, Dataset, Groups, Rows, build_dataset
 from offline.student import Student
 from offline.teacher import Teacher
 from offline.teacher_checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -229,16 +229,26 @@ def _teacher_for_this_version(cfg: Config, ds: Dataset, tables: ContentTables, r
         except CheckpointError as exc:
             log(f"{exc}; training the teacher cold")
     if previous is not None:
-        model = Teacher(*model_sizes(ds))
         try:
-            counts = warm_start(model, previous[0], previous[1], ds.catalogue)
+            model, counts = warm_teacher(ds, *previous)
         except (RuntimeError, KeyError, IndexError) as exc:
             log(f"the previous teacher does not fit this architecture ({exc}); training the teacher cold")
         else:
-            # No curriculum: easy-first epochs start an untrained model and undo a trained one's
-            # calibration (README, "Warm start").
-            return train_teacher(ds, tables, cfg, Curriculum(enabled=False), model=model), {"warm_started": True, **counts}
+            return train_teacher(ds, tables, cfg, WARM_CURRICULUM, model=model), {"warm_started": True, **counts}
     return train_teacher(ds, tables, cfg, Curriculum(cfg.train.curriculum)), {"warm_started": False}
+
+
+# A warm-started teacher trains without the curriculum: easy-first epochs start an untrained model
+# and undo a trained one's calibration (README, "Warm start").
+WARM_CURRICULUM = Curriculum(enabled=False)
+
+
+def warm_teacher(ds: Dataset, previous: dict[str, torch.Tensor], previous_catalogue: Catalogue) -> tuple[Teacher, dict[str, int]]:
+    """A new teacher for ``ds`` holding ``previous``'s weights, mapped across catalogues
+    (``warm_start``), and the counts of what was copied or built from content. Raises what
+    ``warm_start`` raises when ``previous`` is another architecture."""
+    model = Teacher(*model_sizes(ds))
+    return model, warm_start(model, previous, previous_catalogue, ds.catalogue)
 
 
 class _Lap:
@@ -254,7 +264,7 @@ class _Lap:
 
 
 def _register(cfg: Config, ds: Dataset, tables: ContentTables, student: nn.Module, report: dict[str, Any],
-              registry_root: Path | None, log: Callable[[str], None]) -> dict[str, Any]:
+              root: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """Stage the student (export + parity), register it, promote it if it passes the gate."""
     held_out = tables.arrays(ds.validation.user[:2000], ds.validation.item[:2000], ds.validation.recent[:2000])
     val_click, _ = rows_logits(student, tables, ds.validation)
@@ -265,7 +275,7 @@ def _register(cfg: Config, ds: Dataset, tables: ContentTables, student: nn.Modul
                        **ranking(torch_scorer(student, tables), val_clicks, tables)},
         "test": {k: v for k, v in report["student"].items() if isinstance(v, (int, float))},
     }
-    registry = Registry(registry_root or Path(cfg.registry.root), keep=cfg.registry.keep)
+    registry = Registry(root, keep=cfg.registry.keep)
     with tempfile.TemporaryDirectory(prefix="streamrec-stage-") as tmp:
         manifest = stage(student, "student", Path(tmp), ds.catalogue, tables, held_out, ds.window, ds.events, metrics)
         int8 = quantise_if_harmless(Path(tmp) / manifest.onnx_file, val_clicks, tables, held_out)

@@ -98,8 +98,12 @@ def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0
     """
     from offline.curriculum import Curriculum
     from offline.features import ContentTables
-    from offline.pipeline import dataset_from_config, model_sizes, train_teacher
-    from offline.teacher import Teacher
+    from offline.pipeline import (
+        WARM_CURRICULUM,
+        dataset_from_config,
+        train_teacher,
+        warm_teacher,
+    )
 
     t = cfg.train
     events = sorted(events, key=lambda e: e.ts)
@@ -110,10 +114,9 @@ def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0
     tables = ContentTables(later.catalogue)
     colds = {"cold": train_teacher(later, tables, cfg, Curriculum(t.curriculum))}
     if t.curriculum:
-        colds["cold_same_schedule"] = train_teacher(later, tables, cfg, Curriculum(enabled=False))
-    warm_model = Teacher(*model_sizes(later))
-    counts = warm_start(warm_model, v1.model.state_dict(), earlier.catalogue, later.catalogue)
-    warm = train_teacher(later, tables, cfg, Curriculum(enabled=False), model=warm_model)
+        colds["cold_same_schedule"] = train_teacher(later, tables, cfg, WARM_CURRICULUM)
+    warm_model, counts = warm_teacher(later, v1.model.state_dict(), earlier.catalogue)
+    warm = train_teacher(later, tables, cfg, WARM_CURRICULUM, model=warm_model)
     report: dict = {name: {"epochs_to_best": c.fit.best_epoch + 1, "best_validation_loss": c.fit.best_loss,
                            "validation_losses": c.fit.val_losses} for name, c in colds.items()}
     report["warm"] = {**{f"epochs_to_{name}_best": first_epoch_reaching(warm.fit.val_losses, c.fit.best_loss)
