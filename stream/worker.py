@@ -17,14 +17,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from stream.config import Config
+from stream.evaluation.replay import summarise
 from stream.events import EVENT_TYPES, Event, EventCodec, InvalidEvent
 from stream.kafka.clients import make_consumer, make_producer, produce_waiting
-from stream.evaluation.replay import summarise
 from stream.metrics import WorkerMetrics
 from stream.processor import Outcome, PartitionProcessor
 from stream.snapshot import SnapshotStore
@@ -45,12 +53,24 @@ class OwnedPartition:
     next_offset: int  # the offset of the next event to apply
     snapshot_offset: int
     snapshot_time: float = field(default_factory=time.time)
+    # Held while an event is applied; readers on other threads (the HTTP scorer) hold it while
+    # they read the state, so they never see an event half-applied.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class BatchListener(Protocol):
+    """Told about every applied event after each batch, on the worker's thread (e.g. the publisher
+    of recommendations). Its failures are its own: it must not raise into the worker."""
+
+    def batch_applied(self, applied: list[tuple[OwnedPartition, Event]]) -> None: ...
 
 
 class StreamWorker:
     def __init__(self, cfg: Config, metrics: WorkerMetrics, consumer: Consumer | None = None,
-                 producer: Producer | None = None) -> None:
+                 producer: Producer | None = None, listener: BatchListener | None = None) -> None:
         self.cfg = cfg
+        self.listener = listener
+        self._partition_count: int | None = None
         self.topic = cfg.kafka.events_topic
         self.metrics = metrics
         self.codec = EventCodec(cfg.events.max_bytes)
@@ -67,6 +87,13 @@ class StreamWorker:
         self._last_report = 0.0
         self._delivery_errors: list[str] = []
         self._failed = False  # set when run() dies: no checkpoint may follow
+
+    def partition_count(self) -> int:
+        """Partitions of the events topic (asked once; librdkafka handles are thread-safe): the
+        modulus that routes a user to the worker owning their state."""
+        if self._partition_count is None:
+            self._partition_count = len(self.consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions)
+        return self._partition_count
 
     # -- rebalance callbacks (run inside consume()) ---------------------------------------------
 
@@ -216,6 +243,7 @@ class StreamWorker:
         self.metrics.consumed.inc(len(messages))
         applied = dict.fromkeys(EVENT_TYPES, 0)  # counted per batch: a labelled inc() per event costs ~3 us
         duplicates = 0
+        applied_events: list[tuple[OwnedPartition, Event]] = []
         for msg in messages:
             err = msg.error()
             if err is not None:
@@ -232,10 +260,13 @@ class StreamWorker:
             except InvalidEvent as exc:
                 self._dead_letter(msg, exc.reason, exc.detail)
             else:
-                outcome = owned.processor.process(event)
+                with owned.lock:
+                    outcome = owned.processor.process(event)
                 if outcome is Outcome.APPLIED:
                     applied[event.type] += 1
                     self.training_log.append(partition, offset, event, value)
+                    if self.listener is not None:
+                        applied_events.append((owned, event))
                 elif outcome is Outcome.DUPLICATE:
                     duplicates += 1
                 else:
@@ -246,6 +277,8 @@ class StreamWorker:
                 self.metrics.processed.labels(event_type).inc(count)
         if duplicates:
             self.metrics.duplicates.inc(duplicates)
+        if applied_events:
+            self.listener.batch_applied(applied_events)
 
     def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
         headers = list(msg.headers() or [])

@@ -17,8 +17,6 @@ from pathlib import Path
 import msgspec
 
 from stream.config import Config, ConfigError, config_reference, load_config
-from stream.events import EVENT_TYPES
-from stream.processor import LEARNERS
 from stream.sources import DATASETS, SourceError, open_source
 from stream.sources.logfile import ColumnMap, LogFormatError
 from stream.sources.movielens import DatasetUnavailable
@@ -175,94 +173,69 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from stream.bench import bench_stream
-
     cfg = _config(args)
-    if args.prequential_every:
-        cfg = _with(cfg, "worker", prequential_every=args.prequential_every)
-    out = (lambda m: print(m, file=sys.stderr)) if args.json else print
-    with _kafka(cfg, out) as cfg:
-        result = bench_stream(cfg, events=args.events, runs=args.runs, log=out)
+    out = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
+    if args.target == "serve":
+        from streamrec.benchmarks import bench_serve
+
+        result = bench_serve(cfg, items=args.items, requests=args.requests, log=out)
+    elif args.target == "freshness":
+        from streamrec.benchmarks import bench_freshness
+
+        with _kafka(cfg, out) as cfg:
+            result = bench_freshness(cfg, rate=args.rate, seconds=args.seconds, log=out)
+    else:
+        from stream.bench import bench_stream
+
+        if args.prequential_every:
+            cfg = _with(cfg, "worker", prequential_every=args.prequential_every)
+        with _kafka(cfg, out) as cfg:
+            result = bench_stream(cfg, events=args.events, runs=args.runs, log=out)
     _emit(result, args.json)
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """A stream worker that also scores, publishes recommendations and answers HTTP."""
+    from streamrec.stack import ServingStack
+
+    cfg = _external_kafka(args)
+    if args.port is not None:
+        cfg = _with(cfg, "serving", port=args.port)
+    stack = ServingStack.build(cfg, Path(args.registry_root or cfg.registry.root))
+    _start_metrics(cfg, stack.registry)
+    stop = _stop_on_signals()
+    try:
+        stack.run(stop, idle_exit_s=args.idle_exit)
+    except OSError as exc:
+        raise UsageError(f"{exc}; pick a free port with --port or serving.port") from None
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The whole stream pipeline on the embedded default, with progress and the figures at the end."""
+    """The whole pipeline on the embedded default, with progress and the figures at the end."""
     import tempfile
 
-    from prometheus_client import CollectorRegistry
-
-    from stream.kafka.clients import make_producer
-    from stream.metrics import WorkerMetrics
-    from stream.produce import produce_events
-    from stream.worker import StreamWorker
+    from streamrec.demo import run_demo
 
     cfg = _config(args)
+    if args.port is not None:
+        cfg = _with(cfg, "serving", port=args.port)
     stop = _stop_on_signals()
     with tempfile.TemporaryDirectory(prefix="streamrec-demo-") as tmp, _kafka(cfg) as cfg:
         if args.data_dir is None:
             cfg = _with(cfg, "worker", data_dir=tmp)
-        registry = CollectorRegistry()
-        _start_metrics(cfg, registry)
-        metrics = WorkerMetrics(registry)
-        worker = StreamWorker(cfg, metrics)
-        producer_done = threading.Event()
-        produced: list[int] = [0]
-        failures: list[BaseException] = []
-
-        def produce() -> None:
-            try:
-                produced[0] = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, _source(args),
-                                             rate=args.rate, progress=lambda n: produced.__setitem__(0, n))
-            except BaseException as exc:  # reported after the worker stops
-                failures.append(exc)
-                stop.set()
-            finally:
-                producer_done.set()
-
-        threading.Thread(target=produce, daemon=True, name="producer").start()
-        started = time.perf_counter()
-
-        def figures() -> dict[str, dict[str, float]]:
-            value = registry.get_sample_value
-            return {name: {"recall@10": round(value("streamrec_prequential_recall_ratio", {"learner": name}) or 0, 4),
-                           "ndcg@10": round(value("streamrec_prequential_ndcg_ratio", {"learner": name}) or 0, 4)}
-                    for name in LEARNERS}
-
-        def applied() -> int:
-            return sum(o.next_offset for o in list(worker.owned.values()))
-
-        def report() -> None:
-            while not stop.wait(1.0):
-                done = applied()
-                recall = " ".join(f"{n}={f['recall@10']:.3f}" for n, f in figures().items())
-                print(f"\rproduced {produced[0]:,}  processed {done:,} "
-                      f"({done / (time.perf_counter() - started):,.0f}/s)  recall@10 {recall}", end="",
-                      file=sys.stderr, flush=True)
-                if producer_done.is_set() and done >= produced[0]:
-                    stop.set()
-
-        reporter = threading.Thread(target=report, daemon=True, name="progress")
-        reporter.start()
-        worker.run(stop)
-        reporter.join(2)
-        if failures:
-            raise UsageError(f"the producer failed: {failures[0]}")
-        took = time.perf_counter() - started
-        value = registry.get_sample_value
-        summary = {
-            "events_produced": produced[0],
-            "events_applied": int(sum(value("streamrec_events_processed_total", {"type": t}) or 0
-                                      for t in EVENT_TYPES)),
-            "dead_lettered": int(sum(s.value for m in metrics.dead_lettered.collect() for s in m.samples
-                                     if s.name.endswith("_total"))),
-            "seconds": round(took, 1),
-            "prequential": figures(),
-        }
-        summary["events_per_s_end_to_end"] = round(summary["events_applied"] / took)
-        print(file=sys.stderr)
-        _emit(summary, args.json)
+        registry_root = Path(args.registry_root or Path(tmp) / "models")
+        if cfg.metrics.port:
+            print(f"metrics on http://{cfg.metrics.host}:{cfg.metrics.port}/metrics", file=sys.stderr)
+        if cfg.serving.port:
+            print(f"API on http://{cfg.serving.host}:{cfg.serving.port}/v1/recommendations/USER "
+                  f"(spec at /docs)", file=sys.stderr)
+        summary = run_demo(cfg, _source(args), registry_root, args.rate, stop, train_every=args.train_every,
+                           wait_for_model_s=args.wait_for_model,
+                           log=lambda line: print(line, file=sys.stderr, flush=True),
+                           start_metrics=lambda registry: _start_metrics(cfg, registry))
+    _emit(summary, args.json)
     return 0
 
 
@@ -489,17 +462,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
-    p.add_argument("target", choices=["stream"])
+    p.add_argument("target", choices=["stream", "serve", "freshness"],
+                   help="stream: worker throughput; serve: top-10 latency, ONNX student against the eager "
+                        "teacher; freshness: event timestamp to recommendation read back")
     _common(p), _kafka_flags(p)
-    p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--runs", type=int, default=5, help="median of this many runs (the machine is noisy)")
-    p.add_argument("--prequential-every", type=int, help="score ranking learners on every n-th click")
+    p.add_argument("--events", type=int, default=200_000, help="stream: events per run")
+    p.add_argument("--runs", type=int, default=5, help="stream: median of this many runs (the machine is noisy)")
+    p.add_argument("--prequential-every", type=int, help="stream: score ranking learners on every n-th click")
+    p.add_argument("--items", type=int, default=100_000, help="serve: catalogue size")
+    p.add_argument("--requests", type=int, default=10_000, help="serve: measured requests per model")
+    p.add_argument("--rate", type=float, default=1000.0, help="freshness: events per second")
+    p.add_argument("--seconds", type=float, default=30.0, help="freshness: how long to produce")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("serve", help="a stream worker that also scores, publishes recommendations and serves HTTP")
+    _common(p), _kafka_flags(p)
+    p.add_argument("--data-dir", help="snapshots and training log (worker.data_dir)")
+    p.add_argument("--registry-root", help="the model registry to serve from (registry.root)")
+    p.add_argument("--port", type=int, help="HTTP API port (serving.port; 0 disables the API)")
+    p.add_argument("--metrics-port", type=int, help="Prometheus endpoint port, 0 to disable")
+    p.add_argument("--idle-exit", type=float, help="exit cleanly after this many seconds without events")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("demo", help="the whole pipeline on the embedded broker, with figures")
     _common(p), _kafka_flags(p), _source_flags(p)
-    p.add_argument("--rate", type=float, help="producer events per second (default: as fast as possible)")
+    p.add_argument("--rate", type=float, default=3000.0, help="producer events per second")
+    p.add_argument("--train-every", type=int, default=100_000, help="retrain after this many new logged events")
+    p.add_argument("--wait-for-model", type=float, default=300.0,
+                   help="once the stream is drained, wait this long for a first model before stopping")
+    p.add_argument("--port", type=int, help="HTTP API port (serving.port; 0 disables the API)")
+    p.add_argument("--registry-root", help="keep registered models here (default: a temporary dir)")
     p.add_argument("--data-dir", help="keep snapshots and training log here (default: a temporary dir)")
     p.add_argument("--metrics-port", type=int, help="Prometheus endpoint port, 0 to disable")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")

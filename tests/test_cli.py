@@ -8,7 +8,7 @@ import pytest
 
 from streamrec.cli import main
 
-COMMANDS = ["broker", "produce", "stream", "eval", "bench", "demo", "train", "model"]
+COMMANDS = ["broker", "produce", "stream", "serve", "eval", "bench", "demo", "train", "model"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -25,6 +25,7 @@ def test_every_subcommand_has_help(command, capsys):
     (["eval", "prequential", "--dataset", "file"], "--path"),
     (["produce"], "--bootstrap-servers"),
     (["stream"], "--bootstrap-servers"),
+    (["serve"], "--bootstrap-servers"),
     (["train", "--once", "--from-log", "--set", "worker.data_dir=/nonexistent"], "run a worker first"),
 ])
 def test_bad_arguments_get_one_line_naming_the_fix(argv, fragment, capsys):
@@ -66,12 +67,19 @@ def test_bench_stream_reports_both_rates():
 
 @pytest.mark.integration
 def test_demo_runs_the_pipeline_end_to_end():
+    """Stream, a model trained from the log and hot-swapped in, published recommendations, HTTP."""
+    from stream.kafka.broker import free_port
+
     out = subprocess.run([sys.executable, "-m", "streamrec.cli", "demo", "--sessions", "500", "--json",
-                          "--metrics-port", "0"], capture_output=True, text=True, timeout=300, check=True)
+                          "--metrics-port", "0", "--port", str(free_port()), "--train-every", "2000",
+                          "--wait-for-model", "240"], capture_output=True, text=True, timeout=400, check=True)
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["events_applied"] == summary["events_produced"] > 0
     assert summary["dead_lettered"] == 0
     assert set(summary["prequential"]) == {"popularity", "item_knn", "isgd_mf", "click_model"}
+    assert summary["model_versions_served"] == [1], out.stderr[-2000:]
+    assert summary["recommendations_published"] > 0 and summary["freshness_ms"]["n"] > 0
+    assert summary["http_ms"]["n"] > 0 and summary["http_ms"]["failed"] == 0
 
 
 def test_a_busy_metrics_port_is_one_line(capsys):

@@ -28,6 +28,10 @@ def consumer_config(cfg: KafkaConfig, group_id: str | None = None) -> dict[str, 
         # and a dead worker's partitions move within 6 s.
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 500,
+        # Tansu answers a fetch only when this wait is over, even when data is waiting (Kafka answers
+        # as soon as fetch.min.bytes is there): at the default 500 ms, recommendations were 200 ms
+        # (p50) behind their events; at 10 ms, 55 ms. Idle consumers fetch more often in exchange.
+        "fetch.wait.max.ms": 10,
         # Incremental rebalancing: surviving workers keep their partitions (and warm state) while others move.
         "partition.assignment.strategy": "cooperative-sticky",
         **cfg.client_overrides,

@@ -35,7 +35,16 @@ class ItemKNN(CatalogueRanker):
         if self._memo and self._memo[0] == user and self._memo[1] == self.state.version:
             return self._memo[2]
         pop = self.popularity.score_catalogue(user)
-        norm = np.sqrt(pop + 1.0)
+        scores = pop * 1e-9
+        items, covis_scores = self.neighbour_scores(user)
+        scores[items] += covis_scores
+        self._memo = (user, self.state.version, scores)
+        return scores
+
+    def neighbour_scores(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """The co-visitation part of the score, only where it is non-zero: (m,) items (ascending)
+        and their (m,) scores. O(recent items x neighbours), independent of the catalogue size,
+        which is what candidate generation over a large catalogue needs."""
         recent = self.state.recent_items(user)
         covis = self.state.covis
         # Concatenate the recent items' rows as arrays (memcpy), then one vectorised scatter-add.
@@ -43,15 +52,17 @@ class ItemKNN(CatalogueRanker):
         for r in recent:
             idx += covis.neighbours[r]
             w += covis.weights[r]
-        scores = pop * 1e-9
-        if len(idx):
-            lengths = [len(covis.neighbours[r]) for r in recent]
-            row_scale = np.repeat(1.0 / (norm[recent] * np.arange(1.0, len(recent) + 1.0)), lengths)
-            idx_np = np.frombuffer(idx, dtype=np.int64)
-            scores += np.bincount(idx_np, np.frombuffer(w, dtype=np.float64) * row_scale / norm[idx_np],
-                                  minlength=len(scores))
-        self._memo = (user, self.state.version, scores)
-        return scores
+        if not len(idx):
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        clicks = np.frombuffer(self.popularity.clicks, dtype=np.float64)
+        lengths = [len(covis.neighbours[r]) for r in recent]
+        recent_norm = np.sqrt(clicks[recent] + 1.0)
+        row_scale = np.repeat(1.0 / (recent_norm * np.arange(1.0, len(recent) + 1.0)), lengths)
+        idx_np = np.frombuffer(idx, dtype=np.int64)
+        items, inverse = np.unique(idx_np, return_inverse=True)
+        # Every neighbour was clicked, so it lies inside the click counts.
+        weights = np.frombuffer(w, dtype=np.float64) * row_scale / np.sqrt(clicks[idx_np] + 1.0)
+        return items, np.bincount(inverse, weights, minlength=len(items))
 
     def similarity(self, user: int, item: int) -> float:
         """The co-visitation part of one item's score, in O(recent items); memoised for the last

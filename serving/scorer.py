@@ -1,0 +1,186 @@
+"""Top-k for one user: candidates -> one batched model call -> blend with the online learners.
+
+The model in use is one attribute, replaced whole by :meth:`Scorer.swap` (a new session is built
+beside the old one first); a request reads it once, so it is scored by exactly one version and the
+response names that version. Failure contract:
+
+* no model loaded            -> the online learners' blend, ``fallback="no_model"``;
+* the model raises           -> the same, ``fallback="model_error"`` (the model stays loaded);
+* no candidates at all       -> an empty list, ``fallback="no_candidates"``.
+
+Pointwise scoring (``model.score`` on candidate rows) is the only model call: full-catalogue
+scoring stays in the learners' evaluation code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from contextlib import AbstractContextManager, nullcontext
+from typing import NamedTuple, Protocol
+
+import msgspec
+import numpy as np
+
+from serving.candidates import CandidateGenerator
+from serving.metrics import ServingMetrics
+from serving.model_inputs import ModelVocabulary
+from stream.config import BlendWeights, ServingConfig
+from stream.model_artifact import Manifest
+from stream.processor import PartitionProcessor
+
+log = logging.getLogger(__name__)
+
+
+class PointwiseModel(Protocol):
+    """What the scorer needs of a model: its manifest, and (B,) logits for named (B, ...) inputs."""
+
+    manifest: Manifest
+
+    def score(self, inputs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class LoadedModel(NamedTuple):
+    model: PointwiseModel
+    vocab: ModelVocabulary
+
+    @property
+    def version(self) -> int:
+        return self.model.manifest.version
+
+
+class Recommendation(msgspec.Struct, kw_only=True):
+    user_id: str
+    items: list[str]
+    scores: list[float]  # blended score of each item, best first
+    model_version: int | None  # None: served by the online learners alone
+    fallback: str | None = None  # why the model was not used (see the module docstring)
+    candidates: int = 0
+
+
+def standardise(scores: np.ndarray) -> np.ndarray:
+    """(m,) -> (m,) z-scores; a constant signal contributes nothing."""
+    std = scores.std()
+    return (scores - scores.mean()) / std if std > 1e-12 else np.zeros_like(scores)
+
+
+def blend(signals: dict[str, np.ndarray], weights: BlendWeights) -> np.ndarray:
+    """Weighted sum of each signal's z-scores over one request's candidates."""
+    total = np.zeros(len(next(iter(signals.values()))))
+    for name, values in signals.items():
+        w = getattr(weights, name)
+        if w:
+            total += w * standardise(np.asarray(values, dtype=np.float64))
+    return total
+
+
+def top_k_order(scores: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k best (m,) scores, best first; ties go to the lower item id."""
+    k = min(k, len(scores))
+    if k < len(scores):  # everything tied with the k-th best competes for the last places
+        kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+        part = np.flatnonzero(scores >= kth)
+    else:
+        part = np.arange(len(scores))
+    return part[np.lexsort((items[part], -scores[part]))][:k]
+
+
+class Scorer:
+    def __init__(self, cfg: ServingConfig, metrics: ServingMetrics | None = None) -> None:
+        self.cfg = cfg
+        self.metrics = metrics
+        self.candidates = CandidateGenerator(cfg)
+        self.current: LoadedModel | None = None
+        # The latest computation times (s), for summaries that quote exact p50/p99 (the histogram
+        # only resolves its buckets).
+        self.recent_seconds: deque[float] = deque(maxlen=100_000)
+
+    @property
+    def version(self) -> int | None:
+        current = self.current
+        return current.version if current else None
+
+    def swap(self, model: PointwiseModel) -> None:
+        """Serve ``model`` from the next request on (its id maps are prepared before the switch)."""
+        loaded = LoadedModel(model, ModelVocabulary(model.manifest))  # may raise ArtifactError: nothing changes
+        self.current = loaded
+        if self.metrics:
+            self.metrics.model_version.set(loaded.version)
+            self.metrics.model_info.info({"name": model.manifest.name, "version": str(loaded.version)})
+
+    def recommend(self, processor: PartitionProcessor, user_id: str, k: int, exclude: tuple[str, ...] = (),
+                  lock: AbstractContextManager | None = None) -> Recommendation:
+        """Top ``k`` unseen items for ``user_id`` from the partition ``processor`` holds.
+
+        ``lock`` guards the partition's state against its worker while state is read; the model
+        runs outside it.
+        """
+        started = time.perf_counter()
+        current = self.current  # read once: one version serves the whole request
+        with lock or nullcontext():
+            state = processor.state
+            user = state.users.get(user_id)
+            cands = self.candidates.generate(state, processor.knn, processor.mf, user, exclude)
+            items = cands.items
+            signals: dict[str, np.ndarray] = {}
+            inputs = None
+            if len(items):
+                signals["item_knn"] = cands.knn
+                signals["isgd_mf"] = self._mf_scores(processor, user, items)
+                signals["popularity"] = self._log_clicks(processor, items)
+                if current is not None:
+                    inputs = current.vocab.for_partition(state).build(user_id, user, items)
+            keys = state.items.keys  # append-only: safe to read after the lock
+        fallback = None
+        if not len(items):
+            fallback = "no_candidates"
+        elif current is None:
+            fallback = "no_model"
+        else:
+            try:
+                signals["student"] = current.model.score(inputs)
+            except Exception as exc:  # onnxruntime raises its own types; serve from the learners instead
+                log.warning("model v%d failed to score (%s); serving from the online learners", current.version, exc)
+                fallback = "model_error"
+        if len(items):
+            scores = blend(signals, self.cfg.blend)
+            order = top_k_order(scores, items, k)
+            top_items, top_scores = [keys[i] for i in items[order].tolist()], scores[order].tolist()
+        else:
+            top_items, top_scores = [], []
+        rec = Recommendation(user_id=user_id, items=top_items, scores=top_scores,
+                             model_version=current.version if current is not None and "student" in signals else None,
+                             fallback=fallback, candidates=len(items))
+        took = time.perf_counter() - started
+        self.recent_seconds.append(took)
+        if self.metrics:
+            m = self.metrics
+            m.scoring_seconds.observe(took)
+            m.candidates.observe(len(items))
+            for source, count in cands.generated.items():
+                m.candidates_by_source.labels(source).inc(count)
+            if fallback:
+                m.fallbacks.labels(fallback).inc()
+        return rec
+
+    @staticmethod
+    def _mf_scores(processor: PartitionProcessor, user: int | None, items: np.ndarray) -> np.ndarray:
+        """(m,) b_i + p_u . q_i of the online factorisation (0 for items it has no row for yet)."""
+        mf = processor.mf
+        out = np.zeros(len(items))
+        known = items < len(mf.Q)
+        rows = items[known]
+        out[known] = mf.b[rows]
+        if user is not None and user < len(mf.P):
+            out[known] += mf.Q[rows] @ mf.P[user]
+        return out
+
+    @staticmethod
+    def _log_clicks(processor: PartitionProcessor, items: np.ndarray) -> np.ndarray:
+        """(m,) log(1 + clicks so far) of each item."""
+        clicks = np.frombuffer(processor.popularity.clicks, dtype=np.float64)
+        out = np.zeros(len(items))
+        known = items < len(clicks)
+        out[known] = clicks[items[known]]
+        return np.log1p(out)

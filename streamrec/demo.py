@@ -1,0 +1,190 @@
+"""``streamrec demo``: the whole pipeline in one command on the embedded broker.
+
+    producer thread ──► events ──► serving worker (state, learners, scorer) ──► recommendations
+                                      │ training log                   ▲ model-updates
+                                      ▼                                │
+                               trainer subprocess (torch) ── registry ─┘
+    HTTP client thread ──► the API (GET /v1/recommendations/...)
+
+The producer stamps each event with the time it sends it, as a live producer would, so freshness
+is measured as NOTES.md defines it. The trainer runs in its own process: the serving process never
+imports torch, and training does not share its interpreter lock.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from serving.freshness import FreshnessProbe
+from stream.config import Config
+from stream.events import EVENT_TYPES, Event
+from stream.kafka.clients import make_producer
+from stream.processor import LEARNERS
+from stream.produce import produce_events
+from streamrec.stack import ServingStack
+
+Log = Callable[[str], None]
+
+
+def _ms(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 2) if values else None
+
+
+class HttpClient(threading.Thread):
+    """Asks the API for recommendations of users seen so far, ``rate`` requests per second."""
+
+    def __init__(self, base_url: str, users: list[str], rate: float, stop: threading.Event) -> None:
+        super().__init__(name="http-client", daemon=True)
+        self.base_url, self.users, self.rate, self.stop = base_url, users, rate, stop
+        self.latencies_ms: list[float] = []
+        self.failures: list[str] = []
+        self.versions: set[int | None] = set()
+
+    def run(self) -> None:
+        rng = random.Random(0)
+        while not self.stop.wait(1.0 / self.rate):
+            if not self.users:
+                continue
+            user = self.users[rng.randrange(len(self.users))]
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/v1/recommendations/{user}?k=10", timeout=5) as r:
+                    body = json.loads(r.read())
+                self.latencies_ms.append((time.perf_counter() - started) * 1000.0)
+                self.versions.add(body["model_version"])
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                self.failures.append(f"{user}: {exc}")
+
+
+def _trainer(cfg: Config, registry_root: Path, every_events: int, log_file: Path) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "streamrec.cli", "train", "--from-log", "--registry-root", str(registry_root),
+            "--set", f"kafka.bootstrap_servers={json.dumps(cfg.kafka.bootstrap_servers)}",
+            "--set", f"worker.data_dir={json.dumps(cfg.worker.data_dir)}",
+            "--set", f"kafka.events_topic={json.dumps(cfg.kafka.events_topic)}",
+            "--set", f"kafka.model_updates_topic={json.dumps(cfg.kafka.model_updates_topic)}",
+            "--set", f"train.every_events={every_events}", "--set", "train.every_s=0",
+            # Demo-sized training: fewer epochs and ranked clicks than a production run.
+            "--set", "train.epochs=3", "--set", "train.test_clicks=1000", "--set", "train.validation_clicks=500",
+            "--json"]
+    return subprocess.Popen(argv, stdout=log_file.open("ab"), stderr=subprocess.STDOUT)
+
+
+def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: float | None, stop: threading.Event,
+             train_every: int = 100_000, wait_for_model_s: float = 300.0, http_rate: float = 20.0,
+             log: Log = print, start_metrics: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    stack = ServingStack.build(cfg, registry_root)
+    if start_metrics is not None:
+        start_metrics(stack.registry)
+    stack.start()
+    worker_thread = threading.Thread(target=stack.worker.run, args=(stop,), name="worker")
+    worker_thread.start()
+    trainer = _trainer(cfg, registry_root, train_every, Path(cfg.worker.data_dir) / "trainer.log")
+    log("waiting for the worker to join its group ...")
+    while not stack.worker.owned and not stop.wait(0.1):
+        pass  # events produced before the join would wait for it: freshness measures the pipeline, not the join
+    probe = FreshnessProbe(cfg.kafka)
+    probe.start()
+    seen_users: list[str] = []
+    client = None
+    if stack.api is not None:
+        client = HttpClient(f"http://{cfg.serving.host}:{cfg.serving.port}", seen_users, http_rate, stop)
+        client.start()
+    produced = [0]
+    producer_done = threading.Event()
+    failures: list[BaseException] = []
+
+    def stamped() -> Iterable[Event]:
+        for n, event in enumerate(events):
+            if n % 50 == 0:
+                seen_users.append(event.user_id)
+            yield msgspec.structs.replace(event, ts=int(time.time() * 1000))
+
+    def produce() -> None:
+        try:
+            produced[0] = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, stamped(), rate=rate,
+                                         progress=lambda n: produced.__setitem__(0, n))
+        except BaseException as exc:  # reported in the summary
+            failures.append(exc)
+        finally:
+            producer_done.set()
+
+    threading.Thread(target=produce, name="producer", daemon=True).start()
+    started = time.perf_counter()
+    versions: list[int] = []
+    drained_at = None
+    value = stack.registry.get_sample_value
+
+    def applied() -> int:
+        return int(sum(value("streamrec_events_processed_total", {"type": t}) or 0 for t in EVENT_TYPES))
+
+    def prequential() -> dict[str, dict[str, float]]:
+        return {name: {"recall@10": round(value("streamrec_prequential_recall_ratio", {"learner": name}) or 0, 4),
+                       "ndcg@10": round(value("streamrec_prequential_ndcg_ratio", {"learner": name}) or 0, 4)}
+                for name in LEARNERS}
+
+    try:
+        while not stop.wait(1.0):
+            version = stack.scorer.version
+            if version is not None and (not versions or versions[-1] != version):
+                versions.append(version)
+                print(file=sys.stderr)
+                log(f"model version {version} is serving")
+            done = sum(o.next_offset for o in list(stack.worker.owned.values()))
+            elapsed = time.perf_counter() - started
+            print(f"\rproduced {produced[0]:,}  processed {done:,} ({done / elapsed:,.0f}/s)  "
+                  f"published {int(value('streamrec_recommendations_published_total') or 0):,}  "
+                  f"model {version or '-'}  http {len(client.latencies_ms) if client else 0:,}  "
+                  f"item_knn recall@10 {prequential()['item_knn']['recall@10']:.3f}", end="", file=sys.stderr, flush=True)
+            if failures or trainer.poll() is not None and not versions:
+                break  # the producer or the trainer failed: summarise what ran
+            if producer_done.is_set() and done >= produced[0]:
+                drained_at = drained_at or time.monotonic()
+                no_training_due = produced[0] < train_every  # the trainer will never fire
+                if versions or no_training_due or time.monotonic() - drained_at > wait_for_model_s:
+                    break
+    finally:
+        print(file=sys.stderr)
+        stop.set()
+        worker_thread.join(60)
+        probe.stop()
+        stack.stop()
+        trainer.terminate()
+        try:
+            trainer.wait(30)
+        except subprocess.TimeoutExpired:
+            trainer.kill()
+    took = time.perf_counter() - started
+    scoring_ms = [s * 1000.0 for s in stack.scorer.recent_seconds]
+    summary = {
+        "events_produced": produced[0], "events_applied": applied(), "seconds": round(took, 1),
+        "events_per_s": round(applied() / took),
+        "dead_lettered": int(sum(s.value for m in stack.worker.metrics.dead_lettered.collect() for s in m.samples
+                                 if s.name.endswith("_total"))),
+        "prequential": prequential(),
+        "model_versions_served": versions,
+        "recommendations_published": int(value("streamrec_recommendations_published_total") or 0),
+        "scoring_ms": {"p50": _ms(scoring_ms, 50), "p99": _ms(scoring_ms, 99), "n": len(scoring_ms)},
+        "freshness_ms": {"p50": _ms(probe.samples_ms, 50), "p99": _ms(probe.samples_ms, 99), "n": len(probe.samples_ms)},
+    }
+    if client is not None:
+        summary["http_ms"] = {"p50": _ms(client.latencies_ms, 50), "p99": _ms(client.latencies_ms, 99),
+                              "n": len(client.latencies_ms), "failed": len(client.failures)}
+    if failures:
+        summary["producer_failed"] = str(failures[0])
+    if trainer.returncode not in (0, -15, None) and not versions:
+        tail = (Path(cfg.worker.data_dir) / "trainer.log").read_text(errors="replace").splitlines()[-5:]
+        summary["trainer_failed"] = f"exit code {trainer.returncode}: " + " | ".join(tail)
+    return summary

@@ -1,0 +1,86 @@
+"""The serving process, composed: a stream worker that also scores, publishes and answers HTTP.
+
+    events ──► StreamWorker ──(after each batch)──► RecommendationPublisher ──► `recommendations`
+                   │ owned partitions (state + learners, one lock each)
+                   ▼
+    HTTP API ──► ServingBackend ──► Scorer ◄── ModelWatcher ◄── `model-updates` + registry files
+
+One metrics registry holds the worker's and the scorer's metrics; it is served on
+``metrics.port`` and on the API's ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from serving.api import ApiServer, create_app
+from serving.backend import EventIngest, ServingBackend
+from serving.metrics import ServingMetrics
+from serving.model_updates import ModelLoader, ModelWatcher
+from serving.publish import RecommendationPublisher
+from serving.scorer import Scorer
+from stream.config import Config
+from stream.events import EventCodec
+from stream.kafka.clients import make_consumer, make_producer
+from stream.metrics import WorkerMetrics
+from stream.worker import StreamWorker
+
+
+@dataclass
+class ServingStack:
+    cfg: Config
+    registry: CollectorRegistry
+    metrics: ServingMetrics
+    scorer: Scorer
+    loader: ModelLoader
+    watcher: ModelWatcher
+    publisher: RecommendationPublisher
+    worker: StreamWorker
+    ingest: EventIngest
+    api: ApiServer | None
+
+    @classmethod
+    def build(cls, cfg: Config, registry_root: Path, registry: CollectorRegistry | None = None) -> ServingStack:
+        registry = registry or CollectorRegistry()
+        s = cfg.serving
+        metrics = ServingMetrics(registry)
+        scorer = Scorer(s, metrics)
+        loader = ModelLoader(scorer, s.threads, metrics)
+        # assign(), not subscribe(): every scorer reads every update; the group id is unused.
+        watcher = ModelWatcher(loader, make_consumer(cfg.kafka, group_id=f"{cfg.kafka.group_id}-models"),
+                               cfg.kafka.model_updates_topic, registry_root, s.registry_poll_s)
+        publisher = RecommendationPublisher(scorer, make_producer(cfg.kafka), cfg.kafka.recommendations_topic, s.k,
+                                            list(s.publish_on), metrics)
+        worker = StreamWorker(cfg, WorkerMetrics(registry), listener=publisher)
+        ingest = EventIngest(make_producer(cfg.kafka), cfg.kafka.events_topic, EventCodec(cfg.events.max_bytes))
+        api = None
+        if s.port:
+            app = create_app(ServingBackend(worker, scorer, ingest, s.max_k), cfg, metrics)
+            api = ApiServer(app, s.host, s.port)
+        return cls(cfg, registry, metrics, scorer, loader, watcher, publisher, worker, ingest, api)
+
+    def start(self) -> None:
+        """Everything but the worker loop, which the caller runs (``worker.run(stop)``)."""
+        self.watcher.start()
+        self.publisher.start()
+        self.ingest.start()
+        if self.api is not None:
+            self.api.start()
+
+    def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
+        self.start()
+        try:
+            self.worker.run(stop, idle_exit_s=idle_exit_s)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+        self.ingest.stop()
+        self.publisher.stop()
+        self.watcher.stop()

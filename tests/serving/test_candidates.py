@@ -1,0 +1,66 @@
+"""Candidate generation: what each source proposes, and what is never proposed."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from serving.candidates import CandidateGenerator, _top
+from stream.events import Event, ItemAttributes
+from tests.conftest import with_section
+
+
+def generate(cfg, processor, user_id, exclude=()):
+    user = processor.state.users.get(user_id)
+    return CandidateGenerator(cfg.serving).generate(processor.state, processor.knn, processor.mf, user, exclude)
+
+
+def a_user_with_history(processor):
+    return max(processor.state.seen, key=lambda u: len(processor.state.seen[u]))
+
+
+def test_seen_items_and_exclusions_are_never_candidates(cfg, processor):
+    user = a_user_with_history(processor)
+    user_id = processor.state.users.keys[user]
+    first = generate(cfg, processor, user_id)
+    banned, asked_away = processor.state.items.keys[first.items[0]], processor.state.items.keys[first.items[1]]
+    c = generate(with_section(cfg, "serving", exclude_items=[banned]), processor, user_id, exclude=(asked_away,))
+    ids = {processor.state.items.keys[i] for i in c.items}
+    assert not ids & {processor.state.items.keys[i] for i in processor.state.seen_items(user)}
+    assert banned not in ids and asked_away not in ids
+    assert set(c.generated) == {"covis", "mf", "trending", "content"}
+
+
+def test_a_user_never_seen_gets_the_trending_items(cfg, processor):
+    c = generate(cfg, processor, "someone-new")
+    assert set(c.generated) == {"trending"} and len(c.items) == c.generated["trending"] > 0
+    assert not c.knn.any()
+
+
+def test_co_visitation_scores_are_item_knns_scores(cfg, processor):
+    user = a_user_with_history(processor)
+    c = generate(cfg, processor, processor.state.users.keys[user])
+    catalogue = processor.knn.score_catalogue(user) - processor.popularity.score_catalogue(user) * 1e-9
+    np.testing.assert_allclose(c.knn, catalogue[c.items], atol=1e-12)
+    assert c.knn.max() > 0
+
+
+def test_a_new_item_reaches_users_of_its_category_before_anyone_clicks_it(cfg, processor):
+    user = a_user_with_history(processor)
+    favourite = max(processor.state.user_categories[user], key=processor.state.user_categories[user].get)
+    category = processor.state.categories.keys[favourite]
+    processor.process(Event(event_id="new-item-shown", ts=processor.state.max_ts_ms, user_id="someone-else",
+                            item_id="brand-new", type="impression", item=ItemAttributes(category=category)))
+    c = generate(cfg, processor, processor.state.users.keys[user])
+    assert processor.state.items.get("brand-new") in c.items.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.integers(1, 5000), elements=st.floats(-10, 10) | st.sampled_from([0.0, 1.0])),
+       st.integers(1, 60))
+def test_top_returns_exactly_the_n_largest(scores, n):
+    got = _top(scores, n)
+    assert len(got) == min(n, len(scores)) and len(set(got.tolist())) == len(got)
+    if n < len(scores):  # everything chosen is at least as large as everything left out
+        rest = np.setdiff1d(np.arange(len(scores)), got)
+        assert scores[got].min() >= scores[rest].max()
