@@ -217,6 +217,26 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
     return report
 
 
+def retrain_served_student(cfg: Config, events: Iterable[Event], registry_root: Path,
+                           log: Callable[[str], None] = print) -> dict[str, Any]:
+    """A live system's periodic retrain: the teacher (warm-started from the previous one) and the
+    distilled student, exported, registered and promoted behind the gate. Unlike ``train_once`` it
+    trains no baseline and ranks no test window: nothing here is needed to serve."""
+    start = time.perf_counter()
+    torch.set_num_threads(cfg.train.threads)
+    ds = dataset_from_config(cfg, events)
+    tables = ContentTables(ds.catalogue)
+    teacher, warm = _teacher_for_this_version(cfg, ds, tables, registry_root, log)
+    candidates = SERVED_KD.candidates if SERVED_KD.rank else 0
+    targets = teacher_targets(teacher.model, tables, ds.train, candidates, len(ds.catalogue.items), cfg.train.seed)
+    student = train_student(ds, tables, cfg, SERVED_KD, teacher.model, targets)
+    report: dict[str, Any] = {"student": {}, "teacher": {"warm_start": warm}}
+    report["registry"] = _register(cfg, ds, tables, student.model, report, registry_root, log)
+    save_checkpoint(registry_root, teacher.model, ds.catalogue)
+    report["_run"] = {"seconds": round(time.perf_counter() - start, 1), "events": ds.events}
+    return report
+
+
 def _teacher_for_this_version(cfg: Config, ds: Dataset, tables: ContentTables, root: Path,
                               log: Callable[[str], None]) -> tuple[Trained, dict[str, Any]]:
     """Warm-started from the previous version's teacher when there is a usable one (and

@@ -164,7 +164,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"\r{n:,} events; best recall@{args.k} so far {best[0]:.4f} ({best[1]})", end="",
                   file=sys.stderr, flush=True)
 
-    result = replay(_source(args), cfg, partitions=args.partitions or 1, k=args.k, progress=progress)
+    if args.serving:
+        from streamrec.serving_replay import replay_with_serving
+
+        if (args.partitions or 1) != 1:
+            raise UsageError("--serving replays one partition; drop --partitions")
+        result = replay_with_serving(_source(args), cfg, args.retrain_every, k=args.k, progress=progress,
+                                     log=lambda line: print(f"\n{line}", file=sys.stderr, flush=True))
+    else:
+        result = replay(_source(args), cfg, partitions=args.partitions or 1, k=args.k, progress=progress)
     if not args.json:
         print(file=sys.stderr)
     result["_run"]["dataset"] = args.dataset
@@ -458,6 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--prequential-every", type=int, default=1,
                    help="score ranking learners on every n-th click (default: every click)")
+    p.add_argument("--serving", action="store_true",
+                   help="also ask the serving path (candidates + student + blend) before each click, "
+                        "retraining the student every --retrain-every events")
+    p.add_argument("--retrain-every", type=int, default=20_000, help="with --serving: events between retrainings")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
 
