@@ -9,17 +9,19 @@ by another worker 421, not ready yet 503.
 
 
 import asyncio
+import threading
 import time
 from typing import Annotated, Any
 
 import msgspec
+import uvicorn
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.backend import NotOwned, NotReady, ServingBackend
+from serving.backend import Accepted, NotOwned, NotReady, ServingBackend
 from serving.metrics import ServingMetrics
 from serving.scorer import Recommendation
 from stream.config import Config
@@ -31,12 +33,6 @@ _STATUS_OF_REASON = {"oversized": 413, "malformed_json": 400}  # other reasons (
 
 class ErrorBody(msgspec.Struct):
     error: str
-
-
-class Accepted(msgspec.Struct):
-    event_id: str
-    partition: int
-    offset: int
 
 
 _encoder = msgspec.json.Encoder()
@@ -150,7 +146,7 @@ def create_app(backend: ServingBackend, cfg: Config, metrics: ServingMetrics) ->
         except (TimeoutError, RuntimeError) as exc:
             return _error(503, f"the event was not acknowledged by Kafka ({exc or 'timeout'}); retry it")
         metrics.events_ingested.inc()
-        return _json(202, Accepted(*accepted))
+        return _json(202, accepted)
 
     @app.get("/healthz", summary="The process is up")
     def healthz() -> dict[str, str]:
@@ -183,16 +179,12 @@ class ApiServer:
     """uvicorn on a background thread (it installs no signal handlers off the main thread)."""
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        import uvicorn
-
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                                     access_log=False, lifespan="off"))
-        self.thread = None
+        self.thread: threading.Thread | None = None
         self.host, self.port = host, port
 
     def start(self, timeout_s: float = 10.0) -> None:
-        import threading
-
         self.thread = threading.Thread(target=self.server.run, name="http-api", daemon=True)
         self.thread.start()
         deadline = time.monotonic() + timeout_s
@@ -205,3 +197,18 @@ class ApiServer:
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(5)
+
+
+def openapi_document(cfg: Config) -> dict[str, Any]:
+    """The spec alone (no backend is needed to describe the routes)."""
+    from prometheus_client import CollectorRegistry
+
+    return create_app(None, cfg, ServingMetrics(CollectorRegistry())).openapi()  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":  # regenerate the committed spec: python -m serving.api > serving/openapi.json
+    import json
+
+    from stream.config import load_config
+
+    print(json.dumps(openapi_document(load_config(env={})), indent=2))

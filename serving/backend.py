@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from typing import NamedTuple, Protocol
+from typing import Protocol
+
+import msgspec
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -40,7 +42,9 @@ class NotReady(Exception):
     """No partition assigned yet (the worker is joining its group)."""
 
 
-class Accepted(NamedTuple):
+class Accepted(msgspec.Struct, frozen=True):
+    """An event Kafka acknowledged: where it was written."""
+
     event_id: str
     partition: int
     offset: int

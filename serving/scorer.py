@@ -50,6 +50,17 @@ class LoadedModel(NamedTuple):
         return self.model.manifest.version
 
 
+class Scored(NamedTuple):
+    """One request's candidates and signals, before blending."""
+
+    items: np.ndarray  # (m,) stream item ids
+    signals: dict[str, np.ndarray]  # signal name (a BlendWeights field) -> (m,) scores
+    keys: list[str]  # stream item id -> external id
+    version: int | None  # the model version that scored them, None if none did
+    fallback: str | None
+    generated: dict[str, int]
+
+
 class Recommendation(msgspec.Struct, kw_only=True):
     user_id: str
     items: list[str]
@@ -73,6 +84,15 @@ def blend(signals: dict[str, np.ndarray], weights: BlendWeights) -> np.ndarray:
         if w:
             total += w * standardise(np.asarray(values, dtype=np.float64))
     return total
+
+
+def rank_of_item(scores: np.ndarray, items: np.ndarray, item: int) -> int | None:
+    """0-based rank ``top_k_order`` gives ``item`` among (m,) candidates; None if not a candidate."""
+    at = np.flatnonzero(items == item)
+    if not len(at):
+        return None
+    s = scores[at[0]]
+    return int(np.count_nonzero(scores > s) + np.count_nonzero((scores == s) & (items < item)))
 
 
 def top_k_order(scores: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
@@ -109,14 +129,11 @@ class Scorer:
             self.metrics.model_version.set(loaded.version)
             self.metrics.model_info.info({"name": model.manifest.name, "version": str(loaded.version)})
 
-    def recommend(self, processor: PartitionProcessor, user_id: str, k: int, exclude: tuple[str, ...] = (),
-                  lock: AbstractContextManager | None = None) -> Recommendation:
-        """Top ``k`` unseen items for ``user_id`` from the partition ``processor`` holds.
-
-        ``lock`` guards the partition's state against its worker while state is read; the model
-        runs outside it.
-        """
-        started = time.perf_counter()
+    def score(self, processor: PartitionProcessor, user_id: str, exclude: tuple[str, ...] = (),
+              lock: AbstractContextManager | None = None) -> Scored:
+        """Every candidate of ``user_id`` with each signal: the model's logits (one batched call)
+        and the learners' scores. ``lock`` guards the partition's state against its worker while
+        state is read; the model runs outside it."""
         current = self.current  # read once: one version serves the whole request
         with lock or nullcontext():
             state = processor.state
@@ -143,25 +160,33 @@ class Scorer:
             except Exception as exc:  # onnxruntime raises its own types; serve from the learners instead
                 log.warning("model v%d failed to score (%s); serving from the online learners", current.version, exc)
                 fallback = "model_error"
+        version = current.version if current is not None and "student" in signals else None
+        return Scored(items, signals, keys, version, fallback, cands.generated)
+
+    def recommend(self, processor: PartitionProcessor, user_id: str, k: int, exclude: tuple[str, ...] = (),
+                  lock: AbstractContextManager | None = None) -> Recommendation:
+        """Top ``k`` unseen items for ``user_id`` from the partition ``processor`` holds."""
+        started = time.perf_counter()
+        scored = self.score(processor, user_id, exclude, lock)
+        items = scored.items
         if len(items):
-            scores = blend(signals, self.cfg.blend)
+            scores = blend(scored.signals, self.cfg.blend)
             order = top_k_order(scores, items, k)
-            top_items, top_scores = [keys[i] for i in items[order].tolist()], scores[order].tolist()
+            top_items, top_scores = [scored.keys[i] for i in items[order].tolist()], scores[order].tolist()
         else:
             top_items, top_scores = [], []
-        rec = Recommendation(user_id=user_id, items=top_items, scores=top_scores,
-                             model_version=current.version if current is not None and "student" in signals else None,
-                             fallback=fallback, candidates=len(items))
+        rec = Recommendation(user_id=user_id, items=top_items, scores=top_scores, model_version=scored.version,
+                             fallback=scored.fallback, candidates=len(items))
         took = time.perf_counter() - started
         self.recent_seconds.append(took)
         if self.metrics:
             m = self.metrics
             m.scoring_seconds.observe(took)
             m.candidates.observe(len(items))
-            for source, count in cands.generated.items():
+            for source, count in scored.generated.items():
                 m.candidates_by_source.labels(source).inc(count)
-            if fallback:
-                m.fallbacks.labels(fallback).inc()
+            if scored.fallback:
+                m.fallbacks.labels(scored.fallback).inc()
         return rec
 
     @staticmethod

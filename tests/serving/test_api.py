@@ -84,4 +84,5 @@ def test_request_latency_is_recorded_by_route_template_never_by_user(client):
 
 def test_the_committed_openapi_document_is_the_apps(client):
     committed = json.loads((ROOT / "serving" / "openapi.json").read_text())
-    assert committed == client.get("/openapi.json").json()
+    assert committed == client.get("/openapi.json").json(), \
+        "regenerate it: python -m serving.api > serving/openapi.json"

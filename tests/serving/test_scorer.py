@@ -6,7 +6,7 @@ import pytest
 
 from serving.model import OnnxModel
 from serving.model_inputs import ModelVocabulary
-from serving.scorer import Scorer, top_k_order
+from serving.scorer import Scorer, rank_of_item, top_k_order
 from stream.config import BlendWeights
 from stream.events import Event, ItemAttributes
 from tests.conftest import with_section
@@ -86,3 +86,11 @@ def test_top_k_order_is_best_first_with_ties_to_the_lower_item(k):
     items = np.array([10, 4, 2, 7, 3])
     order = top_k_order(scores, items, k)
     assert items[order].tolist() == [3, 4, 2, 10, 7][:k]
+
+
+def test_the_rank_of_an_item_is_its_place_in_the_published_order():
+    rng = np.random.default_rng(0)
+    scores, items = rng.integers(0, 5, 40).astype(float), rng.permutation(100)[:40]
+    order = items[top_k_order(scores, items, 40)].tolist()
+    assert [rank_of_item(scores, items, i) for i in order] == list(range(40))
+    assert rank_of_item(scores, items, 1000) is None

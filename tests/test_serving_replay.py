@@ -1,0 +1,23 @@
+"""``eval prequential --serving``: the serving path is scored on the same clicks as the learners,
+and retrained models are loaded as the replay goes."""
+
+from stream.sources.synthetic import synthetic_events
+from streamrec.serving_replay import replay_with_serving
+from tests.conftest import small_world, with_section
+
+
+def test_the_serving_path_is_scored_on_every_click_and_retrained_models_serve(cfg):
+    cfg = with_section(with_section(cfg, "train", epochs=1, validation_clicks=200), "worker", prequential_every=1)
+    events = list(synthetic_events(small_world(n_sessions=600)))
+    result = replay_with_serving(events, cfg, retrain_every=2500, select_clicks=200, log=lambda _: None)
+    serving = result["serving"]
+    assert serving["scored_clicks"] == result["item_knn"]["scored_clicks"] > 0
+    versions = [m["version"] for m in serving["models"]]
+    assert versions == list(range(1, len(events) // 2500 + 1))
+    assert [m["serving"] for m in serving["models"]] == versions  # every promoted version was loaded
+    assert serving["fallbacks"].get("no_model", 0) > 0  # the clicks before the first model
+    assert 0 <= serving["recall@10"] <= 1 and serving["best_stream_learner"] in result
+    selection = result["blend_selection"]
+    assert selection["after_clicks"] == serving["scored_clicks"] - 200
+    assert set(selection["recall@10_after_selection"]) >= {"serving, chosen blend", "item_knn"}
+
