@@ -175,6 +175,10 @@ def create_app(backend: ServingBackend, cfg: Config, metrics: ServingMetrics) ->
     return app
 
 
+class ApiUnavailable(OSError):
+    """The HTTP API could not start (typically: the port is taken)."""
+
+
 class ApiServer:
     """uvicorn on a background thread (it installs no signal handlers off the main thread)."""
 
@@ -190,7 +194,7 @@ class ApiServer:
         deadline = time.monotonic() + timeout_s
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise OSError(f"the HTTP API could not start on {self.host}:{self.port}")
+                raise ApiUnavailable(f"the HTTP API could not start on {self.host}:{self.port}")
             time.sleep(0.02)
 
     def stop(self) -> None:

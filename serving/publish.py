@@ -1,7 +1,7 @@
 """Publish each user's fresh top-k to the recommendations topic after the events that change it.
 
 Runs on the worker's thread right after a batch is applied (``StreamWorker(listener=...)``), so it
-reads state the worker just wrote, without locks. Per batch, a user gets one recomputation, for
+reads state the worker just wrote. Per batch, a user gets one recomputation, for
 their last qualifying event (``serving.publish_on``): a burst of clicks yields the recommendation
 that reflects all of them, not one per click.
 
@@ -93,7 +93,9 @@ class RecommendationPublisher:
                     self.metrics.publish_failures.inc()
 
     def _publish(self, owned: OwnedPartition, user_id: str, event: Event) -> None:
-        rec = self.scorer.recommend(owned.processor, user_id, self.k)
+        # The lock, although this thread is the state's only writer: the scorer's caches (item lists,
+        # id maps) are shared with HTTP requests, which extend them under the same lock.
+        rec = self.scorer.recommend(owned.processor, user_id, self.k, lock=owned.lock)
         message = RecommendationMessage(user_id=user_id, items=rec.items, scores=rec.scores,
                                         model_version=rec.model_version, fallback=rec.fallback,
                                         event_id=event.event_id, event_ts_ms=event.ts,

@@ -160,7 +160,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     def progress(n: int, metrics: dict) -> None:
         if not args.json:
-            best = max((v[f"recall@{args.k}"], name) for name, v in metrics.items() if not name.startswith("_"))
+            best = max((v[f"recall@{args.k}"] or 0.0, name) for name, v in metrics.items() if not name.startswith("_"))
             print(f"\r{n:,} events; best recall@{args.k} so far {best[0]:.4f} ({best[1]})", end="",
                   file=sys.stderr, flush=True)
 
@@ -205,6 +205,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """A stream worker that also scores, publishes recommendations and answers HTTP."""
+    from serving.api import ApiUnavailable
     from streamrec.stack import ServingStack
 
     cfg = _external_kafka(args)
@@ -215,7 +216,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     try:
         stack.run(stop, idle_exit_s=args.idle_exit)
-    except OSError as exc:
+    except ApiUnavailable as exc:
         raise UsageError(f"{exc}; pick a free port with --port or serving.port") from None
     return 0
 
@@ -224,6 +225,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The whole pipeline on the embedded default, with progress and the figures at the end."""
     import tempfile
 
+    from serving.api import ApiUnavailable
     from streamrec.demo import run_demo
 
     cfg = _config(args)
@@ -239,10 +241,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if cfg.serving.port:
             print(f"API on http://{cfg.serving.host}:{cfg.serving.port}/v1/recommendations/USER "
                   f"(spec at /docs)", file=sys.stderr)
-        summary = run_demo(cfg, _source(args), registry_root, args.rate, stop, train_every=args.train_every,
-                           wait_for_model_s=args.wait_for_model,
-                           log=lambda line: print(line, file=sys.stderr, flush=True),
-                           start_metrics=lambda registry: _start_metrics(cfg, registry))
+        try:
+            summary = run_demo(cfg, _source(args), registry_root, args.rate, stop, train_every=args.train_every,
+                               wait_for_model_s=args.wait_for_model,
+                               log=lambda line: print(line, file=sys.stderr, flush=True),
+                               start_metrics=lambda registry: _start_metrics(cfg, registry))
+        except ApiUnavailable as exc:
+            raise UsageError(f"{exc}; pass --port N (or 0 to run without the API)") from None
     _emit(summary, args.json)
     return 0
 

@@ -65,7 +65,7 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
         served = RankingScore(k)
         configured, grid = Split(k), [Split(k) for _ in BLEND_GRID]
         at_selection_end: dict[str, tuple[int, int]] = {}
-        in_candidates = fallbacks_n = clicks = 0
+        in_candidates = clicks = 0
         fallbacks: dict[str, int] = {}
         models: list[dict[str, Any]] = []
         history: list[Event] = []

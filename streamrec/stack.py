@@ -69,7 +69,12 @@ class ServingStack:
         self.publisher.start()
         self.ingest.start()
         if self.api is not None:
-            self.api.start()
+            try:
+                self.api.start()
+            except BaseException:
+                self.api = None
+                self.stop()
+                raise
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         self.start()

@@ -93,6 +93,18 @@ def test_a_busy_metrics_port_is_one_line(capsys):
     assert "--metrics-port" in capsys.readouterr().err
 
 
+def test_a_busy_api_port_is_one_line(capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["demo", "--sessions", "10", "--metrics-port", "0", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("streamrec demo:") and "--port" in err
+
+
 def test_an_unreachable_broker_is_one_line(capsys):
     from stream.kafka.broker import free_port
 
