@@ -181,7 +181,8 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
     }
     if client is not None:
         summary["http_ms"] = {"p50": _ms(client.latencies_ms, 50), "p99": _ms(client.latencies_ms, 99),
-                              "n": len(client.latencies_ms), "failed": len(client.failures)}
+                              "n": len(client.latencies_ms), "failed": len(client.failures),
+                              "first_failures": client.failures[:3]}
     if failures:
         summary["producer_failed"] = str(failures[0])
     if trainer.returncode not in (0, -15, None) and not versions:
