@@ -118,25 +118,30 @@ class CandidateGenerator:
         """Candidates for ``user`` (stream id; None: a user this partition has never seen)."""
         cfg = self.cfg
         lists = self.item_lists(state, mf)
+        drop = [lists.excluded]
+        if user is not None:
+            drop.append(np.asarray(state.seen_items(user), dtype=np.int64))
+        if exclude:
+            drop.append(np.array([i for i in map(state.items.get, exclude) if i is not None], dtype=np.int64))
+        dropped = np.concatenate(drop)
         proposed = {"trending": lists.trending}
         covis_items, covis_scores = np.empty(0, dtype=np.int64), np.empty(0)
         if user is not None:
+            # Per-user sources take their budget from items that can be recommended: the user's own
+            # items co-visit each other most, and would otherwise fill the co-visitation budget.
             covis_items, covis_scores = knn.neighbour_scores(user)
-            proposed["covis"] = covis_items[_top(covis_scores, cfg.covis_candidates)]
+            allowed = ~np.isin(covis_items, dropped)
+            proposed["covis"] = covis_items[allowed][_top(covis_scores[allowed], cfg.covis_candidates)]
             if user < len(mf.P) and cfg.mf_candidates and len(lists.item_factors):
                 scores = lists.item_factors @ mf.P[user].astype(np.float32) + lists.item_bias
+                scores[dropped[dropped < len(scores)]] = -np.inf
                 proposed["mf"] = _top(scores, cfg.mf_candidates)
             favourites = state.user_categories.get(user)
             if favourites and cfg.content_candidates:
                 top = sorted(favourites, key=favourites.__getitem__, reverse=True)[:FAVOURITE_CATEGORIES]
                 proposed["content"] = np.concatenate([lists.by_category.get(c, np.empty(0, np.int64)) for c in top])
         items = np.unique(np.concatenate(list(proposed.values())).astype(np.int64, copy=False))
-        drop = [lists.excluded]
-        if user is not None:
-            drop.append(np.asarray(state.seen_items(user), dtype=np.int64))
-        if exclude:
-            drop.append(np.array([i for i in map(state.items.get, exclude) if i is not None], dtype=np.int64))
-        items = items[~np.isin(items, np.concatenate(drop))]
+        items = items[~np.isin(items, dropped)]
         knn_scores = np.zeros(len(items))
         if len(covis_items):
             at = np.searchsorted(covis_items, items)

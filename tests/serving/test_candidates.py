@@ -64,3 +64,13 @@ def test_top_returns_exactly_the_n_largest(scores, n):
     if n < len(scores):  # everything chosen is at least as large as everything left out
         rest = np.setdiff1d(np.arange(len(scores)), got)
         assert scores[got].min() >= scores[rest].max()
+
+
+def test_the_users_own_items_do_not_use_up_the_co_visitation_budget(cfg, processor):
+    user = a_user_with_history(processor)
+    only_covis = with_section(cfg, "serving", covis_candidates=5, mf_candidates=0, trending_candidates=0,
+                              content_candidates=0)
+    c = generate(only_covis, processor, processor.state.users.keys[user])
+    unseen_neighbours = set(processor.knn.neighbour_scores(user)[0].tolist()) - set(processor.state.seen_items(user))
+    assert len(unseen_neighbours) > 5 and len(c.items) == 5
+    assert set(c.items.tolist()) <= unseen_neighbours
