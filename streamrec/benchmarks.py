@@ -163,9 +163,8 @@ def bench_freshness(cfg: Config, rate: float = 1000.0, seconds: float = 30.0, wa
         runner = threading.Thread(target=stack.run, args=(stop,), name="serving-worker")
         runner.start()
         try:
-            deadline = time.monotonic() + 60
-            while not stack.worker.owned and time.monotonic() < deadline:
-                time.sleep(0.05)
+            if not stack.wait_until_assigned(stop):
+                raise RuntimeError("the serving worker joined no group within 60 s; is the broker up?")
             log(f"worker owns partitions {sorted(stack.worker.owned)}; model version {stack.scorer.version}")
             probe = FreshnessProbe(cfg.kafka)
             probe.start()

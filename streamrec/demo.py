@@ -93,8 +93,7 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
     worker_thread.start()
     trainer = _trainer(cfg, registry_root, train_every, Path(cfg.worker.data_dir) / "trainer.log")
     log("waiting for the worker to join its group ...")
-    while not stack.worker.owned and not stop.wait(0.1):
-        pass  # events produced before the join would wait for it: freshness measures the pipeline, not the join
+    stack.wait_until_assigned(stop)
     probe = FreshnessProbe(cfg.kafka)
     probe.start()
     seen_users: list[str] = []

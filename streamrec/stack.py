@@ -12,6 +12,7 @@ One metrics registry holds the worker's and the scorer's metrics; it is served o
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,15 @@ class ServingStack:
                 self.api = None
                 self.stop()
                 raise
+
+    def wait_until_assigned(self, stop: threading.Event, timeout_s: float = 60.0) -> bool:
+        """Block until the worker owns partitions (its group join takes ~3 s on Tansu): events
+        produced before would wait for the join, which is not what freshness measures."""
+        deadline = time.monotonic() + timeout_s
+        while not self.worker.owned:
+            if stop.wait(0.05) or time.monotonic() > deadline:
+                return False
+        return True
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> None:
         self.start()
