@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,7 +47,7 @@ class ModelLoader:
         self.metrics = metrics
         self._load = load
         self.loaded_sha: str | None = None
-        self.refusals: list[str] = []
+        self.refusals: deque[str] = deque(maxlen=100)  # the latest, for inspection; the metric counts all
 
     def load(self, directory: Path) -> bool:
         """Verify, load and swap in the artifact at ``directory``; False (and the old model kept) if refused."""

@@ -47,6 +47,13 @@ class Split:
     def update(self, rank: int | None, n: int, selecting: bool) -> None:
         (self.selection if selecting else self.after).update(rank, n)
 
+    def figures(self, k: int) -> dict[str, Any]:
+        """Recall and NDCG over every click so far (both parts)."""
+        n = self.selection.n + self.after.n
+        return {f"recall@{k}": round((self.selection.hits + self.after.hits) / n, 4) if n else None,
+                f"ndcg@{k}": round((self.selection.ndcg + self.after.ndcg) / n, 4) if n else None,
+                "scored_clicks": n}
+
 
 def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int, k: int = 10,
                         select_clicks: int = 50_000, registry_root: Path | None = None, log: Log = print,
@@ -62,7 +69,6 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
         proc = PartitionProcessor(cfg, k)
         scorer = Scorer(cfg.serving)
         loader = ModelLoader(scorer, cfg.serving.threads)
-        served = RankingScore(k)
         configured, grid = Split(k), [Split(k) for _ in BLEND_GRID]
         at_selection_end: dict[str, tuple[int, int]] = {}
         in_candidates = clicks = 0
@@ -89,14 +95,13 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
                     if clicks == select_clicks + 1:
                         at_selection_end = {name: (s.hits, s.n) for name, s in proc.scores.items()}
                     in_candidates += ranks[0] is not None
-                    served.update(ranks[0], n)
                     configured.update(ranks[0], n, selecting)
                     for split, rank in zip(grid, ranks[1:]):
                         split.update(rank, n, selecting)
             if progress and n % 10_000 == 0:
-                progress(n, {**summarise([proc], k), "serving": _figures(served, k)})
+                progress(n, {**summarise([proc], k), "serving": configured.figures(k)})
         result = summarise([proc], k)
-        result["serving"] = {**_figures(served, k), "clicks_whose_item_was_a_candidate": round(in_candidates / max(clicks, 1), 4),
+        result["serving"] = {**configured.figures(k), "clicks_whose_item_was_a_candidate": round(in_candidates / max(clicks, 1), 4),
                              "fallbacks": fallbacks, "models": models}
         best = max((name for name in result if name != "serving"), key=lambda name: result[name][f"recall@{k}"] or 0)
         result["serving"]["best_stream_learner"] = best
@@ -137,7 +142,3 @@ def _retrain(cfg: Config, history: list[Event], root: Path, loader: ModelLoader,
             "promoted": report["registry"]["promoted"], "serving": loader.scorer.version, "loaded": loaded,
             "train_seconds": report["_run"]["seconds"]}
 
-
-def _figures(score: RankingScore, k: int) -> dict[str, Any]:
-    return {f"recall@{k}": round(score.hits / score.n, 4) if score.n else None,
-            f"ndcg@{k}": round(score.ndcg / score.n, 4) if score.n else None, "scored_clicks": score.n}
