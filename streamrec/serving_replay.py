@@ -13,22 +13,27 @@ live system would serve it a training run later (minutes), which this replay doe
 Blend selection without peeking: the same candidates and signals are also ranked under each blend
 of ``BLEND_GRID``; a blend is chosen on the first ``select_clicks`` clicks only, and every ranker --
 the configured blend, the chosen one, each stream-only learner -- is reported on the clicks after.
+
+Is the serving path really ahead? Its lead over the best stream learner is measured pairwise on the
+same clicks, with a bootstrap interval that resamples users (``stream.evaluation.paired``).
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from array import array
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from serving.model_updates import ModelLoader
 from serving.scorer import Scorer, blend, rank_of_item
 from stream.config import BlendWeights, Config
-from stream.evaluation.prequential import RankingScore
+from stream.evaluation.paired import Lead, paired_lead
 from stream.evaluation.replay import summarise
 from stream.events import Event
 from stream.processor import Outcome, PartitionProcessor
@@ -38,21 +43,48 @@ BLEND_GRID = [BlendWeights(student=1.0, item_knn=knn, isgd_mf=mf, popularity=pop
               for knn in (0.0, 0.25, 0.5, 1.0, 2.0, 4.0) for mf in (0.0, 0.25) for pop in (0.0, 0.25)]
 
 
-class Split:
-    """Running figures of one ranker on the selection clicks and on the clicks after them."""
+class ClickLog:
+    """Per scored click: who clicked, the serving path's rank under every blend, each learner's hit.
 
-    def __init__(self, k: int) -> None:
-        self.selection, self.after = RankingScore(k), RankingScore(k)
+    Kept per click (not as running totals) so that rankers can be compared pairwise on the same
+    clicks, and any part of the replay -- selection, after -- summarised after the fact.
+    """
 
-    def update(self, rank: int | None, n: int, selecting: bool) -> None:
-        (self.selection if selecting else self.after).update(rank, n)
+    def __init__(self, blends: int, learners: Iterable[str]) -> None:
+        self._user_index: dict[str, int] = {}
+        self.users = array("q")
+        self.ranks = [array("i") for _ in range(blends)]  # -1: the item was not a candidate
+        self.learner_hits = {name: array("b") for name in learners}  # -1: not scored on this click
 
-    def figures(self, k: int) -> dict[str, Any]:
-        """Recall and NDCG over every click so far (both parts)."""
-        n = self.selection.n + self.after.n
-        return {f"recall@{k}": round((self.selection.hits + self.after.hits) / n, 4) if n else None,
-                f"ndcg@{k}": round((self.selection.ndcg + self.after.ndcg) / n, 4) if n else None,
+    def add(self, user_id: str, ranks: list[int | None], learner_hits: dict[str, int]) -> None:
+        self.users.append(self._user_index.setdefault(user_id, len(self._user_index)))
+        for column, rank in zip(self.ranks, ranks):
+            column.append(-1 if rank is None else rank)
+        for name, hit in learner_hits.items():
+            self.learner_hits[name].append(hit)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def serving_hits(self, blend_index: int, k: int) -> np.ndarray:
+        """(clicks,) bool: the serving path under that blend had the clicked item in its top k."""
+        ranks = np.frombuffer(self.ranks[blend_index], dtype=np.int32)
+        return (ranks >= 0) & (ranks < k)
+
+    def figures(self, blend_index: int, k: int, part: slice = slice(None)) -> dict[str, Any]:
+        ranks = np.frombuffer(self.ranks[blend_index], dtype=np.int32)[part]
+        hit = (ranks >= 0) & (ranks < k)
+        n = len(ranks)
+        return {f"recall@{k}": round(float(hit.mean()), 4) if n else None,
+                f"ndcg@{k}": round(float((1.0 / np.log2(ranks[hit] + 2.0)).sum() / n), 4) if n else None,
                 "scored_clicks": n}
+
+    def lead(self, blend_index: int, learner: str, k: int, part: slice = slice(None)) -> Lead:
+        """Serving (that blend) minus the learner, paired on the clicks where both were scored."""
+        theirs = np.frombuffer(self.learner_hits[learner], dtype=np.int8)[part]
+        both = theirs >= 0
+        return paired_lead(self.serving_hits(blend_index, k)[part][both], theirs[both] == 1,
+                           np.frombuffer(self.users, dtype=np.int64)[part][both])
 
 
 def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int, k: int = 10,
@@ -64,14 +96,13 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
     # Every retrained student is promoted: the gate compares validation figures measured on
     # different windows (each version's own), which says little about which model is better now.
     cfg = msgspec.structs.replace(cfg, registry=msgspec.structs.replace(cfg.registry, gate_tolerance=1.0))
+    blends = (cfg.serving.blend, *BLEND_GRID)  # index 0: the configured blend
     with tempfile.TemporaryDirectory(prefix="streamrec-replay-") as tmp:
         root = registry_root or Path(tmp) / "models"
         proc = PartitionProcessor(cfg, k)
         scorer = Scorer(cfg.serving)
         loader = ModelLoader(scorer, cfg.serving.threads)
-        configured, grid = Split(k), [Split(k) for _ in BLEND_GRID]
-        at_selection_end: dict[str, tuple[int, int]] = {}
-        in_candidates = clicks = 0
+        clicks = ClickLog(len(blends), proc.scores)
         fallbacks: dict[str, int] = {}
         models: list[dict[str, Any]] = []
         history: list[Event] = []
@@ -84,51 +115,55 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
                 scored = scorer.score(proc, event.user_id)
                 item = proc.state.items.get(event.item_id)
                 ranks = [rank_of_item(blend(scored.signals, w), scored.items, item) if len(scored.items) and
-                         item is not None else None for w in (cfg.serving.blend, *BLEND_GRID)]
+                         item is not None else None for w in blends]
                 if scored.fallback:
                     fallbacks[scored.fallback] = fallbacks.get(scored.fallback, 0) + 1
+                before = {name: (s.hits, s.n) for name, s in proc.scores.items()}
             if proc.process(event) is Outcome.APPLIED:
                 history.append(event)
                 if ranks is not None:
-                    clicks += 1
-                    selecting = clicks <= select_clicks
-                    if clicks == select_clicks + 1:
-                        at_selection_end = {name: (s.hits, s.n) for name, s in proc.scores.items()}
-                    in_candidates += ranks[0] is not None
-                    configured.update(ranks[0], n, selecting)
-                    for split, rank in zip(grid, ranks[1:]):
-                        split.update(rank, n, selecting)
+                    clicks.add(event.user_id, ranks, {name: (s.hits > before[name][0]) if s.n > before[name][1] else -1
+                                                      for name, s in proc.scores.items()})
             if progress and n % 10_000 == 0:
-                progress(n, {**summarise([proc], k), "serving": configured.figures(k)})
+                progress(n, {**summarise([proc], k), "serving": clicks.figures(0, k)})
         result = summarise([proc], k)
-        result["serving"] = {**configured.figures(k), "clicks_whose_item_was_a_candidate": round(in_candidates / max(clicks, 1), 4),
-                             "fallbacks": fallbacks, "models": models}
-        best = max((name for name in result if name != "serving"), key=lambda name: result[name][f"recall@{k}"] or 0)
-        result["serving"]["best_stream_learner"] = best
-        result["serving"][f"recall@{k}_over_best_stream_learner"] = round(
-            result["serving"][f"recall@{k}"] / max(result[best][f"recall@{k}"], 1e-12), 4)
-        result["blend_selection"] = _selection(proc, configured, grid, at_selection_end, select_clicks, k)
+        best = max(result, key=lambda name: result[name][f"recall@{k}"] or 0)
+        result["serving"] = {**clicks.figures(0, k),
+                             "clicks_whose_item_was_a_candidate": round(sum(r >= 0 for r in clicks.ranks[0]) / max(len(clicks), 1), 4),
+                             "fallbacks": fallbacks, "models": models, "best_stream_learner": best,
+                             f"recall@{k}_over_best_stream_learner": round(
+                                 clicks.figures(0, k)[f"recall@{k}"] / max(result[best][f"recall@{k}"], 1e-12), 4),
+                             f"recall@{k}_lead_over_best_stream_learner": clicks.lead(0, best, k).to_dict()}
+        result["blend_selection"] = _selection(clicks, select_clicks, k)
         result["_run"] = {"events": n, "seconds": round(time.perf_counter() - started, 1),
                           "retrain_every": retrain_every, "blend": msgspec.to_builtins(cfg.serving.blend)}
         return result
 
 
-def _selection(proc: PartitionProcessor, configured: Split, grid: list[Split],
-               at_selection_end: dict[str, tuple[int, int]], select_clicks: int, k: int) -> dict[str, Any]:
-    """The blend chosen on the selection clicks, and every ranker's recall on the clicks after them."""
-    def recall(s: RankingScore) -> float | None:
-        return round(s.hits / s.n, 4) if s.n else None
+def _selection(clicks: ClickLog, select_clicks: int, k: int) -> dict[str, Any]:
+    """The blend chosen on the first ``select_clicks`` clicks, and every ranker on the clicks after.
 
-    chosen = max(range(len(grid)), key=lambda i: grid[i].selection.hits)
-    after = {"serving, configured blend": recall(configured.after), "serving, chosen blend": recall(grid[chosen].after)}
-    for name, score in proc.scores.items():
-        hits, n = at_selection_end.get(name, (score.hits, score.n))
-        after[name] = round((score.hits - hits) / (score.n - n), 4) if score.n > n else None
-    return {"selection_clicks": select_clicks, "after_clicks": grid[chosen].after.n,
-            "chosen": msgspec.to_builtins(BLEND_GRID[chosen]),
-            f"chosen_recall@{k}_on_selection": recall(grid[chosen].selection),
-            f"configured_recall@{k}_on_selection": recall(configured.selection),
-            f"recall@{k}_after_selection": after}
+    The comparison that matters is on the clicks after: neither the chosen blend nor the best
+    learner there was picked by looking at them.
+    """
+    selection, after = slice(0, select_clicks), slice(select_clicks, None)
+    chosen = 1 + max(range(len(BLEND_GRID)), key=lambda i: clicks.serving_hits(1 + i, k)[selection].sum())
+    recall = {"serving, configured blend": clicks.figures(0, k, after)[f"recall@{k}"],
+              "serving, chosen blend": clicks.figures(chosen, k, after)[f"recall@{k}"]}
+    for name, column in clicks.learner_hits.items():
+        hits = np.frombuffer(column, dtype=np.int8)[after]
+        recall[name] = round(float((hits == 1).sum() / (hits >= 0).sum()), 4) if (hits >= 0).any() else None
+    learners = [name for name in clicks.learner_hits if recall[name] is not None]
+    best = max(learners, key=lambda name: recall[name]) if learners else None
+    return {"selection_clicks": select_clicks, "after_clicks": max(len(clicks) - select_clicks, 0),
+            "chosen": msgspec.to_builtins(BLEND_GRID[chosen - 1]),
+            f"chosen_recall@{k}_on_selection": clicks.figures(chosen, k, selection)[f"recall@{k}"],
+            f"configured_recall@{k}_on_selection": clicks.figures(0, k, selection)[f"recall@{k}"],
+            f"recall@{k}_after_selection": recall,
+            "best_stream_learner_after_selection": best,
+            f"recall@{k}_lead_after_selection": None if best is None else {
+                "configured blend": clicks.lead(0, best, k, after).to_dict(),
+                "chosen blend": clicks.lead(chosen, best, k, after).to_dict()}}
 
 
 def _retrain(cfg: Config, history: list[Event], root: Path, loader: ModelLoader, at_event: int,

@@ -1,6 +1,8 @@
 """``eval prequential --serving``: the serving path is scored on the same clicks as the learners,
 and retrained models are loaded as the replay goes."""
 
+import pytest
+
 from stream.sources.synthetic import synthetic_events
 from streamrec.serving_replay import replay_with_serving
 from tests.conftest import small_world, with_section
@@ -20,4 +22,14 @@ def test_the_serving_path_is_scored_on_every_click_and_retrained_models_serve(cf
     selection = result["blend_selection"]
     assert selection["after_clicks"] == serving["scored_clicks"] - 200
     assert set(selection["recall@10_after_selection"]) >= {"serving, chosen blend", "item_knn"}
+    # The paired lead is taken on exactly the clicks both were scored on, so it is the difference of the recalls.
+    lead = serving["recall@10_lead_over_best_stream_learner"]
+    best = result[serving["best_stream_learner"]]["recall@10"]
+    assert lead["clicks"] == serving["scored_clicks"]
+    assert lead["lead"] == pytest.approx(serving["recall@10"] - best, abs=1e-4)
+    assert lead["low"] <= lead["lead"] <= lead["high"]
+    after = selection["recall@10_lead_after_selection"]["chosen blend"]
+    assert after["clicks"] == selection["after_clicks"]
+    assert after["lead"] == pytest.approx(selection["recall@10_after_selection"]["serving, chosen blend"]
+                                          - selection["recall@10_after_selection"][selection["best_stream_learner_after_selection"]], abs=1e-4)
 
