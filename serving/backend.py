@@ -14,7 +14,6 @@ import threading
 from typing import Protocol
 
 import msgspec
-
 from confluent_kafka import KafkaError, Message, Producer
 
 from serving.scorer import Recommendation, Scorer

@@ -45,6 +45,9 @@ class ServingMetrics:
         self.model_info = Info("streamrec_model", "The model version being served", registry=registry)
         self.model_version = Gauge("streamrec_model_version", "Version number of the model being served "
                                    "(0: none, serving from the online learners)", registry=registry)
+        self.model_created = Gauge("streamrec_model_created_timestamp_seconds",
+                                   "Unix time the served model was trained (0: none); its age is how stale it is",
+                                   registry=registry)
         self.model_loads = Counter(
             "streamrec_model_loads_total", "Model load attempts, by outcome (loaded, refused)", ["outcome"],
             registry=registry)

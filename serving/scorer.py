@@ -27,7 +27,7 @@ from serving.candidates import CandidateGenerator
 from serving.metrics import ServingMetrics
 from serving.model_inputs import ModelVocabulary
 from stream.config import BlendWeights, ServingConfig
-from stream.model_artifact import Manifest
+from stream.model_artifact import Manifest, parse_utc_timestamp
 from stream.processor import PartitionProcessor
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ class Scorer:
         if self.metrics:
             self.metrics.model_version.set(loaded.version)
             self.metrics.model_info.info({"name": model.manifest.name, "version": str(loaded.version)})
+            self.metrics.model_created.set(parse_utc_timestamp(model.manifest.created_at))
 
     def score(self, processor: PartitionProcessor, user_id: str, exclude: tuple[str, ...] = (),
               lock: AbstractContextManager | None = None) -> Scored:
@@ -157,7 +158,7 @@ class Scorer:
         else:
             try:
                 signals["student"] = current.model.score(inputs)
-            except Exception as exc:  # onnxruntime raises its own types; serve from the learners instead
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types; serve from the learners instead
                 log.warning("model v%d failed to score (%s); serving from the online learners", current.version, exc)
                 fallback = "model_error"
         version = current.version if current is not None and "student" in signals else None

@@ -100,6 +100,11 @@ def utc_timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_utc_timestamp(stamp: str) -> float:
+    """Unix seconds of a registry timestamp (the inverse of ``utc_timestamp``)."""
+    return datetime.fromisoformat(stamp).timestamp()
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()

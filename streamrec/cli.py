@@ -226,7 +226,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
     from serving.api import ApiUnavailable
-    from streamrec.demo import run_demo
+    from streamrec.demo import run_demo, trainer_metrics_port
 
     cfg = _config(args)
     if args.port is not None:
@@ -237,7 +237,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             cfg = _with(cfg, "worker", data_dir=tmp)
         registry_root = Path(args.registry_root or Path(tmp) / "models")
         if cfg.metrics.port:
-            print(f"metrics on http://{cfg.metrics.host}:{cfg.metrics.port}/metrics", file=sys.stderr)
+            print(f"metrics on http://{cfg.metrics.host}:{cfg.metrics.port}/metrics (the trainer's on port "
+                  f"{trainer_metrics_port(cfg)})", file=sys.stderr)
         if cfg.serving.port:
             print(f"API on http://{cfg.serving.host}:{cfg.serving.port}/v1/recommendations/USER "
                   f"(spec at /docs)", file=sys.stderr)
@@ -318,9 +319,16 @@ def _train_and_announce(args: argparse.Namespace, cfg: Config, events: list, log
 def _train_periodically(args: argparse.Namespace, cfg: Config, logged_events: Callable[[], list],
                         count_logged: Callable[[], int], log: Callable[[str], None]) -> int:
     """Retrain from the training log on new events, elapsed time or drift signals, until SIGINT/SIGTERM."""
+    from prometheus_client import CollectorRegistry
+
+    from offline.metrics import TrainerMetrics
     from offline.schedule import RetrainTrigger, run_periodic
     from stream.kafka.clients import make_consumer
+    from stream.model_artifact import current_version
 
+    metrics = TrainerMetrics(CollectorRegistry())
+    metrics.registry_version.set(current_version(args.registry_root or cfg.registry.root) or 0)
+    _start_metrics(cfg, metrics.registry)
     t = cfg.train
     signals = None
     if cfg.kafka.bootstrap_servers and t.on_drift:
@@ -334,7 +342,13 @@ def _train_periodically(args: argparse.Namespace, cfg: Config, logged_events: Ca
         return sum(1 for m in batch if m.error() is None and b'"drift"' in (m.value() or b""))
 
     def train(_why: str) -> None:
-        report = _train_and_announce(args, cfg, logged_events(), log)
+        started = time.perf_counter()
+        try:
+            report = _train_and_announce(args, cfg, logged_events(), log)
+        except Exception:
+            metrics.failed()
+            raise  # run_periodic logs it and keeps the current model
+        metrics.record(time.perf_counter() - started, report, time.time())
         if report:
             _emit(report, args.json)
 

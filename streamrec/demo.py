@@ -67,6 +67,11 @@ class HttpClient(threading.Thread):
                 self.failures.append(f"{user}: {exc}")
 
 
+def trainer_metrics_port(cfg: Config) -> int:
+    """The trainer subprocess serves its metrics on the port after the demo's (0: metrics off)."""
+    return cfg.metrics.port + 1 if cfg.metrics.port else 0
+
+
 def _trainer(cfg: Config, registry_root: Path, every_events: int, log_file: Path) -> subprocess.Popen:
     argv = [sys.executable, "-m", "streamrec.cli", "train", "--from-log", "--registry-root", str(registry_root),
             "--set", f"kafka.bootstrap_servers={json.dumps(cfg.kafka.bootstrap_servers)}",
@@ -74,6 +79,7 @@ def _trainer(cfg: Config, registry_root: Path, every_events: int, log_file: Path
             "--set", f"kafka.events_topic={json.dumps(cfg.kafka.events_topic)}",
             "--set", f"kafka.model_updates_topic={json.dumps(cfg.kafka.model_updates_topic)}",
             "--set", f"train.every_events={every_events}", "--set", "train.every_s=0",
+            "--set", f"metrics.host={json.dumps(cfg.metrics.host)}", "--set", f"metrics.port={trainer_metrics_port(cfg)}",
             # Demo-sized training: fewer epochs and ranked clicks than a production run.
             "--set", "train.epochs=3", "--set", "train.test_clicks=1000", "--set", "train.validation_clicks=500",
             "--json"]
@@ -113,7 +119,7 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
         try:
             produced[0] = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, stamped(), rate=rate,
                                          progress=lambda n: produced.__setitem__(0, n))
-        except BaseException as exc:  # reported in the summary
+        except BaseException as exc:  # noqa: BLE001 - reported in the summary
             failures.append(exc)
         finally:
             producer_done.set()

@@ -3,6 +3,7 @@
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
+from stream.events import EVENT_TYPES, REJECT_REASONS
 from stream.metrics import WorkerMetrics
 
 
@@ -11,7 +12,18 @@ def test_metrics_register_in_the_injected_registry_only():
     WorkerMetrics(a).processed.labels("click").inc(3)
     WorkerMetrics(b)
     assert a.get_sample_value("streamrec_events_processed_total", {"type": "click"}) == 3
-    assert b.get_sample_value("streamrec_events_processed_total", {"type": "click"}) is None
+    assert b.get_sample_value("streamrec_events_processed_total", {"type": "click"}) == 0
+
+
+def test_every_fixed_label_value_is_exported_at_zero_from_the_start():
+    # A rate over a series that does not exist yet is no data: dashboards and alerts would be blank.
+    registry = CollectorRegistry()
+    WorkerMetrics(registry)
+    for reason in REJECT_REASONS:
+        assert registry.get_sample_value("streamrec_events_dead_lettered_total", {"reason": reason}) == 0
+    for event_type in EVENT_TYPES:
+        assert registry.get_sample_value("streamrec_events_processed_total", {"type": event_type}) == 0
+    assert registry.get_sample_value("streamrec_drift_detected_total", {"learner": "item_knn"}) == 0
 
 
 def test_names_follow_conventions():
