@@ -245,11 +245,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             summary = run_demo(cfg, _source(args), registry_root, args.rate, stop, train_every=args.train_every,
                                wait_for_model_s=args.wait_for_model,
+                               run_record=Path(args.run_record) if args.run_record else None,
                                log=lambda line: print(line, file=sys.stderr, flush=True),
                                start_metrics=lambda registry: _start_metrics(cfg, registry))
         except ApiUnavailable as exc:
             raise UsageError(f"{exc}; pass --port N (or 0 to run without the API)") from None
     _emit(summary, args.json)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render a run record (``demo --run-record``) as one self-contained HTML page."""
+    from streamrec.report import write_report
+    from streamrec.run_record import RecordError
+
+    try:
+        out, plots = write_report(args.run_record, args.output, args.ablations,
+                                  log=lambda line: print(line, file=sys.stderr, flush=True))
+    except RecordError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {out} ({len(plots)} plots)")
     return 0
 
 
@@ -342,6 +357,9 @@ def _train_periodically(args: argparse.Namespace, cfg: Config, logged_events: Ca
         return sum(1 for m in batch if m.error() is None and b'"drift"' in (m.value() or b""))
 
     def train(_why: str) -> None:
+        if count_logged() == 0:  # a fresh deployment: nothing to train on is not a failed run
+            log("no training log yet; waiting for the workers to write one")
+            return
         started = time.perf_counter()
         try:
             report = _train_and_announce(args, cfg, logged_events(), log)
@@ -422,6 +440,13 @@ def _print_versions(versions: list, root: Path, as_json: bool) -> int:
     for v in versions:
         metrics = " ".join(f"{name}={value:.4f}" for name, value in sorted(v.validation.items()))
         print(f"{'*' if v.is_current else ' '} {v.version:6d}  {v.created_at or '-':24}  {v.problem or metrics or '-'}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from streamrec.config_reference import render_reference
+
+    print(render_reference(), end="")
     return 0
 
 
@@ -525,9 +550,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="HTTP API port (serving.port; 0 disables the API)")
     p.add_argument("--registry-root", help="keep registered models here (default: a temporary dir)")
     p.add_argument("--data-dir", help="keep snapshots and training log here (default: a temporary dir)")
+    p.add_argument("--run-record", metavar="PATH", help="at the end, write the run's record (JSON) here "
+                                                       "for `streamrec report`")
     p.add_argument("--metrics-port", type=int, help="Prometheus endpoint port, 0 to disable")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("report", help="an HTML report of a run (plots embedded) from its run record")
+    p.add_argument("run_record", metavar="RUN_RECORD", help="the JSON of `streamrec demo --run-record PATH`")
+    p.add_argument("--ablations", metavar="JSON",
+                   help="the output of `streamrec train --once --ablations --json`, to include")
+    p.add_argument("-o", "--output", metavar="HTML", help="where to write the page (default: RUN_RECORD.html)")
+    _common(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("train", help="train the teacher, distil the student, export and register it")
     _common(p), _source_flags(p, default="ml-100k")
@@ -562,6 +597,10 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--json", action="store_true", help="print one JSON value")
         _common(a)
         a.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("config", help="the configuration reference: every field, its type, default and env var")
+    p.add_argument("action", choices=["reference"], help="reference: print it as Markdown (the README's copy)")
+    p.set_defaults(func=cmd_config, log_level="WARNING")
     return parser
 
 

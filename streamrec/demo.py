@@ -34,6 +34,7 @@ from stream.events import EVENT_TYPES, Event
 from stream.kafka.clients import make_producer
 from stream.processor import LEARNERS
 from stream.produce import produce_events
+from streamrec.run_record import RunRecorder, write_record
 from streamrec.stack import ServingStack
 
 Log = Callable[[str], None]
@@ -67,6 +68,17 @@ class HttpClient(threading.Thread):
                 self.failures.append(f"{user}: {exc}")
 
 
+class TeeListener:
+    """Tells each of ``listeners`` about every batch the worker applied, in order."""
+
+    def __init__(self, *listeners: Any) -> None:
+        self.listeners = [x for x in listeners if x is not None]
+
+    def batch_applied(self, applied: list) -> None:
+        for listener in self.listeners:
+            listener.batch_applied(applied)
+
+
 def trainer_metrics_port(cfg: Config) -> int:
     """The trainer subprocess serves its metrics on the port after the demo's (0: metrics off)."""
     return cfg.metrics.port + 1 if cfg.metrics.port else 0
@@ -88,8 +100,15 @@ def _trainer(cfg: Config, registry_root: Path, every_events: int, log_file: Path
 
 def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: float | None, stop: threading.Event,
              train_every: int = 100_000, wait_for_model_s: float = 300.0, http_rate: float = 20.0,
-             log: Log = print, start_metrics: Callable[[Any], None] | None = None) -> dict[str, Any]:
+             log: Log = print, start_metrics: Callable[[Any], None] | None = None,
+             run_record: Path | None = None) -> dict[str, Any]:
+    """Run the pipeline until the stream is drained (and a first model served); returns the summary.
+    With ``run_record``, also write the run's record there for ``streamrec report``."""
     stack = ServingStack.build(cfg, registry_root)
+    recorder = None
+    if run_record is not None:  # samples the learners after each of the worker's batches
+        recorder = RunRecorder(stack.worker.owned, every=cfg.worker.prequential_every)
+        stack.worker.listener = TeeListener(stack.worker.listener, recorder)
     if start_metrics is not None:
         start_metrics(stack.registry)
     stack.start()
@@ -143,6 +162,8 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
             version = stack.scorer.version
             if version is not None and (not versions or versions[-1] != version):
                 versions.append(version)
+                if recorder is not None:
+                    recorder.model_served(version)
                 print(file=sys.stderr)
                 log(f"model version {version} is serving")
             done = sum(o.next_offset for o in list(stack.worker.owned.values()))
@@ -192,4 +213,12 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
     if trainer.returncode not in (0, -15, None) and not versions:
         tail = (Path(cfg.worker.data_dir) / "trainer.log").read_text(errors="replace").splitlines()[-5:]
         summary["trainer_failed"] = f"exit code {trainer.returncode}: " + " | ".join(tail)
+    if recorder is not None:
+        latencies = {"scoring": scoring_ms, "freshness": probe.samples_ms}
+        if client is not None:
+            latencies["http"] = client.latencies_ms
+        try:
+            summary["run_record"] = str(write_record(recorder.finish(summary, latencies, registry_root), run_record))
+        except OSError as exc:  # the run's figures are still printed
+            summary["run_record_failed"] = f"cannot write {run_record} ({exc.strerror}); pass a writable --run-record"
     return summary

@@ -66,13 +66,18 @@ def test_bench_stream_reports_both_rates():
 
 
 @pytest.mark.integration
-def test_demo_runs_the_pipeline_end_to_end():
-    """Stream, a model trained from the log and hot-swapped in, published recommendations, HTTP."""
+def test_demo_runs_the_pipeline_end_to_end(tmp_path):
+    """Stream, a model trained from the log and hot-swapped in, published recommendations, HTTP; and the
+    run's record, which `streamrec report` renders into a page whose plots all load in headless Chromium."""
     from stream.kafka.broker import free_port
+    from streamrec.run_record import load_record
+    from tests.test_report import ABLATIONS, ALL_PLOTS, assert_renders_in_chromium
 
+    record = tmp_path / "run.json"
     out = subprocess.run([sys.executable, "-m", "streamrec.cli", "demo", "--sessions", "500", "--json",
                           "--metrics-port", "0", "--port", str(free_port()), "--train-every", "2000",
-                          "--wait-for-model", "240"], capture_output=True, text=True, timeout=400, check=True)
+                          "--wait-for-model", "240", "--run-record", str(record)],
+                         capture_output=True, text=True, timeout=400, check=True)
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["events_applied"] == summary["events_produced"] > 0
     assert summary["dead_lettered"] == 0
@@ -80,6 +85,17 @@ def test_demo_runs_the_pipeline_end_to_end():
     assert summary["model_versions_served"] == [1], out.stderr[-2000:]
     assert summary["recommendations_published"] > 0 and summary["freshness_ms"]["n"] > 0
     assert summary["http_ms"]["n"] > 0 and summary["http_ms"]["failed"] == 0
+
+    run = load_record(summary["run_record"])
+    assert run.prequential.events[-1] == summary["events_applied"]
+    assert all(curve.scored[-1] > 0 for curve in run.prequential.learners.values())
+    assert [(c.action, c.version) for c in run.models.history] == [("promote", 1)]
+    assert [s.version for s in run.models.served] == [1]
+    assert all(run.latency_ms[name].n > 0 for name in ("scoring", "freshness", "http"))
+    (tmp_path / "ablations.json").write_text(json.dumps(ABLATIONS))  # `train --ablations` is a run of its own
+    page = tmp_path / "report.html"
+    assert main(["report", str(record), "--ablations", str(tmp_path / "ablations.json"), "-o", str(page)]) == 0
+    assert_renders_in_chromium(page, ALL_PLOTS, tmp_path)
 
 
 def test_a_busy_metrics_port_is_one_line(capsys):
