@@ -156,8 +156,9 @@ class BlendWeights(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class ServingConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    # The HTTP API. Loopback unless an operator opens it on purpose; 0 disables it.
+    # The HTTP API's address: loopback unless an operator opens it on purpose.
     host: str = "127.0.0.1"
+    # The HTTP API's port; 0 disables the API.
     port: Port = 8080
     # Items per published recommendation and the default of ?k=; requests may ask up to max_k.
     k: Positive = 10
