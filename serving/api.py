@@ -4,20 +4,25 @@ declaration, so the spec cannot drift from the code). ``GET /openapi.json`` serv
 
 Every rejection is a 4xx whose JSON body is ``{"error": "<one line>"}`` (422s add ``detail``):
 bad parameters 422, an invalid event 400/422, a body over ``events.max_bytes`` 413, a user owned
-by another worker 421, not ready yet 503.
+by another worker 421, not ready yet 503, a missing or wrong bearer token 401 (when
+``serving.api_token`` is set: it guards /v1/; health, readiness and metrics stay open for probes).
 """
 
 
 import asyncio
+import hmac
+import ipaddress
+import logging
 import threading
 import time
 from typing import Annotated, Any
 
 import msgspec
 import uvicorn
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,6 +32,7 @@ from serving.scorer import Recommendation
 from stream.config import Config
 from stream.events import Event, InvalidEvent
 
+log = logging.getLogger(__name__)
 INGEST_TIMEOUT_S = 10.0
 _STATUS_OF_REASON = {"oversized": 413, "malformed_json": 400}  # other reasons (schema, version): 422
 
@@ -42,8 +48,27 @@ def _json(status: int, body: Any) -> Response:
     return Response(_encoder.encode(body), status_code=status, media_type="application/json")
 
 
-def _error(status: int, message: str, **extra: Any) -> Response:
-    return _json(status, {"error": message, **extra})
+def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    response = _json(status, {"error": message, **extra})
+    response.headers.update(headers or {})
+    return response
+
+
+def bearer_guard(token: str):
+    """A dependency that lets a /v1/ request through only with ``Authorization: Bearer <token>``
+    (always declared, so the spec documents the scheme; enforced only when a token is configured)."""
+    scheme = HTTPBearer(auto_error=False, description="serving.api_token, when the operator sets one")
+    expected = token.encode()
+
+    def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)]) -> None:
+        if not expected:
+            return
+        given = credentials.credentials.encode() if credentials else b""
+        if not hmac.compare_digest(given, expected):  # constant time: no guessing by timing
+            raise HTTPException(401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    return check
 
 
 def _schema_components() -> dict[str, Any]:
@@ -87,12 +112,22 @@ class RequestTimer:
                                                 str(status[0])).observe(time.perf_counter() - started)
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def create_app(backend: ServingBackend, cfg: Config, metrics: ServingMetrics) -> FastAPI:
     serving = cfg.serving
     max_body = cfg.events.max_bytes
     app = FastAPI(title="streamrec", version="1",
                   description="Real-time recommendations from the streamrec workers that own each user's state.")
     app.add_middleware(RequestTimer, metrics=metrics)
+    if not serving.api_token and not _is_loopback(serving.host):
+        log.warning("the HTTP API listens on %s without serving.api_token: anyone who reaches it can read "
+                    "recommendations and produce events; set STREAMREC_SERVING__API_TOKEN", serving.host)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_parameters(_request: Request, exc: RequestValidationError) -> Response:
@@ -103,11 +138,13 @@ def create_app(backend: ServingBackend, cfg: Config, metrics: ServingMetrics) ->
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
-        return _error(exc.status_code, str(exc.detail))
+        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    authorised = [Depends(bearer_guard(serving.api_token))]
 
     @app.get("/v1/recommendations/{user_id}", responses={200: {"content": _ref("Recommendation")},
-                                                          **_errors(421, 422, 503)},
-             summary="The user's top-k unseen items, ranked now by the model in use (or the online learners)")
+                                                          **_errors(401, 421, 422, 503)},
+             dependencies=authorised, summary="The user's top-k unseen items, ranked now by the model in use (or the online learners)")
     def recommendations(
         user_id: Annotated[str, Path(min_length=1, max_length=128)],
         k: Annotated[int, Query(ge=1, le=serving.max_k)] = serving.k,
@@ -125,8 +162,8 @@ def create_app(backend: ServingBackend, cfg: Config, metrics: ServingMetrics) ->
         return _json(200, rec)
 
     @app.post("/v1/events", status_code=202, responses={202: {"content": _ref("Accepted")},
-                                                          **_errors(400, 413, 422, 503)},
-              openapi_extra={"requestBody": {"required": True, "content": _ref("Event")}},
+                                                          **_errors(400, 401, 413, 422, 503)},
+              dependencies=authorised, openapi_extra={"requestBody": {"required": True, "content": _ref("Event")}},
               summary="Validate one event and produce it to the events topic (keyed by user id)")
     async def ingest(request: Request) -> Response:
         declared = request.headers.get("content-length")

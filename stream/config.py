@@ -44,6 +44,14 @@ class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # e.g. {"security.protocol" = "SASL_SSL", "sasl.mechanism" = "PLAIN", ...}.
     client_overrides: dict[str, str] = {}
 
+    def __post_init__(self) -> None:
+        # The worker hands out partitions with incremental_assign(), which an eager protocol refuses
+        # at the first rebalance ("must be made using assign()"): refuse the setting up front.
+        strategy = self.client_overrides.get("partition.assignment.strategy", "cooperative-sticky")
+        if strategy != "cooperative-sticky":
+            raise ValueError(f"partition.assignment.strategy={strategy!r} is not supported: workers rebalance "
+                             "incrementally; drop it from kafka.client_overrides")
+
     @property
     def dlq_topic(self) -> str:
         return f"{self.events_topic}.dlq"
@@ -160,6 +168,9 @@ class ServingConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     # The HTTP API's port; 0 disables the API.
     port: Port = 8080
+    # Bearer token every /v1/ request must carry (Authorization: Bearer ...); empty: none. Give it
+    # through the environment (STREAMREC_SERVING__API_TOKEN), not a file in version control.
+    api_token: str = ""
     # Items per published recommendation and the default of ?k=; requests may ask up to max_k.
     k: Positive = 10
     max_k: Annotated[int, msgspec.Meta(gt=0, le=1000)] = 100

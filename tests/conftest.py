@@ -9,6 +9,9 @@ from stream.config import Config, load_config
 from stream.events import Event
 from stream.sources.synthetic import SyntheticConfig, synthetic_events
 
+# The real-broker fixtures (broker, kafka_cfg, workers), shared by tests/integration and tests/faults.
+pytest_plugins = ["tests.kafka_fixtures"]
+
 
 @pytest.fixture
 def cfg() -> Config:

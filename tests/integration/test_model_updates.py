@@ -20,7 +20,7 @@ from stream.kafka.broker import free_port
 from stream.kafka.clients import make_producer
 from stream.model_artifact import ModelUpdate, version_dir
 from streamrec.cli import main
-from tests.integration.conftest import read_topic
+from tests.kafka_fixtures import read_topic
 from tests.stream.test_model_artifact import stage_artifact
 
 pytestmark = pytest.mark.integration

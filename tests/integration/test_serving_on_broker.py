@@ -22,7 +22,7 @@ from stream.kafka.partitioner import partition_for
 from stream.model_artifact import read_manifest, version_dir
 from streamrec.stack import ServingStack
 from tests.conftest import with_section
-from tests.integration.conftest import produce_raw, read_topic
+from tests.kafka_fixtures import produce_raw, read_topic
 from tests.serving.conftest import dataset, registry_with_versions  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ from stream.produce import produce_events
 from stream.sources.synthetic import SyntheticConfig, synthetic_events
 from stream.kafka.clients import make_producer
 from stream.worker import StreamWorker
-from tests.integration.conftest import encode, final_states, produce_raw, read_topic
+from tests.kafka_fixtures import encode, final_states, produce_raw, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -86,3 +86,28 @@ def test_the_committed_openapi_document_is_the_apps(client):
     committed = json.loads((ROOT / "serving" / "openapi.json").read_text())
     assert committed == client.get("/openapi.json").json(), \
         "regenerate it: python -m serving.api > serving/openapi.json"
+
+
+def test_with_a_token_configured_v1_requires_it_and_probes_stay_open(cfg, processor):
+    from tests.conftest import with_section
+
+    app, _, ingest = make_app(with_section(cfg, "serving", api_token="s3cret"), processor)
+    client = TestClient(app)
+    user = a_known_user(processor)
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic czNjcmV0"}):
+        r = client.get(f"/v1/recommendations/{user}", headers=headers)
+        assert r.status_code == 401 and "bearer token" in r.json()["error"]
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert client.post("/v1/events", content=valid_event(), headers=headers).status_code == 401
+    assert ingest.accepted == []  # refused before the body was read, nothing produced
+    good = {"Authorization": "Bearer s3cret"}
+    assert client.get(f"/v1/recommendations/{user}", headers=good).status_code == 200
+    assert client.post("/v1/events", content=valid_event(), headers=good).status_code == 202
+    for probe in ("/healthz", "/readyz", "/metrics"):  # kubelets and Prometheus carry no token
+        assert client.get(probe).status_code == 200
+
+
+def test_without_a_token_the_api_is_open_but_the_spec_documents_the_scheme(client):
+    assert client.get("/v1/recommendations/nobody-yet").status_code in (200, 421)
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -58,3 +58,12 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_text("[worker\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad, env={})
+
+
+def test_an_eager_assignment_strategy_is_refused_up_front():
+    # Workers rebalance with incremental_assign(); an eager protocol would crash them at the first rebalance.
+    with pytest.raises(ConfigError, match="partition.assignment.strategy='range' is not supported") as exc:
+        load_config(env={}, overrides=['kafka.client_overrides={"partition.assignment.strategy" = "range"}'])
+    assert "\n" not in str(exc.value)
+    sasl = load_config(env={}, overrides=['kafka.client_overrides={"security.protocol" = "SASL_SSL"}'])
+    assert sasl.kafka.client_overrides == {"security.protocol": "SASL_SSL"}  # everything else passes through
