@@ -91,6 +91,8 @@ class EventCodec:
             raise InvalidEvent("schema", text) from None
         except msgspec.DecodeError as exc:
             raise InvalidEvent("malformed_json", str(exc)) from None
+        except UnicodeDecodeError as exc:  # invalid UTF-8 inside a string: msgspec raises this, not DecodeError
+            raise InvalidEvent("malformed_json", f"invalid UTF-8: {exc}") from None
 
     @staticmethod
     def encode(event: Event) -> bytes:

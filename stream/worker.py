@@ -8,11 +8,18 @@ Contract on failure:
   go to ``<events>.dlq`` with the reason in headers. Dead letters are at-least-once (a crash before a
   checkpoint re-sends the ones after it).
 * Kafka's committed offsets trail the snapshots; they feed lag monitoring, never recovery.
+* Snapshot offsets are positions in one incarnation of the topic (Kafka's topic id, kept beside the
+  snapshots). A topic created anew under the same name (an in-memory broker restarted, a topic
+  deleted and created again) restarts at offset 0: the worker keeps the state, moves the old
+  snapshots and training-log segments aside and applies the new log from its beginning, instead of
+  skipping its events up to the old offsets.
 """
 
 from __future__ import annotations
 
 import logging
+import operator
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,10 +31,13 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     KafkaError,
+    KafkaException,
     Message,
     Producer,
+    TopicCollection,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
 
 from stream.config import Config
 from stream.evaluation.replay import summarise
@@ -41,6 +51,11 @@ from stream.training_log import TrainingLog, log_root
 log = logging.getLogger(__name__)
 
 DLQ_DETAIL_MAX = 512
+# msg.headers() through the C API: confluent-kafka returns a header key that is not UTF-8 with a
+# UnicodeDecodeError left pending, and CPython's specialised call of a C method (a hot loop's) does
+# not check for that, so the error would surface at some later, unrelated line. This call is checked:
+# it raises SystemError right here.
+_read_headers = operator.methodcaller("headers")
 
 
 class DeliveryFailed(Exception):
@@ -83,6 +98,9 @@ class StreamWorker:
         self.consumer = consumer or make_consumer(cfg.kafka, **{"statistics.interval.ms": 1000,
                                                                 "stats_cb": self._on_stats})
         self.producer = producer or make_producer(cfg.kafka)
+        # Asks for the topic's id on assignment (only when the worker makes its own clients).
+        self._admin = None if consumer is not None else AdminClient(
+            {"bootstrap.servers": cfg.kafka.bootstrap_servers, **cfg.kafka.client_overrides})
         self.owned: dict[int, OwnedPartition] = {}
         self._last_report = 0.0
         self._delivery_errors: list[str] = []
@@ -98,8 +116,10 @@ class StreamWorker:
     # -- rebalance callbacks (run inside consume()) ---------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        topic_id = self._topic_id()
         for tp in partitions:
             proc, offset = self._restore(tp.partition)
+            offset = self._same_log(tp.partition, proc, offset, topic_id)
             # Events at or after ``offset`` will be applied (and logged) again. Without a snapshot,
             # replay starts at the low watermark: segments of events Kafka no longer holds stay.
             keep_below = offset if offset > 0 else self._low_watermark(tp.partition)
@@ -123,6 +143,49 @@ class StreamWorker:
             return proc, snap.offset
         log.info("assigned %s[%d]: no snapshot, rebuilding from the beginning", self.topic, partition)
         return PartitionProcessor(self.cfg, on_drift=hook), 0
+
+    def _topic_id(self) -> str | None:
+        """Kafka's id of the events topic (new for a topic created anew), or None if unknown."""
+        if self._admin is None:
+            return None
+        try:
+            described = self._admin.describe_topics(TopicCollection([self.topic]), request_timeout=5)
+            uuid = described[self.topic].result().topic_id
+        except Exception as exc:  # unknown: trust the snapshots, as before topic ids were kept
+            log.warning("no topic id for %s (%s); not checking that the snapshots belong to its log", self.topic, exc)
+            return None
+        high, low = uuid.get_most_significant_bits() % 2**64, uuid.get_least_significant_bits() % 2**64
+        return f"{high:016x}{low:016x}" if high or low else None
+
+    def _same_log(self, partition: int, proc: PartitionProcessor, offset: int, topic_id: str | None) -> int:
+        """The offset to resume at: ``offset``, unless the snapshot was taken on an earlier topic of
+        the same name. Then its offset points into a log that is gone, and the new log's events up
+        to it would be skipped: keep the state as a snapshot at offset 0, move the old snapshots and
+        training-log segments aside (never deleted), and start at the new log's beginning."""
+        folder = self.snapshots.root / self.topic / str(partition)
+        marker = folder / "topic-id"
+        recorded = marker.read_text().strip() if marker.exists() else None
+        if topic_id is None or recorded == topic_id:
+            return offset
+        if recorded is not None and offset > 0:
+            aside = folder / f"replaced-{recorded}"
+            aside.mkdir(exist_ok=True)
+            for snap in folder.glob("*.snap"):
+                os.replace(snap, aside / snap.name)
+            segments = self.training_log._dir(partition)
+            if segments.exists():
+                os.replace(segments, segments.parent / f"replaced-{recorded}-{segments.name}")
+            self.snapshots.write(self.topic, partition, 0, proc.to_state())
+            log.warning("%s[%d] is a new topic (id %s, the snapshots were taken on %s): its log restarts at "
+                        "0, behind the snapshot at %d; keeping the state and applying the new log from its "
+                        "beginning (old snapshots and training log moved to replaced-%s)",
+                        self.topic, partition, topic_id, recorded, offset, recorded)
+            offset = 0
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".topic-id.{os.getpid()}.tmp"
+        tmp.write_text(topic_id + "\n")
+        os.replace(tmp, marker)
+        return offset
 
     def _low_watermark(self, partition: int) -> int:
         try:
@@ -281,13 +344,30 @@ class StreamWorker:
             self.listener.batch_applied(applied_events)
 
     def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
-        headers = list(msg.headers() or [])
-        headers += [("streamrec.dlq.reason", reason.encode()),
-                    ("streamrec.dlq.detail", detail[:DLQ_DETAIL_MAX].encode()),
-                    ("streamrec.source.topic", msg.topic().encode()),
-                    ("streamrec.source.partition", str(msg.partition()).encode()),
-                    ("streamrec.source.offset", str(msg.offset()).encode())]
-        self._produce(self.cfg.kafka.dlq_topic, msg.value(), key=msg.key(), headers=headers)
+        ours = [("streamrec.dlq.reason", reason.encode()),
+                ("streamrec.dlq.detail", detail[:DLQ_DETAIL_MAX].encode()),
+                ("streamrec.source.topic", msg.topic().encode()),
+                ("streamrec.source.partition", str(msg.partition()).encode()),
+                ("streamrec.source.offset", str(msg.offset()).encode())]
+        try:
+            original = list(_read_headers(msg) or [])
+        except (SystemError, UnicodeDecodeError):
+            # A header key that is not UTF-8 (other clients can send one): leave the headers out
+            # rather than stop on this message after every restart.
+            original, ours = [], ours + [("streamrec.dlq.truncated", b"headers=unreadable")]
+        try:
+            self._produce(self.cfg.kafka.dlq_topic, msg.value(), key=msg.key(), headers=original + ours)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                raise
+            # A message just under the producer's message.max.bytes, which our headers tip over:
+            # raising here would stop the worker on it after every restart. Dead-letter its head
+            # (the source offset locates the whole) with the original sizes.
+            value, key, cut = msg.value(), msg.key(), self.cfg.events.max_bytes
+            sizes = f"value={len(value or b'')} key={len(key or b'')} headers={len(original)}"
+            self._produce(self.cfg.kafka.dlq_topic, None if value is None else value[:cut],
+                          key=None if key is None else key[:cut],
+                          headers=ours + [("streamrec.dlq.truncated", sizes.encode())])
         self.metrics.dead_lettered.labels(reason).inc()
 
     # -- checkpoints ----------------------------------------------------------------------------

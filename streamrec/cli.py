@@ -63,8 +63,12 @@ def _kafka(cfg: Config, log_fn: Callable[[str], None] = print) -> Iterator[Confi
         yield cfg
 
 
-def _external_kafka(args: argparse.Namespace) -> Config:
-    """Config for a command that joins an existing cluster (topics created if missing)."""
+def _external_kafka(args: argparse.Namespace, wait: threading.Event | None = None) -> Config | None:
+    """Config for a command that joins an existing cluster (topics created if missing).
+
+    A one-shot command fails fast (one line) when Kafka cannot be reached. A long-running one passes
+    ``wait`` (its stop event): it logs and retries every 2 s until Kafka answers, or returns None
+    once ``wait`` is set."""
     from confluent_kafka import KafkaException
 
     from stream.kafka.clients import ensure_topics
@@ -73,12 +77,18 @@ def _external_kafka(args: argparse.Namespace) -> Config:
     if not cfg.kafka.bootstrap_servers:
         raise UsageError(f"{args.command} needs a broker: pass --bootstrap-servers HOST:PORT "
                          "(start one with `streamrec broker`)")
-    try:
-        ensure_topics(cfg.kafka)
-    except KafkaException as exc:
-        raise UsageError(f"cannot reach Kafka at {cfg.kafka.bootstrap_servers} ({exc.args[0].str()}); "
-                         "check --bootstrap-servers and that the broker is up") from None
-    return cfg
+    while True:
+        try:
+            ensure_topics(cfg.kafka)
+            return cfg
+        except KafkaException as exc:
+            if wait is None:
+                raise UsageError(f"cannot reach Kafka at {cfg.kafka.bootstrap_servers} ({exc.args[0].str()}); "
+                                 "check --bootstrap-servers and that the broker is up") from None
+            log.warning("cannot reach Kafka at %s (%s); retrying in 2 s", cfg.kafka.bootstrap_servers,
+                        exc.args[0].str())
+        if wait.wait(2.0):
+            return None
 
 
 def _stop_on_signals() -> threading.Event:
@@ -146,10 +156,13 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from stream.worker import StreamWorker
 
     registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
     _start_metrics(_config(args), registry)  # up first: operators see a worker waiting for Kafka
-    cfg = _external_kafka(args)
     stop = _stop_on_signals()
-    StreamWorker(cfg, WorkerMetrics(registry)).run(stop, idle_exit_s=args.idle_exit)
+    cfg = _external_kafka(args, wait=stop)  # a worker outlives a broker that is not up yet
+    if cfg is None:  # stopped while waiting
+        return 0
+    StreamWorker(cfg, metrics).run(stop, idle_exit_s=args.idle_exit)
     return 0
 
 
@@ -443,6 +456,35 @@ def _print_versions(versions: list, root: Path, as_json: bool) -> int:
     return 0
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    """One worker child under a steady rate for minutes, its memory sampled; exit 1 if out of bounds."""
+    from stream.sources.synthetic import SyntheticConfig
+    from streamrec.soak import plan_warmup, run_soak
+
+    if args.warmup_minutes is not None and not 0 <= args.warmup_minutes < args.minutes:
+        raise UsageError("--warmup-minutes must be at least 0 and less than --minutes")
+    cfg = _config(args)
+    try:
+        warmup, fill = plan_warmup(cfg, args.minutes, args.rate, args.warmup_minutes, SyntheticConfig())
+    except ValueError as exc:  # a run too short for its warm-up
+        raise UsageError(str(exc)) from None
+    stop = _stop_on_signals()
+    out = (lambda line: print(line, file=sys.stderr, flush=True))
+    # The worker runs the same --config/--set, so the bounds checked are the ones it applies.
+    worker_args = (["--config", args.config] if args.config else []) + [a for s in args.set or [] for a in ("--set", s)]
+    with _kafka(cfg, out) as cfg:
+        try:
+            result = run_soak(cfg, minutes=args.minutes, rate=args.rate, warmup_minutes=warmup, fill=fill,
+                              sample_every_s=args.sample_every, worker_args=worker_args, stop=stop, log=out)
+        except RuntimeError as exc:  # the worker or the producer failed: no figures to print
+            print(f"streamrec soak: {exc}", file=sys.stderr)
+            return 1
+    if not args.json:
+        result.pop("samples")  # they were the progress lines
+    _emit(result, args.json)
+    return 0 if result["within_bound"] else 1
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from streamrec.config_reference import render_reference
 
@@ -597,6 +639,17 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--json", action="store_true", help="print one JSON value")
         _common(a)
         a.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("soak", help="one worker under a steady rate for minutes: memory sampled, state bounds checked")
+    _common(p), _kafka_flags(p)
+    p.add_argument("--minutes", type=float, default=10.0, help="how long to produce")
+    p.add_argument("--rate", type=float, default=1000.0, help="events per second")
+    p.add_argument("--warmup-minutes", type=float,
+                   help="memory growth is measured after this (default: until the state can have filled to its "
+                        "bounds at --rate, at least 2 minutes)")
+    p.add_argument("--sample-every", type=float, default=5.0, help="seconds between memory and metrics samples")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.set_defaults(func=cmd_soak)
 
     p = sub.add_parser("config", help="the configuration reference: every field, its type, default and env var")
     p.add_argument("action", choices=["reference"], help="reference: print it as Markdown (the README's copy)")

@@ -1,0 +1,457 @@
+"""``streamrec soak``: one stream worker under a steady event rate for minutes, its memory sampled.
+
+    producer thread (steady rate, endless synthetic replay) ──► fresh topic ──► `streamrec stream`
+                                                                               (a child process)
+    this process: every few seconds, the child's resident memory (psutil) and its /metrics
+
+The worker runs as its own process so the resident set measured is the worker's alone (not the
+producer's, not the broker's). The synthetic stream is replayed lap after lap; every lap gets
+fresh event ids (``<id>.<lap>``) so de-duplication does not drop the repeats, and every event is
+stamped with the time it is sent, as a live producer would, so no event is late.
+
+What bounds the worker's memory, and how the soak checks each bound:
+
+* per-user lists: recent items <= ``state.recent_items``, seen items <= ``state.max_seen_per_user``;
+* the de-duplication window: <= ``state.dedup_window`` event ids per partition;
+* co-visitation: a row grows to ``2 * state.covis_neighbours`` entries, then is pruned back to
+  ``state.covis_neighbours`` (stream/state/covisitation.py), so ``2 * covis_neighbours`` is the bound.
+
+Memory grows until the state has reached those bounds, so by default the warm-up lasts that long
+(:func:`fill_times`): at 1,000 events/s the de-duplication windows fill after ~7 minutes, and users
+and items keep arriving until the first lap of the synthetic stream is over (~6 minutes).
+
+The exported gauges (``streamrec_state_entries{kind}``) count rows -- users, items, co-visitation
+rows -- not the length of each row, so the per-row bounds are read from the final snapshot of each
+partition. Users and items are never evicted (there is no TTL): their count is bounded only by the
+population, which the synthetic source fixes, so those counts plateau here; on an open population
+they would grow with it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream.config import Config
+from stream.events import Event
+from stream.kafka.broker import free_port
+from stream.kafka.clients import ensure_topics, make_producer
+from stream.kafka.partitioner import partition_for
+from stream.produce import produce_events
+from stream.snapshot import SnapshotStore
+from stream.sources.synthetic import SyntheticConfig, synthetic_events
+
+Log = Callable[[str], None]
+
+GROWTH_LIMIT_PCT = 10.0  # the issue's bound on resident-memory growth after warm-up
+MIN_WARMUP_MINUTES = 2.0
+# The soak's producer batches for 100 ms. Tansu's in-memory engine slows down with the number of
+# record batches in a partition: at 1,000 events/s with the clients' 5 ms linger (~1.5 events a
+# batch) the worker's fetches stalled after ~450,000 events, Tansu at 100 % CPU; a plain consumer
+# reading 4 partitions of 50,000 one-event batches from offset 0 got nothing in 120 s. 100 ms makes
+# ~25 events a batch at 1,000/s. It changes what the broker stores, not what the worker does.
+PRODUCER_LINGER_MS = 100
+
+
+# -- the worker's /metrics ----------------------------------------------------------------------
+
+
+def scrape(port: int, host: str = "127.0.0.1", timeout_s: float = 2.0) -> dict[str, dict[tuple, float]] | None:
+    """Every sample of a Prometheus endpoint as {name: {label items: value}}; None if it does not answer."""
+    try:
+        body = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout_s).read().decode()
+    except OSError:
+        return None
+    out: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def total(metrics: dict | None, name: str) -> float:
+    """The sum of every labelled series of ``name`` (0 when absent)."""
+    return sum((metrics or {}).get(name, {}).values())
+
+
+def by_label(metrics: dict | None, name: str, label: str) -> dict[str, float]:
+    return {dict(k)[label]: v for k, v in (metrics or {}).get(name, {}).items() if label in dict(k)}
+
+
+def applied(metrics: dict | None) -> int:
+    return int(total(metrics, "streamrec_events_processed_total"))
+
+
+def handled(metrics: dict | None) -> int:
+    """Events the worker is done with: applied, dropped as duplicates or dead-lettered."""
+    return int(applied(metrics) + total(metrics, "streamrec_events_duplicate_total")
+               + total(metrics, "streamrec_events_dead_lettered_total"))
+
+
+# -- the stream ---------------------------------------------------------------------------------
+
+
+def endless_stream(synthetic: SyntheticConfig, stop: threading.Event) -> Iterator[Event]:
+    """The synthetic stream lap after lap until ``stop``: fresh ids per lap, stamped at send time."""
+    lap = 0
+    while True:
+        for event in synthetic_events(synthetic):
+            if stop.is_set():
+                return
+            yield msgspec.structs.replace(event, event_id=f"{event.event_id}.{lap}", ts=int(time.time() * 1000))
+        lap += 1
+
+
+# -- the worker process -------------------------------------------------------------------------
+
+
+class WorkerChild:
+    """``streamrec stream`` as a child process with a metrics port of its own."""
+
+    def __init__(self, cfg: Config, data_dir: Path, worker_args: Sequence[str] = ()) -> None:
+        self.port = free_port()
+        self.log_path = data_dir.parent / "worker.log"
+        argv = [sys.executable, "-m", "streamrec.cli", "stream", *worker_args,
+                "--bootstrap-servers", cfg.kafka.bootstrap_servers, "--metrics-port", str(self.port),
+                "--data-dir", str(data_dir),
+                # After the caller's --set: the soak's own topic and group win.
+                "--set", f"kafka.events_topic={json.dumps(cfg.kafka.events_topic)}",
+                "--set", f"kafka.group_id={json.dumps(cfg.kafka.group_id)}",
+                "--set", 'metrics.host="127.0.0.1"']
+        with self.log_path.open("ab") as log_file:  # a pipe nobody reads would block a chatty worker
+            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log_file)
+        self.ps = psutil.Process(self.proc.pid)
+
+    def rss_mb(self) -> float | None:
+        try:
+            return self.ps.memory_info().rss / 2**20
+        except psutil.Error:  # exited
+            return None
+
+    def metrics(self) -> dict | None:
+        return scrape(self.port)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, chars: int = 1500) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        """SIGTERM (the worker checkpoints every partition and leaves the group), SIGKILL if it hangs."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+# -- state bounds from the final snapshots ------------------------------------------------------
+
+
+def check_bounds(cfg: Config, data_dir: Path, synthetic: SyntheticConfig) -> dict[str, Any]:
+    """Per-row sizes of every partition's newest snapshot against the configured bounds."""
+    store = SnapshotStore(data_dir / "snapshots")
+    topic, st = cfg.kafka.events_topic, cfg.state
+    snaps = {p: s for p in range(cfg.kafka.partitions) if (s := store.latest(topic, p)) is not None}
+    longest = {"recent": 0, "seen": 0, "dedup": 0, "covis": 0}
+    users, items, covis_over_target, snapshot_offsets, snapshot_applied, duplicates = set(), 0, 0, 0, 0, 0
+    for snap in snaps.values():
+        state = snap.state
+        fs = state["state"]
+        snapshot_offsets += snap.offset
+        snapshot_applied += state["counts"]["applied"]
+        duplicates += state["counts"]["duplicate"]
+        longest["recent"] = max([longest["recent"], *(len(r) for _, r in fs["recent"])])
+        longest["seen"] = max([longest["seen"], *(len(s) for _, s in fs["seen"])])
+        longest["dedup"] = max(longest["dedup"], len(state["dedup"]["ids"]))
+        rows = [len(keys) for _, keys, _ in fs["covis"]["rows"]]
+        longest["covis"] = max([longest["covis"], *rows])
+        covis_over_target += sum(1 for n in rows if n > st.covis_neighbours)
+        users.update(fs["users"])
+        items += len(fs["items"])
+    bounds = [
+        {"what": "recent items per user", "setting": "state.recent_items", "bound": st.recent_items,
+         "max_seen": longest["recent"]},
+        {"what": "seen (clicked) items per user", "setting": "state.max_seen_per_user",
+         "bound": st.max_seen_per_user, "max_seen": longest["seen"],
+         "note": (f"not reachable here: the synthetic catalogue has {synthetic.n_items:,} items"
+                  if synthetic.n_items <= st.max_seen_per_user else None)},
+        {"what": "event ids in a partition's de-duplication window", "setting": "state.dedup_window",
+         "bound": st.dedup_window, "max_seen": longest["dedup"]},
+        {"what": "co-visitation neighbours per item", "setting": "2 * state.covis_neighbours",
+         "bound": 2 * st.covis_neighbours, "max_seen": longest["covis"],
+         "note": f"rows are pruned back to {st.covis_neighbours} once they pass {2 * st.covis_neighbours}; "
+                 f"{covis_over_target:,} rows sat between the two at the end"},
+    ]
+    for b in bounds:
+        b["held"] = b["max_seen"] <= b["bound"]
+        b["reached"] = b["max_seen"] >= b["bound"]
+        if b.get("note") is None:
+            b.pop("note", None)
+    return {
+        "partitions_snapshotted": len(snaps),
+        "snapshot_offsets": snapshot_offsets,
+        "snapshot_applied": snapshot_applied,
+        "snapshot_duplicates": duplicates,
+        "bounds": bounds,
+        "population": {
+            "users": len(users), "user_population": synthetic.n_users,
+            "item_rows": items, "item_population": synthetic.n_items,
+            "note": ("users and items are never evicted (no TTL): their rows are bounded by the synthetic "
+                     f"population ({synthetic.n_users:,} users, {synthetic.n_items:,} items; an item has a row "
+                     "in each partition that saw it), so they plateau here and would grow with an open one"),
+        },
+    }
+
+
+def _dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def fill_times(cfg: Config, rate: float, synthetic: SyntheticConfig) -> dict[str, Any]:
+    """Seconds until the state can have reached its bounds at ``rate``: every partition's
+    de-duplication window full (the partition with the smallest share of the stream fills last),
+    and one lap of the synthetic stream done (users and items arrive through the lap)."""
+    partitions = cfg.kafka.partitions
+    per_partition = [0] * partitions
+    owner: dict[str, int] = {}
+    lap = 0
+    for event in synthetic_events(synthetic):
+        p = owner.get(event.user_id)
+        if p is None:
+            p = owner[event.user_id] = partition_for(event.user_id, partitions)
+        per_partition[p] += 1
+        lap += 1
+    smallest_share = min(per_partition) / lap
+    return {"lap_events": lap, "lap_s": round(lap / rate, 1),
+            "smallest_partition_share": round(smallest_share, 4),
+            "dedup_windows_full_s": round(cfg.state.dedup_window / (rate * smallest_share), 1)}
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def plan_warmup(cfg: Config, minutes: float, rate: float, warmup_minutes: float | None,
+                synthetic: SyntheticConfig) -> tuple[float, dict[str, Any]]:
+    """The warm-up to use (``None``: until the state can have filled, at least ``MIN_WARMUP_MINUTES``)
+    and the fill times it rests on; ValueError when the run is too short for it."""
+    fill = fill_times(cfg, rate, synthetic)
+    filled_min = max(fill["lap_s"], fill["dedup_windows_full_s"]) / 60.0
+    fill["warmup_basis"] = "given" if warmup_minutes is not None else "auto: the state's fill time"
+    if warmup_minutes is None:
+        warmup_minutes = round(max(MIN_WARMUP_MINUTES, filled_min), 2)
+        if warmup_minutes >= minutes:
+            raise ValueError(
+                f"at {rate:g} events/s the state fills in {filled_min:.1f} min (de-duplication windows of "
+                f"{cfg.state.dedup_window:,} ids per partition: {fill['dedup_windows_full_s']:.0f} s; one lap of the "
+                f"synthetic population: {fill['lap_s']:.0f} s): run longer than that (--minutes), or pass "
+                "--warmup-minutes to measure growth while it fills")
+    elif warmup_minutes < filled_min:
+        fill["warmup_note"] = (f"the warm-up ends before the state can have filled ({filled_min:.1f} min): "
+                               "growth after it includes the state filling up to its bounds")
+    if warmup_minutes >= minutes:
+        raise ValueError(f"the warm-up ({warmup_minutes:g} min) must be shorter than the run ({minutes:g} min)")
+    return warmup_minutes, fill
+
+
+def run_soak(cfg: Config, minutes: float = 10.0, rate: float = 1000.0, warmup_minutes: float | None = None,
+             sample_every_s: float = 5.0, worker_args: Sequence[str] = (), stop: threading.Event | None = None,
+             synthetic: SyntheticConfig | None = None, drain_timeout_s: float = 180.0,
+             fill: dict[str, Any] | None = None, log: Log = print) -> dict[str, Any]:
+    """Produce at ``rate`` for ``minutes`` into a fresh topic, one worker child consuming; returns the figures.
+
+    ``cfg.kafka.bootstrap_servers`` must name a running cluster (the CLI starts the embedded broker).
+    ``worker_args`` (e.g. ``--config``/``--set``) are passed to the worker, so it runs the config
+    whose bounds are checked. ``warmup_minutes`` and ``fill``: see :func:`plan_warmup` (called here
+    unless ``fill`` is given, i.e. the caller planned already).
+    """
+    synthetic = synthetic or SyntheticConfig()
+    if fill is None:
+        warmup_minutes, fill = plan_warmup(cfg, minutes, rate, warmup_minutes, synthetic)
+    stop = stop or threading.Event()
+    name = f"streamrec-soak-{uuid.uuid4().hex[:8]}"
+    kafka = msgspec.structs.replace(cfg.kafka, events_topic=name, group_id=f"{name}-g")
+    with tempfile.TemporaryDirectory(prefix="streamrec-soak-") as tmp:
+        data_dir = Path(tmp) / "data"
+        cfg = msgspec.structs.replace(cfg, kafka=kafka, worker=msgspec.structs.replace(cfg.worker, data_dir=str(data_dir)))
+        ensure_topics(cfg.kafka)
+        worker = WorkerChild(cfg, data_dir, worker_args)
+        try:
+            figures = _soak(cfg, worker, data_dir, minutes, rate, warmup_minutes, sample_every_s, stop, synthetic,
+                            drain_timeout_s, log)
+            if not figures["within_bound"] and "warmup_note" in fill:
+                figures["reason"] += f" ({fill['warmup_note']})"
+            return {**figures, "fill": fill}
+        finally:
+            worker.stop()
+
+
+def _soak(cfg: Config, worker: WorkerChild, data_dir: Path, minutes: float, rate: float, warmup_minutes: float,
+          sample_every_s: float, stop: threading.Event, synthetic: SyntheticConfig, drain_timeout_s: float,
+          log: Log) -> dict[str, Any]:
+    deadline = time.monotonic() + 90
+    while (m := worker.metrics()) is None or total(m, "streamrec_assigned_partitions") < cfg.kafka.partitions:
+        if not worker.alive():
+            raise RuntimeError(f"the worker exited with code {worker.proc.returncode}: {worker.log_tail()}")
+        if time.monotonic() > deadline or stop.is_set():
+            raise RuntimeError(f"the worker did not own all {cfg.kafka.partitions} partitions within 90 s: "
+                               f"{worker.log_tail()}")
+        time.sleep(0.2)
+    log(f"worker pid {worker.proc.pid} owns {cfg.kafka.partitions} partitions of {cfg.kafka.events_topic}; "
+        f"producing {rate:,.0f} events/s for {minutes:g} min (warm-up {warmup_minutes:g} min), "
+        f"sampling every {sample_every_s:g} s")
+
+    produced = [0]
+    producer_stop = threading.Event()
+    producer_sent: list[int] = []
+    producer_failed: list[BaseException] = []
+
+    def counted() -> Iterator[Event]:
+        for event in endless_stream(synthetic, producer_stop):
+            yield event
+            produced[0] += 1
+
+    def produce() -> None:
+        try:
+            producer_sent.append(produce_events(make_producer(cfg.kafka, **{"linger.ms": PRODUCER_LINGER_MS}),
+                                                cfg.kafka.events_topic, counted(), rate=rate))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            producer_failed.append(exc)
+
+    samples: list[dict[str, Any]] = []
+    started = time.monotonic()
+
+    def sample(phase: str) -> dict[str, Any]:
+        metrics = worker.metrics()
+        entries = by_label(metrics, "streamrec_state_entries", "kind")
+        s = {"t_s": round(time.monotonic() - started, 1), "phase": phase, "rss_mb": worker.rss_mb(),
+             "produced": produced[0], "applied": applied(metrics), "handled": handled(metrics),
+             "lag": int(total(metrics, "streamrec_consumer_lag_messages")),
+             "entries": {k: int(v) for k, v in entries.items()}}
+        samples.append(s)
+        rss = f"{s['rss_mb']:.1f} MB" if s["rss_mb"] is not None else "-"
+        log(f"t={s['t_s']:6.0f}s {phase:8} produced {s['produced']:>9,} applied {s['applied']:>9,} "
+            f"lag {s['lag']:>7,} rss {rss:>9}  "
+            + " ".join(f"{k} {v:,}" for k, v in sorted(s["entries"].items())))
+        return s
+
+    start_sample = sample("start")
+    producer = threading.Thread(target=produce, name="soak-producer", daemon=True)
+    producer.start()
+    warm_at, end_at = started + warmup_minutes * 60.0, started + minutes * 60.0
+    warm_sample = None
+    next_at = started + sample_every_s
+    interrupted = False
+    while time.monotonic() < end_at and worker.alive():
+        wake = min(next_at, warm_at if warm_sample is None else end_at, end_at)
+        if stop.wait(max(0.0, wake - time.monotonic())):
+            interrupted = True
+            break
+        now = time.monotonic()
+        if warm_sample is None and now >= warm_at:
+            warm_sample = sample("warm")
+            next_at = max(next_at, now + sample_every_s / 2)
+        elif now >= next_at and now < end_at:
+            sample("warmup" if warm_sample is None else "steady")
+            next_at += sample_every_s
+    producer_stop.set()
+    producer.join(60)
+    if producer_failed:
+        raise RuntimeError(f"the producer failed: {producer_failed[0]}") from producer_failed[0]
+    if not producer_sent:
+        raise RuntimeError("the producer did not finish within 60 s")
+    sent = producer_sent[0]
+
+    # Drain: every produced event handled by the worker (or the timeout).
+    drain_deadline = time.monotonic() + drain_timeout_s
+    while worker.alive() and not stop.is_set() and time.monotonic() < drain_deadline:
+        if handled(worker.metrics()) >= sent:
+            break
+        time.sleep(0.5)
+    end_sample = sample("end")
+    drained = end_sample["handled"] >= sent
+    worker_alive = worker.alive()
+    code = worker.stop()  # SIGTERM: every partition is checkpointed before it exits
+    state = check_bounds(cfg, data_dir, synthetic)
+
+    rss = [s["rss_mb"] for s in samples if s["rss_mb"] is not None]
+    warm = warm_sample["rss_mb"] if warm_sample else None
+    after = [s["rss_mb"] for s in samples if s["phase"] in ("steady", "end") and s["rss_mb"] is not None]
+    peak_after = max(after) if after else None
+    growth = round((peak_after - warm) / warm * 100.0, 2) if warm and peak_after else None
+    lost = sent - state["snapshot_applied"]
+
+    reasons = []
+    if interrupted:
+        reasons.append("interrupted before the end of the run")
+    if not worker_alive:
+        reasons.append(f"the worker died during the run: {worker.log_tail(600)}")
+    elif code != 0:
+        reasons.append(f"the worker exited with code {code} on SIGTERM")
+    if growth is None:
+        reasons.append("no memory sample after the warm-up")
+    elif growth >= GROWTH_LIMIT_PCT:
+        reasons.append(f"resident memory grew {growth}% after the warm-up (limit {GROWTH_LIMIT_PCT:g}%)")
+    for b in state["bounds"]:
+        if not b["held"]:
+            reasons.append(f"{b['what']}: {b['max_seen']:,} > {b['setting']} = {b['bound']:,}")
+    if not drained:
+        reasons.append(f"not drained within {drain_timeout_s:g} s: {end_sample['handled']:,} of {sent:,} handled")
+    if state["snapshot_duplicates"]:
+        reasons.append(f"{state['snapshot_duplicates']:,} events dropped as duplicates (every event id is fresh)")
+    if lost != 0 or state["snapshot_offsets"] != sent:
+        reasons.append(f"{sent:,} produced but {state['snapshot_applied']:,} applied in the final snapshots "
+                       f"(offsets {state['snapshot_offsets']:,})")
+    within = not reasons
+    if within:
+        reasons.append(f"memory grew {growth}% after the warm-up (< {GROWTH_LIMIT_PCT:g}%), every state bound "
+                       f"held, all {sent:,} events applied exactly once")
+
+    def mb(x: float | None) -> float | None:
+        return round(x, 1) if x is not None else None
+
+    return {
+        "minutes": minutes, "warmup_minutes": warmup_minutes, "rate_per_s": rate, "sample_every_s": sample_every_s,
+        "seconds": round(time.monotonic() - started, 1),
+        "events_produced": sent,
+        "events_applied": state["snapshot_applied"],
+        "events_applied_metric": end_sample["applied"],
+        "duplicates": state["snapshot_duplicates"],
+        "lost": lost,
+        "achieved_rate_per_s": round(sent / (minutes * 60.0)) if not interrupted else None,
+        "max_lag_messages": max(s["lag"] for s in samples),
+        "rss_mb": {"start": mb(start_sample["rss_mb"]), "after_warmup": mb(warm), "end": mb(end_sample["rss_mb"]),
+                   "max": mb(max(rss)) if rss else None, "max_after_warmup": mb(peak_after)},
+        "growth_after_warmup_pct": growth,
+        "growth_limit_pct": GROWTH_LIMIT_PCT,
+        "state_entries": end_sample["entries"],
+        "state": state,
+        "disk_mb": {"snapshots": round(_dir_mb(data_dir / "snapshots"), 1),
+                    "training_log": round(_dir_mb(data_dir / "training-log"), 1),
+                    "note": "the training log is kept for worker.training_log_retention_s of stream time "
+                            f"({cfg.worker.training_log_retention_s / 86400:g} days): it grows on disk for that long"},
+        "samples": [{k: s[k] for k in ("t_s", "phase", "rss_mb", "produced", "applied", "lag")} for s in samples],
+        "within_bound": within,
+        "reason": "; ".join(reasons),
+    }
