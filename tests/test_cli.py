@@ -8,7 +8,7 @@ import pytest
 
 from streamrec.cli import main
 
-COMMANDS = ["broker", "produce", "stream", "serve", "eval", "bench", "demo", "train", "model"]
+COMMANDS = ["broker", "produce", "stream", "serve", "eval", "bench", "demo", "train", "model", "report", "soak", "config"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
