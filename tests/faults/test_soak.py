@@ -47,6 +47,8 @@ def _check(figures: dict, code: int, progress: str, fault_row, fault: str) -> No
     assert figures["growth_after_warmup_pct"] < figures["growth_limit_pct"], figures["samples"]
     assert figures["within_bound"], figures["reason"]
     assert code == 0
+    fault += (f" (RSS MB start {rss['start']:.0f}, after warm-up {rss['after_warmup']:.0f}, end {rss['end']:.0f}: "
+              f"{figures['growth_after_warmup_pct']:+.1f} %)")  # the table prints the figures too
     row = fault_row(fault, "memory flat after warm-up, state within bounds, nothing lost", figures["events_produced"],
                     figures["events_applied"], figures["duplicates"], max(figures["lost"], 0))
     assert row.held, row
