@@ -128,11 +128,12 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
                 progress(n, {**summarise([proc], k), "serving": clicks.figures(0, k)})
         result = summarise([proc], k)
         best = max(result, key=lambda name: result[name][f"recall@{k}"] or 0)
-        result["serving"] = {**clicks.figures(0, k),
+        overall = clicks.figures(0, k)
+        result["serving"] = {**overall,
                              "clicks_whose_item_was_a_candidate": round(sum(r >= 0 for r in clicks.ranks[0]) / max(len(clicks), 1), 4),
                              "fallbacks": fallbacks, "models": models, "best_stream_learner": best,
                              f"recall@{k}_over_best_stream_learner": round(
-                                 clicks.figures(0, k)[f"recall@{k}"] / max(result[best][f"recall@{k}"], 1e-12), 4),
+                                 overall[f"recall@{k}"] / max(result[best][f"recall@{k}"], 1e-12), 4),
                              f"recall@{k}_lead_over_best_stream_learner": clicks.lead(0, best, k).to_dict()}
         result["blend_selection"] = _selection(clicks, select_clicks, k)
         result["_run"] = {"events": n, "seconds": round(time.perf_counter() - started, 1),

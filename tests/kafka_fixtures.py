@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from stream.kafka.broker import EmbeddedBroker, free_port
 from stream.kafka.clients import ensure_topics, make_producer
 from stream.processor import PartitionProcessor
 from stream.snapshot import SnapshotStore
+from streamrec.soak import scrape, total
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,14 +102,9 @@ class WorkerProcess:
         return Path(self.log.name).read_text(errors="replace")[-2000:]
 
     def metric(self, name: str) -> float | None:
-        try:
-            body = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=1).read().decode()
-        except OSError:
-            return None
-        for line in body.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-        return None
+        """The sum of ``name``'s samples on the worker's endpoint; None if it or the metric is missing."""
+        metrics = scrape(self.port, timeout_s=1.0)
+        return None if metrics is None or name not in metrics else total(metrics, name)
 
     def wait_for(self, predicate, timeout_s: float = 60.0, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout_s
