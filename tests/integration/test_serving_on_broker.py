@@ -78,16 +78,21 @@ def test_five_promotions_under_load_fail_no_request_and_every_response_names_its
             except Exception as exc:  # a refused connection or a timeout is a failed request too
                 errors.append(repr(exc))
 
+    def answered_by(version: int) -> bool:
+        return any(body.get("model_version") == version for _, body in list(responses))
+
     client = threading.Thread(target=load)
     client.start()
     producer = make_producer(cfg.kafka)
     for version in range(2, 7):
-        time.sleep(0.5)
+        # promote only once the current version has answered: on a slow machine a fixed sleep let a
+        # version be swapped out before the client's first request reached it
+        wait_for(lambda v=version - 1: answered_by(v), what=f"a response from version {version - 1}")
         registry.promote(version, None)
         announce_promotion(producer, cfg.kafka.model_updates_topic, read_manifest(version_dir(registry.root, version)),
                            registry.root)
         wait_for(lambda v=version: stack.scorer.version == v, what=f"version {version} to be served")
-    time.sleep(0.5)
+    wait_for(lambda: answered_by(6) and len(responses) > 50, what="version 6 to answer")
     done.set()
     client.join()
 
