@@ -221,12 +221,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from serving.api import ApiUnavailable
     from streamrec.stack import ServingStack
 
-    cfg = _external_kafka(args)
+    stop = _stop_on_signals()
+    cfg = _external_kafka(args, wait=stop)  # like `stream`: outlive a broker that is not up yet
+    if cfg is None:  # stopped while waiting
+        return 0
     if args.port is not None:
         cfg = _with(cfg, "serving", port=args.port)
     stack = ServingStack.build(cfg, Path(args.registry_root or cfg.registry.root))
     _start_metrics(cfg, stack.registry)
-    stop = _stop_on_signals()
     try:
         stack.run(stop, idle_exit_s=args.idle_exit)
     except ApiUnavailable as exc:
