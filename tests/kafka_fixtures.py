@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def broker():
-    with EmbeddedBroker() as b:
+    with EmbeddedBroker(start_timeout_s=120) as b:  # a deadline: it returns once the broker answers
         yield b
 
 
@@ -51,13 +51,15 @@ def produce_raw(cfg: Config, messages: list[tuple[bytes | None, bytes | None]]) 
     producer = make_producer(cfg.kafka)
     for key, value in messages:
         producer.produce(cfg.kafka.events_topic, value, key=key)
-    assert producer.flush(30) == 0
+    assert producer.flush(120) == 0  # returns once delivered: the deadline only bounds a slow machine
 
 
-def read_topic(cfg: Config, topic: str, expected: int, timeout_s: float = 30.0) -> list:
+def read_topic(cfg: Config, topic: str, expected: int, timeout_s: float = 120.0) -> list:
+    """Every message of ``topic``, read until ``expected`` arrived (or ``timeout_s``: a generous
+    deadline for a slow machine -- a read that finds them all returns at once)."""
     consumer = Consumer({"bootstrap.servers": cfg.kafka.bootstrap_servers, "group.id": f"r{uuid.uuid4().hex}",
                          "enable.auto.commit": False})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     out, deadline = [], time.monotonic() + timeout_s
     while len(out) < expected and time.monotonic() < deadline:
@@ -103,10 +105,12 @@ class WorkerProcess:
 
     def metric(self, name: str) -> float | None:
         """The sum of ``name``'s samples on the worker's endpoint; None if it or the metric is missing."""
-        metrics = scrape(self.port, timeout_s=1.0)
+        # A generous timeout: a busy worker on a slow machine may take over a second to answer, and a
+        # scrape that times out reads as "no metrics" (None), which some tests assert against.
+        metrics = scrape(self.port, timeout_s=10.0)
         return None if metrics is None or name not in metrics else total(metrics, name)
 
-    def wait_for(self, predicate, timeout_s: float = 60.0, what: str = "condition") -> None:
+    def wait_for(self, predicate, timeout_s: float = 120.0, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if predicate():
@@ -117,7 +121,7 @@ class WorkerProcess:
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}")
 
-    def wait_exit(self, timeout_s: float = 120.0) -> int:
+    def wait_exit(self, timeout_s: float = 300.0) -> int:
         code = self.proc.wait(timeout_s)
         return code
 

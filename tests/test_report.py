@@ -134,12 +134,13 @@ def assert_renders_in_chromium(page_path: Path, expected_plots: set[str], tmp_pa
     requests: list[str] = []
     profile = tmp_path / "chromium-profile"
     with sync_playwright() as pw:
+        # Playwright's 30 s defaults are deadlines a slow machine's first Chromium start can approach.
         context = pw.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
-                                                        args=CHROMIUM_ARGS)
+                                                        args=CHROMIUM_ARGS, timeout=120_000)
         try:
             page = context.new_page()
             page.on("request", lambda request: requests.append(request.url))
-            page.goto(page_path.resolve().as_uri(), wait_until="load")
+            page.goto(page_path.resolve().as_uri(), wait_until="load", timeout=120_000)
             images = page.evaluate("""() => Array.from(document.images).map(img => ({
                 plot: img.dataset.plot, alt: img.alt, complete: img.complete, width: img.naturalWidth}))""")
         finally:

@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 
 import msgspec
+import psutil
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
@@ -111,18 +112,19 @@ def test_worker_started_before_the_broker_waits_then_applies_every_event(tmp_pat
     port = free_port()
     cfg = _cfg(f"127.0.0.1:{port}", tmp_path / "data")
     worker = workers(cfg)
-    # ensure_topics gives up after 10 s; the worker logs that and retries instead of exiting.
-    worker.wait_for(lambda: "cannot reach Kafka" in worker.stderr_tail(), timeout_s=30, what="a retry line")
+    # ensure_topics gives up after 10 s; the worker logs that and retries instead of exiting. (Start-up
+    # plus those 10 s: the deadline leaves room for a slow machine's imports.)
+    worker.wait_for(lambda: "cannot reach Kafka" in worker.stderr_tail(), timeout_s=120, what="a retry line")
     _alive_and_serving(worker, 2.0)
     assert worker.metric("streamrec_assigned_partitions") == 0
 
     events = _events(1500, seed=21)
-    with EmbeddedBroker(port=port):
+    with EmbeddedBroker(port=port, start_timeout_s=120):
         ensure_topics(cfg.kafka)
         producer = AckedProducer(cfg)
         producer.send(events)
         assert producer.flush() == 0 and not producer.failed
-        worker.wait_for(lambda: _applied(cfg) >= len(producer.acked), timeout_s=60, what="every event applied")
+        worker.wait_for(lambda: _applied(cfg) >= len(producer.acked), timeout_s=180, what="every event applied")
         worker.stop(signal.SIGTERM)
         assert worker.proc.returncode == 0, worker.stderr_tail()
 
@@ -148,10 +150,10 @@ def s3_broker(tmp_path):
         server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                   stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # moto's imports take seconds, more on a slow machine
         while True:
             try:
-                urllib.request.urlopen(endpoint, timeout=1)
+                urllib.request.urlopen(endpoint, timeout=5)
                 break
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "s3.log").read_text()
@@ -159,7 +161,7 @@ def s3_broker(tmp_path):
         bucket = f"tansu-{uuid.uuid4().hex[:8]}"
         boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="streamrec", aws_secret_access_key="streamrec",
                      region_name="us-east-1").create_bucket(Bucket=bucket)
-        broker = EmbeddedBroker(storage=f"s3://{bucket}/", env={
+        broker = EmbeddedBroker(storage=f"s3://{bucket}/", start_timeout_s=120, env={
             "AWS_ENDPOINT": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "streamrec",
             "AWS_SECRET_ACCESS_KEY": "streamrec", "AWS_DEFAULT_REGION": "us-east-1"})
         try:
@@ -190,7 +192,7 @@ def test_durable_broker_restart_mid_stream_loses_no_acknowledged_event(s3_broker
 
     worker = workers(cfg, extra=[*SLOW_WORKER, "--log-level", "INFO"])
     worker.wait_for(lambda: _snapshot_progress(data, cfg.kafka.events_topic) > 0,
-                    timeout_s=60, what="a first checkpoint")
+                    timeout_s=120, what="a first checkpoint")
     stopped_at = _snapshot_progress(data, cfg.kafka.events_topic)
     broker.stop(sig=sig)
     down = time.monotonic()
@@ -205,7 +207,7 @@ def test_durable_broker_restart_mid_stream_loses_no_acknowledged_event(s3_broker
     assert producer.flush() == 0 and not producer.failed
 
     acked = producer.acked
-    worker.wait_for(lambda: _applied(cfg) >= len(acked), timeout_s=120, what="every acknowledged event applied")
+    worker.wait_for(lambda: _applied(cfg) >= len(acked), timeout_s=240, what="every acknowledged event applied")
     worker.stop(signal.SIGTERM)
     assert worker.proc.returncode == 0, worker.stderr_tail()
 
@@ -234,7 +236,7 @@ def test_in_memory_broker_restart_keeps_applied_state_and_applies_the_new_log(tm
     worker must not crash-loop, and must not skip the new log's events because its snapshots'
     offsets are ahead of the re-created, empty topic."""
     data = tmp_path / "data"
-    with EmbeddedBroker() as broker:  # a broker of its own: the session broker's topics must stay
+    with EmbeddedBroker(start_timeout_s=120) as broker:  # of its own: the session broker's topics must stay
         cfg = _cfg(broker.bootstrap_servers, data)
         ensure_topics(cfg.kafka)
         events = _events(1600, seed=23)
@@ -243,13 +245,17 @@ def test_in_memory_broker_restart_keeps_applied_state_and_applies_the_new_log(tm
         before.send(events[:a])
         assert before.flush() == 0 and not before.failed
         worker = workers(cfg, extra=["--log-level", "INFO"])
-        worker.wait_for(lambda: _applied(cfg) >= a, timeout_s=60, what="the first events applied")
+        worker.wait_for(lambda: _applied(cfg) >= a, timeout_s=120, what="the first events applied")
         worker.wait_for(lambda: _snapshot_progress(data, cfg.kafka.events_topic) >= a, what="their checkpoints")
         old_offsets = _snapshot_progress(data, cfg.kafka.events_topic)
 
         # Acknowledged, never applied: the worker is paused until the broker has gone.
         worker.proc.send_signal(signal.SIGSTOP)
-        time.sleep(1.0)  # a fetch it sent just before is answered (empty) first, not with these events
+        paused = psutil.Process(worker.proc.pid)  # the signal is asynchronous: wait until it took effect
+        worker.wait_for(lambda: paused.status() == psutil.STATUS_STOPPED, timeout_s=30, what="the worker to stop")
+        # A fetch it sent just before is answered (empty) first, not with these events: the broker holds
+        # a fetch at most fetch.wait.max.ms (10 ms); this is that wait with a wide margin.
+        time.sleep(1.0)
         unapplied.send(events[a:b])
         assert unapplied.flush() == 0 and not unapplied.failed
         broker.stop()
@@ -258,7 +264,7 @@ def test_in_memory_broker_restart_keeps_applied_state_and_applies_the_new_log(tm
 
         broker.start()  # same port, empty: no topics, no records, no committed offsets
         assert cfg.kafka.events_topic not in AdminClient({"bootstrap.servers": broker.bootstrap_servers}).list_topics(
-            timeout=10).topics  # the topics are gone
+            timeout=30).topics  # the topics are gone
         ensure_topics(cfg.kafka)  # as an operator (or a restarted worker) would
         # A new producer: Tansu forgot the idempotent producer ids it had handed out, and a producer
         # from before the restart stalls (measured: 100 of 100 sends undelivered after 30 s).
@@ -266,7 +272,7 @@ def test_in_memory_broker_restart_keeps_applied_state_and_applies_the_new_log(tm
         after.send(events[b:])
         assert after.flush() == 0 and not after.failed
         expected = before.acked | after.acked
-        worker.wait_for(lambda: _applied(cfg) >= len(expected), timeout_s=90, what="the new log applied")
+        worker.wait_for(lambda: _applied(cfg) >= len(expected), timeout_s=180, what="the new log applied")
         worker.stop(signal.SIGTERM)
         assert worker.proc.returncode == 0, worker.stderr_tail()
 

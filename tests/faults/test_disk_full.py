@@ -55,7 +55,7 @@ def _committed(cfg, group: str) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": cfg.kafka.bootstrap_servers, "group.id": group})
     try:
         parts = [TopicPartition(cfg.kafka.events_topic, p) for p in range(cfg.kafka.partitions)]
-        return {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=10)}
+        return {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=30)}
     finally:
         consumer.close()
 
@@ -73,13 +73,13 @@ def test_a_full_disk_commits_nothing_unsnapshotted_and_recovers(kafka_cfg, worke
     produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, events[:half])
 
     worker = workers(cfg, data_dir=small_disk)
-    worker.wait_for(lambda: sum(_snapshot_offsets(cfg, small_disk).values()) >= half, timeout_s=90,
+    worker.wait_for(lambda: sum(_snapshot_offsets(cfg, small_disk).values()) >= half, timeout_s=180,
                     what="the first half checkpointed")
     ballast = _fill(small_disk)
     produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, events[half:])
-    worker.wait_for(lambda: (worker.metric("streamrec_snapshot_failures_total") or 0) >= 3, timeout_s=60,
+    worker.wait_for(lambda: (worker.metric("streamrec_snapshot_failures_total") or 0) >= 3, timeout_s=120,
                     what="checkpoints failing on the full disk")
-    worker.wait_for(lambda: (worker.metric("streamrec_events_consumed_total") or 0) >= len(events), timeout_s=90,
+    worker.wait_for(lambda: (worker.metric("streamrec_events_consumed_total") or 0) >= len(events), timeout_s=180,
                     what="the second half consumed")
     # While the disk is full: the worker is alive, and Kafka holds no offset past a written snapshot.
     assert worker.proc.poll() is None
@@ -89,7 +89,7 @@ def test_a_full_disk_commits_nothing_unsnapshotted_and_recovers(kafka_cfg, worke
     assert "checkpoint of" in worker.stderr_tail() and "No space left on device" in worker.stderr_tail()
 
     os.unlink(ballast)  # space returns
-    worker.wait_for(lambda: sum(_snapshot_offsets(cfg, small_disk).values()) >= len(events), timeout_s=90,
+    worker.wait_for(lambda: sum(_snapshot_offsets(cfg, small_disk).values()) >= len(events), timeout_s=180,
                     what="checkpoints to succeed again")
     worker.stop(signal.SIGTERM)
 

@@ -43,7 +43,7 @@ def test_serve_started_before_the_broker_waits_then_serves(tmp_path):
         wait_until(lambda: "cannot reach Kafka" in log.read_text(), proc, 120, "a retry line")
         time.sleep(3)  # it keeps waiting; before this fix it exited with a one-line error here
         assert proc.poll() is None, log.read_text()[-2000:]
-        with EmbeddedBroker(port=kafka_port):
+        with EmbeddedBroker(port=kafka_port, start_timeout_s=120):  # a deadline: it returns once the broker answers
             wait_until(lambda: ready(api_port), proc, 180, "the API to report its partitions")
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(60) == 0, log.read_text()[-2000:]
