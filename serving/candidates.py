@@ -10,7 +10,8 @@ Sources, each capped by ``serving.*_candidates``:
   or two) and new items (no co-visitation yet) get candidates.
 
 Item-side lists (trending, per-category, the item-factor copy) depend on the partition only, so they
-are built at most every ``item_lists_refresh_s`` and shared by every request. The user's seen items and the
+are rebuilt every ``item_lists_refresh_s`` (or sooner, when the state has doubled since) and shared
+by every request. The user's seen items and the
 configured exclusions are removed. Per-user work is O(recent items x neighbours) plus one
 (n_items, f) @ (f,) product for ``mf``; nothing else scales with the catalogue.
 """
@@ -73,7 +74,12 @@ class ItemLists:
 
     def refresh(self, state: FeatureState, mf: IncrementalMF, cfg: ServingConfig) -> None:
         now = time.monotonic()
-        if state.version == self.version or now - self.built_at < cfg.item_lists_refresh_s:
+        if state.version == self.version:
+            return
+        # Rebuilt every item_lists_refresh_s, and also whenever the state has doubled its updates
+        # since the last build: lists built from a partition's first events (an empty trending list,
+        # a few categories) must not serve for a whole interval while thousands of events arrive.
+        if now - self.built_at < cfg.item_lists_refresh_s and state.version < 2 * self.version:
             return
         self.version, self.built_at = state.version, now
         n = state.n_items

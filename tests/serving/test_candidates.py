@@ -74,3 +74,25 @@ def test_the_users_own_items_do_not_use_up_the_co_visitation_budget(cfg, process
     unseen_neighbours = set(processor.knn.neighbour_scores(user)[0].tolist()) - set(processor.state.seen_items(user))
     assert len(unseen_neighbours) > 5 and len(c.items) == 5
     assert set(c.items.tolist()) <= unseen_neighbours
+
+
+def test_item_lists_built_from_a_partitions_first_events_do_not_outlive_its_growth(cfg, small_stream):
+    """Within one refresh interval (an hour here) the lists are reused, unless the state has since
+    doubled its updates: lists built from the first events (nothing clicked yet, so nothing
+    trending) would otherwise serve while thousands of events arrive."""
+    from stream.processor import PartitionProcessor
+
+    cfg = with_section(cfg, "serving", item_lists_refresh_s=3600.0)
+    processor = PartitionProcessor(cfg)
+    generator = CandidateGenerator(cfg.serving)
+    first_click = next(n for n, e in enumerate(small_stream) if e.type == "click")
+    for event in small_stream[:first_click]:
+        processor.process(event)
+    early = generator.item_lists(processor.state, processor.mf)
+    assert len(early.trending) == 0  # built before any click
+    processor.process(small_stream[first_click])
+    assert generator.item_lists(processor.state, processor.mf).version < processor.state.version  # reused
+    for event in small_stream[first_click + 1:]:
+        processor.process(event)
+    lists = generator.item_lists(processor.state, processor.mf)
+    assert lists.version == processor.state.version and len(lists.trending) > 0
