@@ -58,6 +58,14 @@ class ServingMetrics:
         self.events_ingested = Counter("streamrec_http_events_ingested_total",
                                        "Events accepted by POST /v1/events and acknowledged by Kafka",
                                        registry=registry)
+        self.blend_updates = Counter(
+            "streamrec_blend_updates_total",
+            "Steps the online blend took: clicks whose item was among the candidates the user was offered",
+            registry=registry)
+        self.blend_failures = Counter(
+            "streamrec_blend_update_failures_total",
+            "Clicks the blend could not learn from because scoring failed (logged once, then counted)",
+            registry=registry)
         for reason in FALLBACK_REASONS:
             self.fallbacks.labels(reason)
         for source in CANDIDATE_SOURCES:

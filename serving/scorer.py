@@ -1,5 +1,8 @@
 """Top-k for one user: candidates -> one batched model call -> blend with the online learners.
 
+The blend's weights are the partition's :class:`~stream.learners.blend.OnlineBlend`, which
+:meth:`Scorer.learn_click` teaches from each click before the worker applies it.
+
 The model in use is one attribute, replaced whole by :meth:`Scorer.swap` (a new session is built
 beside the old one first); a request reads it once, so it is scored by exactly one version and the
 response names that version. Failure contract:
@@ -26,7 +29,8 @@ import numpy as np
 from serving.candidates import CandidateGenerator
 from serving.metrics import ServingMetrics
 from serving.model_inputs import ModelVocabulary
-from stream.config import BlendWeights, ServingConfig
+from stream.config import ServingConfig
+from stream.events import Event
 from stream.model_artifact import Manifest, parse_utc_timestamp
 from stream.processor import PartitionProcessor
 
@@ -54,7 +58,7 @@ class Scored(NamedTuple):
     """One request's candidates and signals, before blending."""
 
     items: np.ndarray  # (m,) stream item ids
-    signals: dict[str, np.ndarray]  # signal name (a BlendWeights field) -> (m,) scores
+    signals: dict[str, np.ndarray]  # signal name (stream.learners.blend.SIGNALS) -> (m,) scores
     keys: list[str]  # stream item id -> external id
     version: int | None  # the model version that scored them, None if none did
     fallback: str | None
@@ -68,22 +72,6 @@ class Recommendation(msgspec.Struct, kw_only=True):
     model_version: int | None  # None: served by the online learners alone
     fallback: str | None = None  # why the model was not used (see the module docstring)
     candidates: int = 0
-
-
-def standardise(scores: np.ndarray) -> np.ndarray:
-    """(m,) -> (m,) z-scores; a constant signal contributes nothing."""
-    std = scores.std()
-    return (scores - scores.mean()) / std if std > 1e-12 else np.zeros_like(scores)
-
-
-def blend(signals: dict[str, np.ndarray], weights: BlendWeights) -> np.ndarray:
-    """Weighted sum of each signal's z-scores over one request's candidates."""
-    total = np.zeros(len(next(iter(signals.values()))))
-    for name, values in signals.items():
-        w = getattr(weights, name)
-        if w:
-            total += w * standardise(np.asarray(values, dtype=np.float64))
-    return total
 
 
 def rank_of_item(scores: np.ndarray, items: np.ndarray, item: int) -> int | None:
@@ -115,6 +103,7 @@ class Scorer:
         # The latest computation times (s), for summaries that quote exact p50/p99 (the histogram
         # only resolves its buckets).
         self.recent_seconds: deque[float] = deque(maxlen=100_000)
+        self.blend_failures = 0
 
     @property
     def version(self) -> int | None:
@@ -171,7 +160,7 @@ class Scorer:
         scored = self.score(processor, user_id, exclude, lock)
         items = scored.items
         if len(items):
-            scores = blend(scored.signals, self.cfg.blend)
+            scores = processor.blend.score(scored.signals)
             order = top_k_order(scores, items, k)
             top_items, top_scores = [scored.keys[i] for i in items[order].tolist()], scores[order].tolist()
         else:
@@ -189,6 +178,30 @@ class Scorer:
             if scored.fallback:
                 m.fallbacks.labels(scored.fallback).inc()
         return rec
+
+    def learn_click(self, processor: PartitionProcessor, event: Event) -> None:
+        """Test-then-learn of the partition's blend on a click about to be applied: the candidates
+        this user would have been offered, and where the clicked item stood among them. Called by
+        the worker with the partition's lock held. A failure here costs one learning step, never
+        the event: it is logged and the click is applied as usual."""
+        try:
+            user = processor.state.users.get(event.user_id)
+            item = processor.state.items.get(event.item_id)
+            if user is None or item is None:  # nothing to rank yet, or an item no candidate list can hold
+                return
+            scored = self.score(processor, event.user_id)
+            at = np.flatnonzero(scored.items == item)
+            if len(at):  # an item outside the candidates: no ranking of them could have had it
+                processor.blend.learn_one(scored.signals, int(at[0]))
+                if self.metrics:
+                    self.metrics.blend_updates.inc()
+        except Exception:  # noqa: BLE001 - derived learning must never stop the worker
+            self.blend_failures += 1
+            if self.metrics:
+                self.metrics.blend_failures.inc()
+            if self.blend_failures == 1:  # the first with its traceback; a repeat would flood the log per click
+                log.exception("could not learn the blend from the event %s (further failures are only counted)",
+                              event.event_id)
 
     @staticmethod
     def _mf_scores(processor: PartitionProcessor, user: int | None, items: np.ndarray) -> np.ndarray:

@@ -3,7 +3,9 @@
 The order inside :meth:`PartitionProcessor.process` is the prequential contract: every learner
 is scored on an event using only what came before it, then learns from it, and only then does the
 feature state absorb it. The whole object is deterministic given its input, and
-``to_state``/``from_state`` round-trip it exactly (the crash tests compare fingerprints).
+``to_state``/``from_state`` round-trip it exactly (the crash tests compare fingerprints). One
+exception: the serving blend (``blend``) also learns from the serving scorer's candidates, which
+depend on the model served at the time; a worker that does not serve leaves it untouched.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from stream.drift import DriftMonitor
 from stream.evaluation.prequential import LogLoss, PairwiseScore, RankingScore
 from stream.events import EVENT_TYPES, Event
 from stream.learners.base import rank_of
+from stream.learners.blend import OnlineBlend
 from stream.learners.click_model import ClickModel
 from stream.learners.item_knn import ItemKNN
 from stream.learners.mf import IncrementalMF
@@ -59,12 +62,19 @@ class PartitionProcessor:
                                       lc.click_l2, lc.click_negative_rate, lc.click_sampled_negatives,
                                       lc.candidates_per_source)
         self.rankers = {m.name: m for m in (self.popularity, self.knn, self.mf, self.click_model)}
+        # The serving path's blend weights: partition state, snapshotted with it, but learned by the
+        # serving scorer (it alone computes the candidates), before each click this processor applies.
+        self.blend = OnlineBlend(msgspec.structs.asdict(cfg.serving.blend), lc.blend_learning_rate)
         self.scores = {name: RankingScore(k) for name in self.rankers}
         # The click model's every-event test is its log-loss on each example it learns.
         self.pairwise = {name: PairwiseScore() for name in self.rankers if name != "click_model"}
         self.click_logloss = LogLoss()
         self.drift = {name: DriftMonitor(lc.drift_threshold) for name in self.rankers if name != "popularity"}
         self.counts = dict.fromkeys(["applied", "duplicate", "late", *EVENT_TYPES], 0)
+
+    def accepts(self, event: Event) -> bool:
+        """Would :meth:`process` apply ``event`` now (neither late nor a duplicate)? Changes nothing."""
+        return event.ts >= self.state.max_ts_ms - self._lateness_ms and event.event_id not in self.dedup
 
     def process(self, event: Event) -> Outcome:
         if event.ts < self.state.max_ts_ms - self._lateness_ms:
@@ -120,6 +130,7 @@ class PartitionProcessor:
             "pairwise": {name: s.to_state() for name, s in self.pairwise.items()},
             "click_logloss": self.click_logloss.to_state(),
             "drift": {name: m.to_state() for name, m in self.drift.items()},
+            "blend": self.blend.to_state(),
             "counts": dict(self.counts),
         }
 
@@ -142,6 +153,8 @@ class PartitionProcessor:
         proc.click_logloss.load_state(s["click_logloss"])
         for name, monitor in proc.drift.items():
             monitor.load_state(s["drift"][name])
+        if "blend" in s:  # snapshots written before the blend was learned start from the configured weights
+            proc.blend.load_state(s["blend"])
         proc.counts = dict(s["counts"])
         return proc
 

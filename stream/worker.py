@@ -8,6 +8,9 @@ Contract on failure:
   go to ``<events>.dlq`` with the reason in headers. Dead letters are at-least-once (a crash before a
   checkpoint re-sends the ones after it).
 * Kafka's committed offsets trail the snapshots; they feed lag monitoring, never recovery.
+* A serving worker's blend weights (``before_click``) are in the same snapshot, so after a crash each
+  re-applied click teaches them once more from the snapshot's weights: once per click in the history
+  that survives, though the step may differ if another model version serves the retry.
 * Snapshot offsets are positions in one incarnation of the topic (Kafka's topic id, kept beside the
   snapshots). A topic created anew under the same name (an in-memory broker restarted, a topic
   deleted and created again) restarts at offset 0: the worker keeps the state, moves the old
@@ -22,6 +25,7 @@ import operator
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -80,11 +84,18 @@ class BatchListener(Protocol):
     def batch_applied(self, applied: list[tuple[OwnedPartition, Event]]) -> None: ...
 
 
+ClickHook = Callable[[PartitionProcessor, Event], None]
+
+
 class StreamWorker:
     def __init__(self, cfg: Config, metrics: WorkerMetrics, consumer: Consumer | None = None,
-                 producer: Producer | None = None, listener: BatchListener | None = None) -> None:
+                 producer: Producer | None = None, listener: BatchListener | None = None,
+                 before_click: ClickHook | None = None) -> None:
         self.cfg = cfg
         self.listener = listener
+        # Called with the partition's lock held, before each click the processor will apply (not a
+        # duplicate, not late): the serving scorer's test-then-learn of the blend. It must not raise.
+        self.before_click = before_click
         self._partition_count: int | None = None
         self.topic = cfg.kafka.events_topic
         self.metrics = metrics
@@ -324,6 +335,8 @@ class StreamWorker:
                 self._dead_letter(msg, exc.reason, exc.detail)
             else:
                 with owned.lock:
+                    if self.before_click is not None and event.type == "click" and owned.processor.accepts(event):
+                        self.before_click(owned.processor, event)
                     outcome = owned.processor.process(event)
                 if outcome is Outcome.APPLIED:
                     applied[event.type] += 1

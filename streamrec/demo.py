@@ -201,6 +201,7 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
         "prequential": prequential(),
         "model_versions_served": versions,
         "recommendations_published": int(value("streamrec_recommendations_published_total") or 0),
+        "blend_updates": int(value("streamrec_blend_updates_total") or 0),  # clicks the serving blend learned from
         "scoring_ms": {"p50": _ms(scoring_ms, 50), "p99": _ms(scoring_ms, 99), "n": len(scoring_ms)},
         "freshness_ms": {"p50": _ms(probe.samples_ms, 50), "p99": _ms(probe.samples_ms, 99), "n": len(probe.samples_ms)},
     }

@@ -10,9 +10,11 @@ warm-started from the previous version, registered and promoted) and loaded as a
 load it. Training pauses the replay, so each model serves from the event it was trained up to: a
 live system would serve it a training run later (minutes), which this replay does not charge.
 
-Blend selection without peeking: the same candidates and signals are also ranked under each blend
-of ``BLEND_GRID``; a blend is chosen on the first ``select_clicks`` clicks only, and every ranker --
-the configured blend, the chosen one, each stream-only learner -- is reported on the clicks after.
+The serving path ranks with the blend it learns online (``stream.learners.blend``): each click is
+first ranked under the current weights, then teaches them. For comparison the same candidates and
+signals are also ranked under each fixed blend of ``BLEND_GRID``; the best fixed blend is chosen on
+the first ``select_clicks`` clicks only, and every ranker -- the learned blend, the chosen fixed one,
+each stream-only learner -- is reported on the clicks after.
 
 Is the serving path really ahead? Its lead over the best stream learner is measured pairwise on the
 same clicks, with a bootstrap interval that resamples users (``stream.evaluation.paired``).
@@ -31,11 +33,12 @@ import msgspec
 import numpy as np
 
 from serving.model_updates import ModelLoader
-from serving.scorer import Scorer, blend, rank_of_item
+from serving.scorer import Scorer, rank_of_item
 from stream.config import BlendWeights, Config
 from stream.evaluation.paired import Lead, paired_lead
 from stream.evaluation.replay import summarise
 from stream.events import Event
+from stream.learners.blend import OnlineBlend
 from stream.processor import Outcome, PartitionProcessor
 
 Log = Callable[[str], None]
@@ -96,7 +99,8 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
     # Every retrained student is promoted: the gate compares validation figures measured on
     # different windows (each version's own), which says little about which model is better now.
     cfg = msgspec.structs.replace(cfg, registry=msgspec.structs.replace(cfg.registry, gate_tolerance=1.0))
-    blends = (cfg.serving.blend, *BLEND_GRID)  # index 0: the configured blend
+    # Index 0 (None): the partition's learned blend; then the fixed blends of the grid.
+    blends = [None, *(OnlineBlend(msgspec.structs.asdict(w), learning_rate=0.0) for w in BLEND_GRID)]
     with tempfile.TemporaryDirectory(prefix="streamrec-replay-") as tmp:
         root = registry_root or Path(tmp) / "models"
         proc = PartitionProcessor(cfg, k)
@@ -114,11 +118,13 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
             if event.type == "click":
                 scored = scorer.score(proc, event.user_id)
                 item = proc.state.items.get(event.item_id)
-                ranks = [rank_of_item(blend(scored.signals, w), scored.items, item) if len(scored.items) and
-                         item is not None else None for w in blends]
+                ranks = [rank_of_item((w or proc.blend).score(scored.signals), scored.items, item)  # None: the learned one
+                         if len(scored.items) and item is not None else None for w in blends]
                 if scored.fallback:
                     fallbacks[scored.fallback] = fallbacks.get(scored.fallback, 0) + 1
                 before = {name: (s.hits, s.n) for name, s in proc.scores.items()}
+                if ranks[0] is not None and proc.accepts(event):  # as the worker does: test, then learn
+                    proc.blend.learn_one(scored.signals, int(np.flatnonzero(scored.items == item)[0]))
             if proc.process(event) is Outcome.APPLIED:
                 history.append(event)
                 if ranks is not None:
@@ -136,8 +142,10 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
                                  overall[f"recall@{k}"] / max(result[best][f"recall@{k}"], 1e-12), 4),
                              f"recall@{k}_lead_over_best_stream_learner": clicks.lead(0, best, k).to_dict()}
         result["blend_selection"] = _selection(clicks, select_clicks, k)
+        result["serving"]["learned_blend"] = {name: round(w, 4) for name, w in proc.blend.weights.items()}
         result["_run"] = {"events": n, "seconds": round(time.perf_counter() - started, 1),
-                          "retrain_every": retrain_every, "blend": msgspec.to_builtins(cfg.serving.blend)}
+                          "retrain_every": retrain_every, "blend_start": msgspec.to_builtins(cfg.serving.blend),
+                          "blend_learning_rate": cfg.learners.blend_learning_rate}
         return result
 
 
@@ -149,7 +157,7 @@ def _selection(clicks: ClickLog, select_clicks: int, k: int) -> dict[str, Any]:
     """
     selection, after = slice(0, select_clicks), slice(select_clicks, None)
     chosen = 1 + max(range(len(BLEND_GRID)), key=lambda i: clicks.serving_hits(1 + i, k)[selection].sum())
-    recall = {"serving, configured blend": clicks.figures(0, k, after)[f"recall@{k}"],
+    recall = {"serving, learned blend": clicks.figures(0, k, after)[f"recall@{k}"],
               "serving, chosen blend": clicks.figures(chosen, k, after)[f"recall@{k}"]}
     for name, column in clicks.learner_hits.items():
         hits = np.frombuffer(column, dtype=np.int8)[after]
@@ -159,11 +167,11 @@ def _selection(clicks: ClickLog, select_clicks: int, k: int) -> dict[str, Any]:
     return {"selection_clicks": select_clicks, "after_clicks": max(len(clicks) - select_clicks, 0),
             "chosen": msgspec.to_builtins(BLEND_GRID[chosen - 1]),
             f"chosen_recall@{k}_on_selection": clicks.figures(chosen, k, selection)[f"recall@{k}"],
-            f"configured_recall@{k}_on_selection": clicks.figures(0, k, selection)[f"recall@{k}"],
+            f"learned_recall@{k}_on_selection": clicks.figures(0, k, selection)[f"recall@{k}"],
             f"recall@{k}_after_selection": recall,
             "best_stream_learner_after_selection": best,
             f"recall@{k}_lead_after_selection": None if best is None else {
-                "configured blend": clicks.lead(0, best, k, after).to_dict(),
+                "learned blend": clicks.lead(0, best, k, after).to_dict(),
                 "chosen blend": clicks.lead(chosen, best, k, after).to_dict()}}
 
 

@@ -56,7 +56,7 @@ class ServingStack:
                                cfg.kafka.model_updates_topic, registry_root, s.registry_poll_s)
         publisher = RecommendationPublisher(scorer, make_producer(cfg.kafka), cfg.kafka.recommendations_topic, s.k,
                                             list(s.publish_on), metrics)
-        worker = StreamWorker(cfg, WorkerMetrics(registry), listener=publisher)
+        worker = StreamWorker(cfg, WorkerMetrics(registry), listener=publisher, before_click=scorer.learn_click)
         ingest = EventIngest(make_producer(cfg.kafka), cfg.kafka.events_topic, EventCodec(cfg.events.max_bytes))
         api = None
         if s.port:

@@ -84,6 +84,7 @@ def test_demo_runs_the_pipeline_end_to_end(tmp_path):
     assert set(summary["prequential"]) == {"popularity", "item_knn", "isgd_mf", "click_model"}
     assert summary["model_versions_served"] == [1], out.stderr[-2000:]
     assert summary["recommendations_published"] > 0 and summary["freshness_ms"]["n"] > 0
+    assert summary["blend_updates"] > 0  # the serving blend learned from the clicks as they came
     assert summary["http_ms"]["n"] > 0 and summary["http_ms"]["failed"] == 0
 
     run = load_record(summary["run_record"])

@@ -19,6 +19,9 @@ def test_the_serving_path_is_scored_on_every_click_and_retrained_models_serve(cf
     assert [m["serving"] for m in serving["models"]] == versions  # every promoted version was loaded
     assert serving["fallbacks"].get("no_model", 0) > 0  # the clicks before the first model
     assert 0 <= serving["recall@10"] <= 1 and serving["best_stream_learner"] in result
+    # The serving path ranked with the blend it learned from the clicks, starting from the configured one.
+    start = result["_run"]["blend_start"]
+    assert set(serving["learned_blend"]) == set(start) and serving["learned_blend"] != start
     selection = result["blend_selection"]
     assert selection["after_clicks"] == serving["scored_clicks"] - 200
     assert set(selection["recall@10_after_selection"]) >= {"serving, chosen blend", "item_knn"}

@@ -23,6 +23,10 @@ class DedupWindow:
             self._ids.popitem(last=False)
         return False
 
+    def __contains__(self, event_id: str) -> bool:
+        """Seen within the window (a look only: nothing is remembered)."""
+        return event_id in self._ids
+
     def __len__(self) -> int:
         return len(self._ids)
 

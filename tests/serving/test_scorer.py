@@ -1,6 +1,7 @@
 """The scorer: top-k from the model when there is one, from the online learners when there is not,
 and always one named version per response."""
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ from serving.model_inputs import ModelVocabulary
 from serving.scorer import Scorer, rank_of_item, top_k_order
 from stream.config import BlendWeights
 from stream.events import Event, ItemAttributes
-from tests.conftest import with_section
+from stream.learners.blend import OnlineBlend
 
 
 def busy_user(processor) -> str:
@@ -50,7 +51,8 @@ def test_a_failing_model_falls_back_and_stays_loaded(cfg, processor, student_dir
 
 
 def test_with_only_the_student_weighted_the_order_is_the_models(cfg, processor, student_dir):
-    cfg = with_section(cfg, "serving", blend=BlendWeights(student=1.0, item_knn=0.0, isgd_mf=0.0, popularity=0.0))
+    processor.blend = OnlineBlend(msgspec.structs.asdict(BlendWeights(student=1.0, item_knn=0.0, isgd_mf=0.0,
+                                                                      popularity=0.0)), learning_rate=0.0)
     model = OnnxModel.load(student_dir)
     scorer = Scorer(cfg.serving)
     scorer.swap(model)
@@ -61,6 +63,42 @@ def test_with_only_the_student_weighted_the_order_is_the_models(cfg, processor, 
     logits = model.score(scorer.current.vocab.for_partition(state).build(user, state.users.get(user), c.items))
     expected = [state.items.keys[i] for i in c.items[top_k_order(logits, c.items, 10)]]
     assert rec.items == expected
+
+
+def test_a_click_on_a_candidate_teaches_the_partitions_blend(cfg, processor, student_dir):
+    scorer = Scorer(cfg.serving)
+    scorer.swap(OnnxModel.load(student_dir))
+    user = busy_user(processor)
+    state = processor.state
+    c = scorer.candidates.generate(state, processor.knn, processor.mf, state.users.get(user))
+    item = state.items.keys[int(c.items[len(c.items) // 2])]
+    start = processor.blend.weights
+    scorer.learn_click(processor, Event(event_id="x1", ts=state.max_ts_ms, user_id=user, item_id=item, type="click"))
+    assert processor.blend.clicks_learned == 1
+    assert set(processor.blend.weights) == set(start) and processor.blend.weights != start
+    assert processor.blend.weights["student"] != start["student"]  # the model's score took part
+
+
+def test_a_click_the_blend_cannot_learn_from_changes_nothing(cfg, processor):
+    scorer = Scorer(cfg.serving)
+    user, start = busy_user(processor), processor.blend.weights
+    seen = processor.state.items.keys[processor.state.seen_items(processor.state.users.get(user))[0]]
+    for user_id, item_id in ((user, seen), ("never-seen-user", seen), (user, "never-seen-item")):
+        scorer.learn_click(processor, Event(event_id="x", ts=processor.state.max_ts_ms, user_id=user_id,
+                                            item_id=item_id, type="click"))
+    assert processor.blend.weights == start and processor.blend.clicks_learned == 0
+
+
+def test_a_failure_to_learn_is_counted_never_raised(cfg, processor, caplog):
+    scorer = Scorer(cfg.serving)
+    scorer.score = lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("candidate generation failed"))
+    user = busy_user(processor)
+    item = processor.state.items.keys[0]
+    for n in range(3):
+        scorer.learn_click(processor, Event(event_id=f"x{n}", ts=processor.state.max_ts_ms, user_id=user,
+                                            item_id=item, type="click"))
+    assert scorer.blend_failures == 3
+    assert sum("could not learn the blend" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_inputs_map_known_items_to_the_models_ids_and_cold_items_to_their_category(cfg, processor, student_dir):

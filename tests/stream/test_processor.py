@@ -43,6 +43,32 @@ def test_late_events_are_refused(cfg):
     assert proc.counts["late"] == 1
 
 
+def test_accepts_says_what_process_would_do_and_changes_nothing(cfg):
+    cfg = with_section(cfg, "events", allowed_lateness_ms=1000)
+    proc = PartitionProcessor(cfg)
+    proc.process(ev(1, ts=T0 + 10_000))
+    before = proc.fingerprint()
+    assert proc.accepts(ev(2, ts=T0 + 9_500))
+    assert not proc.accepts(ev(1, ts=T0 + 10_000))  # a duplicate
+    assert not proc.accepts(ev(3, ts=T0 + 8_000))  # late
+    assert proc.fingerprint() == before
+    assert proc.process(ev(2, ts=T0 + 9_500)) is Outcome.APPLIED  # asking did not mark it seen
+
+
+def test_the_learned_blend_is_part_of_the_snapshot(cfg, small_stream):
+    proc = PartitionProcessor(cfg)
+    for event in small_stream[:100]:
+        proc.process(event)
+    proc.blend.weights = {**proc.blend.weights, "item_knn": 2.5}  # as the scorer's learning leaves it
+    proc.blend.clicks_learned = 7
+    state = msgspec.msgpack.decode(msgspec.msgpack.encode(proc.to_state()))
+    restored = PartitionProcessor.from_state(cfg, state)
+    assert restored.blend.weights == proc.blend.weights and restored.blend.clicks_learned == 7
+    assert restored.fingerprint() == proc.fingerprint()
+    del state["blend"]  # a snapshot from before the blend was learned starts from the configured weights
+    assert PartitionProcessor.from_state(cfg, state).blend.weights == PartitionProcessor(cfg).blend.weights
+
+
 def test_snapshot_mid_stream_then_resume_equals_uninterrupted(cfg, small_stream):
     whole = PartitionProcessor(cfg)
     for event in small_stream:

@@ -124,6 +124,26 @@ def test_a_clean_run_checkpoints_and_commits_everything(cfg, small_stream):
     assert snap.offset == 100 and consumer.commits[-1] == 100
 
 
+def test_the_click_hook_sees_each_applied_click_once_before_it_is_applied(cfg, small_stream):
+    """The serving blend's test-then-learn: called under the partition's lock, on state without the
+    click, and never for a duplicate (a redelivered click must not teach twice)."""
+    values = payloads(small_stream, 200)
+    values += values[:50]  # redelivered
+    seen = []
+
+    def hook(processor, event):
+        owned = worker.owned[0]
+        assert owned.processor is processor and owned.lock.locked()
+        assert processor.accepts(event)  # not applied yet
+        seen.append(event.event_id)
+
+    consumer = FakeConsumer(cfg.kafka.events_topic, values)
+    worker = StreamWorker(cfg, WorkerMetrics(CollectorRegistry()), consumer, FakeProducer(), before_click=hook)
+    run_until_drained(worker, consumer, len(values))
+    clicks = [e.event_id for e in small_stream[:200] if e.type == "click"]
+    assert clicks and seen == clicks
+
+
 def test_a_crash_inside_an_event_leaves_the_last_checkpoint_untouched(cfg, small_stream, monkeypatch):
     values = payloads(small_stream, 100)
     consumer = FakeConsumer(cfg.kafka.events_topic, values)
