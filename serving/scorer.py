@@ -184,6 +184,8 @@ class Scorer:
         this user would have been offered, and where the clicked item stood among them. Called by
         the worker with the partition's lock held. A failure here costs one learning step, never
         the event: it is logged and the click is applied as usual."""
+        if not processor.blend.samples(event.event_id):  # not sampled, or fixed weights: spare the scoring
+            return
         try:
             user = processor.state.users.get(event.user_id)
             item = processor.state.items.get(event.item_id)

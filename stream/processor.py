@@ -64,7 +64,8 @@ class PartitionProcessor:
         self.rankers = {m.name: m for m in (self.popularity, self.knn, self.mf, self.click_model)}
         # The serving path's blend weights: partition state, snapshotted with it, but learned by the
         # serving scorer (it alone computes the candidates), before each click this processor applies.
-        self.blend = OnlineBlend(msgspec.structs.asdict(cfg.serving.blend), lc.blend_learning_rate)
+        self.blend = OnlineBlend(msgspec.structs.asdict(cfg.serving.blend), lc.blend_learning_rate,
+                                 lc.blend_sample_rate)
         self.scores = {name: RankingScore(k) for name in self.rankers}
         # The click model's every-event test is its log-loss on each example it learns.
         self.pairwise = {name: PairwiseScore() for name in self.rankers if name != "click_model"}

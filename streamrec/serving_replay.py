@@ -118,12 +118,13 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
             if event.type == "click":
                 scored = scorer.score(proc, event.user_id)
                 item = proc.state.items.get(event.item_id)
-                ranks = [rank_of_item((w or proc.blend).score(scored.signals), scored.items, item)  # None: the learned one
+                ranks = [rank_of_item((w or proc.blend).score(scored.signals), scored.items, item)  # None: learned
                          if len(scored.items) and item is not None else None for w in blends]
                 if scored.fallback:
                     fallbacks[scored.fallback] = fallbacks.get(scored.fallback, 0) + 1
                 before = {name: (s.hits, s.n) for name, s in proc.scores.items()}
-                if ranks[0] is not None and proc.accepts(event):  # as the worker does: test, then learn
+                # As a serving worker does: the current weights ranked the click, now it teaches them.
+                if ranks[0] is not None and proc.accepts(event) and proc.blend.samples(event.event_id):
                     proc.blend.learn_one(scored.signals, int(np.flatnonzero(scored.items == item)[0]))
             if proc.process(event) is Outcome.APPLIED:
                 history.append(event)

@@ -65,6 +65,10 @@ def test_with_only_the_student_weighted_the_order_is_the_models(cfg, processor, 
     assert rec.items == expected
 
 
+def sampled_id(processor, sampled: bool = True) -> str:
+    return next(f"x{n}" for n in range(1000) if processor.blend.samples(f"x{n}") == sampled)
+
+
 def test_a_click_on_a_candidate_teaches_the_partitions_blend(cfg, processor, student_dir):
     scorer = Scorer(cfg.serving)
     scorer.swap(OnnxModel.load(student_dir))
@@ -73,7 +77,10 @@ def test_a_click_on_a_candidate_teaches_the_partitions_blend(cfg, processor, stu
     c = scorer.candidates.generate(state, processor.knn, processor.mf, state.users.get(user))
     item = state.items.keys[int(c.items[len(c.items) // 2])]
     start = processor.blend.weights
-    scorer.learn_click(processor, Event(event_id="x1", ts=state.max_ts_ms, user_id=user, item_id=item, type="click"))
+    click = Event(event_id=sampled_id(processor, False), ts=state.max_ts_ms, user_id=user, item_id=item, type="click")
+    scorer.learn_click(processor, click)  # not one of the sampled clicks: not even scored
+    assert processor.blend.weights == start and processor.blend.clicks_learned == 0
+    scorer.learn_click(processor, msgspec.structs.replace(click, event_id=sampled_id(processor)))
     assert processor.blend.clicks_learned == 1
     assert set(processor.blend.weights) == set(start) and processor.blend.weights != start
     assert processor.blend.weights["student"] != start["student"]  # the model's score took part
@@ -84,8 +91,8 @@ def test_a_click_the_blend_cannot_learn_from_changes_nothing(cfg, processor):
     user, start = busy_user(processor), processor.blend.weights
     seen = processor.state.items.keys[processor.state.seen_items(processor.state.users.get(user))[0]]
     for user_id, item_id in ((user, seen), ("never-seen-user", seen), (user, "never-seen-item")):
-        scorer.learn_click(processor, Event(event_id="x", ts=processor.state.max_ts_ms, user_id=user_id,
-                                            item_id=item_id, type="click"))
+        scorer.learn_click(processor, Event(event_id=sampled_id(processor), ts=processor.state.max_ts_ms,
+                                            user_id=user_id, item_id=item_id, type="click"))
     assert processor.blend.weights == start and processor.blend.clicks_learned == 0
 
 
@@ -94,8 +101,9 @@ def test_a_failure_to_learn_is_counted_never_raised(cfg, processor, caplog):
     scorer.score = lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("candidate generation failed"))
     user = busy_user(processor)
     item = processor.state.items.keys[0]
-    for n in range(3):
-        scorer.learn_click(processor, Event(event_id=f"x{n}", ts=processor.state.max_ts_ms, user_id=user,
+    sampled = [f"x{n}" for n in range(1000) if processor.blend.samples(f"x{n}")][:3]
+    for event_id in sampled:
+        scorer.learn_click(processor, Event(event_id=event_id, ts=processor.state.max_ts_ms, user_id=user,
                                             item_id=item, type="click"))
     assert scorer.blend_failures == 3
     assert sum("could not learn the blend" in r.getMessage() for r in caplog.records) == 1

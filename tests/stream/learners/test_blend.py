@@ -95,3 +95,14 @@ def test_its_state_round_trips():
 def test_an_unknown_signal_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown blend signals \\['clicks'\\]"):
         OnlineBlend({"clicks": 1.0}, learning_rate=0.1)
+
+
+def test_a_share_of_clicks_is_learned_from_chosen_by_event_id_alone():
+    blend = OnlineBlend({"item_knn": 1.0}, learning_rate=0.1, sample_rate=0.25)
+    ids = [f"event-{n}" for n in range(20_000)]
+    chosen = [i for i in ids if blend.samples(i)]
+    assert 0.23 < len(chosen) / len(ids) < 0.27
+    again = OnlineBlend({"popularity": 2.0}, learning_rate=0.5, sample_rate=0.25)  # another partition, a replay
+    assert [i for i in ids if again.samples(i)] == chosen
+    assert all(OnlineBlend({}, learning_rate=0.1, sample_rate=1.0).samples(i) for i in ids[:1000])
+    assert not any(OnlineBlend({}, learning_rate=0.0, sample_rate=1.0).samples(i) for i in ids[:1000])  # fixed
