@@ -146,7 +146,8 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
         result["serving"]["learned_blend"] = {name: round(w, 4) for name, w in proc.blend.weights.items()}
         result["_run"] = {"events": n, "seconds": round(time.perf_counter() - started, 1),
                           "retrain_every": retrain_every, "blend_start": msgspec.to_builtins(cfg.serving.blend),
-                          "blend_learning_rate": cfg.learners.blend_learning_rate}
+                          "blend_learning_rate": cfg.learners.blend_learning_rate,
+                          "blend_sample_rate": cfg.learners.blend_sample_rate}
         return result
 
 
