@@ -64,7 +64,8 @@ class ServingMetrics:
             registry=registry)
         self.blend_failures = Counter(
             "streamrec_blend_update_failures_total",
-            "Clicks the blend could not learn from because scoring failed (logged once, then counted)",
+            "Sampled clicks the blend could not learn from: candidate generation or the step raised "
+            "(the first is logged)",
             registry=registry)
         for reason in FALLBACK_REASONS:
             self.fallbacks.labels(reason)

@@ -179,19 +179,21 @@ class Scorer:
                 m.fallbacks.labels(scored.fallback).inc()
         return rec
 
-    def learn_click(self, processor: PartitionProcessor, event: Event) -> None:
+    def learn_click(self, processor: PartitionProcessor, event: Event,
+                    lock: AbstractContextManager | None = None) -> None:
         """Test-then-learn of the partition's blend on a click about to be applied: the candidates
         this user would have been offered, and where the clicked item stood among them. Called by
-        the worker with the partition's lock held. A failure here costs one learning step, never
-        the event: it is logged and the click is applied as usual."""
+        the worker, the partition's only writer, before it applies the click: ``lock`` guards the
+        state while candidates are built (as for a request), the model runs outside it. A failure
+        here costs one learning step, never the event: it is counted and the click applied as usual.
+        If the model fails, the step is taken without the student (its weight waits)."""
         if not processor.blend.samples(event.event_id):  # not sampled, or fixed weights: spare the scoring
             return
         try:
-            user = processor.state.users.get(event.user_id)
             item = processor.state.items.get(event.item_id)
-            if user is None or item is None:  # nothing to rank yet, or an item no candidate list can hold
+            if item is None:  # an item first seen now: no candidate list could have held it
                 return
-            scored = self.score(processor, event.user_id)
+            scored = self.score(processor, event.user_id, lock=lock)  # a new user gets trending items
             at = np.flatnonzero(scored.items == item)
             if len(at):  # an item outside the candidates: no ranking of them could have had it
                 processor.blend.learn_one(scored.signals, int(at[0]))

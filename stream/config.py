@@ -160,8 +160,9 @@ class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class BlendWeights(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Starting weights of each signal's standardised score (z-score over one request's candidates)
-    in the final ranking; the worker then learns them from the clicks (learners.blend_learning_rate;
-    0: they stay as set). The student's weight is dropped when no model is loaded (the fallback).
+    in the final ranking; the worker then learns them from the clicks, and a partition restored from
+    a snapshot goes on from its learned weights (learners.blend_learning_rate 0: these weights, as
+    set, always). The student's weight is dropped when no model is loaded (the fallback).
 
     Equal by default, no preference: the learned weights do not depend on where they start
     (README, "The serving path in the MovieLens-100K replay")."""

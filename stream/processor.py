@@ -5,7 +5,8 @@ is scored on an event using only what came before it, then learns from it, and o
 feature state absorb it. The whole object is deterministic given its input, and
 ``to_state``/``from_state`` round-trip it exactly (the crash tests compare fingerprints). One
 exception: the serving blend (``blend``) also learns from the serving scorer's candidates, which
-depend on the model served at the time; a worker that does not serve leaves it untouched.
+depend on the model served at the time and on item lists rebuilt on a timer; a worker that does not
+serve leaves it untouched.
 """
 
 from __future__ import annotations
@@ -73,12 +74,15 @@ class PartitionProcessor:
         self.drift = {name: DriftMonitor(lc.drift_threshold) for name in self.rankers if name != "popularity"}
         self.counts = dict.fromkeys(["applied", "duplicate", "late", *EVENT_TYPES], 0)
 
+    def _late(self, event: Event) -> bool:
+        return event.ts < self.state.max_ts_ms - self._lateness_ms
+
     def accepts(self, event: Event) -> bool:
         """Would :meth:`process` apply ``event`` now (neither late nor a duplicate)? Changes nothing."""
-        return event.ts >= self.state.max_ts_ms - self._lateness_ms and event.event_id not in self.dedup
+        return not self._late(event) and event.event_id not in self.dedup
 
     def process(self, event: Event) -> Outcome:
-        if event.ts < self.state.max_ts_ms - self._lateness_ms:
+        if self._late(event):
             self.counts["late"] += 1
             return Outcome.LATE
         if self.dedup.seen_before(event.event_id):
@@ -154,7 +158,9 @@ class PartitionProcessor:
         proc.click_logloss.load_state(s["click_logloss"])
         for name, monitor in proc.drift.items():
             monitor.load_state(s["drift"][name])
-        if "blend" in s:  # snapshots written before the blend was learned start from the configured weights
+        # A learning blend goes on from its snapshot; a fixed one (learning rate 0) uses the weights
+        # configured now, as does a snapshot written before the blend was learned.
+        if "blend" in s and proc.blend.learning_rate:
             proc.blend.load_state(s["blend"])
         proc.counts = dict(s["counts"])
         return proc

@@ -10,7 +10,8 @@ Contract on failure:
 * Kafka's committed offsets trail the snapshots; they feed lag monitoring, never recovery.
 * A serving worker's blend weights (``before_click``) are in the same snapshot, so after a crash each
   re-applied click teaches them once more from the snapshot's weights: once per click in the history
-  that survives, though the step may differ if another model version serves the retry.
+  that survives. The step itself may differ on the retry: it depends on the model served and on the
+  item-side candidate lists, which are rebuilt on a timer.
 * Snapshot offsets are positions in one incarnation of the topic (Kafka's topic id, kept beside the
   snapshots). A topic created anew under the same name (an in-memory broker restarted, a topic
   deleted and created again) restarts at offset 0: the worker keeps the state, moves the old
@@ -84,7 +85,7 @@ class BatchListener(Protocol):
     def batch_applied(self, applied: list[tuple[OwnedPartition, Event]]) -> None: ...
 
 
-ClickHook = Callable[[PartitionProcessor, Event], None]
+ClickHook = Callable[[PartitionProcessor, Event, threading.Lock], None]
 
 
 class StreamWorker:
@@ -93,8 +94,10 @@ class StreamWorker:
                  before_click: ClickHook | None = None) -> None:
         self.cfg = cfg
         self.listener = listener
-        # Called with the partition's lock held, before each click the processor will apply (not a
-        # duplicate, not late): the serving scorer's test-then-learn of the blend. It must not raise.
+        # Called before each click the processor will apply (not a duplicate, not late), on this
+        # thread -- the state's only writer -- with the partition's lock for it to take while it reads
+        # state (a model call need not block requests): the serving blend's test-then-learn. It must
+        # not raise.
         self.before_click = before_click
         self._partition_count: int | None = None
         self.topic = cfg.kafka.events_topic
@@ -334,9 +337,9 @@ class StreamWorker:
             except InvalidEvent as exc:
                 self._dead_letter(msg, exc.reason, exc.detail)
             else:
+                if self.before_click is not None and event.type == "click" and owned.processor.accepts(event):
+                    self.before_click(owned.processor, event, owned.lock)
                 with owned.lock:
-                    if self.before_click is not None and event.type == "click" and owned.processor.accepts(event):
-                        self.before_click(owned.processor, event)
                     outcome = owned.processor.process(event)
                 if outcome is Outcome.APPLIED:
                     applied[event.type] += 1

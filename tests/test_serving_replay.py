@@ -36,3 +36,23 @@ def test_the_serving_path_is_scored_on_every_click_and_retrained_models_serve(cf
     assert after["lead"] == pytest.approx(selection["recall@10_after_selection"]["serving, chosen blend"]
                                           - selection["recall@10_after_selection"][selection["best_stream_learner_after_selection"]], abs=1e-4)
 
+
+
+def test_the_replay_teaches_the_blend_exactly_as_a_serving_worker_does(cfg):
+    """Same clicks, same sampling, same candidates: the replay's learned weights are the ones a worker
+    that calls Scorer.learn_click before each click would reach (item lists rebuilt per request in both)."""
+    from serving.scorer import Scorer
+    from stream.processor import PartitionProcessor
+
+    # Clicks and conversions only, like MovieLens: a user's first event is a click, which a new user's
+    # trending candidates may hold.
+    events = [e for e in synthetic_events(small_world(n_sessions=400)) if e.type != "impression"]
+    result = replay_with_serving(events, cfg, retrain_every=len(events) + 1, select_clicks=100, log=lambda _: None)
+    live_cfg = with_section(cfg, "serving", item_lists_refresh_s=1e-9)
+    proc, scorer = PartitionProcessor(live_cfg), Scorer(live_cfg.serving)
+    for event in events:
+        if event.type == "click" and proc.accepts(event):
+            scorer.learn_click(proc, event)
+        proc.process(event)
+    assert proc.blend.clicks_learned > 50
+    assert result["serving"]["learned_blend"] == {name: round(w, 4) for name, w in proc.blend.weights.items()}

@@ -81,6 +81,8 @@ class OnlineBlend:
         p = np.exp(s - s.max())
         p /= p.sum()
         step = self.learning_rate * (z[clicked] - p @ z)
+        if not np.isfinite(step).all():  # a non-finite weight would be snapshotted and never recover
+            return
         self.weights = {**weights, **{n: float(weights[n] + d) for n, d in zip(names, step)}}
         self.clicks_learned += 1
 

@@ -155,6 +155,7 @@ class FeatureState:
             "user_categories": [[u, list(c.keys()), list(c.values())] for u, c in self.user_categories.items()],
             "covis": self.covis.to_state(),
             "max_ts_ms": self.max_ts_ms,
+            "version": self.version,
         }
 
     @classmethod
@@ -172,4 +173,6 @@ class FeatureState:
         st.user_category_totals = {u: sum(c.values()) for u, c in st.user_categories.items()}
         st.covis = CoVisitation.from_state(s["covis"])
         st.max_ts_ms = s["max_ts_ms"]
+        # Kept, not restarted at 0: readers pace rebuilds of derived views by how far it has moved.
+        st.version = s.get("version", 0)  # 0: a snapshot from before it was kept
         return st

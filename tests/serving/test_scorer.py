@@ -90,10 +90,21 @@ def test_a_click_the_blend_cannot_learn_from_changes_nothing(cfg, processor):
     scorer = Scorer(cfg.serving)
     user, start = busy_user(processor), processor.blend.weights
     seen = processor.state.items.keys[processor.state.seen_items(processor.state.users.get(user))[0]]
-    for user_id, item_id in ((user, seen), ("never-seen-user", seen), (user, "never-seen-item")):
+    for item_id in (seen, "never-seen-item"):  # not a candidate; not even known
         scorer.learn_click(processor, Event(event_id=sampled_id(processor), ts=processor.state.max_ts_ms,
-                                            user_id=user_id, item_id=item_id, type="click"))
+                                            user_id=user, item_id=item_id, type="click"))
     assert processor.blend.weights == start and processor.blend.clicks_learned == 0
+
+
+def test_a_new_users_click_on_a_trending_item_teaches_the_blend(cfg, processor):
+    """A user the partition has never seen is served the trending items, so a click on one of them
+    says how that ranking did, as the replay counts it."""
+    scorer = Scorer(cfg.serving)
+    trending = scorer.candidates.generate(processor.state, processor.knn, processor.mf, None).items
+    scorer.learn_click(processor, Event(event_id=sampled_id(processor), ts=processor.state.max_ts_ms,
+                                        user_id="someone-new", item_id=processor.state.items.keys[int(trending[0])],
+                                        type="click"))
+    assert processor.blend.clicks_learned == 1
 
 
 def test_a_failure_to_learn_is_counted_never_raised(cfg, processor, caplog):

@@ -65,6 +65,9 @@ def test_the_learned_blend_is_part_of_the_snapshot(cfg, small_stream):
     restored = PartitionProcessor.from_state(cfg, state)
     assert restored.blend.weights == proc.blend.weights and restored.blend.clicks_learned == 7
     assert restored.fingerprint() == proc.fingerprint()
+    assert restored.state.version == proc.state.version  # derived views pace their rebuilds by it
+    fixed = with_section(cfg, "learners", blend_learning_rate=0.0)  # an operator pins the weights
+    assert PartitionProcessor.from_state(fixed, state).blend.weights == PartitionProcessor(fixed).blend.weights
     del state["blend"]  # a snapshot from before the blend was learned starts from the configured weights
     assert PartitionProcessor.from_state(cfg, state).blend.weights == PartitionProcessor(cfg).blend.weights
 

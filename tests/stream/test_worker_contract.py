@@ -125,15 +125,16 @@ def test_a_clean_run_checkpoints_and_commits_everything(cfg, small_stream):
 
 
 def test_the_click_hook_sees_each_applied_click_once_before_it_is_applied(cfg, small_stream):
-    """The serving blend's test-then-learn: called under the partition's lock, on state without the
-    click, and never for a duplicate (a redelivered click must not teach twice)."""
+    """The serving blend's test-then-learn: handed the partition's lock to take while it reads state
+    (not held for it, so its model call does not block requests), on state without the click, and
+    never for a duplicate (a redelivered click must not teach twice)."""
     values = payloads(small_stream, 200)
     values += values[:50]  # redelivered
     seen = []
 
-    def hook(processor, event):
+    def hook(processor, event, lock):
         owned = worker.owned[0]
-        assert owned.processor is processor and owned.lock.locked()
+        assert owned.processor is processor and lock is owned.lock and not lock.locked()
         assert processor.accepts(event)  # not applied yet
         seen.append(event.event_id)
 

@@ -75,6 +75,13 @@ def test_a_signal_missing_from_a_request_keeps_its_weight():
     assert blend.weights["student"] == 0.7 and blend.weights["item_knn"] != 1.0
 
 
+def test_signals_too_large_to_standardise_skip_the_step():
+    blend = OnlineBlend({"item_knn": 1.0, "popularity": 1.0}, learning_rate=0.1)
+    with np.errstate(all="ignore"):
+        blend.learn_one({"item_knn": np.array([1e308, 1e307, 1e308]), "popularity": np.array([1.0, 2.0, 3.0])}, 0)
+    assert all(np.isfinite(w) for w in blend.weights.values())
+
+
 def test_weights_are_replaced_whole_so_a_reader_keeps_a_consistent_set():
     blend = OnlineBlend({"item_knn": 1.0}, learning_rate=0.1)
     held = blend.weights
