@@ -47,15 +47,22 @@ def _ms(values: list[float], q: float) -> float | None:
 class HttpClient(threading.Thread):
     """Asks the API for recommendations of users seen so far, ``rate`` requests per second."""
 
-    def __init__(self, base_url: str, users: list[str], rate: float, stop: threading.Event) -> None:
+    def __init__(self, base_url: str, users: list[str], rate: float) -> None:
         super().__init__(name="http-client", daemon=True)
-        self.base_url, self.users, self.rate, self.stop = base_url, users, rate, stop
+        self.base_url, self.users, self.rate = base_url, users, rate
+        self._halt = threading.Event()
         self.latencies_ms: list[float] = []
         self.failures: list[str] = []
 
+    def halt(self) -> None:
+        """Stop asking, and wait for the request in flight: the demo stops its client before the
+        worker gives up its partitions, which would answer that request 503."""
+        self._halt.set()
+        self.join(10)
+
     def run(self) -> None:
         rng = random.Random(0)
-        while not self.stop.wait(1.0 / self.rate):
+        while not self._halt.wait(1.0 / self.rate):
             if not self.users:
                 continue
             user = self.users[rng.randrange(len(self.users))]
@@ -122,7 +129,7 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
     seen_users: list[str] = []
     client = None
     if stack.api is not None:
-        client = HttpClient(f"http://{cfg.serving.host}:{cfg.serving.port}", seen_users, http_rate, stop)
+        client = HttpClient(f"http://{cfg.serving.host}:{cfg.serving.port}", seen_users, http_rate)
         client.start()
     produced = [0]
     producer_done = threading.Event()
@@ -181,6 +188,8 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
                     break
     finally:
         print(file=sys.stderr)
+        if client is not None:
+            client.halt()
         stop.set()
         worker_thread.join(60)
         probe.stop()
