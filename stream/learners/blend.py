@@ -16,6 +16,7 @@ a signal missing from a request (no model loaded: no ``student``) keeps its weig
 step costs the worker one more scoring of the user's candidates, so only a share of the clicks
 (``sample_rate``, chosen by a hash of the event id: a click replayed after a crash is chosen again)
 is learned from.
+
 The configured weights are only the starting point: on the MovieLens-100K replay, runs starting from
 equal weights and from (student 0.25, item_knn 4, isgd_mf 0, popularity 2) ended with the same
 weights and the same recall to the fourth decimal (README, "The serving path in the MovieLens-100K
