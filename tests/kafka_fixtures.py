@@ -81,12 +81,13 @@ def final_states(cfg: Config, data_dir: Path | None = None) -> dict[int, Partiti
 
 
 class WorkerProcess:
-    """``streamrec stream`` in a child process, with its own metrics port."""
+    """``streamrec stream`` (or ``serve``: a worker that also serves) in a child process, with its own
+    metrics port."""
 
     def __init__(self, cfg: Config, data_dir: Path | None = None, group: str | None = None,
-                 idle_exit: float | None = None, extra: list[str] = ()) -> None:
+                 idle_exit: float | None = None, extra: list[str] = (), command: str = "stream") -> None:
         self.port = free_port()
-        args = [sys.executable, "-m", "streamrec.cli", "stream",
+        args = [sys.executable, "-m", "streamrec.cli", command,
                 "--bootstrap-servers", cfg.kafka.bootstrap_servers, "--metrics-port", str(self.port),
                 "--data-dir", str(data_dir or cfg.worker.data_dir),
                 "--set", f"kafka.events_topic='{cfg.kafka.events_topic}'",

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 
+from stream.config import load_config
 from stream.kafka.broker import EmbeddedBroker, free_port
-from tests.kafka_fixtures import ROOT
 
 
 def ready(port: int) -> bool:
@@ -22,32 +20,16 @@ def ready(port: int) -> bool:
         return False
 
 
-def wait_until(condition, proc: subprocess.Popen, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s  # a deadline for a slow machine: a met condition returns at once
-    while not condition():
-        assert proc.poll() is None, f"serve exited ({proc.returncode}) while waiting for {what}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def test_serve_started_before_the_broker_waits_then_serves(tmp_path):
+def test_serve_started_before_the_broker_waits_then_serves(tmp_path, workers):
     kafka_port, api_port = free_port(), free_port()
-    log = tmp_path / "serve.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamrec.cli", "serve", "--bootstrap-servers", f"127.0.0.1:{kafka_port}",
-             "--port", str(api_port), "--metrics-port", "0", "--data-dir", str(tmp_path / "data"),
-             "--registry-root", str(tmp_path / "models"), "--partitions", "2"],
-            cwd=ROOT, stderr=err, stdout=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: "cannot reach Kafka" in log.read_text(), proc, 120, "a retry line")
-        time.sleep(3)  # it keeps waiting; before this fix it exited with a one-line error here
-        assert proc.poll() is None, log.read_text()[-2000:]
-        with EmbeddedBroker(port=kafka_port, start_timeout_s=120):  # a deadline: it returns once the broker answers
-            wait_until(lambda: ready(api_port), proc, 180, "the API to report its partitions")
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(60) == 0, log.read_text()[-2000:]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    cfg = load_config(env={}, overrides=[f"kafka.bootstrap_servers='127.0.0.1:{kafka_port}'",
+                                         f"worker.data_dir='{tmp_path / 'data'}'"])
+    serve = workers(cfg, command="serve", extra=["--port", str(api_port), "--partitions", "2",
+                                                 "--registry-root", str(tmp_path / "models")])
+    serve.wait_for(lambda: "cannot reach Kafka" in serve.stderr_tail(), timeout_s=120, what="a retry line")
+    time.sleep(3)  # it keeps waiting; before this fix it exited with a one-line error here
+    assert serve.proc.poll() is None, serve.stderr_tail()
+    with EmbeddedBroker(port=kafka_port, start_timeout_s=120):  # a deadline: it returns once the broker answers
+        serve.wait_for(lambda: ready(api_port), timeout_s=180, what="the API to report its partitions")
+        serve.stop(signal.SIGTERM)
+        assert serve.proc.returncode == 0, serve.stderr_tail()
