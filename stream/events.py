@@ -4,11 +4,17 @@ Wire format: one JSON object per Kafka message, keyed by ``user_id`` (so a user'
 in one partition and in order). Version 1::
 
     {"v": 1, "event_id": "e-1", "ts": 1700000000000, "user_id": "u1", "item_id": "i9",
-     "type": "click", "context": {"position": 3, "surface": "home"},
+     "type": "click", "value": 12.5,
+     "context": {"position": 3, "surface": "home", "request_id": "r-77", "propensity": 0.25},
      "item": {"category": "drama", "tags": ["1995"], "title": "Heat"},
      "user": {"age": "24", "gender": "M"}}
 
 Unknown fields, wrong types, out-of-range values and oversized payloads are rejected.
+
+The optional fields are what impression logs carry for evaluation: ``context.request_id`` groups
+the impressions shown together (one visit; absent, impressions of one user at one timestamp form the
+visit), ``context.propensity`` is the probability that the logging policy showed this item in this
+visit (what counterfactual estimates divide by), and ``value`` is a conversion's value (revenue).
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ Attributes = Annotated[dict[Annotated[str, msgspec.Meta(max_length=64)], Label],
 class Context(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True, gc=False):
     position: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
     surface: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    request_id: Id | None = None
+    # A probability: 0 would mean the item could not have been shown, so it is refused.
+    propensity: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] | None = None
 
 
 class ItemAttributes(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True, gc=False):
@@ -51,6 +60,7 @@ class Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defau
     user_id: Id
     item_id: Id
     type: EventType
+    value: Annotated[float, msgspec.Meta(ge=0.0, le=1e12)] | None = None
     context: Context | None = None
     item: ItemAttributes | None = None
     user: Attributes | None = None
