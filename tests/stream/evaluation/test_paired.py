@@ -49,3 +49,27 @@ def test_the_interval_is_reproducible_for_a_seed():
 def test_arrays_of_different_lengths_are_refused():
     with pytest.raises(ValueError, match="one \\(clicks,\\) array each"):
         paired_lead(np.ones(3, bool), np.ones(4, bool), np.arange(3))
+
+
+def _pinned_clicks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    users = rng.integers(0, 40, 600)
+    b = rng.random(600) < 0.3
+    return b | (rng.random(600) < 0.08), b, users
+
+
+@pytest.mark.parametrize(("kwargs", "low", "high"), [
+    ({}, 0.03809444970040997, 0.06976744186046512),
+    ({"confidence": 0.9, "resamples": 999, "seed": 3}, 0.03951890034364261, 0.06711524910764824),
+])
+def test_the_numbers_are_pinned(kwargs, low, high):
+    # Recorded before the bootstrap moved into cluster_interval: the move must not change a figure.
+    a, b, users = _pinned_clicks()
+    lead = paired_lead(a, b, users, **kwargs)
+    assert (lead.lead, lead.low, lead.high, lead.clicks, lead.users) == (0.05333333333333334, low, high, 600, 40)
+    assert lead.confidence == kwargs.get("confidence", 0.95)
+
+
+def test_one_user_has_no_interval():
+    lead = paired_lead(np.ones(5, bool), np.zeros(5, bool), np.zeros(5))
+    assert lead.lead == 1.0 and np.isnan(lead.low) and np.isnan(lead.high) and lead.users == 1
