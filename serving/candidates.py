@@ -11,8 +11,8 @@ Sources, each capped by ``serving.*_candidates``:
 
 Item-side lists (trending, per-category, the item-factor copy) depend on the partition only, so they
 are rebuilt every ``item_lists_refresh_s`` (or sooner, when the state has doubled since) and shared
-by every request. The user's seen items and the
-configured exclusions are removed. Per-user work is O(recent items x neighbours) plus one
+by every request. The served rule's exclusions (the user's seen items unless ``exclude_seen`` is
+off: ``FeatureState.excluded_items``) and the configured exclusions are removed. Per-user work is O(recent items x neighbours) plus one
 (n_items, f) @ (f,) product for ``mf``; nothing else scales with the catalogue.
 """
 
@@ -34,7 +34,7 @@ FAVOURITE_CATEGORIES = 2
 
 
 class Candidates(NamedTuple):
-    items: np.ndarray  # (m,) stream item ids, ascending, unseen and not excluded
+    items: np.ndarray  # (m,) stream item ids, ascending, none excluded by the served rule
     knn: np.ndarray  # (m,) co-visitation score of each (0 where the user's recent items have none)
     generated: dict[str, int]  # items each source proposed, before de-duplication and exclusion
 
@@ -126,7 +126,7 @@ class CandidateGenerator:
         lists = self.item_lists(state, mf)
         drop = [lists.excluded]
         if user is not None:
-            drop.append(np.asarray(state.seen_items(user), dtype=np.int64))
+            drop.append(np.asarray(state.excluded_items(user), dtype=np.int64))
         if exclude:
             drop.append(np.array([i for i in map(state.items.get, exclude) if i is not None], dtype=np.int64))
         dropped = np.concatenate(drop)

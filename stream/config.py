@@ -193,6 +193,10 @@ class ServingConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     item_lists_refresh_s: PositiveFloat = 1.0
     # External item ids never recommended (e.g. withdrawn items), besides each user's seen items.
     exclude_items: list[str] = []
+    # Never recommend an item the user clicked before (films, news). Off for domains where people
+    # consume again (music, groceries): candidates, every learner's recommend() and the prequential
+    # figures then all keep seen items, and a re-click counts as rankable.
+    exclude_seen: bool = True
     # Event types that make the owning worker recompute and publish the user's top-k.
     publish_on: list[Literal["impression", "click", "conversion"]] = msgspec.field(
         default_factory=lambda: ["click", "conversion"])

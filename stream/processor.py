@@ -21,7 +21,7 @@ import msgspec
 
 from stream.config import Config
 from stream.drift import DriftMonitor
-from stream.evaluation.prequential import LogLoss, PairwiseScore, RankingScore
+from stream.evaluation.prequential import LogLoss, PairwiseScore, RankingScore, ServedClicks
 from stream.events import EVENT_TYPES, Event
 from stream.learners.base import rank_of
 from stream.learners.blend import OnlineBlend
@@ -53,7 +53,7 @@ class PartitionProcessor:
         self._lateness_ms = cfg.events.allowed_lateness_ms
         self._every = cfg.worker.prequential_every
         lc = cfg.learners
-        self.state = FeatureState(cfg.state)
+        self.state = FeatureState(cfg.state, cfg.serving.exclude_seen)
         self.dedup = DedupWindow(cfg.state.dedup_window)
         self.popularity = Popularity(self.state)
         self.knn = ItemKNN(self.state, self.popularity)
@@ -68,6 +68,7 @@ class PartitionProcessor:
         self.blend = OnlineBlend(msgspec.structs.asdict(cfg.serving.blend), lc.blend_learning_rate,
                                  lc.blend_sample_rate)
         self.scores = {name: RankingScore(k) for name in self.rankers}
+        self.served = ServedClicks()
         # The click model's every-event test is its log-loss on each example it learns.
         self.pairwise = {name: PairwiseScore() for name in self.rankers if name != "click_model"}
         self.click_logloss = LogLoss()
@@ -88,9 +89,10 @@ class PartitionProcessor:
         if self.dedup.seen_before(event.event_id):
             self.counts["duplicate"] += 1
             return Outcome.DUPLICATE
+        known = self.state.n_items  # the catalogue a request could have been served from
         x = self.state.resolve(event)
         if x.type == "click":
-            self._test_rankers(x)
+            self._test_rankers(x, known)
         # The pointwise learner is scored on each of its training examples, then learns it.
         for features, label, weight in self.click_model.examples(x):
             self.click_logloss.update(self.click_model.predict_proba_one(features), label, weight)
@@ -103,9 +105,10 @@ class PartitionProcessor:
         self.counts[x.type] += 1
         return Outcome.APPLIED
 
-    def _test_rankers(self, x: Interaction) -> None:
+    def _test_rankers(self, x: Interaction, known: int) -> None:
         """Before anything learns from click ``x``: the pairwise test on every click, and the
-        full-catalogue ranking test (Recall/NDCG, drift) on every ``prequential_every``-th."""
+        ranking test (Recall/NDCG, drift) on every ``prequential_every``-th, over the ``known``
+        items the catalogue held before the click, by the served rule."""
         n_items = self.state.n_items
         if n_items > 1:
             other = (zlib.crc32(x.event.event_id.encode()) * 2654435761 + 1) % n_items
@@ -116,9 +119,11 @@ class PartitionProcessor:
         if self.counts["click"] % self._every:
             return
         position = self.counts["applied"]
-        seen = self.state.seen_items(x.user)
+        excluded = self.state.excluded_items(x.user)
+        self.served.update(x.item in self.state.seen.get(x.user, ()), x.item >= known, known)
         for name, learner in self.rankers.items():
-            loss = self.scores[name].update(rank_of(learner.score_catalogue(x.user), x.item, seen), position)
+            rank = rank_of(learner.score_catalogue(x.user)[:known], x.item, excluded)
+            loss = self.scores[name].update(rank, position)
             monitor = self.drift.get(name)
             if monitor is not None and monitor.update(loss, position) and self.on_drift:
                 self.on_drift(name, position, x.event)
@@ -132,6 +137,7 @@ class PartitionProcessor:
             "dedup": self.dedup.to_state(),
             "learners": {name: learner.to_state() for name, learner in self.rankers.items()},
             "scores": {name: s.to_state() for name, s in self.scores.items()},
+            "served": self.served.to_state(),
             "pairwise": {name: s.to_state() for name, s in self.pairwise.items()},
             "click_logloss": self.click_logloss.to_state(),
             "drift": {name: m.to_state() for name, m in self.drift.items()},
@@ -145,7 +151,7 @@ class PartitionProcessor:
         if s.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"snapshot format {s.get('format')!r} is not {SNAPSHOT_FORMAT}")
         proc = cls(cfg, k, on_drift)
-        proc.state = FeatureState.from_state(cfg.state, s["state"])
+        proc.state = FeatureState.from_state(cfg.state, s["state"], cfg.serving.exclude_seen)
         for learner in proc.rankers.values():  # learners hold a reference to the state
             learner.state = proc.state
         proc.dedup = DedupWindow.from_state(s["dedup"])
@@ -153,6 +159,8 @@ class PartitionProcessor:
             learner.load_state(s["learners"][name])
         for name, score in proc.scores.items():
             score.load_state(s["scores"][name])
+        if "served" in s:  # a snapshot from before the tally was kept starts it at zero
+            proc.served.load_state(s["served"])
         for name, score in proc.pairwise.items():
             score.load_state(s["pairwise"][name])
         proc.click_logloss.load_state(s["click_logloss"])

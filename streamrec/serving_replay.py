@@ -36,7 +36,7 @@ from serving.model_updates import ModelLoader
 from serving.scorer import Scorer, rank_of_item
 from stream.config import BlendWeights, Config
 from stream.evaluation.paired import Lead, paired_lead
-from stream.evaluation.replay import summarise
+from stream.evaluation.replay import served_rule, summarise
 from stream.events import Event
 from stream.learners.blend import OnlineBlend
 from stream.processor import Outcome, PartitionProcessor
@@ -142,6 +142,7 @@ def replay_with_serving(events: Iterable[Event], cfg: Config, retrain_every: int
                              f"recall@{k}_over_best_stream_learner": round(
                                  overall[f"recall@{k}"] / max(result[best][f"recall@{k}"], 1e-12), 4),
                              f"recall@{k}_lead_over_best_stream_learner": clicks.lead(0, best, k).to_dict()}
+        result["_served_rule"] = served_rule([proc])
         result["blend_selection"] = _selection(clicks, select_clicks, k)
         result["serving"]["learned_blend"] = {name: round(w, 4) for name, w in proc.blend.weights.items()}
         result["_run"] = {"events": n, "seconds": round(time.perf_counter() - started, 1),

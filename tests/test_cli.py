@@ -52,7 +52,13 @@ def test_eval_of_a_user_log(tmp_path, capsys):
     log.write_text("u,i,t\n" + "".join(f"u{n % 7},i{n % 11},{1_767_225_600 + n}\n" for n in range(200)))
     assert main(["eval", "prequential", "--dataset", "file", "--path", str(log), "--user-col", "u",
                  "--item-col", "i", "--time-col", "t", "--time-unit", "s", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["popularity"]["scored_clicks"] == 200
+    result = json.loads(capsys.readouterr().out)
+    assert result["popularity"]["scored_clicks"] == 200
+    # 7 users x 11 items: the first 77 clicks meet 77 distinct (user, item) pairs, the rest re-click,
+    # the first click on each of the 11 items meets a catalogue without it, and click n is ranked
+    # against min(n, 11) items: (0 + 1 + ... + 10 + 189 x 11) / 200.
+    assert result["_served_rule"] == {"scored_clicks": 200, "exclude_seen": True, "reclick_share": 0.615,
+                                      "new_item_share": 0.055, "mean_catalogue_items": 10.67}
 
 
 @pytest.mark.integration

@@ -1,14 +1,16 @@
-"""Prequential (test-then-learn) ranking metrics, as defined in shared/NOTES.md.
+"""Prequential (test-then-learn) ranking metrics under the served rule (docs/protocol.md).
 
-For each scored click the learner has already ranked every item the user has not clicked before;
-a hit is the clicked item within the top K, and with one relevant item NDCG@K = 1/log2(rank + 2).
+For each scored click the learner has already ranked the set a served request ranks: the catalogue
+known before the click, less the served rule's exclusions (by default the user's clicked items). A
+hit is the clicked item within the top K, and with one relevant item NDCG@K = 1/log2(rank + 2). A
+click the served rule could never have recommended -- a re-click of an excluded item, or the first
+click of an item nobody had seen -- is a miss, and :class:`ServedClicks` counts how many there were.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
-
 
 
 class RankingScore:
@@ -116,3 +118,46 @@ class LogLoss:
 
     def load_state(self, state: dict[str, float]) -> None:
         self.weight, self.total = state["weight"], state["total"]
+
+
+class ServedClicks:
+    """What the served rule made of the scored clicks, reported beside every ranker's figures.
+
+    ``reclicks``: clicks on an item the user had clicked before (misses while seen items are
+    excluded); ``new_items``: clicks on an item the catalogue did not hold before that click;
+    ``catalogue``: the summed size of the catalogue each scored click was ranked against.
+    """
+
+    __slots__ = ("scored", "reclicks", "new_items", "catalogue")
+
+    def __init__(self) -> None:
+        self.scored = 0
+        self.reclicks = 0
+        self.new_items = 0
+        self.catalogue = 0
+
+    def update(self, reclick: bool, new_item: bool, catalogue: int) -> None:
+        self.scored += 1
+        self.reclicks += reclick
+        self.new_items += new_item
+        self.catalogue += catalogue
+
+    @staticmethod
+    def pooled(tallies: list[ServedClicks], exclude_seen: bool, digits: int | None = 4) -> dict[str, Any]:
+        """The figures of several partitions' tallies together."""
+        scored = sum(t.scored for t in tallies)
+
+        def per_click(x: float) -> float | None:
+            return (round(x / scored, digits) if digits is not None else x / scored) if scored else None
+
+        return {"scored_clicks": scored, "exclude_seen": exclude_seen,
+                "reclick_share": per_click(sum(t.reclicks for t in tallies)),
+                "new_item_share": per_click(sum(t.new_items for t in tallies)),
+                "mean_catalogue_items": per_click(sum(t.catalogue for t in tallies))}
+
+    def to_state(self) -> dict[str, int]:
+        return {s: getattr(self, s) for s in self.__slots__}
+
+    def load_state(self, state: dict[str, int]) -> None:
+        for s in self.__slots__:
+            setattr(self, s, state[s])

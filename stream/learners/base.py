@@ -3,7 +3,8 @@
 * ``learn_one(x)``: update from one interaction (after it was scored: test-then-learn).
 * ``score_catalogue(user) -> (n_items,)``: full-catalogue scores, higher is better. Learners that are
   pointwise by nature (the click model) score a candidate set instead and leave the rest at -inf.
-* ``recommend(user, k) -> (<=k,)``: the top-k item indices the user has not clicked before.
+* ``recommend(user, k) -> (<=k,)``: the top-k item indices the served rule allows
+  (``FeatureState.excluded_items``: by default, none the user clicked before).
 * ``score_one(user, item) -> float``: pointwise, O(1)-ish; ranks like ``score_catalogue``.
 * ``to_state()`` / ``from_state()``: plain data for snapshots (no pickle).
 """
@@ -51,24 +52,25 @@ def top_k(scores: np.ndarray, k: int, exclude: list[int]) -> np.ndarray:
 
 
 def rank_of(scores: np.ndarray, item: int, exclude: list[int]) -> int | None:
-    """0-based rank ``item`` would get in ``top_k(scores, ., exclude)``; None if it is unrankable.
+    """0-based rank ``item`` gets in ``top_k(scores, ., exclude)``; None if top_k can never return it.
 
-    One comparison pass instead of a partial sort: what prequential tests need per click.
+    The prequential test of the served rule: an item in ``exclude`` (a re-click of a seen item, while
+    seen items are excluded), beyond the catalogue or with a non-finite score is a miss, as it is
+    for a user served by ``recommend``. One comparison pass instead of a partial sort.
     scores: (n_items,). Ties count against the item when the other index is lower, as in top_k.
     """
-    if item >= len(scores) or not np.isfinite(scores[item]):
+    if item >= len(scores) or not np.isfinite(scores[item]) or item in exclude:
         return None
     s = scores[item]
     ahead = int(np.count_nonzero(scores > s)) + int(np.count_nonzero(scores[:item] == s))
     if exclude:
         ex = np.asarray(exclude, dtype=np.int64)
-        ex = ex[ex != item]
         ahead -= int(np.count_nonzero(scores[ex] > s)) + int(np.count_nonzero((scores[ex] == s) & (ex < item)))
     return ahead
 
 
 class CatalogueRanker:
-    """Mixin: ``recommend`` as top-k of ``score_catalogue`` over the user's unseen items."""
+    """Mixin: ``recommend`` as top-k of ``score_catalogue`` over the items the served rule allows."""
 
     state: FeatureState
 
@@ -76,4 +78,4 @@ class CatalogueRanker:
         raise NotImplementedError
 
     def recommend(self, user: int, k: int) -> np.ndarray:
-        return top_k(self.score_catalogue(user), k, self.state.seen_items(user))
+        return top_k(self.score_catalogue(user), k, self.state.excluded_items(user))

@@ -114,8 +114,8 @@ class ClickModel:
         knn_all = self.knn.score_catalogue(user)
         mf_all = self.mf.score_catalogue(user)
         pop_all = self.popularity.score_catalogue(user)
-        seen = self.state.seen_items(user)
-        items = np.unique(np.concatenate([top_k(s, c, seen) for s in (pop_all, knn_all, mf_all)]))
+        excluded = self.state.excluded_items(user)
+        items = np.unique(np.concatenate([top_k(s, c, excluded) for s in (pop_all, knn_all, mf_all)]))
         # knn_all carries a 1e-9 popularity tie-breaker; strip it so features match ``features``.
         return items, knn_all[items] - pop_all[items] * 1e-9, mf_all[items]
 
@@ -130,7 +130,7 @@ class ClickModel:
         return scores
 
     def recommend(self, user: int, k: int) -> np.ndarray:
-        return top_k(self.score_catalogue(user), k, self.state.seen_items(user))
+        return top_k(self.score_catalogue(user), k, self.state.excluded_items(user))
 
     # -- snapshots -----------------------------------------------------------------------------
 

@@ -36,8 +36,9 @@ class Interaction(msgspec.Struct, frozen=True, gc=False):
 
 
 class FeatureState:
-    def __init__(self, cfg: StateConfig) -> None:
+    def __init__(self, cfg: StateConfig, exclude_seen: bool = True) -> None:
         self.cfg = cfg
+        self.exclude_seen = exclude_seen  # the served rule: see excluded_items
         self.users = IdIndex()
         self.items = IdIndex()
         self.categories = IdIndex()
@@ -68,6 +69,12 @@ class FeatureState:
 
     def seen_items(self, user: int) -> list[int]:
         return list(self.seen.get(user, ()))
+
+    def excluded_items(self, user: int) -> list[int]:
+        """Items never recommended to ``user``: the served rule that recommendations, serving
+        candidates and the prequential figures share. Seen items (the user's clicked items, at most
+        ``max_seen_per_user``) unless ``serving.exclude_seen`` is off for re-consumption domains."""
+        return self.seen_items(user) if self.exclude_seen else []
 
     def item_ctr(self, items: np.ndarray, ts_s: float, horizon: int = -1) -> np.ndarray:
         """(m,) -> (m,) Beta-smoothed click-through rates over half-life ``horizon`` (default longest)."""
@@ -159,8 +166,8 @@ class FeatureState:
         }
 
     @classmethod
-    def from_state(cls, cfg: StateConfig, s: dict[str, Any]) -> FeatureState:
-        st = cls(cfg)
+    def from_state(cls, cfg: StateConfig, s: dict[str, Any], exclude_seen: bool = True) -> FeatureState:
+        st = cls(cfg, exclude_seen)
         st.users = IdIndex.from_state(s["users"])
         st.items = IdIndex.from_state(s["items"])
         st.categories = IdIndex.from_state(s["categories"])

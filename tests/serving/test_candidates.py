@@ -31,6 +31,18 @@ def test_seen_items_and_exclusions_are_never_candidates(cfg, processor):
     assert set(c.generated) == {"covis", "mf", "trending", "content"}
 
 
+def test_with_seen_items_allowed_a_users_own_items_can_be_candidates(cfg, small_stream):
+    """serving.exclude_seen = false (music, groceries): the served rule keeps seen items."""
+    from stream.processor import PartitionProcessor
+
+    processor = PartitionProcessor(with_section(cfg, "serving", exclude_seen=False))
+    for event in small_stream:
+        processor.process(event)
+    user = a_user_with_history(processor)
+    c = generate(cfg, processor, processor.state.users.keys[user])
+    assert set(c.items.tolist()) & set(processor.state.seen_items(user))
+
+
 def test_a_user_never_seen_gets_the_trending_items(cfg, processor):
     c = generate(cfg, processor, "someone-new")
     assert set(c.generated) == {"trending"} and len(c.items) == c.generated["trending"] > 0

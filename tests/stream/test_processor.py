@@ -26,6 +26,45 @@ def test_a_learner_is_tested_before_it_learns(cfg):
     assert proc.scores["popularity"].hits == 1
 
 
+def _popular_catalogue(cfg, exclude_seen: bool = True) -> PartitionProcessor:
+    """i0 clicked by everyone, so popularity ranks it first; u1 has clicked it too."""
+    proc = PartitionProcessor(with_section(with_section(cfg, "worker", prequential_every=1), "serving",
+                                           exclude_seen=exclude_seen))
+    for n in range(5):
+        proc.process(ev(n, f"u{n}", "i0"))
+    proc.process(ev(10, "u9", "i1"))
+    return proc
+
+
+def test_a_reclick_is_a_miss_while_seen_items_are_excluded(cfg):
+    proc = _popular_catalogue(cfg)
+    before = proc.scores["popularity"].hits
+    proc.process(ev(20, "u1", "i0"))  # popularity's top item, but u1 clicked it before
+    assert proc.scores["popularity"].hits == before
+    assert proc.served.reclicks == 1
+
+
+def test_with_seen_items_allowed_a_reclick_is_ranked(cfg):
+    proc = _popular_catalogue(cfg, exclude_seen=False)
+    before = proc.scores["popularity"].hits
+    proc.process(ev(20, "u1", "i0"))
+    assert proc.scores["popularity"].hits == before + 1
+    assert proc.served.reclicks == 1
+    assert proc.popularity.recommend(proc.state.users.get("u1"), 1).tolist() == [proc.state.items.get("i0")]
+
+
+def test_the_first_click_on_an_item_nobody_has_seen_is_a_miss(cfg):
+    """The catalogue a request is served from holds only items known before the click."""
+    proc = _popular_catalogue(cfg)
+    assert proc.served.new_items == 2  # the first clicks on i0 and on i1
+    hits = {name: score.hits for name, score in proc.scores.items()}
+    proc.process(ev(20, "u7", "brand-new"))
+    assert proc.served.new_items == 3
+    assert {name: score.hits for name, score in proc.scores.items()} == hits
+    assert proc.served.scored == proc.scores["popularity"].n == 7
+    assert proc.served.catalogue == 0 + 1 + 1 + 1 + 1 + 1 + 2  # nothing, i0 alone, then i0 and i1
+
+
 def test_duplicates_are_applied_once(cfg):
     proc = PartitionProcessor(cfg)
     assert proc.process(ev(1)) is Outcome.APPLIED
