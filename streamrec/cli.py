@@ -100,7 +100,11 @@ def _stop_on_signals() -> threading.Event:
 
 def _source(args: argparse.Namespace):
     columns = ColumnMap(user=args.user_col, item=args.item_col, time=args.time_col, type=args.type_col,
-                        event_id=args.id_col, time_unit=args.time_unit) if args.dataset == "file" else None
+                        event_id=args.id_col, time_unit=args.time_unit, category=args.category_col,
+                        tags=args.tags_col, tags_sep=args.tags_sep, title=args.title_col,
+                        user_attrs=tuple(c.strip() for c in args.user_attr_cols.split(",") if c.strip()),
+                        position=args.position_col, request_id=args.request_col,
+                        propensity=args.propensity_col, value=args.value_col) if args.dataset == "file" else None
     synthetic = SyntheticConfig(seed=args.seed, n_sessions=args.sessions) if args.dataset == "synthetic" else None
     return open_source(args.dataset, args.path, columns, synthetic)
 
@@ -518,6 +522,19 @@ def _source_flags(p: argparse.ArgumentParser, default: str = "synthetic") -> Non
     p.add_argument("--type-col", help="column with impression/click/conversion (default: all clicks)")
     p.add_argument("--id-col", help="column with a unique event id (default: a hash of the row)")
     p.add_argument("--time-unit", default="ms", choices=["s", "ms"])
+    p.add_argument("--category-col", help="column with the item's category")
+    p.add_argument("--tags-col", help="column with the item's tags: a string split on --tags-sep "
+                                      "(JSONL: also a list of strings)")
+    p.add_argument("--tags-sep", default="|", help="separator between tags in --tags-col (default: |)")
+    p.add_argument("--title-col", help="column with the item's title")
+    p.add_argument("--user-attr-cols", default="", help="comma-separated columns, each one user attribute "
+                                                        "(key: the column's name, value: its text)")
+    p.add_argument("--position-col", help="column with the slot the item was shown in (0 = top)")
+    p.add_argument("--request-col", help="column with a request id: impressions sharing one were shown "
+                                         "together (default: a user's impressions at one timestamp)")
+    p.add_argument("--propensity-col", help="column with the logging policy's probability of showing the "
+                                            "item, in (0, 1], for counterfactual estimates")
+    p.add_argument("--value-col", help="column with a conversion's value (e.g. revenue), >= 0")
     p.add_argument("--seed", type=int, default=42, help="synthetic generator seed")
     p.add_argument("--sessions", type=int, default=30_000, help="synthetic sessions (~11 events each)")
 

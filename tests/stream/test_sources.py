@@ -54,11 +54,11 @@ def test_synthetic_items_carry_content():
 
 def test_csv_log_with_column_mapping(tmp_path):
     path = tmp_path / "log.csv"
-    path.write_text("who,what,when,kind\nb,x,20,click\na,y,10,impression\n")
+    path.write_text("who,what,when,kind\nb,x,1767225620,click\na,y,1767225610,impression\n")
     events = list(logfile_events(path, ColumnMap(user="who", item="what", time="when", type="kind",
                                                  time_unit="s")))
-    assert [(e.user_id, e.item_id, e.ts, e.type) for e in events] == [("a", "y", 10_000, "impression"),
-                                                                       ("b", "x", 20_000, "click")]
+    assert [(e.user_id, e.item_id, e.ts, e.type) for e in events] == [("a", "y", 1_767_225_610_000, "impression"),
+                                                                       ("b", "x", 1_767_225_620_000, "click")]
     assert events[0].event_id != events[1].event_id
 
 
@@ -72,8 +72,8 @@ def test_jsonl_log_defaults_to_clicks(tmp_path):
 
 @pytest.mark.parametrize("content, columns, message", [
     ("u,i\n1,2\n", ColumnMap(), "no column 'user_id'"),
-    ("user_id,item_id,ts\n1,2,soon\n", ColumnMap(), "not a number"),
-    ("user_id,item_id,ts,t\n1,2,3,buy\n", ColumnMap(type="t"), "not one of"),
+    ("user_id,item_id,ts\n1,2,soon\n", ColumnMap(), "must be a number"),
+    ("user_id,item_id,ts,t\n1,2,1767225600000,buy\n", ColumnMap(type="t"), "must be one of"),
 ])
 def test_log_errors_name_the_problem(tmp_path, content, columns, message):
     path = tmp_path / "log.csv"
