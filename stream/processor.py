@@ -69,6 +69,9 @@ class PartitionProcessor:
                                  lc.blend_sample_rate)
         self.scores = {name: RankingScore(k) for name in self.rankers}
         self.served = ServedClicks()
+        # Each ranker's rank of the latest tested click (None: a miss by the served rule), for
+        # harnesses that keep per-click records; not state, so not in snapshots.
+        self.last_ranks: dict[str, int | None] = {}
         # The click model's every-event test is its log-loss on each example it learns.
         self.pairwise = {name: PairwiseScore() for name in self.rankers if name != "click_model"}
         self.click_logloss = LogLoss()
@@ -91,6 +94,7 @@ class PartitionProcessor:
             return Outcome.DUPLICATE
         known = self.state.n_items  # the catalogue a request could have been served from
         x = self.state.resolve(event)
+        self.last_ranks = {}
         if x.type == "click":
             self._test_rankers(x, known)
         # The pointwise learner is scored on each of its training examples, then learns it.
@@ -122,7 +126,7 @@ class PartitionProcessor:
         excluded = self.state.excluded_items(x.user)
         self.served.update(x.item in self.state.seen.get(x.user, ()), x.item >= known, known)
         for name, learner in self.rankers.items():
-            rank = rank_of(learner.score_catalogue(x.user)[:known], x.item, excluded)
+            rank = self.last_ranks[name] = rank_of(learner.score_catalogue(x.user)[:known], x.item, excluded)
             loss = self.scores[name].update(rank, position)
             monitor = self.drift.get(name)
             if monitor is not None and monitor.update(loss, position) and self.on_drift:

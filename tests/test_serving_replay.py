@@ -18,7 +18,9 @@ def test_the_serving_path_is_scored_on_every_click_and_retrained_models_serve(cf
     assert versions == list(range(1, len(events) // 2500 + 1))
     assert [m["serving"] for m in serving["models"]] == versions  # every promoted version was loaded
     assert serving["fallbacks"].get("no_model", 0) > 0  # the clicks before the first model
-    assert 0 <= serving["recall@10"] <= 1 and serving["best_stream_learner"] in result
+    # The serving path ranks: worlds of seeds 3, 4 and 5 gave 1.41x, 1.57x and 1.51x popularity's recall@10.
+    assert serving["recall@10"] >= 1.2 * result["popularity"]["recall@10"]
+    assert serving["best_stream_learner"] in result
     # The serving path ranked with the blend it learned from the clicks, starting from the configured one.
     start = result["_run"]["blend_start"]
     assert set(serving["learned_blend"]) == set(start) and serving["learned_blend"] != start

@@ -1,0 +1,75 @@
+"""Per-click ranks of every ranker, kept so that any two can be compared on the same clicks.
+
+Running totals would give each ranker's recall, but not a paired comparison (which rankers hit the
+same clicks) nor an interval that resamples users (one user's clicks are not independent draws).
+So each scored click keeps who clicked and each ranker's rank of the clicked item (-1: a miss by
+the served rule -- excluded, not yet in the catalogue, or not among the ranker's candidates), and
+figures are computed after the fact, for the whole replay or any part of it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+
+import numpy as np
+
+from stream.evaluation.paired import Lead, cluster_interval, paired_lead, ratio, user_sums
+
+NOT_SCORED = -2  # the ranker was not asked about this click (e.g. before it existed)
+
+
+class RankLog:
+    def __init__(self, rankers: Iterable[str] = ()) -> None:
+        self._user_index: dict[str, int] = {}
+        self.users = array("q")
+        self.ranks: dict[str, array] = {name: array("i") for name in rankers}
+
+    def add(self, user_id: str, ranks: dict[str, int | None]) -> None:
+        """One scored click: each ranker's 0-based rank of its item (None: a miss)."""
+        for name in ranks.keys() - self.ranks.keys():  # a ranker first heard of now
+            self.ranks[name] = array("i", [NOT_SCORED] * len(self.users))
+        self.users.append(self._user_index.setdefault(user_id, len(self._user_index)))
+        for name, column in self.ranks.items():
+            rank = ranks.get(name, NOT_SCORED)
+            column.append(-1 if rank is None else rank)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def _columns(self, name: str, part: slice) -> tuple[np.ndarray, np.ndarray]:
+        """(clicks,) ranks and (clicks,) users of the clicks in ``part`` that ``name`` was asked about."""
+        ranks = np.frombuffer(self.ranks[name], dtype=np.int32)[part]
+        users = np.frombuffer(self.users, dtype=np.int64)[part]
+        asked = ranks != NOT_SCORED
+        return ranks[asked], users[asked]
+
+    def hits(self, name: str, k: int, part: slice = slice(None)) -> np.ndarray:
+        """(clicks,) bool over every click in ``part``: the ranker had the item in its top k."""
+        ranks = np.frombuffer(self.ranks[name], dtype=np.int32)[part]
+        return (ranks >= 0) & (ranks < k)
+
+    def figures(self, name: str, k: int, part: slice = slice(None), interval: bool = True) -> dict[str, object]:
+        """Recall@k and NDCG@k (one relevant item: 1/log2(rank + 2) for a hit), each with a 95 %
+        interval that resamples users when ``interval``."""
+        ranks, users = self._columns(name, part)
+        hit = (ranks >= 0) & (ranks < k)
+        gain = np.where(hit, 1.0 / np.log2(np.maximum(ranks, 0) + 2.0), 0.0)
+        out: dict[str, object] = {"clicks": len(ranks), "users": len(np.unique(users))}
+        for metric, values in ((f"recall@{k}", hit.astype(np.float64)), (f"ndcg@{k}", gain)):
+            if not len(ranks):
+                out[metric] = None
+                continue
+            out[metric] = round(float(values.mean()), 4)
+            if interval:
+                ci = cluster_interval(user_sums(users, values, np.ones(len(values))), ratio)
+                out[f"{metric}_interval"] = [round(ci.low, 4), round(ci.high, 4)]
+        return out
+
+    def lead(self, a: str, b: str, k: int, part: slice = slice(None)) -> Lead:
+        """Recall@k of ranker a minus b's, on the clicks of ``part`` both were asked about."""
+        ra = np.frombuffer(self.ranks[a], dtype=np.int32)[part]
+        rb = np.frombuffer(self.ranks[b], dtype=np.int32)[part]
+        both = (ra != NOT_SCORED) & (rb != NOT_SCORED)
+        users = np.frombuffer(self.users, dtype=np.int64)[part][both]
+        return paired_lead(self.hits(a, k, part)[both], self.hits(b, k, part)[both], users)
