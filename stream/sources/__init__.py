@@ -1,15 +1,17 @@
-"""Event sources: the synthetic generator, MovieLens-100K, and a user's own CSV/JSONL log."""
+"""Event sources: the synthetic generator, the exposure-biased impression log, MovieLens-100K, and a
+user's own CSV/JSONL log."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from stream.events import Event
+from stream.sources.exposure import ExposureConfig, exposure_events
 from stream.sources.logfile import ColumnMap, logfile_events
 from stream.sources.movielens import movielens_events
 from stream.sources.synthetic import SyntheticConfig, synthetic_events
 
-DATASETS = ("synthetic", "ml-100k", "file")
+DATASETS = ("synthetic", "exposure", "ml-100k", "file")
 
 
 class SourceError(ValueError):
@@ -17,9 +19,11 @@ class SourceError(ValueError):
 
 
 def open_source(dataset: str, path: str | None = None, columns: ColumnMap | None = None,
-                synthetic: SyntheticConfig | None = None) -> Iterator[Event]:
+                synthetic: SyntheticConfig | None = None, exposure: ExposureConfig | None = None) -> Iterator[Event]:
     if dataset == "synthetic":
         return synthetic_events(synthetic or SyntheticConfig())
+    if dataset == "exposure":
+        return exposure_events(exposure or ExposureConfig())
     if dataset == "ml-100k":
         return movielens_events()
     if dataset == "file":
