@@ -20,6 +20,7 @@ from stream.config import Config, ConfigError, config_reference, load_config
 from stream.sources import DATASETS, SourceError, open_source
 from stream.sources.logfile import ColumnMap, LogFormatError
 from stream.sources.movielens import DatasetUnavailable
+from stream.sources.exposure import ExposureConfig
 from stream.sources.synthetic import SyntheticConfig
 
 log = logging.getLogger("streamrec")
@@ -106,7 +107,8 @@ def _source(args: argparse.Namespace):
                         position=args.position_col, request_id=args.request_col,
                         propensity=args.propensity_col, value=args.value_col) if args.dataset == "file" else None
     synthetic = SyntheticConfig(seed=args.seed, n_sessions=args.sessions) if args.dataset == "synthetic" else None
-    return open_source(args.dataset, args.path, columns, synthetic)
+    exposure = ExposureConfig(seed=args.seed, n_sessions=args.sessions) if args.dataset == "exposure" else None
+    return open_source(args.dataset, args.path, columns, synthetic, exposure)
 
 
 def _emit(obj: dict, as_json: bool) -> None:
@@ -200,6 +202,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     cfg = _config(args)
     out = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
+    if args.target == "quality":
+        return _bench_quality(args, cfg, out)
     if args.target == "serve":
         from streamrec.benchmarks import bench_serve
 
@@ -217,6 +221,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
         with _kafka(cfg, out) as cfg:
             result = bench_stream(cfg, events=args.events, runs=args.runs, log=out)
     _emit(result, args.json)
+    return 0
+
+
+def _bench_quality(args: argparse.Namespace, cfg: Config, out: Callable[[str], None]) -> int:
+    from streamrec.quality.bench import bench_quality
+    from streamrec.quality.table import render
+
+    if args.processes < 1:
+        raise UsageError(f"--processes {args.processes}: give 1 or more")
+    result = bench_quality(cfg, part=args.part, quick=args.quick, k=args.k, serving=not args.no_serving,
+                           processes=args.processes, log=lambda line: print(line, file=sys.stderr, flush=True))
+    output = args.output or (f"docs/results/quality-{args.part}.json" if Path("docs/results").is_dir() and not args.quick
+                             else None)
+    if output:
+        Path(output).write_text(json.dumps(result, indent=1) + "\n")
+        Path(output).with_suffix(".md").write_text(f"# bench quality, {args.part} part\n\n```\n{render(result)}\n```\n")
+        print(f"results written to {output} and its .md", file=sys.stderr)
+    if args.json:
+        _emit(result, True)
+    else:
+        out(render(result))
     return 0
 
 
@@ -536,7 +561,8 @@ def _source_flags(p: argparse.ArgumentParser, default: str = "synthetic") -> Non
                                             "item, in (0, 1], for counterfactual estimates")
     p.add_argument("--value-col", help="column with a conversion's value (e.g. revenue), >= 0")
     p.add_argument("--seed", type=int, default=42, help="synthetic generator seed")
-    p.add_argument("--sessions", type=int, default=30_000, help="synthetic sessions (~11 events each)")
+    p.add_argument("--sessions", type=int, default=30_000,
+                   help="generated sessions: synthetic ~11 events each, exposure (visits) ~12")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -579,9 +605,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
-    p.add_argument("target", choices=["stream", "serve", "freshness"],
+    p.add_argument("target", choices=["stream", "serve", "freshness", "quality"],
                    help="stream: worker throughput; serve: top-10 latency, ONNX student against the eager "
-                        "teacher; freshness: event timestamp to recommendation read back")
+                        "teacher; freshness: event timestamp to recommendation read back; quality: every data "
+                        "set under every evaluation protocol (docs/protocol.md)")
     _common(p), _kafka_flags(p)
     p.add_argument("--events", type=int, default=200_000, help="stream: events per run")
     p.add_argument("--runs", type=int, default=5, help="stream: median of this many runs (the machine is noisy)")
@@ -590,6 +617,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=int, default=10_000, help="serve: measured requests per model")
     p.add_argument("--rate", type=float, default=1000.0, help="freshness: events per second")
     p.add_argument("--seconds", type=float, default=30.0, help="freshness: how long to produce")
+    p.add_argument("--part", choices=["development", "evaluation"], default="evaluation",
+                   help="quality: the development part (choose defaults on it) or the evaluation part (report "
+                        "it once, after the defaults are committed)")
+    p.add_argument("--quick", action="store_true", help="quality: small generated worlds only (what tests run)")
+    p.add_argument("--no-serving", action="store_true", help="quality: leave out the serving path (no training)")
+    p.add_argument("--processes", type=int, default=2, help="quality: data sets evaluated at once")
+    p.add_argument("--k", type=int, default=10, help="quality: the K of Recall@K and NDCG@K")
+    p.add_argument("--output", metavar="JSON", help="quality: write the result here (default: "
+                   "docs/results/quality-PART.json when run from a checkout, except with --quick)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)
 

@@ -1,0 +1,180 @@
+"""``streamrec bench quality``: every data set under every protocol, with same-run baselines.
+
+Per data set, one prequential replay (``streamrec.quality.replay``) is watched by:
+
+* (a) ``NextClicks``: next-click Recall@k / NDCG@k of every ranker under the served rule --
+  popularity (clicks so far), trending (decayed clicks), the stream learners, the serving path with
+  its periodic retraining, and on generated data the oracle -- each with a 95 % interval that
+  resamples users, and its lead over popularity paired on the same clicks;
+* (b, c) ``Slates`` where the log has impressions: per-visit GAUC and NDCG of the clicked among the
+  shown, the click model's log-loss against the constant click-through rate, and where propensities
+  were logged the self-normalised IPS click-through and conversion rate of each ranker's top k
+  beside the logging policy's.
+
+Data sets run in parallel processes (one per core); each returns plain data, and the whole result
+is written where the docs' results page reads it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from stream.config import Config
+from stream.evaluation.replay import served_rule
+from stream.processor import LEARNERS, PartitionProcessor
+from streamrec.quality.clicks import RankLog
+from streamrec.quality.datasets import DataSet, datasets
+from streamrec.quality.rankers import Oracle, Trending
+from streamrec.quality.replay import NextClicks, ServingPath, replay
+from streamrec.quality.slates import (
+    Slates,
+    Visit,
+    catalogue_scores,
+    catalogue_top_k,
+    click_probabilities,
+    collect_visits,
+    learner_scores,
+    learner_top_k,
+)
+
+Log = Callable[[str], None]
+BASELINE = "popularity"
+
+
+def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True, log: Log = print) -> dict[str, Any]:
+    """Replay one data set under protocols (a)-(c); plain data out."""
+    started = time.perf_counter()
+    events = ds.load()
+    cfg = ServingPath.replay_config(msgspec.structs.replace(
+        cfg, worker=msgspec.structs.replace(cfg.worker, prequential_every=1)))
+    truth = ds.oracle() if ds.oracle else None
+    rankers: dict[str, Any] = {"trending": Trending(), **({"oracle": Oracle(truth)} if truth else {})}
+    with tempfile.TemporaryDirectory(prefix="streamrec-quality-") as tmp:
+        path = ServingPath(cfg, ds.retrain_every, Path(tmp) / "models", log) if serving else None
+        clicks = NextClicks(rankers, path)
+        visits = collect_visits(events)
+        slates = _slates(visits, rankers, truth, path, k) if visits else None
+        observers = [o for o in (path, clicks, slates) if o is not None]
+        run = replay(events, cfg, observers, k, lambda n, _: log(f"[{ds.name}] {n:,} of {len(events):,} events"))
+    proc: PartitionProcessor = run["processor"]
+    result: dict[str, Any] = {
+        "dataset": ds.name, "seed": ds.seed, "held_out": ds.held_out, "events": run["events"],
+        "prequential": _prequential(clicks.log, ds.report, k, proc)}
+    if path is not None:
+        result["serving"] = path.summary(proc, len(clicks.log))
+    if slates is not None:
+        result.update(slates.summary())
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _slates(visits: dict[str, Visit], rankers: dict[str, Any], truth: Any, path: ServingPath | None,
+            k: int) -> Slates:
+    shown = {name: learner_scores(name) for name in LEARNERS}
+    shown["trending"] = catalogue_scores(rankers["trending"])
+    top = {name: learner_top_k(name, k) for name in LEARNERS}
+    top.update({name: catalogue_top_k(r, k) for name, r in rankers.items()})
+    if truth is not None:
+        def true_click_probability(proc: PartitionProcessor, user: int, items: np.ndarray, visit: Visit) -> np.ndarray:
+            return truth.click_probability(visit.user_id, [e.item_id for e in visit.impressions], visit.ts,
+                                           visit.positions)
+        shown["oracle"] = true_click_probability
+    if path is not None:
+        def served(proc: PartitionProcessor, user: int, visit: Visit) -> np.ndarray:
+            rec = path.scorer.recommend(proc, visit.user_id, k)
+            return np.array([proc.state.items.get(i) for i in rec.items], dtype=np.int64)
+        top["serving"] = served
+    return Slates(visits, shown, top, k, click_probabilities)
+
+
+def _prequential(log: RankLog, report: tuple[float, float], k: int, proc: PartitionProcessor) -> dict[str, Any]:
+    """Every ranker on the reported clicks: figures with intervals, the paired lead over
+    popularity, and the share of the popularity-to-oracle gap closed."""
+    n = len(log)
+    part = slice(int(report[0] * n), int(report[1] * n))
+    figures = {name: log.figures(name, k, part) for name in log.ranks}
+    recall = f"recall@{k}"
+    for name, f in figures.items():
+        if name != BASELINE and f["clicks"]:
+            f[f"{recall}_lead_over_{BASELINE}"] = log.lead(name, BASELINE, k, part).to_dict()
+    oracle, base = figures.get("oracle", {}).get(recall), figures[BASELINE][recall]
+    if oracle is not None and base is not None and oracle > base:
+        for name, f in figures.items():
+            if f[recall] is not None:
+                f["gap_closed"] = round((f[recall] - base) / (oracle - base), 4)
+    return {"clicks": part.stop - part.start, "report": list(report), "served_rule": served_rule([proc]),
+            "rankers": figures}
+
+
+def _job(part: str, quick: bool, index: int, cfg: Config, k: int, serving: bool) -> dict[str, Any]:
+    """One data set in a worker process (data sets hold loaders, so they are rebuilt here)."""
+    import torch
+
+    torch.set_num_threads(1)
+    ds = datasets(part, quick)[index]
+    return evaluate(ds, cfg, k, serving, log=lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def bench_quality(cfg: Config, part: str = "evaluation", quick: bool = False, k: int = 10, serving: bool = True,
+                  processes: int = 2, log: Log = print) -> dict[str, Any]:
+    started = time.perf_counter()
+    specs = datasets(part, quick)
+    results: list[dict[str, Any] | None] = [None] * len(specs)
+    with ProcessPoolExecutor(max_workers=processes) as pool:
+        futures = {pool.submit(_job, part, quick, i, cfg, k, serving): i for i in range(len(specs))}
+        for future in as_completed(futures):
+            i = futures[future]
+            results[i] = future.result()
+            log(f"{specs[i].name}: done in {results[i]['seconds']:.0f} s")
+    done = [r for r in results if r is not None]
+    return {"_run": _provenance(part, quick, k, serving, time.perf_counter() - started),
+            "datasets": done, "across_seeds": across_seeds(done, k)}
+
+
+def across_seeds(results: list[dict[str, Any]], k: int) -> dict[str, Any]:
+    """Per generator: each ranker's recall@k as the mean over seeds with its range."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        if r["seed"] is not None:
+            groups.setdefault(r["dataset"].split("/")[0], []).append(r)
+    out: dict[str, Any] = {}
+    for generator, runs in groups.items():
+        names = set.intersection(*(set(r["prequential"]["rankers"]) for r in runs))
+        out[generator] = {"seeds": [r["seed"] for r in runs], "rankers": {}}
+        for name in sorted(names):
+            values = [r["prequential"]["rankers"][name][f"recall@{k}"] for r in runs]
+            values = [v for v in values if v is not None]
+            if values:
+                out[generator]["rankers"][name] = {f"recall@{k}_mean": round(float(np.mean(values)), 4),
+                                                   "min": min(values), "max": max(values)}
+    return out
+
+
+def _provenance(part: str, quick: bool, k: int, serving: bool, seconds: float) -> dict[str, Any]:
+    """Date, commit, machine and command: what every reported figure carries."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                                  cwd=Path(__file__).resolve().parent).stdout.strip()
+        except OSError:
+            return ""
+
+    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain")),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
+                       f"{platform.python_version()}",
+            "command": "streamrec " + " ".join(sys.argv[1:]) if sys.argv[1:] else "streamrec bench quality",
+            "part": part, "quick": quick, "k": k, "serving": serving, "seconds": round(seconds, 1)}

@@ -1,0 +1,65 @@
+"""The data sets ``bench quality`` evaluates, each split into a development and an evaluation part.
+
+Defaults are chosen on development data only; evaluation figures come from data no choice looked
+at (docs/protocol.md). Generated worlds make that easy: development and evaluation are different
+seeds of the same generator. A fixed log cannot be redrawn: MovieLens-100K's development part is
+its first half of clicks and its evaluation part the second half, and since the serving path was
+designed while its second half was read, its figures there are reported as *not held out*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stream.events import Event
+from stream.sources.exposure import ExposureConfig, ExposureOracle, exposure_events
+from stream.sources.movielens import movielens_events
+from stream.sources.synthetic import SyntheticConfig, synthetic_events
+from streamrec.quality.rankers import NextClickOracle
+
+# Generator seeds by part. Development seeds may be looked at while choosing anything; evaluation
+# seeds only by `bench quality --part evaluation`, once the defaults are committed.
+SEEDS = {"development": (1, 2, 3), "evaluation": (101, 102, 103)}
+
+
+@dataclass(frozen=True)
+class DataSet:
+    name: str
+    seed: int | None
+    load: Callable[[], list[Event]]
+    oracle: Callable[[], NextClickOracle] | None = None
+    # The clicks reported, as shares of the log's clicks in time order (start, end).
+    report: tuple[float, float] = (0.0, 1.0)
+    # Evaluation figures of this data set were read while the defaults were being chosen.
+    held_out: bool = True
+    # Events between the serving path's retrainings.
+    retrain_every: int = 20_000
+
+
+def exposure(seed: int, quick: bool = False) -> DataSet:
+    cfg = ExposureConfig(seed=seed, n_users=300, n_items=200, n_sessions=1500) if quick else ExposureConfig(seed=seed)
+    return DataSet(f"exposure/{seed}", seed, lambda: list(exposure_events(cfg)), lambda: ExposureOracle(cfg),
+                   retrain_every=8_000 if quick else 40_000)
+
+
+def synthetic(seed: int, quick: bool = False) -> DataSet:
+    cfg = SyntheticConfig(seed=seed, n_users=300, n_items=200, n_sessions=1500) if quick else SyntheticConfig(seed=seed)
+    return DataSet(f"synthetic/{seed}", seed, lambda: list(synthetic_events(cfg)),
+                   retrain_every=4_000 if quick else 60_000)
+
+
+def movielens(part: str) -> DataSet:
+    """Replayed whole (every learner learns from every click); reported on its part's half."""
+    return DataSet("ml-100k", None, lambda: list(movielens_events()),
+                   report=(0.0, 0.5) if part == "development" else (0.5, 1.0), held_out=False,
+                   retrain_every=20_000)
+
+
+def datasets(part: str, quick: bool = False) -> list[DataSet]:
+    """Every data set of a part: generated worlds at three seeds, and MovieLens-100K unless quick."""
+    if part not in SEEDS:
+        raise ValueError(f"part {part!r}: use one of {', '.join(SEEDS)}")
+    seeds = SEEDS[part]
+    out = [exposure(s, quick) for s in seeds] + [synthetic(seeds[0], quick)]
+    return out if quick else [movielens(part), *out]

@@ -1,0 +1,92 @@
+"""``bench quality``'s result as text tables for people (the JSON is for machines)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ci(figure: Any, interval: Any) -> str:
+    if figure is None:
+        return "-"
+    return f"{figure:.4f} [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else f"{figure:.4f}"
+
+
+def _lead(lead: dict[str, Any] | None) -> str:
+    if not lead:
+        return "-"
+    return f"{lead['lead']:+.4f} [{lead['low']:+.4f}, {lead['high']:+.4f}]"
+
+
+def _rows(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
+
+
+def prequential_table(result: dict[str, Any], k: int) -> list[str]:
+    p = result["prequential"]
+    rule = p["served_rule"]
+    held = "" if result["held_out"] else "; NOT held out (read while designing)"
+    out = [f"{result['dataset']}: (a) next click, {p['clicks']:,} clicks reported (shares {p['report']}), "
+           f"re-clicks {rule['reclick_share']:.1%}, new items {rule['new_item_share']:.1%}, "
+           f"~{rule['mean_catalogue_items']:.0f} items ranked{held}"]
+    recall, ndcg = f"recall@{k}", f"ndcg@{k}"
+    rows = []
+    for name, f in sorted(p["rankers"].items(), key=lambda kv: -(kv[1][recall] or 0)):
+        if name.startswith("serving, blend"):
+            continue
+        rows.append([name, _ci(f[recall], f.get(f"{recall}_interval")), _ci(f[ndcg], f.get(f"{ndcg}_interval")),
+                     _lead(f.get(f"{recall}_lead_over_popularity")),
+                     f"{f['gap_closed']:.2f}" if "gap_closed" in f else "-"])
+    return out + _rows(["ranker", recall, ndcg, "lead over popularity", "gap closed"], rows)
+
+
+def slate_table(result: dict[str, Any]) -> list[str]:
+    if "slate" not in result:
+        return []
+    out = [f"{result['dataset']}: (b) slates, {result['visits']:,} visits"]
+    rows = [[name, _interval(s["gauc"]), _interval(next(v for key, v in s.items() if key.startswith("ndcg@")))]
+            for name, s in result["slate"].items()]
+    out += _rows(["ranker", "GAUC", "NDCG of clicked among shown"], rows)
+    ll = result.get("click_model_logloss")
+    if ll:
+        out.append(f"click model log-loss {ll['model_logloss']['estimate']:.4f} vs constant CTR "
+                   f"{ll['constant_logloss']['estimate']:.4f} (difference {_interval(ll['model_minus_constant'], '+')})")
+    return out
+
+
+def _interval(i: dict[str, Any], sign: str = "") -> str:
+    """An Interval's dict as 'estimate [low, high]'; sign '+' for differences."""
+    if i["estimate"] is None:
+        return "-"
+    return f"{i['estimate']:{sign}.4f} [{i['low']:{sign}.4f}, {i['high']:{sign}.4f}]"
+
+
+def counterfactual_table(result: dict[str, Any]) -> list[str]:
+    if "counterfactual" not in result:
+        return []
+    out = [f"{result['dataset']}: (c) self-normalised IPS click-through rate of each ranker's top k"]
+    rows = [[name, _interval(c["click"]["ranker"]), _interval(c["click"]["logging"]),
+             _interval(c["click"]["lead"], "+"), _interval(c["conversion"]["ranker"]),
+             f"{c['effective_sample_size']:.0f}"]
+            for name, c in result["counterfactual"].items()]
+    return out + _rows(["ranker", "CTR", "logging CTR", "ranker - logging", "conversion rate", "ESS"], rows)
+
+
+def render(bench: dict[str, Any]) -> str:
+    k = bench["_run"]["k"]
+    lines: list[str] = []
+    for result in bench["datasets"]:
+        for block in (prequential_table(result, k), slate_table(result), counterfactual_table(result)):
+            if block:
+                lines += [*block, ""]
+    for generator, summary in bench["across_seeds"].items():
+        lines.append(f"{generator}, seeds {summary['seeds']}: recall@{k} mean [min, max]")
+        lines += [f"  {name}: {s[f'recall@{k}_mean']:.4f} [{s['min']:.4f}, {s['max']:.4f}]"
+                  for name, s in sorted(summary["rankers"].items(), key=lambda kv: -kv[1][f"recall@{k}_mean"])
+                  if not name.startswith("serving, blend")]
+        lines.append("")
+    run = bench["_run"]
+    lines.append(f"{run['date']} commit {run['commit']}{' (dirty)' if run['dirty'] else ''}, {run['machine']}; "
+                 f"`{run['command']}`; {run['seconds']:.0f} s")
+    return "\n".join(lines)

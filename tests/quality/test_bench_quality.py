@@ -1,0 +1,91 @@
+"""``bench quality`` on a small exposure-biased world of a development seed: every protocol's figures
+are there, are consistent with the log they came from, and rank the rankers as the world says."""
+
+import numpy as np
+import pytest
+
+from streamrec.quality.bench import across_seeds, evaluate
+from streamrec.quality.datasets import SEEDS, datasets, exposure
+from streamrec.quality.table import render
+from tests.conftest import with_section
+
+
+@pytest.fixture(scope="module")
+def world():
+    ds = exposure(SEEDS["development"][0], quick=True)
+    return ds, ds.load()
+
+
+@pytest.fixture(scope="module")
+def result(world):
+    from stream.config import load_config
+
+    cfg = with_section(load_config(env={}), "train", epochs=1, validation_clicks=200)
+    ds, _ = world
+    return evaluate(ds, cfg, k=10, serving=True, log=lambda _: None)
+
+
+def test_every_ranker_is_scored_on_every_click_of_the_log(world, result):
+    _, events = world
+    clicks = sum(e.type == "click" for e in events)
+    rankers = result["prequential"]["rankers"]
+    assert {"popularity", "trending", "item_knn", "isgd_mf", "click_model", "serving", "oracle"} <= set(rankers)
+    assert result["prequential"]["clicks"] == clicks
+    assert all(rankers[name]["clicks"] == clicks for name in ("popularity", "oracle", "serving", "item_knn"))
+
+
+def test_the_served_rule_counts_the_worlds_re_clicks(world, result):
+    _, events = world
+    seen, again = set(), 0
+    for e in events:
+        if e.type == "click":
+            again += (e.user_id, e.item_id) in seen
+            seen.add((e.user_id, e.item_id))
+    rule = result["prequential"]["served_rule"]
+    assert rule["reclick_share"] == pytest.approx(again / rule["scored_clicks"], abs=1e-4) and again > 0
+
+
+def test_the_oracle_is_the_ceiling_and_the_gap_is_measured_from_popularity(result):
+    rankers = result["prequential"]["rankers"]
+    oracle = rankers["oracle"]["recall@10"]
+    assert all(f["recall@10"] <= oracle for f in rankers.values())
+    assert rankers["oracle"]["gap_closed"] == 1.0 and rankers["popularity"]["gap_closed"] == 0.0
+    lead = rankers["oracle"]["recall@10_lead_over_popularity"]
+    assert lead["lead"] == pytest.approx(oracle - rankers["popularity"]["recall@10"], abs=1e-4)
+    assert lead["low"] > 0
+
+
+def test_the_logging_rate_is_the_logs_own_click_through_rate(world, result):
+    _, events = world
+    shown = sum(e.type == "impression" for e in events)
+    clicks = sum(e.type == "click" for e in events)
+    logging = result["counterfactual"]["popularity"]["click"]["logging"]["estimate"]
+    assert logging == pytest.approx(clicks / shown, abs=1e-4)
+    assert result["visits"] == len({e.context.request_id for e in events if e.type == "impression"})
+
+
+def test_the_oracle_orders_each_slate_better_than_any_learner(result):
+    gauc = {name: s["gauc"]["estimate"] for name, s in result["slate"].items()}
+    assert gauc["oracle"] > max(v for name, v in gauc.items() if name != "oracle") + 0.1
+
+
+def test_the_serving_path_was_retrained_and_served(result):
+    serving = result["serving"]
+    assert [m["version"] for m in serving["models"]] == [m["serving"] for m in serving["models"]] != []
+
+
+def test_seeds_are_summarised_and_the_tables_render(result):
+    summary = across_seeds([result, {**result, "seed": 99}], k=10)["exposure"]
+    assert summary["seeds"] == [result["seed"], 99]
+    assert summary["rankers"]["oracle"]["min"] == summary["rankers"]["oracle"]["max"]
+    text = render({"_run": {"k": 10, "date": "d", "commit": "c", "dirty": False, "machine": "m", "command": "x",
+                            "seconds": 1.0}, "datasets": [result], "across_seeds": {}})
+    assert "(a) next click" in text and "(b) slates" in text and "(c) self-normalised IPS" in text
+
+
+def test_development_and_evaluation_parts_never_share_a_seed_or_a_half():
+    dev, ev = datasets("development", quick=False), datasets("evaluation", quick=False)
+    assert not {d.seed for d in dev if d.seed} & {d.seed for d in ev if d.seed}
+    ml_dev, ml_ev = (next(d for d in part if d.name == "ml-100k") for part in (dev, ev))
+    assert ml_dev.report[1] <= ml_ev.report[0] and not ml_ev.held_out
+    assert np.isclose(ml_dev.report[1], 0.5)
