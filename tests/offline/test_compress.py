@@ -2,18 +2,27 @@
 
 * the int8 graph is kept (and replaces the float file) when the NDCG it loses is within the
   tolerance and it is fast enough; otherwise the float graph stays byte for byte;
-* either way both sets of figures are reported;
+* either way both sets of figures are reported, and they are the measured ones;
 * the quantiser's expected warnings about int64 id inputs are dropped, other log records pass.
+
+The decision is tested on fixed figures put in place of the measurements (``ranking``,
+``onnx_scorer`` and the clock-based ``ms_per_1000`` as ``offline.compress`` calls them); the real
+quantisation and file handling run underneath.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 
+import onnx
 import pytest
+import torch
 
-from offline.compress import _quiet_quantiser, quantise_if_harmless
-from offline.export import export_onnx
+import offline.compress as compress
+from offline.compress import _quiet_quantiser, onnx_scorer, quantise_if_harmless
+from offline.evaluate import ranking
+from offline.export import export_onnx, ms_per_1000
 from offline.features import ContentTables
 from offline.pipeline import model_sizes
 from offline.samples import build_dataset
@@ -30,32 +39,80 @@ def world():
     return ds, tables, rows
 
 
-def _exported(tmp_path, world):
+@pytest.fixture(scope="module")
+def float_graph(world, tmp_path_factory):
     ds, _, rows = world
-    path = tmp_path / "student.onnx"
+    path = tmp_path_factory.mktemp("float") / "student.onnx"
+    torch.manual_seed(0)
     export_onnx(Student(*model_sizes(ds)).eval(), path, rows)
     return path
 
 
-def test_int8_is_kept_when_within_tolerance_and_fast_enough(tmp_path, world):
-    ds, tables, rows = world
-    path = _exported(tmp_path, world)
-    before = sha256_file(path)
-    result = quantise_if_harmless(path, ds.test_clicks[:40], tables, rows, tolerance=1.0, min_speedup=0.0)
-    assert result.kept
-    assert sha256_file(path) != before and path.stat().st_size == result.bytes_int8 < result.bytes_float
-    assert not path.with_suffix(".int8.onnx").exists()
+@pytest.fixture
+def graph(tmp_path, float_graph):
+    return shutil.copyfile(float_graph, tmp_path / "student.onnx")
 
 
-def test_the_float_graph_stays_when_int8_is_not_fast_enough(tmp_path, world):
+def is_int8(path) -> bool:
+    return any(node.op_type == "DynamicQuantizeLinear" for node in onnx.load(str(path)).graph.node)
+
+
+def measured_as(monkeypatch, ndcg: tuple[float, float], ms: tuple[float, float]) -> None:
+    """Make the float graph measure ``ndcg[0]``, ``ms[0]`` and the int8 graph ``ndcg[1]``, ``ms[1]``."""
+    def which(path) -> int:
+        return int(path.name.endswith(".int8.onnx"))
+
+    monkeypatch.setattr(compress, "onnx_scorer", which)
+    monkeypatch.setattr(compress, "ranking", lambda graph, clicks, tables: {"ndcg@10": ndcg[graph]})
+    monkeypatch.setattr(compress, "ms_per_1000", lambda path, rows: ms[which(path)])
+
+
+DECISIONS = {
+    "within tolerance and faster": ((0.5, 0.4975), (2.0, 1.0), {}, True),
+    "loses more than the tolerance": ((0.5, 0.49), (2.0, 1.0), {}, False),
+    "loses everything, however fast": ((0.5, 0.0), (100.0, 1.0), {}, False),
+    "no faster": ((0.5, 0.5), (1.0, 1.0), {}, False),
+    "faster, by less than the minimum": ((0.5, 0.5), (1.05, 1.0), {}, False),
+    "slower, though it ranks better": ((0.5, 0.6), (1.0, 2.0), {}, False),
+    "exactly at both limits": ((0.5, 0.25), (2.0, 1.0), {"tolerance": 0.5, "min_speedup": 2.0}, True),
+    "a looser tolerance admits the loss": ((0.5, 0.49), (2.0, 1.0), {"tolerance": 0.05}, True),
+}
+
+
+@pytest.mark.parametrize(("ndcg", "ms", "limits", "kept"), DECISIONS.values(), ids=DECISIONS)
+def test_int8_replaces_the_float_graph_only_when_within_tolerance_and_fast_enough(
+        monkeypatch, world, graph, ndcg, ms, limits, kept):
     ds, tables, rows = world
-    path = _exported(tmp_path, world)
-    before = sha256_file(path)
-    result = quantise_if_harmless(path, ds.test_clicks[:40], tables, rows, tolerance=1.0, min_speedup=1e6)
-    assert not result.kept
-    assert sha256_file(path) == before
-    assert result.ms_int8 > 0 and result.ms_float > 0 and 0 <= result.ndcg_int8 <= 1
-    assert not path.with_suffix(".int8.onnx").exists()
+    float_bytes, before = graph.stat().st_size, sha256_file(graph)
+    measured_as(monkeypatch, ndcg, ms)
+    result = quantise_if_harmless(graph, ds.test_clicks[:40], tables, rows, **limits)
+    assert result.kept is kept
+    assert (result.ndcg_float, result.ndcg_int8, result.ms_float, result.ms_int8) == (*ndcg, *ms)
+    assert result.bytes_float == float_bytes and 0 < result.bytes_int8 < float_bytes
+    if kept:
+        assert is_int8(graph) and graph.stat().st_size == result.bytes_int8
+    else:
+        assert sha256_file(graph) == before and not is_int8(graph)
+    assert not graph.with_suffix(".int8.onnx").exists()
+
+
+def test_the_reported_figures_are_those_measured_on_each_graph(monkeypatch, world, graph, tmp_path):
+    ds, tables, rows = world
+    clicks = ds.test_clicks[:40]
+    original = shutil.copyfile(graph, tmp_path / "original.onnx")
+    timings = {}
+
+    def timed(path, rows):
+        timings[path.name] = ms_per_1000(path, rows, repeats=3)
+        return timings[path.name]
+
+    monkeypatch.setattr(compress, "ms_per_1000", timed)
+    result = quantise_if_harmless(graph, clicks, tables, rows, tolerance=1.0, min_speedup=0.0)
+    assert result.kept and is_int8(graph)
+    assert result.ndcg_float == ranking(onnx_scorer(original), clicks, tables)["ndcg@10"]
+    assert result.ndcg_int8 == ranking(onnx_scorer(graph), clicks, tables)["ndcg@10"]
+    assert (result.ms_float, result.ms_int8) == (timings["student.onnx"], timings["student.int8.onnx"])
+    assert (result.bytes_float, result.bytes_int8) == (original.stat().st_size, graph.stat().st_size)
 
 
 def test_only_the_quantisers_expected_warnings_are_dropped(caplog):
