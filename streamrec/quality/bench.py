@@ -52,6 +52,9 @@ from streamrec.quality.slates import (
 
 Log = Callable[[str], None]
 BASELINE = "popularity"
+# Bootstrap resamples per interval: a run computes hundreds of them (every ranker, protocol and data
+# set), where 9,999 each cost more than the replays themselves.
+RESAMPLES = 1999
 
 
 def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True, log: Log = print) -> dict[str, Any]:
@@ -74,9 +77,9 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True, log: L
         "dataset": ds.name, "seed": ds.seed, "held_out": ds.held_out, "events": run["events"],
         "prequential": _prequential(clicks.log, ds.report, k, proc)}
     if path is not None:
-        result["serving"] = path.summary(proc, len(clicks.log))
+        result["serving"] = {**path.summary(proc, len(clicks.log)), "student": bool(ds.retrain_every)}
     if slates is not None:
-        result.update(slates.summary())
+        result.update(slates.summary(RESAMPLES))
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -105,11 +108,11 @@ def _prequential(log: RankLog, report: tuple[float, float], k: int, proc: Partit
     popularity, and the share of the popularity-to-oracle gap closed."""
     n = len(log)
     part = slice(int(report[0] * n), int(report[1] * n))
-    figures = {name: log.figures(name, k, part) for name in log.ranks}
+    figures = {name: log.figures(name, k, part, resamples=RESAMPLES) for name in log.ranks}
     recall = f"recall@{k}"
     for name, f in figures.items():
         if name != BASELINE and f["clicks"]:
-            f[f"{recall}_lead_over_{BASELINE}"] = log.lead(name, BASELINE, k, part).to_dict()
+            f[f"{recall}_lead_over_{BASELINE}"] = log.lead(name, BASELINE, k, part, RESAMPLES).to_dict()
     oracle, base = figures.get("oracle", {}).get(recall), figures[BASELINE][recall]
     if oracle is not None and base is not None and oracle > base:
         for name, f in figures.items():

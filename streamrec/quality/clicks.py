@@ -49,7 +49,8 @@ class RankLog:
         ranks = np.frombuffer(self.ranks[name], dtype=np.int32)[part]
         return (ranks >= 0) & (ranks < k)
 
-    def figures(self, name: str, k: int, part: slice = slice(None), interval: bool = True) -> dict[str, object]:
+    def figures(self, name: str, k: int, part: slice = slice(None), interval: bool = True,
+                resamples: int = 9999) -> dict[str, object]:
         """Recall@k and NDCG@k (one relevant item: 1/log2(rank + 2) for a hit), each with a 95 %
         interval that resamples users when ``interval``."""
         ranks, users = self._columns(name, part)
@@ -62,14 +63,14 @@ class RankLog:
                 continue
             out[metric] = round(float(values.mean()), 4)
             if interval:
-                ci = cluster_interval(user_sums(users, values, np.ones(len(values))), ratio)
+                ci = cluster_interval(user_sums(users, values, np.ones(len(values))), ratio, resamples=resamples)
                 out[f"{metric}_interval"] = [round(ci.low, 4), round(ci.high, 4)]
         return out
 
-    def lead(self, a: str, b: str, k: int, part: slice = slice(None)) -> Lead:
+    def lead(self, a: str, b: str, k: int, part: slice = slice(None), resamples: int = 9999) -> Lead:
         """Recall@k of ranker a minus b's, on the clicks of ``part`` both were asked about."""
         ra = np.frombuffer(self.ranks[a], dtype=np.int32)[part]
         rb = np.frombuffer(self.ranks[b], dtype=np.int32)[part]
         both = (ra != NOT_SCORED) & (rb != NOT_SCORED)
         users = np.frombuffer(self.users, dtype=np.int64)[part][both]
-        return paired_lead(self.hits(a, k, part)[both], self.hits(b, k, part)[both], users)
+        return paired_lead(self.hits(a, k, part)[both], self.hits(b, k, part)[both], users, resamples=resamples)

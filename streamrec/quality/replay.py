@@ -63,7 +63,7 @@ def replay(events: Iterable[Event], cfg: Config, observers: Sequence[Observer], 
 class ServingPath:
     """The served ranking in a replay: candidates, the current student, the learned blend; the
     student retrained every ``retrain_every`` events on everything applied so far and loaded as a
-    live scorer would load it. Training pauses the replay: each model serves from the event it was
+    live scorer would load it (0: never, so the learners' blend serves alone, as before a first model). Training pauses the replay: each model serves from the event it was
     trained up to, where a live system would serve it a training run later.
 
     ``grid``: fixed blends also ranked on every click, for comparison with the learned one.
@@ -97,7 +97,7 @@ class ServingPath:
         return msgspec.structs.replace(cfg, registry=msgspec.structs.replace(cfg.registry, gate_tolerance=1.0))
 
     def before(self, proc: PartitionProcessor, event: Event) -> None:
-        if self._seen and self._seen % self.retrain_every == 0:
+        if self.retrain_every and self._seen and self._seen % self.retrain_every == 0:
             self._retrain()
         self._seen += 1
 

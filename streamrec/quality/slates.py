@@ -125,13 +125,13 @@ class Slates:
     def after(self, proc: PartitionProcessor, event: Event, outcome: Outcome) -> None:
         pass
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, resamples: int = 9999) -> dict[str, Any]:
         out: dict[str, Any] = {"visits": len(self.visits),
-                               "slate": {name: s.summary() for name, s in self.slates.items()}}
+                               "slate": {name: s.summary(resamples=resamples) for name, s in self.slates.items()}}
         if self.logloss.visits:
-            out["click_model_logloss"] = self.logloss.summary()
+            out["click_model_logloss"] = self.logloss.summary(resamples=resamples)
         if any(s.visits for s in self.snips.values()):
-            out["counterfactual"] = {name: s.summary() for name, s in self.snips.items()}
+            out["counterfactual"] = {name: s.summary(resamples=resamples) for name, s in self.snips.items()}
         return out
 
 

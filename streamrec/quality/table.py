@@ -35,7 +35,8 @@ def prequential_table(result: dict[str, Any], k: int) -> list[str]:
     for name, f in sorted(p["rankers"].items(), key=lambda kv: -(kv[1][recall] or 0)):
         if name.startswith("serving, blend"):
             continue
-        rows.append([name, _ci(f[recall], f.get(f"{recall}_interval")), _ci(f[ndcg], f.get(f"{ndcg}_interval")),
+        label = name if name != "serving" or result.get("serving", {}).get("student") else "serving (no student)"
+        rows.append([label, _ci(f[recall], f.get(f"{recall}_interval")), _ci(f[ndcg], f.get(f"{ndcg}_interval")),
                      _lead(f.get(f"{recall}_lead_over_popularity")),
                      f"{f['gap_closed']:.2f}" if "gap_closed" in f else "-"])
     return out + _rows(["ranker", recall, ndcg, "lead over popularity", "gap closed"], rows)
