@@ -74,6 +74,15 @@ def counterfactual_table(result: dict[str, Any]) -> list[str]:
     return out + _rows(["ranker", "CTR", "logging CTR", "ranker - logging", "conversion rate", "ESS"], rows)
 
 
+def recbole_table(split: dict[str, Any]) -> list[str]:
+    k = split["k"]
+    sizes = split["split"]
+    out = [f"ml-100k, (d) RecBole's global temporal 8:1:1 split, full ranking, {split['test_users']} test users "
+           f"(per-user Recall@{k}/NDCG@{k}, averaged over users); interactions {sizes['interactions']}"]
+    rows = [[name, _interval(f[f"recall@{k}"]), _interval(f[f"ndcg@{k}"])] for name, f in split["rankers"].items()]
+    return out + _rows(["ranker", f"recall@{k}", f"ndcg@{k}"], rows)
+
+
 def render(bench: dict[str, Any]) -> str:
     k = bench["_run"]["k"]
     lines: list[str] = []
@@ -87,6 +96,8 @@ def render(bench: dict[str, Any]) -> str:
                   for name, s in sorted(summary["rankers"].items(), key=lambda kv: -kv[1][f"recall@{k}_mean"])
                   if not name.startswith("serving, blend")]
         lines.append("")
+    if "recbole_split" in bench:
+        lines += [*recbole_table(bench["recbole_split"]), ""]
     run = bench["_run"]
     lines.append(f"{run['date']} commit {run['commit']}{' (dirty)' if run['dirty'] else ''}, {run['machine']}; "
                  f"`{run['command']}`; {run['seconds']:.0f} s")
