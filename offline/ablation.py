@@ -47,7 +47,7 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
     def figures(model: torch.nn.Module) -> dict[str, float]:
         """Test figures, plus validation NDCG@10: the figure a choice between variants may use."""
         click, _ = rows_logits(model, tables, ds.test)
-        scorer = torch_scorer(model, tables)
+        scorer = torch_scorer(model)
         return {"auc_click": auc(click, ds.test.click), **ranking(scorer, clicks, tables),
                 "validation_ndcg@10": ranking(scorer, val_clicks, tables)["ndcg@10"]}
 

@@ -1,11 +1,14 @@
 """Offline metrics on the test window, as defined in shared/NOTES.md.
 
 * ``auc`` / ``logloss``: pointwise, over labelled rows.
-* ``ranking``: for each sampled test click, score every item of the catalogue for that user with
-  the history as it was just before the click, drop the items the user clicked before, and find the
-  clicked item's rank: Recall@K and NDCG@K = 1/log2(rank + 2) on a hit. Pointwise scoring
+* ``ranking``: for each sampled test click, score every item logged before the click for that user
+  with the history as it was just before the click, drop the items the user clicked before, and
+  find the clicked item's rank: Recall@K and NDCG@K = 1/log2(rank + 2) on a hit. Pointwise scoring
   (``Scorer`` on a batch of rows) is kept apart from this full-catalogue loop.
-* ``share_interval``: how far a ratio of two models' NDCG can be trusted on the clicks sampled.
+* ``popularity_gains``: the baseline, ranking by the clicks logged so far, as the stream learners do.
+* ``share_interval`` / ``lead_interval``: how far a ratio or a difference of two models' NDCG on the
+  same clicks can be trusted, from the project's one bootstrap (``stream.evaluation.paired``), which
+  resamples users with all their clicks: one user's clicks are not independent draws.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from scipy.stats import rankdata
 
 from offline.features import ContentTables
 from offline.samples import TestClick
+from stream.evaluation.paired import Interval, cluster_interval, ratio, user_sums
 from stream.learners.base import rank_of
 
 # A pointwise scorer: named int64 inputs (see offline.features) -> (B,) scores, higher is better.
@@ -49,8 +53,8 @@ def sample_clicks(clicks: list[TestClick], limit: int, seed: int = 7) -> list[Te
 
 def click_gains(score: Scorer, clicks: list[TestClick], tables: ContentTables, k: int = 10,
                 clicks_per_call: int = 8) -> np.ndarray:
-    """(n_clicks,) NDCG@k of each click: 1/log2(rank + 2) if its item ranks in the top k of the unseen
-    catalogue, else 0. Recall@k is the share of non-zero gains.
+    """(n_clicks,) NDCG@k of each click: 1/log2(rank + 2) if its item ranks in the top k of the items
+    logged before it less the user's clicked ones, else 0. Recall@k is the share of non-zero gains.
 
     ``clicks_per_call`` catalogues are scored in one call (larger batches, fewer calls: the
     per-call overhead dominated small models); the scores do not depend on the grouping.
@@ -62,10 +66,30 @@ def click_gains(score: Scorer, clicks: list[TestClick], tables: ContentTables, k
         batches = [tables.catalogue_for(c.user, c.recent) for c in group]
         scores = score({name: np.concatenate([b[name] for b in batches]) for name in batches[0]})
         for j, c in enumerate(group):
-            own = scores[j * n_items: (j + 1) * n_items]  # item i + 1 at position i
-            rank = rank_of(own, c.item - 1, (c.seen - 1).tolist())
-            if rank is not None and rank < k:
-                gains[start + j] = 1.0 / math.log2(rank + 2)
+            gains[start + j] = gain(scores[j * n_items: (j + 1) * n_items], c, k)  # item i + 1 at position i
+    return gains
+
+
+def gain(scores: np.ndarray, click: TestClick, k: int = 10) -> float:
+    """One click's NDCG@k term from (n_items,) scores of item rows 1..n: ranked among the items logged
+    before the click (the first ``click.known``), its clicked items excluded (``rank_of``)."""
+    rank = rank_of(scores[: click.known], click.item - 1, (click.seen - 1).tolist())
+    return 1.0 / math.log2(rank + 2) if rank is not None and rank < k else 0.0
+
+
+def popularity_gains(click_log: np.ndarray, clicks: list[TestClick], k: int = 10) -> np.ndarray:
+    """(n_clicks,) NDCG@k gains of ranking by clicks so far: at each click, every click logged before
+    it (``click_log[:clicks_before]``, its own window's earlier clicks included), as the stream's
+    test-then-learn popularity does. ``clicks`` in time order; click_log: (all clicks,) item rows."""
+    counts = np.zeros(max([int(click_log.max(initial=0)), *(c.known for c in clicks)]) + 1)
+    counted = 0
+    gains = np.zeros(len(clicks))
+    for n, c in enumerate(clicks):
+        if c.clicks_before < counted:
+            raise ValueError("popularity_gains needs the clicks in time order")
+        np.add.at(counts, click_log[counted: c.clicks_before], 1.0)
+        counted = c.clicks_before
+        gains[n] = gain(counts[1:], c, k)
     return gains
 
 
@@ -77,30 +101,17 @@ def ranking_figures(gains: np.ndarray, k: int = 10) -> dict[str, float]:
 
 
 def ranking(score: Scorer, clicks: list[TestClick], tables: ContentTables, k: int = 10) -> dict[str, float]:
-    """Recall@k and NDCG@k over ``clicks``, each ranked against the whole unseen catalogue."""
+    """Recall@k and NDCG@k over ``clicks``, each ranked against the unseen items logged before it."""
     return ranking_figures(click_gains(score, clicks, tables, k), k)
 
 
-def share_interval(gains: np.ndarray, reference: np.ndarray, seed: int = 7, resamples: int = 2000,
-                   level: float = 0.95) -> tuple[float, float]:
-    """Paired bootstrap interval of mean(gains) / mean(reference) over the same clicks.
-
-    Why: with a few thousand clicks a model's NDCG@10 moves by several per cent with the sample,
-    so a share of the teacher's NDCG is reported with the range the click sample allows.
-    """
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(gains), size=(resamples, len(gains)))
-    ratios = gains[idx].mean(1) / np.maximum(reference[idx].mean(1), 1e-12)
-    lo, hi = np.quantile(ratios, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+def share_interval(gains: np.ndarray, reference: np.ndarray, users: np.ndarray, seed: int = 0) -> Interval:
+    """sum(gains) / sum(reference) over the same (clicks,) gains, with its 95 % interval resampling
+    ``users`` (clicks,) as clusters: one model's NDCG as a share of another's."""
+    return cluster_interval(user_sums(users, gains, reference), ratio, seed=seed)
 
 
-def popularity_scorer(train_items: np.ndarray, train_clicks: np.ndarray) -> Scorer:
-    """Clicks per item in the training window: the baseline every model must beat."""
-    counts = np.bincount(train_items[train_clicks > 0]).astype(np.float64)
-
-    def score(inputs: dict[str, np.ndarray]) -> np.ndarray:
-        items = inputs["item"]
-        return np.where(items < len(counts), counts[np.minimum(items, len(counts) - 1)], 0.0)
-
-    return score
+def lead_interval(gains: np.ndarray, reference: np.ndarray, users: np.ndarray, seed: int = 0) -> Interval:
+    """mean(gains - reference) over the same (clicks,) gains, with its 95 % interval resampling
+    ``users`` (clicks,) as clusters: how far one model's NDCG leads another's."""
+    return cluster_interval(user_sums(users, gains - reference, np.ones(len(users))), ratio, seed=seed)

@@ -82,7 +82,11 @@ def ms_per_1000(path: Path, rows: dict[str, np.ndarray], repeats: int = 30) -> f
 def stage(model: nn.Module, name: str, directory: Path, catalogue: Catalogue, tables: ContentTables,
           held_out: dict[str, np.ndarray], window: tuple[int, int], events: int,
           metrics: dict[str, dict[str, float]]) -> Manifest:
-    """Export, check parity on ``held_out`` rows, and write the manifest beside the ONNX file."""
+    """Export, check parity on ``held_out`` rows, and write the manifest beside the ONNX file.
+
+    The manifest carries the catalogue's own ids and token tables (the training window's); serving
+    maps any other id to index 0 and a new item to its category token, as ``tables`` does offline.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     onnx_path = directory / "model.onnx"
     export_onnx(model, onnx_path, held_out)
@@ -102,7 +106,8 @@ def stage(model: nn.Module, name: str, directory: Path, catalogue: Catalogue, ta
                  "item_tokens": catalogue.item_tokens.keys, "user_tokens": catalogue.user_tokens.keys},
         training_window=TrainingWindow(start_ts_ms=window[0], end_ts_ms=window[1], events=events),
         metrics=metrics, parity_max_abs_diff=diff,
-        extra={"item_token_table": tables.item_tokens.tolist(), "user_token_table": tables.user_tokens.tolist()},
+        extra={"item_token_table": tables.model_item_tokens.tolist(),
+               "user_token_table": tables.model_user_tokens.tolist()},
     )
     write_manifest(directory, manifest)
     return manifest

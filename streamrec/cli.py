@@ -347,7 +347,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         report = warm_start_experiment(cfg, events, log=log)
     else:
-        report = _train_and_announce(args, cfg, events, log)
+        if args.seeds < 1:
+            raise UsageError(f"--seeds {args.seeds}: train at least one seed")
+        report = _train_and_announce(args, cfg, events, log, seeds=args.seeds)
     if report:  # ranks other than 0 of a torchrun launch return nothing
         _emit(report, args.json)
     return 0
@@ -363,12 +365,14 @@ def _announce(cfg: Config, root: Path, version: int) -> None:
     announce_promotion(make_producer(cfg.kafka), cfg.kafka.model_updates_topic, manifest, root)
 
 
-def _train_and_announce(args: argparse.Namespace, cfg: Config, events: list, log: Callable[[str], None]) -> dict:
-    """One training run; a promotion is announced on the model-updates topic when Kafka is configured."""
+def _train_and_announce(args: argparse.Namespace, cfg: Config, events: list, log: Callable[[str], None],
+                        seeds: int = 1) -> dict:
+    """One training run (``seeds`` training seeds, the first registered); a promotion is announced
+    on the model-updates topic when Kafka is configured."""
     from offline.pipeline import train_once
 
     registry_root = Path(args.registry_root or cfg.registry.root)
-    report = train_once(cfg, events, log=log, registry_root=registry_root)
+    report = train_once(cfg, events, log=log, registry_root=registry_root, seeds=seeds)
     if report and report["registry"]["promoted"] and cfg.kafka.bootstrap_servers:
         _announce(cfg, registry_root, report["registry"]["version"])
         report["registry"]["announced_on"] = cfg.kafka.model_updates_topic
@@ -669,6 +673,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-log", action="store_true",
                    help="train on the worker's training log (worker.data_dir) instead of --dataset")
     p.add_argument("--no-curriculum", action="store_true", help="plain shuffled epochs (train.curriculum=false)")
+    p.add_argument("--seeds", type=int, default=3, metavar="N",
+                   help="with --once: train and evaluate under N training seeds (train.seed, +1, ...) and report "
+                        "each figure's mean and spread; the first seed's student is registered (default: 3; "
+                        "the periodic trainer trains one)")
     p.add_argument("--ablations", action="store_true",
                    help="with --once: measure the distillation, curriculum and multi-task ablations instead "
                         "of registering a model")

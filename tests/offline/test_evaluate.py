@@ -3,11 +3,14 @@
 * ``auc`` is the share of (positive, negative) pairs ordered correctly, ties counting one half, and
   nan when only one class is present;
 * ``logloss`` is the mean binary cross-entropy, with probabilities clipped away from 0 and 1;
-* ``ranking`` scores the whole catalogue for each test click, drops the items the user clicked
-  before, and reports Recall@K and NDCG@K = 1/log2(rank + 2) (rank 0-based) averaged over clicks;
+* ``ranking`` scores the whole catalogue for each test click, ranks the clicked item among the items
+  logged before the click less those the user clicked before, and reports Recall@K and NDCG@K =
+  1/log2(rank + 2) (rank 0-based) averaged over clicks; a re-click of a seen item, or the first
+  click of an item nobody had logged, is a miss (the served rule);
 * ``click_gains`` are the per-click terms behind NDCG@K, in click order;
-* ``share_interval`` is a paired bootstrap interval of one model's NDCG over another's, which holds
-  the observed ratio and narrows as the clicks agree;
+* ``popularity_gains`` rank by the clicks logged before each click, the test window's included;
+* ``share_interval`` / ``lead_interval`` are paired intervals of a ratio / a difference of two
+  models' NDCG on the same clicks that resample users, the bootstrap of ``stream.evaluation.paired``;
 * ``sample_clicks`` is a deterministic subsample that keeps time order.
 """
 
@@ -21,8 +24,9 @@ import pytest
 from offline.evaluate import (
     auc,
     click_gains,
+    lead_interval,
     logloss,
-    popularity_scorer,
+    popularity_gains,
     ranking,
     sample_clicks,
     share_interval,
@@ -32,6 +36,7 @@ from offline.samples import Catalogue
 from offline.samples import (
     TestClick as Click,  # aliased: pytest would try to collect "Test*"
 )
+from stream.evaluation.paired import paired_lead
 from stream.events import Event, ItemAttributes
 
 T0 = 1_700_000_000_000
@@ -107,9 +112,10 @@ class FakeScorer:
         return self.table[inputs["item"]]
 
 
-def click(user: int, item: int, seen: list[int] = (), recent: list[int] = (0, 0, 0)) -> Click:
+def click(user: int, item: int, seen: list[int] = (), recent: list[int] = (0, 0, 0), known: int = 5,
+          clicks_before: int = 0) -> Click:
     return Click(user=user, item=item, recent=np.asarray(recent, dtype=np.int64),
-                     seen=np.asarray(seen, dtype=np.int64))
+                 seen=np.asarray(seen, dtype=np.int64), known=known, clicks_before=clicks_before)
 
 
 def test_ranking_scores_the_whole_catalogue_for_the_clicking_user():
@@ -144,26 +150,6 @@ def test_click_gains_are_each_clicks_ndcg_term_in_click_order():
     assert gains.tolist() == pytest.approx([0.0, 1.0, 1 / math.log2(3)])
 
 
-def _losing_a_tenth_of_the_hits(n: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(3)
-    reference = (rng.random(n) < 0.2) / np.log2(rng.integers(2, 12, n))
-    return np.where(rng.random(n) < 0.9, reference, 0.0), reference
-
-
-def test_share_interval_holds_the_observed_ratio_and_narrows_with_more_clicks():
-    gains, reference = _losing_a_tenth_of_the_hits(500)
-    lo, hi = share_interval(gains, reference, seed=1)
-    assert lo < gains.mean() / reference.mean() < hi <= 1.0  # it can only lose hits
-    lo_many, hi_many = share_interval(*_losing_a_tenth_of_the_hits(8000), seed=1)
-    assert hi_many - lo_many < (hi - lo) / 2
-    assert lo_many < 0.9 < hi_many
-
-
-def test_share_interval_of_identical_gains_is_exactly_one():
-    reference = np.array([0.0, 1.0, 0.5, 0.0, 0.63])
-    assert share_interval(reference.copy(), reference) == (1.0, 1.0)
-
-
 def test_ranking_excludes_the_items_the_user_clicked_before():
     tables = ContentTables(five_item_catalogue())
     scorer = FakeScorer({1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4, 5: 0.5})
@@ -175,10 +161,18 @@ def test_ranking_excludes_the_items_the_user_clicked_before():
     assert ranking(scorer, [click(1, 3, seen=[5, 1])], tables, k=2)["ndcg@2"] == pytest.approx(1 / math.log2(3))
 
 
-def test_ranking_does_not_exclude_a_re_clicked_item_from_its_own_ranking():
+def test_a_re_click_of_a_seen_item_is_a_miss_as_the_served_rule_excludes_it():
     tables = ContentTables(five_item_catalogue())
     scorer = FakeScorer({1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4, 5: 0.5})
-    assert ranking(scorer, [click(1, 5, seen=[5])], tables, k=1)["recall@1"] == 1.0
+    assert ranking(scorer, [click(1, 5, seen=[5])], tables, k=5)["recall@5"] == 0.0
+
+
+def test_a_click_is_ranked_among_the_items_logged_before_it():
+    tables = ContentTables(five_item_catalogue())
+    scorer = FakeScorer({1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4, 5: 0.5})
+    assert ranking(scorer, [click(1, 3, known=3)], tables, k=1)["recall@1"] == 1.0  # 4 and 5 came later
+    assert ranking(scorer, [click(1, 3, known=4)], tables, k=1)["recall@1"] == 0.0
+    assert ranking(scorer, [click(1, 5, known=4)], tables, k=5)["recall@5"] == 0.0  # its first appearance
 
 
 def test_ranking_of_no_clicks_is_zero_not_an_error():
@@ -186,9 +180,74 @@ def test_ranking_of_no_clicks_is_zero_not_an_error():
     assert ranking(FakeScorer({}), [], tables, k=10) == {"recall@10": 0.0, "ndcg@10": 0.0}
 
 
-def test_popularity_scorer_scores_training_clicks_and_unknown_items_zero():
-    score = popularity_scorer(np.array([1, 2, 2, 3, 3, 3]), np.array([1, 1, 1, 0, 1, 1]))
-    assert score({"item": np.array([0, 1, 2, 3, 4, 99])}).tolist() == [0.0, 1.0, 2.0, 2.0, 0.0, 0.0]
+# -- popularity so far ------------------------------------------------------------------------------
+
+
+def test_popularity_ranks_by_the_clicks_logged_before_each_click():
+    click_log = np.array([1, 1, 2, 3, 3, 3, 2, 2, 2, 2])
+    clicks = [click(1, 2, clicks_before=2, known=3),  # counts 1:2, 2:0, 3:0 -> item 2 second of 3
+              click(1, 3, clicks_before=6, known=3),  # 1:2, 2:1, 3:3 -> first
+              click(2, 1, clicks_before=10, known=5)]  # 1:2, 2:5, 3:3, 4:0, 5:0 -> third
+    gains = popularity_gains(click_log, clicks, k=2)
+    assert gains.tolist() == pytest.approx([1 / math.log2(3), 1.0, 0.0])
+
+
+def test_popularity_counts_the_test_windows_earlier_clicks_and_not_the_click_itself():
+    click_log = np.array([2, 1, 1, 1])  # the training window holds the first click; item 1's come after
+    first = click(1, 1, clicks_before=1, known=2)  # 2 has one click, 1 none: counting its own click would tie
+    later = click(2, 1, clicks_before=3, known=2)  # 1 has two by now, though none in the training window
+    assert popularity_gains(click_log, [first, later], k=1).tolist() == [0.0, 1.0]
+
+
+def test_popularity_gains_refuse_clicks_out_of_time_order():
+    with pytest.raises(ValueError, match="time order"):
+        popularity_gains(np.array([1, 2, 3]), [click(1, 1, clicks_before=2), click(1, 2, clicks_before=1)])
+
+
+# -- paired intervals over users --------------------------------------------------------------------
+
+
+def _losing_a_tenth_of_the_hits(n: int, users: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    reference = (rng.random(n) < 0.2) / np.log2(rng.integers(2, 12, n))
+    return np.where(rng.random(n) < 0.9, reference, 0.0), reference, rng.integers(0, users, n)
+
+
+def test_share_interval_holds_the_observed_ratio_and_narrows_with_more_users():
+    gains, reference, users = _losing_a_tenth_of_the_hits(500, 50)
+    share = share_interval(gains, reference, users)
+    assert share.estimate == pytest.approx(gains.sum() / reference.sum())
+    assert share.low < share.estimate < share.high <= 1.0 and share.users == 50  # it can only lose hits
+    many = share_interval(*_losing_a_tenth_of_the_hits(8000, 800))
+    assert many.high - many.low < (share.high - share.low) / 2
+    assert many.low < 0.9 < many.high
+
+
+def test_share_interval_of_identical_gains_is_exactly_one():
+    reference = np.array([0.0, 1.0, 0.5, 0.0, 0.63])
+    share = share_interval(reference.copy(), reference, np.array([1, 2, 1, 3, 2]))
+    assert (share.estimate, share.low, share.high) == (1.0, 1.0, 1.0)
+
+
+def test_intervals_resample_users_not_clicks():
+    # Each user's clicks hit or miss together: with 20 users the evidence is 20 draws, not 400.
+    rng = np.random.default_rng(5)
+    users = np.repeat(np.arange(20), 20)
+    lead = np.repeat(rng.random(20) < 0.5, 20).astype(np.float64)
+    clustered = lead_interval(lead, np.zeros(400), users)
+    one_each = lead_interval(lead, np.zeros(400), np.arange(400))
+    assert clustered.estimate == one_each.estimate == pytest.approx(lead.mean())
+    assert clustered.high - clustered.low > 3 * (one_each.high - one_each.low)
+
+
+def test_lead_interval_is_the_stream_paired_lead_on_hits():
+    rng = np.random.default_rng(11)
+    users = rng.integers(0, 40, 600)
+    b = rng.random(600) < 0.3
+    a = b | (rng.random(600) < 0.08)
+    lead, reference = lead_interval(a.astype(np.float64), b.astype(np.float64), users), paired_lead(a, b, users)
+    assert (lead.estimate, lead.low, lead.high, lead.users) == (reference.lead, reference.low, reference.high,
+                                                                reference.users)
 
 
 # -- sampling ---------------------------------------------------------------------------------------

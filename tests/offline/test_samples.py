@@ -11,6 +11,9 @@ The contract, as these tests read it:
   within the attribution window, and a conversion only when it follows that click;
 * groups are contiguous runs of rows, the split is by time over whole groups, and the test window's
   clicks carry the user's history as it was just before each click;
+* ids, content tokens and every table come from the training window alone: a user or item first
+  logged in validation or test has no row in the catalogue (the model) and takes serving's cold
+  path -- model index 0, a new item described by its category alone, a new user by history alone;
 * an empty log or a log with too few groups is refused with a message that says why.
 """
 
@@ -21,6 +24,7 @@ import random
 import numpy as np
 import pytest
 
+from offline.features import ContentTables
 from offline.samples import PAD, Catalogue, Dataset, Groups, Rows, Vocab, build_dataset
 from stream.events import Event, ItemAttributes
 from stream.sources.synthetic import SyntheticConfig, synthetic_events
@@ -112,10 +116,59 @@ def test_catalogue_content_tables_leave_row_zero_as_padding():
 
 def test_dataset_ids_are_one_based_and_every_row_points_at_a_real_user_and_item():
     ds = build_dataset(positives_only_log().events)
-    rows = all_rows(ds)
+    rows, cat = all_rows(ds), ds.catalogue
     assert rows.user.min() >= 1 and rows.item.min() >= 1
-    assert rows.user.max() < len(ds.catalogue.users) and rows.item.max() < len(ds.catalogue.items)
-    assert ds.catalogue.items.get("no such item") == 0
+    assert rows.user.max() < len(cat.users) + len(cat.later_users) - 1
+    assert rows.item.max() < len(cat.items) + len(cat.later_items) - 1
+    assert ds.train.user.max() < len(cat.users) and ds.train.item.max() < len(cat.items)
+    assert cat.items.get("no such item") == cat.item_index("no such item") == 0
+
+
+def later_ids_log() -> Log:
+    """16 training-window clicks of three known users on five items, then a user and two items first
+    logged in validation/test: one item of a known category, one of a category never seen."""
+    log = Log()
+
+    def click(minute: int, user: str, item: str, age: str, category: str, tags: list[str]) -> None:
+        log.events.append(Event(event_id=f"e{len(log.events)}", ts=T0 + minute * MIN, user_id=user, item_id=item,
+                                type="click", user={"age": age}, item=ItemAttributes(category=category, tags=tags)))
+
+    for k in range(16):
+        click(k, f"early{k % 3}", f"a{k % 5}", "30", "drama" if k % 5 % 2 else "comedy", ["old"])
+    click(20, "late", "late-new", "99", "drama", ["late-only"])  # validation
+    click(21, "late", "a0", "99", "comedy", ["old"])  # validation
+    click(22, "late", "late-odd", "99", "never", [])  # test
+    click(23, "early0", "late-new", "30", "drama", ["late-only"])  # test
+    return log
+
+
+def test_ids_and_content_tables_come_from_the_training_window_alone():
+    ds = build_dataset(later_ids_log().events, negatives=0)
+    cat = ds.catalogue
+    assert cat.users.keys == ["early0", "early1", "early2"] and cat.items.keys == ["a0", "a1", "a2", "a3", "a4"]
+    assert "tag:late-only" not in cat.item_tokens.index and "cat:never" not in cat.item_tokens.index
+    assert "age:99" not in cat.user_tokens.index
+    assert cat.later_users.keys == ["late"] and cat.later_items.keys == ["late-new", "late-odd"]
+    assert (cat.user_index("late"), cat.item_index("late-new"), cat.item_index("late-odd")) == (4, 6, 7)
+    assert len(ds.train) == 16 and ds.train_events == 16
+
+
+def test_later_ids_take_servings_cold_path():
+    ds = build_dataset(later_ids_log().events, negatives=0)
+    cat, tables = ds.catalogue, ContentTables(ds.catalogue)
+    late_click, known_user_click = ds.test_clicks
+    assert history(late_click.recent) == [cat.items.get("a0")]  # late-new has no model row: dropped
+    assert late_click.known == 6 and late_click.item == 7  # late-odd is new: ranked among the 6 before it
+    x = tables.catalogue_for(late_click.user, late_click.recent)  # rows for items 1..7
+    assert not x["user"].any() and not x["user_tokens"].any()  # no id, no demographics, as serving
+    assert x["item"].tolist() == [1, 2, 3, 4, 5, 0, 0]
+    assert x["item_tokens"][5].tolist() == [cat.item_tokens.get("cat:drama")] + [0] * (x["item_tokens"].shape[1] - 1)
+    assert not x["item_tokens"][6].any()  # a category the training window never saw: no content at all
+    assert (x["item_tokens"][:5] == cat.item_token_matrix(x["item_tokens"].shape[1])[1:]).all()
+    assert (x["recent"] == late_click.recent).all()
+    y = tables.arrays(np.array([known_user_click.user]), np.array([known_user_click.item]), known_user_click.recent[None])
+    assert y["user"].tolist() == [cat.users.get("early0")] and y["user_tokens"].any()
+    assert y["item"].tolist() == [0]
 
 
 # -- no future in any feature -----------------------------------------------------------------------
@@ -124,17 +177,16 @@ def test_dataset_ids_are_one_based_and_every_row_points_at_a_real_user_and_item(
 def test_click_rows_see_only_the_users_earlier_clicks_newest_first():
     log = positives_only_log(seed=1)
     ds = build_dataset(log.events, recent_len=20, negatives=2)
-    rows = all_rows(ds)
-    items, users = ds.catalogue.items, ds.catalogue.users
+    rows, cat = all_rows(ds), ds.catalogue
     clicked_before: dict[str, list[int]] = {}
     click_rows = np.flatnonzero(rows.click == 1)
     assert len(click_rows) == len(log.events)
     for r, e in zip(click_rows, sorted(log.events, key=lambda e: e.ts)):
-        assert (rows.user[r], rows.item[r], rows.ts[r]) == (users.get(e.user_id), items.get(e.item_id), e.ts)
+        assert (rows.user[r], rows.item[r], rows.ts[r]) == (cat.user_index(e.user_id), cat.item_index(e.item_id), e.ts)
         expected = clicked_before.get(e.user_id, [])[::-1]  # newest first
-        assert history(rows.recent[r]) == expected
+        assert history(rows.recent[r]) == [i for i in expected if i < len(cat.items)]  # items the model has rows for
         assert rows.item[r] not in expected  # its own click is not a feature of itself
-        clicked_before.setdefault(e.user_id, []).append(items.get(e.item_id))
+        clicked_before.setdefault(e.user_id, []).append(cat.item_index(e.item_id))
 
 
 def test_negative_rows_share_the_features_of_their_click():
@@ -186,20 +238,19 @@ def test_positives_only_clicks_get_negatives_from_seen_items_the_user_never_clic
     events = sorted(log.events, key=lambda e: e.ts)
     negatives = 4
     ds = build_dataset(log.events, negatives=negatives)
-    rows = all_rows(ds)
-    items, users = ds.catalogue.items, ds.catalogue.users
+    rows, cat = all_rows(ds), ds.catalogue
     assert not ds.has_impressions
     n_negative_rows = 0
     for e in events:
-        u, i = users.get(e.user_id), items.get(e.item_id)
+        u, i = cat.user_index(e.user_id), cat.item_index(e.item_id)
         group = rows.group[np.flatnonzero((rows.user == u) & (rows.item == i) & (rows.click == 1))]
         assert len(group) == 1
         idx = np.flatnonzero(rows.group == group[0])
         assert rows.click[idx].tolist() == [1.0] + [0.0] * (len(idx) - 1)  # the click leads its group
         drawn = rows.item[idx[1:]].tolist()
         n_negative_rows += len(drawn)
-        known_before = {items.get(x.item_id) for x in events if x.ts < e.ts}
-        clicked_before = {items.get(x.item_id) for x in events if x.ts < e.ts and x.user_id == e.user_id}
+        known_before = {cat.item_index(x.item_id) for x in events if x.ts < e.ts}
+        clicked_before = {cat.item_index(x.item_id) for x in events if x.ts < e.ts and x.user_id == e.user_id}
         assert len(drawn) <= negatives
         assert len(set(drawn)) == len(drawn)  # without replacement
         assert i not in drawn
@@ -228,7 +279,7 @@ def test_every_click_gets_exactly_negatives_rows_when_the_catalogue_allows():
         ds = build_dataset(log.events, negatives=negatives)
         rows = all_rows(ds)
         for k in range(10):
-            u = ds.catalogue.users.get(f"fresh{k}")
+            u = ds.catalogue.user_index(f"fresh{k}")
             got = int(((rows.user == u) & (rows.click == 0)).sum())
             assert got == negatives, f"{n_known} known items: fresh{k} got {got} negatives"
 
@@ -391,13 +442,15 @@ def test_test_clicks_are_the_test_windows_clicks_with_the_history_before_each():
     cat = ds.catalogue
     test_click_rows = np.flatnonzero(ds.test.click == 1)
     assert len(ds.test_clicks) == len(test_click_rows) == 15
-    for c, r, e in zip(ds.test_clicks, test_click_rows, events[-15:]):
+    for n, (c, r, e) in enumerate(zip(ds.test_clicks, test_click_rows, events[-15:])):
         assert (c.user, c.item) == (ds.test.user[r], ds.test.item[r])
-        assert (c.user, c.item) == (cat.users.get(e.user_id), cat.items.get(e.item_id))
+        assert (c.user, c.item) == (cat.user_index(e.user_id), cat.item_index(e.item_id))
         assert (c.recent == ds.test.recent[r]).all()
-        seen = {cat.items.get(x.item_id) for x in events if x.ts < e.ts and x.user_id == e.user_id}
+        seen = {cat.item_index(x.item_id) for x in events if x.ts < e.ts and x.user_id == e.user_id}
         assert set(c.seen.tolist()) == seen  # includes what the user clicked in the training window
         assert c.item not in seen
+        assert c.known == len({x.item_id for x in events if x.ts < e.ts})  # ranked among the items logged so far
+        assert c.clicks_before == 45 + n and ds.click_log[c.clicks_before] == c.item
 
 
 def test_impression_logs_test_clicks_are_the_clicks_after_the_test_window_opens():
@@ -408,12 +461,13 @@ def test_impression_logs_test_clicks_are_the_clicks_after_the_test_window_opens(
     ds = build_dataset(log.events, test_share=0.2)
     opens = ds.test.ts.min()
     later = [e for e in log.events if e.type == "click" and e.ts >= opens]
-    assert [(c.user, c.item) for c in ds.test_clicks] == [
-        (ds.catalogue.users.get(e.user_id), ds.catalogue.items.get(e.item_id)) for e in later]
-    u0 = ds.catalogue.users.get("u0")
+    cat = ds.catalogue
+    assert [(c.user, c.item) for c in ds.test_clicks] == [(cat.user_index(e.user_id), cat.item_index(e.item_id))
+                                                          for e in later]
+    u0 = cat.user_index("u0")
     c = next(c for c in ds.test_clicks if c.user == u0)
     u0_before = [e for e in log.events if e.type == "click" and e.user_id == "u0" and e.ts < opens]
-    assert set(c.seen.tolist()) == {ds.catalogue.items.get(e.item_id) for e in u0_before}
+    assert set(c.seen.tolist()) == {cat.item_index(e.item_id) for e in u0_before}
 
 
 # -- refusals ---------------------------------------------------------------------------------------
@@ -460,13 +514,15 @@ def test_synthetic_rows_are_one_per_impression_and_split_in_time(synthetic):
     assert ds.test_clicks and all(c.item not in c.seen for c in ds.test_clicks)
 
 
-def test_synthetic_row_click_rate_matches_the_logged_click_through_rate(synthetic):
-    rows = all_rows(build_dataset(synthetic))
-    impressions = sum(e.type == "impression" for e in synthetic)
+def test_synthetic_rows_label_every_logged_click_and_conversion_once(synthetic):
+    # The generator clicks an item a few ms after showing it and converts right after the click, so
+    # attribution must find every one: the counts are exact.
+    ds = build_dataset(synthetic)
+    rows = all_rows(ds)
     clicks = sum(e.type == "click" for e in synthetic)
-    conversions = sum(e.type == "conversion" for e in synthetic)
-    assert rows.click.mean() == pytest.approx(clicks / impressions, rel=0.1)
-    assert rows.conversion.sum() == pytest.approx(conversions, rel=0.1)
+    assert int(rows.click.sum()) == clicks == len(ds.click_log)
+    assert int(rows.conversion.sum()) == sum(e.type == "conversion" for e in synthetic)
+    assert len(ds.test_clicks) == int(ds.test.click.sum()) and len(ds.validation_clicks) == int(ds.validation.click.sum())
 
 
 # -- groups -----------------------------------------------------------------------------------------
