@@ -139,23 +139,42 @@ def _recbole_job(cfg: Config, k: int) -> dict[str, Any]:
     return evaluate_split([e for e in movielens_events() if e.type == "click"], cfg, k, resamples=RESAMPLES)
 
 
+def _offline_job(cfg: Config) -> dict[str, Any]:
+    """Protocol (d): teacher, student and no-KD student on MovieLens-100K's temporal split, three
+    training seeds, as ``streamrec train --once`` reports them (registered into a throwaway registry)."""
+    import torch
+
+    from offline.pipeline import summary_lines, train_once
+    from stream.sources.movielens import movielens_events
+
+    torch.set_num_threads(1)
+    cfg = msgspec.structs.replace(cfg, train=msgspec.structs.replace(cfg.train, threads=1))
+    with tempfile.TemporaryDirectory(prefix="streamrec-quality-offline-") as tmp:
+        report = train_once(cfg, list(movielens_events()), log=lambda line: None, registry_root=Path(tmp), seeds=3)
+    report.pop("registry", None)
+    report["summary"] = summary_lines(report)
+    return report
+
+
 def bench_quality(cfg: Config, part: str = "evaluation", quick: bool = False, k: int = 10, serving: bool = True,
                   processes: int = 2, log: Log = print) -> dict[str, Any]:
-    """Every data set of ``part`` in its own job (longest first, so the two cores finish together),
-    and on full runs the RecBole split; the result as plain data with its provenance."""
+    """Every data set of ``part`` in its own job, and on full runs protocol (d) on MovieLens-100K
+    (the offline temporal split at three seeds, RecBole's split); plain data with its provenance."""
     started = time.perf_counter()
     specs = datasets(part, quick)
     results: list[dict[str, Any] | None] = [None] * len(specs)
     out: dict[str, Any] = {}
     with ProcessPoolExecutor(max_workers=processes) as pool:
         futures = {pool.submit(_job, part, quick, i, cfg, k, serving): i for i in range(len(specs))}
-        recbole = None if quick else pool.submit(_recbole_job, cfg, k)
+        extra = {} if quick else {"offline": pool.submit(_offline_job, cfg),
+                                   "recbole_split": pool.submit(_recbole_job, cfg, k)}
         for future in as_completed(futures):
             i = futures[future]
             results[i] = future.result()
             log(f"{specs[i].name}: done in {results[i]['seconds']:.0f} s")
-        if recbole is not None:
-            out["recbole_split"] = recbole.result()
+        for name, future in extra.items():
+            out[name] = future.result()
+            log(f"{name}: done")
     done = [r for r in results if r is not None]
     return {"_run": _provenance(part, quick, k, serving, time.perf_counter() - started),
             "datasets": done, "across_seeds": across_seeds(done, k), **out}

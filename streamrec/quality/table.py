@@ -96,6 +96,9 @@ def render(bench: dict[str, Any]) -> str:
                   for name, s in sorted(summary["rankers"].items(), key=lambda kv: -kv[1][f"recall@{k}_mean"])
                   if not name.startswith("serving, blend")]
         lines.append("")
+    if "offline" in bench:
+        lines += ["ml-100k, (d) offline temporal split (teacher, student, no-KD student; mean over 3 seeds)",
+                  *bench["offline"]["summary"], ""]
     if "recbole_split" in bench:
         lines += [*recbole_table(bench["recbole_split"]), ""]
     run = bench["_run"]
