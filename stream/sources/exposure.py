@@ -69,7 +69,7 @@ class Visit(NamedTuple):
     reclicked: np.ndarray
 
 
-def _softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def masked_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(n,) -> (n,) a distribution over the masked items, 0 elsewhere."""
     z = np.where(mask, logits, -np.inf)
     e = np.exp(z - z[mask].max())
@@ -165,8 +165,8 @@ class ExposureWorld:
         """(n_items,) the logging policy's mixture of popularity and true affinity, 0 for absent items."""
         cfg, latent = self.cfg, self.latent
         mask = self.available(visit)
-        popularity = _softmax(cfg.popularity_temperature * latent.item_bias(visit), mask)
-        affinity = _softmax(cfg.affinity_temperature * (latent.item_vec @ latent.user_vectors(visit)[user]), mask)
+        popularity = masked_softmax(cfg.popularity_temperature * latent.item_bias(visit), mask)
+        affinity = masked_softmax(cfg.affinity_temperature * (latent.item_vec @ latent.user_vectors(visit)[user]), mask)
         return cfg.popularity_share * popularity + (1.0 - cfg.popularity_share) * affinity
 
     def inclusion(self, user: int, visit: int) -> np.ndarray:

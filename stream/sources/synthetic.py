@@ -78,6 +78,7 @@ class SyntheticWorld:
         ]
         self.drift_session = int(cfg.drift_at * cfg.n_sessions)
         self.drift_ts_ms: int | None = None  # set by synthetic_events when the stream reaches it
+        self.session_ts_ms: list[int] = []  # each session's start, filled by synthetic_events
 
     def _draw_user_vectors(self, rng: np.random.Generator) -> np.ndarray:
         cfg = self.cfg
@@ -128,6 +129,7 @@ def synthetic_events(cfg: SyntheticConfig | None = None, world: SyntheticWorld |
     rng = np.random.default_rng(cfg.seed + 1)
     clicked = np.zeros((cfg.n_users, cfg.n_items), dtype=bool)
     ts = float(START_TS_MS)
+    world.session_ts_ms = []
     n = 0
     item_attrs = [
         ItemAttributes(category=f"cat{c}", tags=tags)
@@ -142,6 +144,7 @@ def synthetic_events(cfg: SyntheticConfig | None = None, world: SyntheticWorld |
         for session, user in zip(range(block_start, block_start + size), block_users.tolist()):
             # Room for every click/conversion of the slate before the next session starts.
             ts += 2 * cfg.slate_size + 2 + rng.exponential(cfg.mean_gap_ms)
+            world.session_ts_ms.append(int(ts))
             if session == world.drift_session:
                 world.drift_ts_ms = int(ts)
             available = (world.item_arrival <= session) & ~clicked[user]

@@ -16,6 +16,7 @@ from stream.events import Event
 from stream.sources.exposure import ExposureConfig, ExposureOracle, exposure_events
 from stream.sources.movielens import movielens_events
 from stream.sources.synthetic import SyntheticConfig, synthetic_events
+from stream.sources.synthetic_oracle import SyntheticOracle
 from streamrec.quality.rankers import NextClickOracle
 
 # Generator seeds by part. Development seeds may be looked at while choosing anything; evaluation
@@ -49,7 +50,7 @@ def exposure(seed: int, quick: bool = False) -> DataSet:
 
 def synthetic(seed: int, quick: bool = False) -> DataSet:
     cfg = SyntheticConfig(seed=seed, n_users=300, n_items=200, n_sessions=1500) if quick else SyntheticConfig(seed=seed)
-    return DataSet(f"synthetic/{seed}", seed, lambda: list(synthetic_events(cfg)),
+    return DataSet(f"synthetic/{seed}", seed, lambda: list(synthetic_events(cfg)), lambda: SyntheticOracle(cfg),
                    retrain_every=4_000 if quick else 0)
 
 
@@ -63,9 +64,10 @@ def movielens(part: str) -> DataSet:
 
 
 def datasets(part: str, quick: bool = False) -> list[DataSet]:
-    """Every data set of a part: generated worlds at three seeds, and MovieLens-100K unless quick."""
+    """Every data set of a part: generated worlds at three seeds, and MovieLens-100K unless quick
+    (quick: the synthetic world at one seed)."""
     if part not in SEEDS:
         raise ValueError(f"part {part!r}: use one of {', '.join(SEEDS)}")
     seeds = SEEDS[part]
-    out = [exposure(s, quick) for s in seeds] + [synthetic(seeds[0], quick)]
+    out = [exposure(s, quick) for s in seeds] + [synthetic(s, quick) for s in seeds[:1 if quick else 3]]
     return out if quick else [movielens(part), *out]
