@@ -124,11 +124,18 @@ def _prequential(log: RankLog, report: tuple[float, float], k: int, proc: Partit
 
 def _job(part: str, quick: bool, index: int, cfg: Config, k: int, serving: bool) -> dict[str, Any]:
     """One data set in a worker process (data sets hold loaders, so they are rebuilt here)."""
+    ds = datasets(part, quick)[index]
+    return evaluate(ds, _one_thread(cfg), k, serving, log=lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def _one_thread(cfg: Config) -> Config:
+    """Jobs share the cores one each: torch (and training, which sets its own thread count from
+    ``train.threads``) on one thread. Two jobs of two threads each on two cores made every training
+    step wait on the other job's threads -- a retraining ran ten times slower."""
     import torch
 
     torch.set_num_threads(1)
-    ds = datasets(part, quick)[index]
-    return evaluate(ds, cfg, k, serving, log=lambda line: print(line, file=sys.stderr, flush=True))
+    return msgspec.structs.replace(cfg, train=msgspec.structs.replace(cfg.train, threads=1))
 
 
 def _recbole_job(cfg: Config, k: int) -> dict[str, Any]:
@@ -142,13 +149,10 @@ def _recbole_job(cfg: Config, k: int) -> dict[str, Any]:
 def _offline_job(cfg: Config) -> dict[str, Any]:
     """Protocol (d): teacher, student and no-KD student on MovieLens-100K's temporal split, three
     training seeds, as ``streamrec train --once`` reports them (registered into a throwaway registry)."""
-    import torch
-
     from offline.pipeline import summary_lines, train_once
     from stream.sources.movielens import movielens_events
 
-    torch.set_num_threads(1)
-    cfg = msgspec.structs.replace(cfg, train=msgspec.structs.replace(cfg.train, threads=1))
+    cfg = _one_thread(cfg)
     with tempfile.TemporaryDirectory(prefix="streamrec-quality-offline-") as tmp:
         report = train_once(cfg, list(movielens_events()), log=lambda line: None, registry_root=Path(tmp), seeds=3)
     report.pop("registry", None)
