@@ -48,8 +48,11 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
         """Test figures, plus validation NDCG@10: the figure a choice between variants may use."""
         click, _ = rows_logits(model, tables, ds.test)
         scorer = torch_scorer(model)
-        return {"auc_click": auc(click, ds.test.click), **ranking(scorer, clicks, tables),
-                "validation_ndcg@10": ranking(scorer, val_clicks, tables)["ndcg@10"]}
+        return {
+            "auc_click": auc(click, ds.test.click),
+            **ranking(scorer, clicks, tables),
+            "validation_ndcg@10": ranking(scorer, val_clicks, tables)["ndcg@10"],
+        }
 
     report: dict[str, Any] = {"curriculum": {}, "distillation": {}, "multi_task": {}}
     teachers = {}
@@ -57,17 +60,22 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
         trained = train_teacher(ds, tables, cfg, Curriculum(enabled))
         teachers[enabled] = trained.model
         report["curriculum"]["on" if enabled else "off"] = {
-            **figures(trained.model), "best_epoch": trained.fit.best_epoch + 1,
-            "validation_loss": trained.fit.best_loss, "seconds": round(trained.fit.seconds, 1)}
+            **figures(trained.model),
+            "best_epoch": trained.fit.best_epoch + 1,
+            "validation_loss": trained.fit.best_loss,
+            "seconds": round(trained.fit.seconds, 1),
+        }
         log(f"teacher, curriculum {'on' if enabled else 'off'}: {report['curriculum']['on' if enabled else 'off']}")
 
     teacher = teachers[cfg.train.curriculum]
     targets = teacher_targets(teacher, tables, ds.train, SERVED_KD.candidates, len(ds.catalogue.items), t.seed)
     full = SERVED_KD
-    steps = {"labels_only": KDWeights.labels_only(),
-             "+soft": replace(full, hint=0.0, rank=0.0),
-             "+soft+hint": replace(full, rank=0.0),
-             "+soft+hint+rank": full}
+    steps = {
+        "labels_only": KDWeights.labels_only(),
+        "+soft": replace(full, hint=0.0, rank=0.0),
+        "+soft+hint": replace(full, rank=0.0),
+        "+soft+hint+rank": full,
+    }
     for name, kd in steps.items():
         trained = train_student(ds, tables, cfg, kd, teacher, targets, label=f"student {name}")
         report["distillation"][name] = {**figures(trained.model), "best_epoch": trained.fit.best_epoch + 1}
@@ -83,7 +91,9 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
         "test_conversions": int(conversion.sum()),
     }
     log(f"multi-task: {report['multi_task']}")
-    report["_run"] = {"seconds": round(time.perf_counter() - start, 1), "events": ds.events,
-                      "test_clicks_ranked": len(clicks)}
+    report["_run"] = {
+        "seconds": round(time.perf_counter() - start, 1),
+        "events": ds.events,
+        "test_clicks_ranked": len(clicks),
+    }
     return report
-

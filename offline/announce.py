@@ -24,9 +24,14 @@ class AnnounceError(Exception):
 
 def announce_promotion(producer: Producer, topic: str, manifest: Manifest, root: str | os.PathLike[str]) -> None:
     """Produce the update keyed by model name and wait for the broker to acknowledge it."""
-    update = ModelUpdate(name=manifest.name, version=manifest.version,
-                         path=str(version_dir(Path(root).resolve(), manifest.version)),
-                         onnx_sha256=manifest.onnx_sha256, metrics=manifest.metrics, promoted_at=utc_timestamp())
+    update = ModelUpdate(
+        name=manifest.name,
+        version=manifest.version,
+        path=str(version_dir(Path(root).resolve(), manifest.version)),
+        onnx_sha256=manifest.onnx_sha256,
+        metrics=manifest.metrics,
+        promoted_at=utc_timestamp(),
+    )
     failures: list[KafkaError] = []
 
     def delivered(err: KafkaError | None, _msg) -> None:
@@ -35,8 +40,7 @@ def announce_promotion(producer: Producer, topic: str, manifest: Manifest, root:
 
     where = f"version {manifest.version} on topic {topic!r}"
     try:
-        produce_waiting(producer, topic, msgspec.json.encode(update), key=manifest.name.encode(),
-                        on_delivery=delivered)
+        produce_waiting(producer, topic, msgspec.json.encode(update), key=manifest.name.encode(), on_delivery=delivered)
     except KafkaException as exc:
         raise AnnounceError(f"cannot announce {where} ({exc.args[0].str()}); check the topic and broker") from None
     if producer.flush(FLUSH_TIMEOUT_S) > 0:

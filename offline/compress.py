@@ -39,7 +39,7 @@ class CompressionResult:
         return dict(self.__dict__)
 
 
-def onnx_scorer(path: Path):  # noqa: ANN201 - a Scorer
+def onnx_scorer(path: Path):
     sess = onnx_session(path)
 
     def score(inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -48,9 +48,14 @@ def onnx_scorer(path: Path):  # noqa: ANN201 - a Scorer
     return score
 
 
-def quantise_if_harmless(onnx_path: Path, clicks: list[TestClick], tables: ContentTables,
-                         rows: dict[str, np.ndarray], tolerance: float = 0.01,
-                         min_speedup: float = 1.1) -> CompressionResult:
+def quantise_if_harmless(
+    onnx_path: Path,
+    clicks: list[TestClick],
+    tables: ContentTables,
+    rows: dict[str, np.ndarray],
+    tolerance: float = 0.01,
+    min_speedup: float = 1.1,
+) -> CompressionResult:
     """Replace ``onnx_path`` by its int8 graph when that is harmless and faster (see above)."""
     int8_path = onnx_path.with_suffix(".int8.onnx")
     with _quiet_quantiser():
@@ -60,8 +65,13 @@ def quantise_if_harmless(onnx_path: Path, clicks: list[TestClick], tables: Conte
     ms_float, ms_int8 = ms_per_1000(onnx_path, rows), ms_per_1000(int8_path, rows)
     result = CompressionResult(
         kept=ndcg_int8 >= ndcg_float * (1.0 - tolerance) and ms_float >= ms_int8 * min_speedup,
-        ndcg_float=ndcg_float, ndcg_int8=ndcg_int8, ms_float=ms_float, ms_int8=ms_int8,
-        bytes_float=onnx_path.stat().st_size, bytes_int8=int8_path.stat().st_size)
+        ndcg_float=ndcg_float,
+        ndcg_int8=ndcg_int8,
+        ms_float=ms_float,
+        ms_int8=ms_int8,
+        bytes_float=onnx_path.stat().st_size,
+        bytes_int8=int8_path.stat().st_size,
+    )
     if result.kept:
         int8_path.replace(onnx_path)
     else:

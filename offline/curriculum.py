@@ -42,7 +42,7 @@ class Curriculum:
         n = len(difficulty)
         if not self.enabled:
             return rng.permutation(n)
-        easiest = np.argsort(difficulty, kind="stable")[: max(1, int(round(self.share(epoch) * n)))]
+        easiest = np.argsort(difficulty, kind="stable")[: max(1, round(self.share(epoch) * n))]
         return rng.permutation(easiest)
 
 

@@ -50,5 +50,9 @@ def hint_loss(projected_student: torch.Tensor, teacher_hint: torch.Tensor) -> to
 
 def listwise_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, t: float = 1.0) -> torch.Tensor:
     """(P, C), (P, C) candidate lists -> KL(teacher || student) of their softmaxes, averaged over P."""
-    return F.kl_div(F.log_softmax(student_logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
-                    log_target=True, reduction="batchmean")
+    return F.kl_div(
+        F.log_softmax(student_logits / t, dim=1),
+        F.log_softmax(teacher_logits / t, dim=1),
+        log_target=True,
+        reduction="batchmean",
+    )

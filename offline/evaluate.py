@@ -51,8 +51,9 @@ def sample_clicks(clicks: list[TestClick], limit: int, seed: int = 7) -> list[Te
     return [clicks[i] for i in keep]
 
 
-def click_gains(score: Scorer, clicks: list[TestClick], tables: ContentTables, k: int = 10,
-                clicks_per_call: int = 8) -> np.ndarray:
+def click_gains(
+    score: Scorer, clicks: list[TestClick], tables: ContentTables, k: int = 10, clicks_per_call: int = 8
+) -> np.ndarray:
     """(n_clicks,) NDCG@k of each click: 1/log2(rank + 2) if its item ranks in the top k of the items
     logged before it less the user's clicked ones, else 0. Recall@k is the share of non-zero gains.
 
@@ -62,11 +63,11 @@ def click_gains(score: Scorer, clicks: list[TestClick], tables: ContentTables, k
     gains = np.zeros(len(clicks))
     n_items = len(tables.item_tokens) - 1
     for start in range(0, len(clicks), clicks_per_call):
-        group = clicks[start: start + clicks_per_call]
+        group = clicks[start : start + clicks_per_call]
         batches = [tables.catalogue_for(c.user, c.recent) for c in group]
         scores = score({name: np.concatenate([b[name] for b in batches]) for name in batches[0]})
         for j, c in enumerate(group):
-            gains[start + j] = gain(scores[j * n_items: (j + 1) * n_items], c, k)  # item i + 1 at position i
+            gains[start + j] = gain(scores[j * n_items : (j + 1) * n_items], c, k)  # item i + 1 at position i
     return gains
 
 
@@ -87,7 +88,7 @@ def popularity_gains(click_log: np.ndarray, clicks: list[TestClick], k: int = 10
     for n, c in enumerate(clicks):
         if c.clicks_before < counted:
             raise ValueError("popularity_gains needs the clicks in time order")
-        np.add.at(counts, click_log[counted: c.clicks_before], 1.0)
+        np.add.at(counts, click_log[counted : c.clicks_before], 1.0)
         counted = c.clicks_before
         gains[n] = gain(counts[1:], c, k)
     return gains

@@ -53,15 +53,24 @@ def export_onnx(model: nn.Module, path: Path, example: dict[str, np.ndarray]) ->
     """Trace the click logit with a dynamic batch axis at a pinned opset."""
     model.eval()
     args = tuple(torch.from_numpy(np.ascontiguousarray(example[n])) for n in INPUT_NAMES)
-    torch.onnx.export(ClickLogit(model).eval(), args, str(path), input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                      dynamic_axes={**{n: {0: "batch"} for n in INPUT_NAMES}, OUTPUT_NAME: {0: "batch"}},
-                      opset_version=OPSET, dynamo=False)
+    torch.onnx.export(
+        ClickLogit(model).eval(),
+        args,
+        str(path),
+        input_names=list(INPUT_NAMES),
+        output_names=[OUTPUT_NAME],
+        dynamic_axes={**{n: {0: "batch"} for n in INPUT_NAMES}, OUTPUT_NAME: {0: "batch"}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
 
 
 def parity(model: nn.Module, path: Path, rows: dict[str, np.ndarray]) -> float:
     """Largest |torch - onnxruntime| click logit over ``rows``."""
     with torch.no_grad():
-        expected = ClickLogit(model).eval()(*(torch.from_numpy(np.ascontiguousarray(rows[n])) for n in INPUT_NAMES)).numpy()
+        expected = (
+            ClickLogit(model).eval()(*(torch.from_numpy(np.ascontiguousarray(rows[n])) for n in INPUT_NAMES)).numpy()
+        )
     got = onnx_session(path).run([OUTPUT_NAME], {n: np.ascontiguousarray(rows[n]) for n in INPUT_NAMES})[0]
     return float(np.max(np.abs(expected - got)))
 
@@ -79,9 +88,17 @@ def ms_per_1000(path: Path, rows: dict[str, np.ndarray], repeats: int = 30) -> f
     return statistics.median(times)
 
 
-def stage(model: nn.Module, name: str, directory: Path, catalogue: Catalogue, tables: ContentTables,
-          held_out: dict[str, np.ndarray], window: tuple[int, int], events: int,
-          metrics: dict[str, dict[str, float]]) -> Manifest:
+def stage(
+    model: nn.Module,
+    name: str,
+    directory: Path,
+    catalogue: Catalogue,
+    tables: ContentTables,
+    held_out: dict[str, np.ndarray],
+    window: tuple[int, int],
+    events: int,
+    metrics: dict[str, dict[str, float]],
+) -> Manifest:
     """Export, check parity on ``held_out`` rows, and write the manifest beside the ONNX file.
 
     The manifest carries the catalogue's own ids and token tables (the training window's); serving
@@ -95,19 +112,35 @@ def stage(model: nn.Module, name: str, directory: Path, catalogue: Catalogue, ta
         onnx_path.unlink()
         raise ExportError(f"onnxruntime differs from torch by {diff:.2e} (> {PARITY_TOLERANCE:g}); not staged")
     recent_len = held_out["recent"].shape[1]
-    widths = {"user": [], "item": [], "recent": [recent_len], "item_tokens": [ITEM_TOKEN_WIDTH],
-              "user_tokens": [USER_TOKEN_WIDTH]}
+    widths = {
+        "user": [],
+        "item": [],
+        "recent": [recent_len],
+        "item_tokens": [ITEM_TOKEN_WIDTH],
+        "user_tokens": [USER_TOKEN_WIDTH],
+    }
     manifest = Manifest(
-        name=name, version=0, created_at=utc_timestamp(), onnx_sha256=sha256_file(onnx_path), opset=OPSET,
+        name=name,
+        version=0,
+        created_at=utc_timestamp(),
+        onnx_sha256=sha256_file(onnx_path),
+        opset=OPSET,
         inputs=[TensorSpec(name=n, dtype="int64", shape=["batch", *widths[n]]) for n in INPUT_NAMES],
         outputs=[TensorSpec(name=OUTPUT_NAME, dtype="float32", shape=["batch"])],
         features=FEATURES,
-        id_maps={"users": catalogue.users.keys, "items": catalogue.items.keys,
-                 "item_tokens": catalogue.item_tokens.keys, "user_tokens": catalogue.user_tokens.keys},
+        id_maps={
+            "users": catalogue.users.keys,
+            "items": catalogue.items.keys,
+            "item_tokens": catalogue.item_tokens.keys,
+            "user_tokens": catalogue.user_tokens.keys,
+        },
         training_window=TrainingWindow(start_ts_ms=window[0], end_ts_ms=window[1], events=events),
-        metrics=metrics, parity_max_abs_diff=diff,
-        extra={"item_token_table": tables.model_item_tokens.tolist(),
-               "user_token_table": tables.model_user_tokens.tolist()},
+        metrics=metrics,
+        parity_max_abs_diff=diff,
+        extra={
+            "item_token_table": tables.model_item_tokens.tolist(),
+            "user_token_table": tables.model_user_tokens.tolist(),
+        },
     )
     write_manifest(directory, manifest)
     return manifest

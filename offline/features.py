@@ -44,10 +44,12 @@ class ContentTables:
 
     def __init__(self, catalogue: Catalogue) -> None:
         later_items, later_users = len(catalogue.later_items) - 1, len(catalogue.later_users) - 1
-        self.item_tokens = np.concatenate([catalogue.item_token_matrix(ITEM_TOKEN_WIDTH),
-                                           catalogue.later_item_token_matrix(ITEM_TOKEN_WIDTH)])
-        self.user_tokens = np.concatenate([catalogue.user_token_matrix(USER_TOKEN_WIDTH),
-                                           np.zeros((later_users, USER_TOKEN_WIDTH), dtype=np.int64)])
+        self.item_tokens = np.concatenate(
+            [catalogue.item_token_matrix(ITEM_TOKEN_WIDTH), catalogue.later_item_token_matrix(ITEM_TOKEN_WIDTH)]
+        )
+        self.user_tokens = np.concatenate(
+            [catalogue.user_token_matrix(USER_TOKEN_WIDTH), np.zeros((later_users, USER_TOKEN_WIDTH), dtype=np.int64)]
+        )
         self.model_item = _own_rows_then_zeros(len(catalogue.items), later_items)
         self.model_user = _own_rows_then_zeros(len(catalogue.users), later_users)
         self._own_items, self._own_users = len(catalogue.items), len(catalogue.users)
@@ -65,8 +67,13 @@ class ContentTables:
     def arrays(self, user: np.ndarray, item: np.ndarray, recent: np.ndarray) -> dict[str, np.ndarray]:
         """(B,) user and item rows, (B, L) recent model items -> the model's numpy inputs by name
         (what onnxruntime takes)."""
-        return {"user": self.model_user[user], "item": self.model_item[item], "recent": recent,
-                "item_tokens": self.item_tokens[item], "user_tokens": self.user_tokens[user]}
+        return {
+            "user": self.model_user[user],
+            "item": self.model_item[item],
+            "recent": recent,
+            "item_tokens": self.item_tokens[item],
+            "user_tokens": self.user_tokens[user],
+        }
 
     def rows(self, rows: Rows, idx: np.ndarray | slice = slice(None)) -> Inputs:
         return self.tensors(rows.user[idx], rows.item[idx], rows.recent[idx])
@@ -77,8 +84,9 @@ class ContentTables:
     def catalogue_for(self, user: int, recent: np.ndarray) -> dict[str, np.ndarray]:
         """Every item row (1..n, later items included) for one user: the full-catalogue ranking batch."""
         items = np.arange(1, len(self.item_tokens), dtype=np.int64)
-        return self.arrays(np.full(len(items), user, dtype=np.int64), items,
-                           np.broadcast_to(recent, (len(items), len(recent))))
+        return self.arrays(
+            np.full(len(items), user, dtype=np.int64), items, np.broadcast_to(recent, (len(items), len(recent)))
+        )
 
 
 def as_tensors(arrays: dict[str, np.ndarray]) -> Inputs:

@@ -48,8 +48,16 @@ class FitResult:
         return min(self.val_losses) if self.val_losses else float("nan")
 
 
-def fit(model: nn.Module, batch_loss: Callable[[nn.Module, np.ndarray], torch.Tensor], val_loss: Callable[[], float],
-        groups: Groups, difficulty: np.ndarray, settings: FitSettings, curriculum: Curriculum, desc: str) -> FitResult:
+def fit(
+    model: nn.Module,
+    batch_loss: Callable[[nn.Module, np.ndarray], torch.Tensor],
+    val_loss: Callable[[], float],
+    groups: Groups,
+    difficulty: np.ndarray,
+    settings: FitSettings,
+    curriculum: Curriculum,
+    desc: str,
+) -> FitResult:
     """Train until ``settings.epochs`` or ``patience`` epochs without a better validation loss;
     leaves ``model`` at its best epoch. ``batch_loss(module, rows)`` computes a batch's loss by
     calling ``module`` (``model`` itself, or its DistributedDataParallel wrapper) on the (b,) rows,
@@ -74,10 +82,11 @@ def fit(model: nn.Module, batch_loss: Callable[[nn.Module, np.ndarray], torch.Te
         order = curriculum.epoch_order(difficulty, epoch, rng)
         order = order[: len(order) - len(order) % world]  # every rank takes the same number of steps
         batches = range(0, len(order), per_batch)
-        with tqdm(batches, desc=f"{desc} epoch {epoch + 1}", leave=False,
-                  disable=not settings.progress or rank > 0) as bar:
+        with tqdm(
+            batches, desc=f"{desc} epoch {epoch + 1}", leave=False, disable=not settings.progress or rank > 0
+        ) as bar:
             for b in bar:
-                loss = batch_loss(net, groups.rows(order[b: b + per_batch][rank::world]))
+                loss = batch_loss(net, groups.rows(order[b : b + per_batch][rank::world]))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -106,8 +115,9 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
-def esmm_loss(out_click: torch.Tensor, out_cvr: torch.Tensor, click: torch.Tensor, conversion: torch.Tensor,
-              task: str = "multi") -> torch.Tensor:
+def esmm_loss(
+    out_click: torch.Tensor, out_cvr: torch.Tensor, click: torch.Tensor, conversion: torch.Tensor, task: str = "multi"
+) -> torch.Tensor:
     """multi: BCE(p_click, click) + BCE(p_click * p_cvr, conversion), both over every row (ESMM).
     conversion: the single-task ablation, BCE(p_cvr, conversion) over every row."""
     if task == "conversion":
@@ -141,8 +151,15 @@ class TeacherLoss:
     """Batch loss and validation loss of the teacher over ``Rows``: ESMM's two pointwise terms plus,
     with weight ``listwise``, the group softmax of the click logits."""
 
-    def __init__(self, model: Teacher, tables: ContentTables, train: Rows, validation: Rows, task: str = "multi",
-                 listwise: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: Teacher,
+        tables: ContentTables,
+        train: Rows,
+        validation: Rows,
+        task: str = "multi",
+        listwise: float = 0.0,
+    ) -> None:
         self.model, self.tables, self.train, self.validation, self.task = model, tables, train, validation, task
         self.listwise = listwise
 
@@ -173,8 +190,9 @@ class TeacherTargets:
     candidate_logits: torch.Tensor  # (P, 1 + m)
 
 
-def teacher_targets(teacher: Teacher, tables: ContentTables, rows: Rows, candidates: int, n_items: int,
-                    seed: int = 7) -> TeacherTargets:
+def teacher_targets(
+    teacher: Teacher, tables: ContentTables, rows: Rows, candidates: int, n_items: int, seed: int = 7
+) -> TeacherTargets:
     teacher.eval()
     with torch.no_grad():
         outs = [teacher(tables.rows(rows, s)) for s in _chunks(len(rows))]
@@ -182,16 +200,23 @@ def teacher_targets(teacher: Teacher, tables: ContentTables, rows: Rows, candida
         hint = torch.cat([o.hint for o in outs])
         positives = np.flatnonzero(rows.click > 0)
         rng = np.random.default_rng(seed)
-        cand = np.concatenate([rows.item[positives, None],
-                               rng.integers(1, n_items, size=(len(positives), candidates))], axis=1)
+        cand = np.concatenate(
+            [rows.item[positives, None], rng.integers(1, n_items, size=(len(positives), candidates))], axis=1
+        )
         # ``candidates=0``: no ranking loss will read them, so the teacher is not run on them.
-        cand_logits = (torch.cat([_candidate_logits(teacher, tables, rows, positives[s], cand[s])
-                                  for s in _chunks(len(positives), 2048)]) if candidates else torch.empty(0))
+        cand_logits = (
+            torch.cat(
+                [_candidate_logits(teacher, tables, rows, positives[s], cand[s]) for s in _chunks(len(positives), 2048)]
+            )
+            if candidates
+            else torch.empty(0)
+        )
     return TeacherTargets(logits, hint, positives, cand, cand_logits)
 
 
-def _candidate_logits(model: nn.Module, tables: ContentTables, rows: Rows, pos: np.ndarray,
-                      cand: np.ndarray) -> torch.Tensor:
+def _candidate_logits(
+    model: nn.Module, tables: ContentTables, rows: Rows, pos: np.ndarray, cand: np.ndarray
+) -> torch.Tensor:
     """(P,) positive rows, (P, C) items -> (P, C) click logits, each row scored as its own input row
     (P * C rows, each with its positive's user and history: the teacher attends per candidate)."""
     c = cand.shape[1]
@@ -210,7 +235,9 @@ class DistilledStudent(nn.Module):
         self.student = student
         self.projection = nn.Linear(student.hidden_dim, hint_dim) if hint_dim else None
 
-    def forward(self, x: Inputs, lists: CandidateLists | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, x: Inputs, lists: CandidateLists | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         out = self.student(x, lists)
         hidden = self.projection(out.hidden) if self.projection is not None else out.hidden
         return out.click_logit, hidden, out.candidate_logits
@@ -219,8 +246,16 @@ class DistilledStudent(nn.Module):
 class StudentLoss:
     """Labels plus the enabled distillation terms (``KDWeights``) for one student."""
 
-    def __init__(self, model: Student, tables: ContentTables, train: Rows, validation: Rows, kd: KDWeights,
-                 targets: TeacherTargets | None, hint_dim: int) -> None:
+    def __init__(
+        self,
+        model: Student,
+        tables: ContentTables,
+        train: Rows,
+        validation: Rows,
+        kd: KDWeights,
+        targets: TeacherTargets | None,
+        hint_dim: int,
+    ) -> None:
         self.model, self.tables, self.train, self.validation, self.kd = model, tables, train, validation, kd
         self.targets = targets
         self.net = DistilledStudent(model, hint_dim if kd.hint and targets is not None else None)
@@ -236,8 +271,13 @@ class StudentLoss:
             in_batch = np.flatnonzero(self._pos_slot[idx] >= 0)
             slots = self._pos_slot[idx[in_batch]]
             cand = t.candidates[slots]
-            lists = CandidateLists(torch.from_numpy(in_batch), torch.from_numpy(cand),
-                                   torch.from_numpy(self.tables.item_tokens[cand])) if len(slots) else None
+            lists = (
+                CandidateLists(
+                    torch.from_numpy(in_batch), torch.from_numpy(cand), torch.from_numpy(self.tables.item_tokens[cand])
+                )
+                if len(slots)
+                else None
+            )
         logits, hidden, candidate_logits = module(self.tables.rows(self.train, idx), lists)
         loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(self.train.click[idx]))
         if t is None:
@@ -252,8 +292,12 @@ class StudentLoss:
 
     def validate(self) -> float:
         v = self.validation
-        return _chunked_mean(lambda s: F.binary_cross_entropy_with_logits(
-            self.model(self.tables.rows(v, s)).click_logit, torch.from_numpy(v.click[s])), len(v))
+        return _chunked_mean(
+            lambda s: F.binary_cross_entropy_with_logits(
+                self.model(self.tables.rows(v, s)).click_logit, torch.from_numpy(v.click[s])
+            ),
+            len(v),
+        )
 
 
 def _chunks(n: int, size: int = 8192) -> list[slice]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -75,7 +76,7 @@ class Embeddings(nn.Module):
 def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
     """Linear + ReLU (+ dropout) per step; the last layer is followed by ReLU too (a hidden block)."""
     layers: list[nn.Module] = []
-    for a, b in zip(sizes, sizes[1:]):
+    for a, b in itertools.pairwise(sizes):
         layers += [nn.Linear(a, b), nn.ReLU()]
         if dropout:
             layers.append(nn.Dropout(dropout))
@@ -93,7 +94,9 @@ def init_weights(module: nn.Module, embedding_std: float = 0.05) -> None:
     for seq in module.modules():
         if isinstance(seq, nn.Sequential):
             kids = list(seq)
-            relu_inputs |= {id(a) for a, b in zip(kids, kids[1:]) if isinstance(a, nn.Linear) and isinstance(b, nn.ReLU)}
+            relu_inputs |= {
+                id(a) for a, b in itertools.pairwise(kids) if isinstance(a, nn.Linear) and isinstance(b, nn.ReLU)
+            }
     for m in module.modules():
         if isinstance(m, nn.Linear):
             if id(m) in relu_inputs:

@@ -16,15 +16,28 @@ DURATION_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.
 class TrainerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.runs = Counter("streamrec_training_runs_total",
-                            "Training runs, by outcome (promoted, not_promoted: the gate kept the current "
-                            "model, failed)", ["outcome"], registry=registry)
-        self.duration = Histogram("streamrec_training_duration_seconds", "One training run, start to registered",
-                                  buckets=DURATION_BUCKETS, registry=registry)
-        self.last_success = Gauge("streamrec_training_last_success_timestamp_seconds",
-                                  "Unix time the last training run completed (promoted or not)", registry=registry)
-        self.registry_version = Gauge("streamrec_registry_current_version",
-                                      "The registry's current (promoted) version; 0: none yet", registry=registry)
+        self.runs = Counter(
+            "streamrec_training_runs_total",
+            "Training runs, by outcome (promoted, not_promoted: the gate kept the current model, failed)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "streamrec_training_duration_seconds",
+            "One training run, start to registered",
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "streamrec_training_last_success_timestamp_seconds",
+            "Unix time the last training run completed (promoted or not)",
+            registry=registry,
+        )
+        self.registry_version = Gauge(
+            "streamrec_registry_current_version",
+            "The registry's current (promoted) version; 0: none yet",
+            registry=registry,
+        )
         for outcome in TRAINING_OUTCOMES:
             self.runs.labels(outcome)
 

@@ -63,6 +63,7 @@ from stream.model_artifact import sha256_file, write_manifest
 # (README, "Ablations"): soft targets + hint + the listwise ranking loss.
 SERVED_KD = KDWeights(soft=0.5, hint=0.1, rank=3.0, temperature=1.0)
 
+
 @dataclass
 class Trained:
     model: nn.Module
@@ -75,8 +76,14 @@ PreviousTeacher = tuple[dict[str, torch.Tensor], Catalogue]
 
 def settings(cfg: Config, epochs: int | None = None, seed: int | None = None) -> FitSettings:
     t = cfg.train
-    return FitSettings(epochs=epochs or t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate,
-                       weight_decay=t.weight_decay, patience=t.patience, seed=t.seed if seed is None else seed)
+    return FitSettings(
+        epochs=epochs or t.epochs,
+        batch_size=t.batch_size,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        patience=t.patience,
+        seed=t.seed if seed is None else seed,
+    )
 
 
 def training_seeds(cfg: Config, n: int) -> list[int]:
@@ -87,8 +94,14 @@ def training_seeds(cfg: Config, n: int) -> list[int]:
 def dataset_from_config(cfg: Config, events: Iterable[Event]) -> Dataset:
     """Rows and split as ``cfg.train`` describes them (one place for every training command)."""
     t = cfg.train
-    return build_dataset(events, recent_len=t.recent_items, negatives=t.sampled_negatives,
-                         validation_share=t.validation_share, test_share=t.test_share, seed=t.seed)
+    return build_dataset(
+        events,
+        recent_len=t.recent_items,
+        negatives=t.sampled_negatives,
+        validation_share=t.validation_share,
+        test_share=t.test_share,
+        seed=t.seed,
+    )
 
 
 def model_sizes(ds: Dataset) -> tuple[int, int, int, int]:
@@ -96,8 +109,15 @@ def model_sizes(ds: Dataset) -> tuple[int, int, int, int]:
     return len(c.users), len(c.items), len(c.item_tokens), len(c.user_tokens)
 
 
-def train_teacher(ds: Dataset, tables: ContentTables, cfg: Config, curriculum: Curriculum,
-                  task: str = "multi", model: Teacher | None = None, seed: int | None = None) -> Trained:
+def train_teacher(
+    ds: Dataset,
+    tables: ContentTables,
+    cfg: Config,
+    curriculum: Curriculum,
+    task: str = "multi",
+    model: Teacher | None = None,
+    seed: int | None = None,
+) -> Trained:
     """Fit a teacher (a fresh one unless ``model`` is given, e.g. warm-started) under training
     ``seed`` (default ``train.seed``): initialisation, batch order and dropout."""
     seed = cfg.train.seed if seed is None else seed
@@ -105,20 +125,43 @@ def train_teacher(ds: Dataset, tables: ContentTables, cfg: Config, curriculum: C
     teacher = model or Teacher(*model_sizes(ds))
     loss = TeacherLoss(teacher, tables, ds.train, ds.validation, task, cfg.train.teacher_listwise)
     groups = Groups.of(ds.train)
-    result = fit(teacher, loss.batch, loss.validate, groups, popularity_difficulty(ds.train, groups),
-                 settings(cfg, seed=seed), curriculum, f"teacher[{task}]")
+    result = fit(
+        teacher,
+        loss.batch,
+        loss.validate,
+        groups,
+        popularity_difficulty(ds.train, groups),
+        settings(cfg, seed=seed),
+        curriculum,
+        f"teacher[{task}]",
+    )
     return Trained(teacher, result)
 
 
-def train_student(ds: Dataset, tables: ContentTables, cfg: Config, kd: KDWeights, teacher: Teacher | None,
-                  targets=None, label: str = "student", seed: int | None = None) -> Trained:  # noqa: ANN001 - TeacherTargets
+def train_student(
+    ds: Dataset,
+    tables: ContentTables,
+    cfg: Config,
+    kd: KDWeights,
+    teacher: Teacher | None,
+    targets=None,
+    label: str = "student",
+    seed: int | None = None,
+) -> Trained:
     """Fit a student under training ``seed`` (default ``train.seed``); the validation clicks it is
     selected on are the same for every seed."""
     seed = cfg.train.seed if seed is None else seed
     torch.manual_seed(seed)
     student = Student(*model_sizes(ds))
-    loss = StudentLoss(student, tables, ds.train, ds.validation, kd, targets if kd.uses_teacher else None,
-                       teacher.hint_dim if teacher is not None else 1)
+    loss = StudentLoss(
+        student,
+        tables,
+        ds.train,
+        ds.validation,
+        kd,
+        targets if kd.uses_teacher else None,
+        teacher.hint_dim if teacher is not None else 1,
+    )
     # The student is selected by what it is served for: NDCG@10 on the validation window's clicks
     # (label log-loss picks early epochs of distilled students that rank worse), on
     # ``train.validation_clicks`` clicks: with 1,000, one epoch's NDCG moved by about as much as
@@ -129,16 +172,26 @@ def train_student(ds: Dataset, tables: ContentTables, cfg: Config, kd: KDWeights
         return -ranking(torch_scorer(student), val_clicks, tables)["ndcg@10"]
 
     groups = Groups.of(ds.train)
-    result = fit(loss.net, loss.batch, negative_ndcg, groups, popularity_difficulty(ds.train, groups),
-                 settings(cfg, epochs=cfg.train.epochs + 2, seed=seed), Curriculum(cfg.train.curriculum), label)
+    result = fit(
+        loss.net,
+        loss.batch,
+        negative_ndcg,
+        groups,
+        popularity_difficulty(ds.train, groups),
+        settings(cfg, epochs=cfg.train.epochs + 2, seed=seed),
+        Curriculum(cfg.train.curriculum),
+        label,
+    )
     return Trained(student, result)
 
 
 def torch_scorer(model: nn.Module) -> Scorer:
     """The model's click logits on named model inputs (``ContentTables.arrays``), as ONNX takes them."""
+
     def score(inputs: dict[str, np.ndarray]) -> np.ndarray:
         with torch.no_grad():
             return model(as_tensors(inputs))[0].numpy()
+
     return score
 
 
@@ -155,13 +208,18 @@ def binary_kl(p_teacher: np.ndarray, p_student: np.ndarray, eps: float = 1e-7) -
     return float(np.mean(p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))))
 
 
-def test_window_figures(model: nn.Module, click_logit: np.ndarray, ds: Dataset, tables: ContentTables, clicks,
-                        onnx_dir: Path, name: str) -> tuple[dict[str, Any], np.ndarray]:  # noqa: ANN001 - list[TestClick]
+def test_window_figures(
+    model: nn.Module, click_logit: np.ndarray, ds: Dataset, tables: ContentTables, clicks, onnx_dir: Path, name: str
+) -> tuple[dict[str, Any], np.ndarray]:
     """``click_logit``: the model's (n_test,) logits on the test rows. Returns the figures and the
     (n_clicks,) per-click NDCG@10 gains behind them."""
     gains = click_gains(torch_scorer(model), clicks, tables)
-    figures = {"auc_click": auc(click_logit, ds.test.click), "logloss_click": logloss(expit(click_logit), ds.test.click),
-               **ranking_figures(gains), "params": n_params(model)}
+    figures = {
+        "auc_click": auc(click_logit, ds.test.click),
+        "logloss_click": logloss(expit(click_logit), ds.test.click),
+        **ranking_figures(gains),
+        "params": n_params(model),
+    }
     rows = tables.arrays(ds.test.user[:1000], ds.test.item[:1000], ds.test.recent[:1000])
     path = onnx_dir / f"{name}.onnx"
     export_onnx(model, path, rows)
@@ -183,15 +241,23 @@ class SeedRun:
     seconds: dict[str, float]
 
 
-def train_seed(cfg: Config, ds: Dataset, tables: ContentTables, previous: PreviousTeacher | None, seed: int,
-               log: Callable[[str], None]) -> SeedRun:
+def train_seed(
+    cfg: Config,
+    ds: Dataset,
+    tables: ContentTables,
+    previous: PreviousTeacher | None,
+    seed: int,
+    log: Callable[[str], None],
+) -> SeedRun:
     """Teacher (warm-started from ``previous`` when it fits), distilled student and student_no_kd."""
     seconds: dict[str, float] = {}
     lap = _Lap(seconds)
     teacher, warm = _teacher_for_this_version(cfg, ds, tables, previous, log, seed)
     lap("teacher")
-    log(f"seed {seed}: teacher ({'warm-started' if warm['warm_started'] else 'cold'}): best epoch "
-        f"{teacher.fit.best_epoch + 1}, validation loss {teacher.fit.best_loss:.4f}, {teacher.fit.seconds:.0f} s")
+    log(
+        f"seed {seed}: teacher ({'warm-started' if warm['warm_started'] else 'cold'}): best epoch "
+        f"{teacher.fit.best_epoch + 1}, validation loss {teacher.fit.best_loss:.4f}, {teacher.fit.seconds:.0f} s"
+    )
     student = _distilled_student(cfg, ds, tables, teacher.model, seed)
     lap("student")
     log(f"seed {seed}: student: best epoch {student.fit.best_epoch + 1}, {student.fit.seconds:.0f} s")
@@ -201,15 +267,17 @@ def train_seed(cfg: Config, ds: Dataset, tables: ContentTables, previous: Previo
     return SeedRun(seed, {"teacher": teacher, "student": student, "student_no_kd": no_kd}, warm, seconds)
 
 
-def evaluate_seed(run: SeedRun, ds: Dataset, tables: ContentTables, clicks: list[TestClick],
-                  onnx_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+def evaluate_seed(
+    run: SeedRun, ds: Dataset, tables: ContentTables, clicks: list[TestClick], onnx_dir: Path
+) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
     """One seed's test figures per model, and each model's (n_clicks,) NDCG@10 gains behind them."""
     logits = {name: rows_logits(trained.model, tables, ds.test)[0] for name, trained in run.models.items()}
     figures: dict[str, dict[str, Any]] = {}
     gains: dict[str, np.ndarray] = {}
     for name, trained in run.models.items():
-        figures[name], gains[name] = test_window_figures(trained.model, logits[name], ds, tables, clicks, onnx_dir,
-                                                         f"{name}-{run.seed}")
+        figures[name], gains[name] = test_window_figures(
+            trained.model, logits[name], ds, tables, clicks, onnx_dir, f"{name}-{run.seed}"
+        )
         figures[name]["best_epoch"] = trained.fit.best_epoch + 1
         if name == "teacher":
             figures[name]["validation_loss"] = trained.fit.best_loss
@@ -245,12 +313,16 @@ def paired_comparisons(gains: dict[str, np.ndarray], users: np.ndarray) -> dict[
     """NDCG@10 of two models on the same clicks, with 95 % intervals that resample users (each with
     all their clicks). ``gains``: (n_clicks,) per model, each a model's mean over the seeds;
     ``users``: (n_clicks,) who clicked."""
-    return {"student_share_of_teacher": share_interval(gains["student"], gains["teacher"], users).to_dict(6),
-            "student_minus_no_kd": lead_interval(gains["student"], gains["student_no_kd"], users).to_dict(6),
-            "teacher_minus_popularity": lead_interval(gains["teacher"], gains["popularity"], users).to_dict(6)}
+    return {
+        "student_share_of_teacher": share_interval(gains["student"], gains["teacher"], users).to_dict(6),
+        "student_minus_no_kd": lead_interval(gains["student"], gains["student_no_kd"], users).to_dict(6),
+        "teacher_minus_popularity": lead_interval(gains["teacher"], gains["popularity"], users).to_dict(6),
+    }
 
 
-def report_test_window(runs: list[SeedRun], ds: Dataset, tables: ContentTables, clicks: list[TestClick]) -> dict[str, Any]:
+def report_test_window(
+    runs: list[SeedRun], ds: Dataset, tables: ContentTables, clicks: list[TestClick]
+) -> dict[str, Any]:
     """The popularity baseline (clicks so far), every model's figures over the seeds, and the paired
     comparisons of the models' seed-mean gains on the test clicks."""
     popularity = popularity_gains(ds.click_log, clicks)
@@ -272,28 +344,41 @@ def report_test_window(runs: list[SeedRun], ds: Dataset, tables: ContentTables, 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """The test figures of ``report_test_window`` as a few lines for a person."""
+
     def figure(model: dict[str, Any], key: str) -> str:
         spread = model.get("spread", {}).get(key)
         return f"{model[key]:.4f}" + (f" [{spread['min']:.4f}, {spread['max']:.4f}]" if spread else "")
 
     c = report["comparisons"]
     share, lead, over_pop = c["student_share_of_teacher"], c["student_minus_no_kd"], c["teacher_minus_popularity"]
-    lines = [f"test window, {report['_run']['test_clicks_ranked']} clicks of {share['users']} users; "
-             f"models: mean over seeds {report['seeds']['trained']} [min, max]:",
-             f"  {'popularity (clicks so far)':<27} recall@10 {figure(report['popularity'], 'recall@10')}  "
-             f"ndcg@10 {figure(report['popularity'], 'ndcg@10')}"]
-    lines += [f"  {name:<27} recall@10 {figure(report[name], 'recall@10')}  ndcg@10 {figure(report[name], 'ndcg@10')}"
-              f"  auc {figure(report[name], 'auc_click')}" for name in MODELS]
-    lines += [f"student / teacher ndcg@10: {share['estimate']:.1%} (95 %, resampling users: "
-              f"{share['low']:.1%} to {share['high']:.1%})",
-              f"student - student_no_kd ndcg@10: {lead['estimate']:+.4f} [{lead['low']:+.4f}, {lead['high']:+.4f}]",
-              f"teacher - popularity ndcg@10: {over_pop['estimate']:+.4f} [{over_pop['low']:+.4f}, {over_pop['high']:+.4f}]",
-              f"registered: the student of seed {report['seeds']['registered']}"]
+    lines = [
+        f"test window, {report['_run']['test_clicks_ranked']} clicks of {share['users']} users; "
+        f"models: mean over seeds {report['seeds']['trained']} [min, max]:",
+        f"  {'popularity (clicks so far)':<27} recall@10 {figure(report['popularity'], 'recall@10')}  "
+        f"ndcg@10 {figure(report['popularity'], 'ndcg@10')}",
+    ]
+    lines += [
+        f"  {name:<27} recall@10 {figure(report[name], 'recall@10')}  ndcg@10 {figure(report[name], 'ndcg@10')}"
+        f"  auc {figure(report[name], 'auc_click')}"
+        for name in MODELS
+    ]
+    lines += [
+        f"student / teacher ndcg@10: {share['estimate']:.1%} (95 %, resampling users: "
+        f"{share['low']:.1%} to {share['high']:.1%})",
+        f"student - student_no_kd ndcg@10: {lead['estimate']:+.4f} [{lead['low']:+.4f}, {lead['high']:+.4f}]",
+        f"teacher - popularity ndcg@10: {over_pop['estimate']:+.4f} [{over_pop['low']:+.4f}, {over_pop['high']:+.4f}]",
+        f"registered: the student of seed {report['seeds']['registered']}",
+    ]
     return lines
 
 
-def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] = print,
-               registry_root: Path | None = None, seeds: int = 3) -> dict[str, Any]:
+def train_once(
+    cfg: Config,
+    events: Iterable[Event],
+    log: Callable[[str], None] = print,
+    registry_root: Path | None = None,
+    seeds: int = 3,
+) -> dict[str, Any]:
     """Train teacher, student and student_no_kd under ``seeds`` training seeds on one dataset; report
     every test figure's mean and spread over the seeds; register and (gate permitting) promote the
     first seed's student. The data, the clicks and the previous teacher are the same for every seed."""
@@ -305,10 +390,12 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
     ds = dataset_from_config(cfg, events)
     tables = ContentTables(ds.catalogue)
     clicks = sample_clicks(ds.test_clicks, t.test_clicks, t.seed)
-    log(f"dataset: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test rows; ids from the "
+    log(
+        f"dataset: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test rows; ids from the "
         f"{ds.train_events} training-window events: {len(ds.catalogue.users) - 1} users, {len(ds.catalogue.items) - 1} "
         f"items ({len(ds.catalogue.later_users) - 1} users and {len(ds.catalogue.later_items) - 1} items first logged "
-        f"later take the cold path); {len(clicks)} test clicks")
+        f"later take the cold path); {len(clicks)} test clicks"
+    )
     lap("dataset")
     root = Path(registry_root or cfg.registry.root)
     previous = _previous_teacher(cfg, root, log)
@@ -321,27 +408,40 @@ def train_once(cfg: Config, events: Iterable[Event], log: Callable[[str], None] 
     registered = runs[0]
     report["teacher"]["warm_start"] = registered.warm
     report["registry"], report["student"]["int8"] = _register(
-        cfg, ds, tables, registered.models["student"].model, report["student"]["by_seed"][0], root, log)
+        cfg, ds, tables, registered.models["student"].model, report["student"]["by_seed"][0], root, log
+    )
     report["registry"]["seed"] = registered.seed
     save_checkpoint(root, registered.models["teacher"].model, ds.catalogue)  # the next version warm-starts from it
     lap("export_and_register")
-    served_path = seconds["dataset"] + registered.seconds["teacher"] + registered.seconds["student"] + \
-        seconds["export_and_register"]
-    report["_run"] = {"seconds": round(time.perf_counter() - start, 1), "events": ds.events,
-                      "teacher_student_export_seconds": round(served_path, 1),
-                      "seconds_by_step": {k: round(v, 1) for k, v in seconds.items()},
-                      "seconds_by_seed": [{"seed": r.seed, **{k: round(v, 1) for k, v in r.seconds.items()}} for r in runs],
-                      "train_rows": len(ds.train), "train_events": ds.train_events,
-                      "test_clicks_ranked": len(clicks), "curriculum": t.curriculum}
+    served_path = (
+        seconds["dataset"]
+        + registered.seconds["teacher"]
+        + registered.seconds["student"]
+        + seconds["export_and_register"]
+    )
+    report["_run"] = {
+        "seconds": round(time.perf_counter() - start, 1),
+        "events": ds.events,
+        "teacher_student_export_seconds": round(served_path, 1),
+        "seconds_by_step": {k: round(v, 1) for k, v in seconds.items()},
+        "seconds_by_seed": [{"seed": r.seed, **{k: round(v, 1) for k, v in r.seconds.items()}} for r in runs],
+        "train_rows": len(ds.train),
+        "train_events": ds.train_events,
+        "test_clicks_ranked": len(clicks),
+        "curriculum": t.curriculum,
+    }
     for line in summary_lines(report):
         log(line)
-    log(f"teacher + student + export (seed {registered.seed}): {served_path:.0f} s "
-        f"(all of this run, {len(runs)} seeds: {time.perf_counter() - start:.0f} s)")
+    log(
+        f"teacher + student + export (seed {registered.seed}): {served_path:.0f} s "
+        f"(all of this run, {len(runs)} seeds: {time.perf_counter() - start:.0f} s)"
+    )
     return report
 
 
-def retrain_served_student(cfg: Config, events: Iterable[Event], registry_root: Path,
-                           log: Callable[[str], None] = print) -> dict[str, Any]:
+def retrain_served_student(
+    cfg: Config, events: Iterable[Event], registry_root: Path, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """A live system's periodic retrain: the teacher (warm-started from the previous one) and the
     distilled student, exported, registered and promoted behind the gate. Unlike ``train_once`` it
     trains no baseline and ranks no test window: nothing here is needed to serve."""
@@ -354,8 +454,12 @@ def retrain_served_student(cfg: Config, events: Iterable[Event], registry_root: 
     student = _distilled_student(cfg, ds, tables, teacher.model, cfg.train.seed)
     registry, int8 = _register(cfg, ds, tables, student.model, {}, registry_root, log)
     save_checkpoint(registry_root, teacher.model, ds.catalogue)
-    return {"student": {"int8": int8}, "teacher": {"warm_start": warm}, "registry": registry,
-            "_run": {"seconds": round(time.perf_counter() - start, 1), "events": ds.events}}
+    return {
+        "student": {"int8": int8},
+        "teacher": {"warm_start": warm},
+        "registry": registry,
+        "_run": {"seconds": round(time.perf_counter() - start, 1), "events": ds.events},
+    }
 
 
 def _distilled_student(cfg: Config, ds: Dataset, tables: ContentTables, teacher: Teacher, seed: int) -> Trained:
@@ -382,8 +486,14 @@ def _previous_teacher(cfg: Config, root: Path, log: Callable[[str], None]) -> Pr
         return None
 
 
-def _teacher_for_this_version(cfg: Config, ds: Dataset, tables: ContentTables, previous: PreviousTeacher | None,
-                              log: Callable[[str], None], seed: int | None = None) -> tuple[Trained, dict[str, Any]]:
+def _teacher_for_this_version(
+    cfg: Config,
+    ds: Dataset,
+    tables: ContentTables,
+    previous: PreviousTeacher | None,
+    log: Callable[[str], None],
+    seed: int | None = None,
+) -> tuple[Trained, dict[str, Any]]:
     """Warm-started from ``previous`` when it fits this architecture; cold otherwise."""
     if previous is not None:
         try:
@@ -391,8 +501,10 @@ def _teacher_for_this_version(cfg: Config, ds: Dataset, tables: ContentTables, p
         except (RuntimeError, KeyError, IndexError) as exc:
             log(f"the previous teacher does not fit this architecture ({exc}); training the teacher cold")
         else:
-            return (train_teacher(ds, tables, cfg, WARM_CURRICULUM, model=model, seed=seed),
-                    {"warm_started": True, **counts})
+            return (
+                train_teacher(ds, tables, cfg, WARM_CURRICULUM, model=model, seed=seed),
+                {"warm_started": True, **counts},
+            )
     return train_teacher(ds, tables, cfg, Curriculum(cfg.train.curriculum), seed=seed), {"warm_started": False}
 
 
@@ -401,7 +513,9 @@ def _teacher_for_this_version(cfg: Config, ds: Dataset, tables: ContentTables, p
 WARM_CURRICULUM = Curriculum(enabled=False)
 
 
-def warm_teacher(ds: Dataset, previous: dict[str, torch.Tensor], previous_catalogue: Catalogue) -> tuple[Teacher, dict[str, int]]:
+def warm_teacher(
+    ds: Dataset, previous: dict[str, torch.Tensor], previous_catalogue: Catalogue
+) -> tuple[Teacher, dict[str, int]]:
     """A new teacher for ``ds`` holding ``previous``'s weights, mapped across catalogues
     (``warm_start``), and the counts of what was copied or built from content. Raises what
     ``warm_start`` raises when ``previous`` is another architecture."""
@@ -421,31 +535,47 @@ class _Lap:
         self.last = now
 
 
-def _register(cfg: Config, ds: Dataset, tables: ContentTables, student: nn.Module, test_figures: dict[str, Any],
-              root: Path, log: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _register(
+    cfg: Config,
+    ds: Dataset,
+    tables: ContentTables,
+    student: nn.Module,
+    test_figures: dict[str, Any],
+    root: Path,
+    log: Callable[[str], None],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Stage the student (export + parity), register it with its validation and ``test_figures``,
     promote it if it passes the gate. Returns the registry's answer and the int8 decision."""
     held_out = tables.arrays(ds.validation.user[:2000], ds.validation.item[:2000], ds.validation.recent[:2000])
     val_click, _ = rows_logits(student, tables, ds.validation)
     val_clicks = sample_clicks(ds.validation_clicks, cfg.train.validation_clicks, cfg.train.seed)
     metrics = {
-        "validation": {"auc_click": auc(val_click, ds.validation.click),
-                       "logloss_click": logloss(expit(val_click), ds.validation.click),
-                       **ranking(torch_scorer(student), val_clicks, tables)},
+        "validation": {
+            "auc_click": auc(val_click, ds.validation.click),
+            "logloss_click": logloss(expit(val_click), ds.validation.click),
+            **ranking(torch_scorer(student), val_clicks, tables),
+        },
         "test": {k: v for k, v in test_figures.items() if isinstance(v, (int, float)) and k != "seed"},
     }
     registry = Registry(root, keep=cfg.registry.keep)
     with tempfile.TemporaryDirectory(prefix="streamrec-stage-") as tmp:
         manifest = stage(student, "student", Path(tmp), ds.catalogue, tables, held_out, ds.window, ds.events, metrics)
         int8 = quantise_if_harmless(Path(tmp) / manifest.onnx_file, val_clicks, tables, held_out)
-        log(f"int8 quantisation {'kept' if int8.kept else 'not kept'}: ndcg@10 {int8.ndcg_float:.4f} -> "
-            f"{int8.ndcg_int8:.4f}, {int8.ms_float:.2f} -> {int8.ms_int8:.2f} ms per 1,000 rows")
+        log(
+            f"int8 quantisation {'kept' if int8.kept else 'not kept'}: ndcg@10 {int8.ndcg_float:.4f} -> "
+            f"{int8.ndcg_int8:.4f}, {int8.ms_float:.2f} -> {int8.ms_int8:.2f} ms per 1,000 rows"
+        )
         if int8.kept:  # parity stays the float graph's against torch; the manifest says it was quantised
-            manifest = msgspec.structs.replace(manifest, onnx_sha256=sha256_file(Path(tmp) / manifest.onnx_file),
-                                               extra={**manifest.extra, "quantised": "int8-dynamic"})
+            manifest = msgspec.structs.replace(
+                manifest,
+                onnx_sha256=sha256_file(Path(tmp) / manifest.onnx_file),
+                extra={**manifest.extra, "quantised": "int8-dynamic"},
+            )
             write_manifest(Path(tmp), manifest)
         manifest = registry.register(Path(tmp))
     result = registry.promote(manifest.version, QualityGate(cfg.registry.gate_metric, cfg.registry.gate_tolerance))
     log(f"registry: version {manifest.version} {'promoted' if result.promoted else 'kept out'} ({result.reason})")
-    return ({"root": str(registry.root), "version": manifest.version, "promoted": result.promoted,
-             "reason": result.reason}, int8.as_dict())
+    return (
+        {"root": str(registry.root), "version": manifest.version, "promoted": result.promoted, "reason": result.reason},
+        int8.as_dict(),
+    )

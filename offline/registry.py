@@ -101,8 +101,11 @@ class Registry:
         for version in self.versions():
             try:
                 manifest = read_manifest(version_dir(self.root, version))
-                out.append(VersionInfo(version, manifest.created_at, manifest.metrics.get("validation", {}),
-                                       version == current))
+                out.append(
+                    VersionInfo(
+                        version, manifest.created_at, manifest.metrics.get("validation", {}), version == current
+                    )
+                )
             except ArtifactError as exc:
                 out.append(VersionInfo(version, "", {}, version == current, problem=str(exc)))
         return out
@@ -160,8 +163,10 @@ class Registry:
                 shutil.copyfile(staging / manifest.onnx_file, onnx)
                 _fsync_file(onnx)
                 if sha256_file(onnx) != staged.onnx_sha256:
-                    raise ArtifactError(f"{staging / manifest.onnx_file} changed while it was being registered; "
-                                        "register it again once the export has finished")
+                    raise ArtifactError(
+                        f"{staging / manifest.onnx_file} changed while it was being registered; "
+                        "register it again once the export has finished"
+                    )
                 write_manifest(incoming, manifest)
                 fsync_dir(incoming)
                 # 2. Rename it into place, then fsync the parent: the version appears whole or not at all.
@@ -186,8 +191,13 @@ class Registry:
             if previous == version:
                 return PromotionResult(False, version, previous, f"version {version} is already current")
             if force or gate is None or previous is None:
-                reason = ("forced: quality gate skipped" if force
-                          else "no quality gate" if gate is None else "first promoted model")
+                reason = (
+                    "forced: quality gate skipped"
+                    if force
+                    else "no quality gate"
+                    if gate is None
+                    else "first promoted model"
+                )
             else:
                 passed, reason = self._gate(gate, candidate, previous)
                 if not passed:
@@ -214,10 +224,14 @@ class Registry:
                 self._make_current(candidate, "rollback")
                 reason = f"rolled back from version {stack[-1]}" + "".join(f"; skipped {s}" for s in skipped)
                 return PromotionResult(True, version, stack[-1], reason)
-        found = (f"no earlier promoted version verifies (tried {', '.join(skipped)})" if skipped
-                 else f"no version was promoted before {stack[-1]}")
-        raise RegistryError(f"cannot roll back {self.root}: {found}; promote a version explicitly "
-                            "(`streamrec model list`)")
+        found = (
+            f"no earlier promoted version verifies (tried {', '.join(skipped)})"
+            if skipped
+            else f"no version was promoted before {stack[-1]}"
+        )
+        raise RegistryError(
+            f"cannot roll back {self.root}: {found}; promote a version explicitly (`streamrec model list`)"
+        )
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -262,8 +276,9 @@ class Registry:
         fsync_dir(self.root)
         # 4. Append to the history. A crash before it leaves the new pointer in force and the history
         #    one entry short; promotion_stack() puts the current version on top, so rollback still works.
-        self._append_history(HistoryEntry(action=action, version=manifest.version, at=utc_timestamp(),
-                                          metrics=manifest.metrics))
+        self._append_history(
+            HistoryEntry(action=action, version=manifest.version, at=utc_timestamp(), metrics=manifest.metrics)
+        )
 
     def _append_history(self, entry: HistoryEntry) -> None:
         path = self.root / HISTORY_FILE

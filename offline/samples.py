@@ -229,9 +229,15 @@ class Dataset:
     train_events: int  # the training window: the first ``train_events`` events in time order
 
 
-def build_dataset(events: Iterable[Event], recent_len: int = 20, negatives: int = 4,
-                  validation_share: float = 0.1, test_share: float = 0.1, attribution_ms: int = 30 * 60_000,
-                  seed: int = 7) -> Dataset:
+def build_dataset(
+    events: Iterable[Event],
+    recent_len: int = 20,
+    negatives: int = 4,
+    validation_share: float = 0.1,
+    test_share: float = 0.1,
+    attribution_ms: int = 30 * 60_000,
+    seed: int = 7,
+) -> Dataset:
     """Label, featurise and split a time-ordered event log (see the module docstring)."""
     events = sorted(events, key=lambda e: e.ts)  # stable: ties keep log order
     if not events:
@@ -248,14 +254,33 @@ def build_dataset(events: Iterable[Event], recent_len: int = 20, negatives: int 
     cat = Catalogue()
     ids = [cat.observe(e) for e in events[:boundary]] + [cat.observe_later(e) for e in events[boundary:]]
     clicked, converted = _attribute(events, has_impressions, attribution_ms)
-    rows, clicks, click_log = _featurise(events, ids, group_of, clicked, converted, has_impressions,
-                                         _History(recent_len, len(cat.items) - 1), negatives, seed)
+    rows, clicks, click_log = _featurise(
+        events,
+        ids,
+        group_of,
+        clicked,
+        converted,
+        has_impressions,
+        _History(recent_len, len(cat.items) - 1),
+        negatives,
+        seed,
+    )
     split = np.searchsorted(rows.group, [train_end, val_end])
     validation_clicks = [c for g, c in clicks if train_end <= g < val_end]
     test_clicks = [c for g, c in clicks if g >= val_end]
-    return Dataset(cat, rows.take(np.arange(split[0])), rows.take(np.arange(split[0], split[1])),
-                   rows.take(np.arange(split[1], len(rows))), validation_clicks, test_clicks,
-                   (events[0].ts, events[-1].ts), len(events), has_impressions, click_log, boundary)
+    return Dataset(
+        cat,
+        rows.take(np.arange(split[0])),
+        rows.take(np.arange(split[0], split[1])),
+        rows.take(np.arange(split[1], len(rows))),
+        validation_clicks,
+        test_clicks,
+        (events[0].ts, events[-1].ts),
+        len(events),
+        has_impressions,
+        click_log,
+        boundary,
+    )
 
 
 def _group_of(events: list[Event], has_impressions: bool) -> np.ndarray:
@@ -299,16 +324,24 @@ class _History:
         if item <= self.model_items:
             recent = self.recent.setdefault(user, [])
             recent.insert(0, item)
-            del recent[self.recent_len:]
+            del recent[self.recent_len :]
         self.seen.setdefault(user, set()).add(item)
 
     def logged(self, item: int) -> None:
         self.items = max(self.items, item)
 
 
-def _featurise(events: list[Event], ids: list[tuple[int, int]], group_of: np.ndarray, clicked: set[int],
-               converted: set[int], has_impressions: bool, history: _History, negatives: int,
-               seed: int) -> tuple[Rows, list[tuple[int, TestClick]], np.ndarray]:
+def _featurise(
+    events: list[Event],
+    ids: list[tuple[int, int]],
+    group_of: np.ndarray,
+    clicked: set[int],
+    converted: set[int],
+    has_impressions: bool,
+    history: _History,
+    negatives: int,
+    seed: int,
+) -> tuple[Rows, list[tuple[int, TestClick]], np.ndarray]:
     """Every labelled row, every click with its group and what preceded it, and the click log."""
     rng = np.random.default_rng(seed)
     cols: dict[str, list] = {k: [] for k in Rows.__dataclass_fields__}
@@ -317,8 +350,15 @@ def _featurise(events: list[Event], ids: list[tuple[int, int]], group_of: np.nda
     group = -1
 
     def row(u: int, i: int, hist: np.ndarray, click: float, conv: float, ts: int) -> None:
-        for key, value in (("user", u), ("item", i), ("recent", hist), ("click", click),
-                           ("conversion", conv), ("ts", ts), ("group", group)):
+        for key, value in (
+            ("user", u),
+            ("item", i),
+            ("recent", hist),
+            ("click", click),
+            ("conversion", conv),
+            ("ts", ts),
+            ("group", group),
+        ):
             cols[key].append(value)
 
     for n, (e, (u, i)) in enumerate(zip(events, ids)):
@@ -337,9 +377,20 @@ def _featurise(events: list[Event], ids: list[tuple[int, int]], group_of: np.nda
             click_log.append(i)
             history.click(u, i)
         history.logged(i)
-    rows = Rows(*(np.asarray(cols[k], dtype=dt) for k, dt in (
-        ("user", np.int64), ("item", np.int64), ("recent", np.int64), ("click", np.float32),
-        ("conversion", np.float32), ("ts", np.int64), ("group", np.int64))))
+    rows = Rows(
+        *(
+            np.asarray(cols[k], dtype=dt)
+            for k, dt in (
+                ("user", np.int64),
+                ("item", np.int64),
+                ("recent", np.int64),
+                ("click", np.float32),
+                ("conversion", np.float32),
+                ("ts", np.int64),
+                ("group", np.int64),
+            )
+        )
+    )
     if rows.recent.ndim == 1:  # no rows at all
         rows.recent = rows.recent.reshape(0, history.recent_len)
     return rows, clicks, np.asarray(click_log, dtype=np.int64)

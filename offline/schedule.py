@@ -38,9 +38,16 @@ class RetrainTrigger:
         self.last_time, self.last_events = now, logged_events
 
 
-def run_periodic(trigger: RetrainTrigger, count_logged: Callable[[], int], drain_drift: Callable[[], int],
-                 train: Callable[[str], None], stop: threading.Event, poll_s: float,
-                 clock: Callable[[], float] = time.monotonic, log: Callable[[str], None] = print) -> int:
+def run_periodic(
+    trigger: RetrainTrigger,
+    count_logged: Callable[[], int],
+    drain_drift: Callable[[], int],
+    train: Callable[[str], None],
+    stop: threading.Event,
+    poll_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    log: Callable[[str], None] = print,
+) -> int:
     """Until ``stop`` is set: check the trigger every ``poll_s`` and train when it fires. A failed
     training is logged and retried at the next trigger; the current model stays. Returns the
     number of trainings that completed."""
@@ -55,7 +62,7 @@ def run_periodic(trigger: RetrainTrigger, count_logged: Callable[[], int], drain
             try:
                 train(why)
                 done += 1
-            except Exception as exc:  # noqa: BLE001 - one failed run must not end the trainer
+            except Exception as exc:
                 log(f"training failed, current model kept: {exc}")
             trigger.trained(clock(), logged)
             drift = 0

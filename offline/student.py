@@ -34,8 +34,9 @@ class StudentOutput(NamedTuple):
 
 
 class Student(nn.Module):
-    def __init__(self, n_users: int, n_items: int, n_item_tokens: int, n_user_tokens: int, dim: int = 12,
-                 hidden: int = 32) -> None:
+    def __init__(
+        self, n_users: int, n_items: int, n_item_tokens: int, n_user_tokens: int, dim: int = 12, hidden: int = 32
+    ) -> None:
         super().__init__()
         self.emb = Embeddings(n_users, n_items, n_item_tokens, n_user_tokens, dim)
         self.body = mlp([5 * dim, hidden])
@@ -59,8 +60,9 @@ class Student(nn.Module):
         candidate_logit, _ = self._score(per_candidate(demo), per_candidate(history), per_candidate(bias), items)
         return StudentOutput(logit, h, candidate_logit.reshape(p, c))
 
-    def _score(self, demo: torch.Tensor, history: torch.Tensor, bias: torch.Tensor,
-               item: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _score(
+        self, demo: torch.Tensor, history: torch.Tensor, bias: torch.Tensor, item: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, d) user side, (N,) bias, (N, d) item -> (N,) click logits, (N, hidden)."""
         h = self.body(torch.cat([demo, item, history, demo * item, history * item], dim=1))
         return self.head(h).squeeze(1) + bias, h

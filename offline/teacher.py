@@ -30,17 +30,25 @@ class TeacherOutput(NamedTuple):
 
 
 class Teacher(nn.Module):
-    def __init__(self, n_users: int, n_items: int, n_item_tokens: int, n_user_tokens: int, dim: int = 64,
-                 experts: int = 3, expert_dims: tuple[int, ...] = (128, 64), tower: int = 32,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        n_item_tokens: int,
+        n_user_tokens: int,
+        dim: int = 64,
+        experts: int = 3,
+        expert_dims: tuple[int, ...] = (128, 64),
+        tower: int = 32,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.emb = Embeddings(n_users, n_items, n_item_tokens, n_user_tokens, dim)
         self.attention = TargetAttention(dim)
         width = 5 * dim
         self.experts = nn.ModuleList(mlp([width, *expert_dims], dropout) for _ in range(experts))
         self.gates = nn.ModuleList(nn.Linear(width, experts) for _ in range(2))  # click, cvr
-        self.towers = nn.ModuleList(nn.Sequential(mlp([expert_dims[-1], tower]), nn.Linear(tower, 1))
-                                    for _ in range(2))
+        self.towers = nn.ModuleList(nn.Sequential(mlp([expert_dims[-1], tower]), nn.Linear(tower, 1)) for _ in range(2))
         self.hint_dim = expert_dims[-1]
         init_weights(self)
 
@@ -66,5 +74,5 @@ class ClickLogit(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, user, item, recent, item_tokens, user_tokens):  # noqa: ANN001 - traced
+    def forward(self, user, item, recent, item_tokens, user_tokens):
         return self.model(Inputs(user, item, recent, item_tokens, user_tokens))[0]

@@ -46,12 +46,19 @@ def warm_start(model: nn.Module, previous: dict[str, torch.Tensor], old: Catalog
     Returns counts of copied and content-initialised rows, for the log.
     """
     own = model.state_dict()
-    counts = {"params_copied": 0, "items_copied": 0, "items_from_content": 0, "users_copied": 0,
-              "users_from_content": 0}
-    tables = {"emb.item.weight": ("items", old.items.keys, new.items.keys),
-              "emb.user_bias.weight": ("users", old.users.keys, new.users.keys),
-              "emb.item_token.weight": (None, old.item_tokens.keys, new.item_tokens.keys),
-              "emb.user_token.weight": (None, old.user_tokens.keys, new.user_tokens.keys)}
+    counts = {
+        "params_copied": 0,
+        "items_copied": 0,
+        "items_from_content": 0,
+        "users_copied": 0,
+        "users_from_content": 0,
+    }
+    tables = {
+        "emb.item.weight": ("items", old.items.keys, new.items.keys),
+        "emb.user_bias.weight": ("users", old.users.keys, new.users.keys),
+        "emb.item_token.weight": (None, old.item_tokens.keys, new.item_tokens.keys),
+        "emb.user_token.weight": (None, old.user_tokens.keys, new.user_tokens.keys),
+    }
     with torch.no_grad():
         for name, value in previous.items():
             if name in tables:
@@ -69,13 +76,30 @@ def warm_start(model: nn.Module, previous: dict[str, torch.Tensor], old: Catalog
     return counts
 
 
-def _fill_unseen(target: torch.Tensor, old_table: torch.Tensor, copied: set[int], kind: str, old: Catalogue,
-                 new: Catalogue, counts: dict[str, int]) -> None:
+def _fill_unseen(
+    target: torch.Tensor,
+    old_table: torch.Tensor,
+    copied: set[int],
+    kind: str,
+    old: Catalogue,
+    new: Catalogue,
+    counts: dict[str, int],
+) -> None:
     """Content-based rows for ids the previous version never saw (tokens mapped by their text)."""
     if kind == "items":
-        old_tokens, new_tokens, old_vocab, new_vocab = old.tokens_of_item, new.tokens_of_item, old.item_tokens, new.item_tokens
+        old_tokens, new_tokens, old_vocab, new_vocab = (
+            old.tokens_of_item,
+            new.tokens_of_item,
+            old.item_tokens,
+            new.item_tokens,
+        )
     else:
-        old_tokens, new_tokens, old_vocab, new_vocab = old.tokens_of_user, new.tokens_of_user, old.user_tokens, new.user_tokens
+        old_tokens, new_tokens, old_vocab, new_vocab = (
+            old.tokens_of_user,
+            new.tokens_of_user,
+            old.user_tokens,
+            new.user_tokens,
+        )
     for row in range(1, target.shape[0]):
         if row in copied:
             continue
@@ -85,7 +109,7 @@ def _fill_unseen(target: torch.Tensor, old_table: torch.Tensor, copied: set[int]
         counts[f"{kind}_from_content"] += 1
 
 
-def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0.7) -> dict:  # noqa: ANN001
+def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0.7) -> dict:
     """Version 1 on the earliest ``earlier_share`` of the log; version 2 on the latest window of the
     same length (a sliding window: what a periodic retrain of a long log trains on), cold and
     warm-started from version 1. Reports the epochs each needs to reach the cold model's best
@@ -109,7 +133,7 @@ def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0
     events = sorted(events, key=lambda e: e.ts)
     window = int(len(events) * earlier_share)
     earlier = dataset_from_config(cfg, events[:window])
-    later = dataset_from_config(cfg, events[len(events) - window:])
+    later = dataset_from_config(cfg, events[len(events) - window :])
     v1 = train_teacher(earlier, ContentTables(earlier.catalogue), cfg, Curriculum(t.curriculum))
     tables = ContentTables(later.catalogue)
     colds = {"cold": train_teacher(later, tables, cfg, Curriculum(t.curriculum))}
@@ -117,15 +141,29 @@ def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0
         colds["cold_same_schedule"] = train_teacher(later, tables, cfg, WARM_CURRICULUM)
     warm_model, counts = warm_teacher(later, v1.model.state_dict(), earlier.catalogue)
     warm = train_teacher(later, tables, cfg, WARM_CURRICULUM, model=warm_model)
-    report: dict = {name: {"epochs_to_best": c.fit.best_epoch + 1, "best_validation_loss": c.fit.best_loss,
-                           "validation_losses": c.fit.val_losses} for name, c in colds.items()}
-    report["warm"] = {**{f"epochs_to_{name}_best": first_epoch_reaching(warm.fit.val_losses, c.fit.best_loss)
-                         for name, c in colds.items()},
-                      "best_validation_loss": warm.fit.best_loss, "validation_losses": warm.fit.val_losses, **counts}
+    report: dict = {
+        name: {
+            "epochs_to_best": c.fit.best_epoch + 1,
+            "best_validation_loss": c.fit.best_loss,
+            "validation_losses": c.fit.val_losses,
+        }
+        for name, c in colds.items()
+    }
+    report["warm"] = {
+        **{
+            f"epochs_to_{name}_best": first_epoch_reaching(warm.fit.val_losses, c.fit.best_loss)
+            for name, c in colds.items()
+        },
+        "best_validation_loss": warm.fit.best_loss,
+        "validation_losses": warm.fit.val_losses,
+        **counts,
+    }
     report.update(window_events=window, later_window_starts_at_event=len(events) - window)
     for name, c in colds.items():
-        log(f"warm start: {name} reaches {c.fit.best_loss:.4f} at epoch {c.fit.best_epoch + 1}; "
-            f"warm reaches it at epoch {report['warm'][f'epochs_to_{name}_best']}")
+        log(
+            f"warm start: {name} reaches {c.fit.best_loss:.4f} at epoch {c.fit.best_epoch + 1}; "
+            f"warm reaches it at epoch {report['warm'][f'epochs_to_{name}_best']}"
+        )
     return report
 
 

@@ -8,7 +8,6 @@ by another worker 421, not ready yet 503, a missing or wrong bearer token 401 (w
 ``serving.api_token`` is set: it guards /v1/; health, readiness and metrics stay open for probes).
 """
 
-
 import asyncio
 import hmac
 import ipaddress
@@ -65,15 +64,19 @@ def bearer_guard(token: str):
             return
         given = credentials.credentials.encode() if credentials else b""
         if not hmac.compare_digest(given, expected):  # constant time: no guessing by timing
-            raise HTTPException(401, "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     return check
 
 
 def _schema_components() -> dict[str, Any]:
-    _, components = msgspec.json.schema_components([Event, Recommendation, ErrorBody, Accepted],
-                                                   ref_template="#/components/schemas/{name}")
+    _, components = msgspec.json.schema_components(
+        [Event, Recommendation, ErrorBody, Accepted], ref_template="#/components/schemas/{name}"
+    )
     return components
 
 
@@ -108,8 +111,9 @@ class RequestTimer:
             await self.app(scope, receive, send_status)
         finally:
             route = scope.get("route")
-            self.metrics.request_seconds.labels(getattr(route, "path", "unmatched"), scope["method"],
-                                                str(status[0])).observe(time.perf_counter() - started)
+            self.metrics.request_seconds.labels(
+                getattr(route, "path", "unmatched"), scope["method"], str(status[0])
+            ).observe(time.perf_counter() - started)
 
 
 def _is_loopback(host: str) -> bool:
@@ -122,12 +126,18 @@ def _is_loopback(host: str) -> bool:
 def create_app(backend: ServingBackend, cfg: Config, metrics: ServingMetrics) -> FastAPI:
     serving = cfg.serving
     max_body = cfg.events.max_bytes
-    app = FastAPI(title="streamrec", version="1",
-                  description="Real-time recommendations from the streamrec workers that own each user's state.")
+    app = FastAPI(
+        title="streamrec",
+        version="1",
+        description="Real-time recommendations from the streamrec workers that own each user's state.",
+    )
     app.add_middleware(RequestTimer, metrics=metrics)
     if not serving.api_token and not _is_loopback(serving.host):
-        log.warning("the HTTP API listens on %s without serving.api_token: anyone who reaches it can read "
-                    "recommendations and produce events; set STREAMREC_SERVING__API_TOKEN", serving.host)
+        log.warning(
+            "the HTTP API listens on %s without serving.api_token: anyone who reaches it can read "
+            "recommendations and produce events; set STREAMREC_SERVING__API_TOKEN",
+            serving.host,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_parameters(_request: Request, exc: RequestValidationError) -> Response:
@@ -142,9 +152,12 @@ def create_app(backend: ServingBackend, cfg: Config, metrics: ServingMetrics) ->
 
     authorised = [Depends(bearer_guard(serving.api_token))]
 
-    @app.get("/v1/recommendations/{user_id}", responses={200: {"content": _ref("Recommendation")},
-                                                          **_errors(401, 421, 422, 503)},
-             dependencies=authorised, summary="The user's top-k unseen items, ranked now by the model in use (or the online learners)")
+    @app.get(
+        "/v1/recommendations/{user_id}",
+        responses={200: {"content": _ref("Recommendation")}, **_errors(401, 421, 422, 503)},
+        dependencies=authorised,
+        summary="The user's top-k unseen items, ranked now by the model in use (or the online learners)",
+    )
     def recommendations(
         user_id: Annotated[str, Path(min_length=1, max_length=128)],
         k: Annotated[int, Query(ge=1, le=serving.max_k)] = serving.k,
@@ -155,16 +168,24 @@ def create_app(backend: ServingBackend, cfg: Config, metrics: ServingMetrics) ->
         try:
             rec = backend.recommend(user_id, k, tuple(exclude))
         except NotOwned as exc:
-            return _error(421, f"user {user_id!r} belongs to partition {exc.partition}, "
-                               "which another worker owns; send the request there", partition=exc.partition)
+            return _error(
+                421,
+                f"user {user_id!r} belongs to partition {exc.partition}, "
+                "which another worker owns; send the request there",
+                partition=exc.partition,
+            )
         except NotReady as exc:
             return _error(503, f"not ready: {exc}; retry shortly")
         return _json(200, rec)
 
-    @app.post("/v1/events", status_code=202, responses={202: {"content": _ref("Accepted")},
-                                                          **_errors(400, 401, 413, 422, 503)},
-              dependencies=authorised, openapi_extra={"requestBody": {"required": True, "content": _ref("Event")}},
-              summary="Validate one event and produce it to the events topic (keyed by user id)")
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        responses={202: {"content": _ref("Accepted")}, **_errors(400, 401, 413, 422, 503)},
+        dependencies=authorised,
+        openapi_extra={"requestBody": {"required": True, "content": _ref("Event")}},
+        summary="Validate one event and produce it to the events topic (keyed by user id)",
+    )
     async def ingest(request: Request) -> Response:
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > max_body):
@@ -189,8 +210,11 @@ def create_app(backend: ServingBackend, cfg: Config, metrics: ServingMetrics) ->
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", responses={503: {"description": "not ready yet"}},
-             summary="Ready when this worker owns partitions to answer for")
+    @app.get(
+        "/readyz",
+        responses={503: {"description": "not ready yet"}},
+        summary="Ready when this worker owns partitions to answer for",
+    )
     def readyz() -> Response:
         ready, status = backend.readiness()
         return _json(200 if ready else 503, {"ready": ready, **status})
@@ -220,8 +244,9 @@ class ApiServer:
     """uvicorn on a background thread (it installs no signal handlers off the main thread)."""
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                                    access_log=False, lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        )
         self.thread: threading.Thread | None = None
         self.host, self.port = host, port
 

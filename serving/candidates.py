@@ -12,8 +12,8 @@ Sources, each capped by ``serving.*_candidates``:
 Item-side lists (trending, per-category, the item-factor copy) depend on the partition only, so they
 are rebuilt every ``item_lists_refresh_s`` (or sooner, when the state has doubled since) and shared
 by every request. The served rule's exclusions (the user's seen items unless ``exclude_seen`` is
-off: ``FeatureState.excluded_items``) and the configured exclusions are removed. Per-user work is O(recent items x neighbours) plus one
-(n_items, f) @ (f,) product for ``mf``; nothing else scales with the catalogue.
+off: ``FeatureState.excluded_items``) and the configured exclusions are removed. Per-user work is
+O(recent items x neighbours) plus one (n_items, f) @ (f,) product for ``mf``; nothing else scales with the catalogue.
 """
 
 from __future__ import annotations
@@ -100,8 +100,9 @@ class ItemLists:
             popular = members[: per_category - per_category // 2]
             newest = np.sort(members)[::-1][: per_category // 2]  # dense ids grow with first sight
             self.by_category[cat] = np.unique(np.concatenate([popular, newest]))
-        self.excluded = np.array(sorted(i for i in map(state.items.get, cfg.exclude_items) if i is not None),
-                                 dtype=np.int64)
+        self.excluded = np.array(
+            sorted(i for i in map(state.items.get, cfg.exclude_items) if i is not None), dtype=np.int64
+        )
         rows = min(n, len(mf.Q))
         self.item_factors = mf.Q[:rows].astype(np.float32)
         self.item_bias = mf.b[:rows].astype(np.float32)
@@ -119,8 +120,9 @@ class CandidateGenerator:
         lists.refresh(state, mf, self.cfg)
         return lists
 
-    def generate(self, state: FeatureState, knn: ItemKNN, mf: IncrementalMF, user: int | None,
-                 exclude: tuple[str, ...] = ()) -> Candidates:
+    def generate(
+        self, state: FeatureState, knn: ItemKNN, mf: IncrementalMF, user: int | None, exclude: tuple[str, ...] = ()
+    ) -> Candidates:
         """Candidates for ``user`` (stream id; None: a user this partition has never seen)."""
         cfg = self.cfg
         lists = self.item_lists(state, mf)

@@ -23,10 +23,14 @@ class FreshnessProbe:
     def __init__(self, cfg: KafkaConfig) -> None:
         self.topic = cfg.recommendations_topic
         # assign(), not subscribe(): a probe reads every partition and joins no group.
-        self.consumer = Consumer({**consumer_config(cfg, group_id=f"freshness-{uuid.uuid4().hex[:8]}"),
-                                  # The broker answers a fetch at once rather than waiting up to 500 ms for
-                                  # more bytes: the probe measures the pipeline, not its own fetch.
-                                  "fetch.wait.max.ms": 10})
+        self.consumer = Consumer(
+            {
+                **consumer_config(cfg, group_id=f"freshness-{uuid.uuid4().hex[:8]}"),
+                # The broker answers a fetch at once rather than waiting up to 500 ms for
+                # more bytes: the probe measures the pipeline, not its own fetch.
+                "fetch.wait.max.ms": 10,
+            }
+        )
         self.samples_ms: list[float] = []
         self.compute_ms: list[float] = []  # event timestamp -> recommendation computed (the worker's share)
         self.versions: set[int | None] = set()

@@ -43,8 +43,10 @@ class OnnxModel:
         graph_outputs = [o.name for o in sess.get_outputs()]
         declared_inputs = [t.name for t in manifest.inputs]
         if graph_inputs != declared_inputs or manifest.outputs[0].name not in graph_outputs:
-            raise ArtifactError(f"{directory}: graph inputs {graph_inputs} / outputs {graph_outputs} do not match "
-                                f"the manifest ({declared_inputs}); re-export the model")
+            raise ArtifactError(
+                f"{directory}: graph inputs {graph_inputs} / outputs {graph_outputs} do not match "
+                f"the manifest ({declared_inputs}); re-export the model"
+            )
         return cls(manifest, sess, directory)
 
     def score(self, inputs: dict[str, np.ndarray]) -> np.ndarray:

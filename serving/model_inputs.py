@@ -35,12 +35,19 @@ class ModelVocabulary:
             widths = {t.name: t.shape for t in manifest.inputs}
             self.recent_len = int(widths["recent"][1])
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ArtifactError(f"model {manifest.name} v{manifest.version}: manifest lacks what serving needs "
-                                f"({exc!r}); export it again with this streamrec") from None
-        if self.item_tokens.ndim != 2 or len(self.item_tokens) != len(self.items) + 1 or \
-                self.user_tokens.ndim != 2 or len(self.user_tokens) != len(self.users) + 1:
-            raise ArtifactError(f"model {manifest.name} v{manifest.version}: token tables do not match its id maps; "
-                                "export it again")
+            raise ArtifactError(
+                f"model {manifest.name} v{manifest.version}: manifest lacks what serving needs "
+                f"({exc!r}); export it again with this streamrec"
+            ) from None
+        if (
+            self.item_tokens.ndim != 2
+            or len(self.item_tokens) != len(self.items) + 1
+            or self.user_tokens.ndim != 2
+            or len(self.user_tokens) != len(self.users) + 1
+        ):
+            raise ArtifactError(
+                f"model {manifest.name} v{manifest.version}: token tables do not match its id maps; export it again"
+            )
         self._partitions: weakref.WeakKeyDictionary[FeatureState, PartitionInputs] = weakref.WeakKeyDictionary()
 
     def for_partition(self, state: FeatureState) -> PartitionInputs:

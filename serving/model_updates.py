@@ -40,8 +40,13 @@ _update_decoder = msgspec.json.Decoder(ModelUpdate)
 class ModelLoader:
     """Loads artifacts into a scorer; refusals leave the scorer as it was."""
 
-    def __init__(self, scorer: Scorer, threads: int = 1, metrics: ServingMetrics | None = None,
-                 load: Callable[[Path, int], OnnxModel] = OnnxModel.load) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        threads: int = 1,
+        metrics: ServingMetrics | None = None,
+        load: Callable[[Path, int], OnnxModel] = OnnxModel.load,
+    ) -> None:
         self.scorer = scorer
         self.threads = threads
         self.metrics = metrics
@@ -85,8 +90,9 @@ class ModelLoader:
 class ModelWatcher:
     """A thread that follows the model-updates topic (and polls the registry) for one scorer."""
 
-    def __init__(self, loader: ModelLoader, consumer: Consumer, topic: str, registry_root: Path,
-                 registry_poll_s: float = 30.0) -> None:
+    def __init__(
+        self, loader: ModelLoader, consumer: Consumer, topic: str, registry_root: Path, registry_poll_s: float = 30.0
+    ) -> None:
         self.loader = loader
         self.consumer = consumer
         self.topic = topic
@@ -100,8 +106,10 @@ class ModelWatcher:
         # loaded right after the assignment, so nothing announced in between is missed.
         partitions = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
         if not partitions:
-            raise RuntimeError(f"topic {self.topic!r} does not exist; create it (streamrec commands create "
-                               "their topics at start) or fix kafka.model_updates_topic")
+            raise RuntimeError(
+                f"topic {self.topic!r} does not exist; create it (streamrec commands create "
+                "their topics at start) or fix kafka.model_updates_topic"
+            )
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_END) for p in partitions])
         self.loader.load_current(self.registry_root)
         self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)

@@ -50,8 +50,15 @@ _encoder = msgspec.json.Encoder()
 
 
 class RecommendationPublisher:
-    def __init__(self, scorer: Scorer, producer: Producer, topic: str, k: int, publish_on: list[str],
-                 metrics: ServingMetrics | None = None) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        producer: Producer,
+        topic: str,
+        k: int,
+        publish_on: list[str],
+        metrics: ServingMetrics | None = None,
+    ) -> None:
         self.scorer = scorer
         self.producer = producer
         self.topic = topic
@@ -96,12 +103,23 @@ class RecommendationPublisher:
         # The lock, although this thread is the state's only writer: the scorer's caches (item lists,
         # id maps) are shared with HTTP requests, which extend them under the same lock.
         rec = self.scorer.recommend(owned.processor, user_id, self.k, lock=owned.lock)
-        message = RecommendationMessage(user_id=user_id, items=rec.items, scores=rec.scores,
-                                        model_version=rec.model_version, fallback=rec.fallback,
-                                        event_id=event.event_id, event_ts_ms=event.ts,
-                                        computed_at_ms=int(time.time() * 1000))
-        produce_waiting(self.producer, self.topic, _encoder.encode(message), key=user_id.encode(),
-                        on_delivery=functools.partial(self._delivered, event.ts))
+        message = RecommendationMessage(
+            user_id=user_id,
+            items=rec.items,
+            scores=rec.scores,
+            model_version=rec.model_version,
+            fallback=rec.fallback,
+            event_id=event.event_id,
+            event_ts_ms=event.ts,
+            computed_at_ms=int(time.time() * 1000),
+        )
+        produce_waiting(
+            self.producer,
+            self.topic,
+            _encoder.encode(message),
+            key=user_id.encode(),
+            on_delivery=functools.partial(self._delivered, event.ts),
+        )
 
     def _delivered(self, event_ts_ms: int, err, _msg) -> None:
         if not self.metrics:

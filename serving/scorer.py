@@ -119,8 +119,13 @@ class Scorer:
             self.metrics.model_info.info({"name": model.manifest.name, "version": str(loaded.version)})
             self.metrics.model_created.set(parse_utc_timestamp(model.manifest.created_at))
 
-    def score(self, processor: PartitionProcessor, user_id: str, exclude: tuple[str, ...] = (),
-              lock: AbstractContextManager | None = None) -> Scored:
+    def score(
+        self,
+        processor: PartitionProcessor,
+        user_id: str,
+        exclude: tuple[str, ...] = (),
+        lock: AbstractContextManager | None = None,
+    ) -> Scored:
         """Every candidate of ``user_id`` with each signal: the model's logits (one batched call)
         and the learners' scores. ``lock`` guards the partition's state against its worker while
         state is read; the model runs outside it."""
@@ -147,14 +152,20 @@ class Scorer:
         else:
             try:
                 signals["student"] = current.model.score(inputs)
-            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types; serve from the learners instead
+            except Exception as exc:
                 log.warning("model v%d failed to score (%s); serving from the online learners", current.version, exc)
                 fallback = "model_error"
         version = current.version if current is not None and "student" in signals else None
         return Scored(items, signals, keys, version, fallback, cands.generated)
 
-    def recommend(self, processor: PartitionProcessor, user_id: str, k: int, exclude: tuple[str, ...] = (),
-                  lock: AbstractContextManager | None = None) -> Recommendation:
+    def recommend(
+        self,
+        processor: PartitionProcessor,
+        user_id: str,
+        k: int,
+        exclude: tuple[str, ...] = (),
+        lock: AbstractContextManager | None = None,
+    ) -> Recommendation:
         """Top ``k`` unseen items for ``user_id`` from the partition ``processor`` holds."""
         started = time.perf_counter()
         scored = self.score(processor, user_id, exclude, lock)
@@ -165,8 +176,14 @@ class Scorer:
             top_items, top_scores = [scored.keys[i] for i in items[order].tolist()], scores[order].tolist()
         else:
             top_items, top_scores = [], []
-        rec = Recommendation(user_id=user_id, items=top_items, scores=top_scores, model_version=scored.version,
-                             fallback=scored.fallback, candidates=len(items))
+        rec = Recommendation(
+            user_id=user_id,
+            items=top_items,
+            scores=top_scores,
+            model_version=scored.version,
+            fallback=scored.fallback,
+            candidates=len(items),
+        )
         took = time.perf_counter() - started
         self.recent_seconds.append(took)
         if self.metrics:
@@ -179,8 +196,9 @@ class Scorer:
                 m.fallbacks.labels(scored.fallback).inc()
         return rec
 
-    def learn_click(self, processor: PartitionProcessor, event: Event,
-                    lock: AbstractContextManager | None = None) -> None:
+    def learn_click(
+        self, processor: PartitionProcessor, event: Event, lock: AbstractContextManager | None = None
+    ) -> None:
         """Test-then-learn of the partition's blend on a click about to be applied: the candidates
         this user would have been offered, and where the clicked item stood among them. Called by
         the worker, the partition's only writer, before it applies the click: ``lock`` guards the
@@ -199,13 +217,14 @@ class Scorer:
                 processor.blend.learn_one(scored.signals, int(at[0]))
                 if self.metrics:
                     self.metrics.blend_updates.inc()
-        except Exception:  # noqa: BLE001 - derived learning must never stop the worker
+        except Exception:
             self.blend_failures += 1
             if self.metrics:
                 self.metrics.blend_failures.inc()
             if self.blend_failures == 1:  # the first with its traceback; a repeat would flood the log per click
-                log.exception("could not learn the blend from the event %s (further failures are only counted)",
-                              event.event_id)
+                log.exception(
+                    "could not learn the blend from the event %s (further failures are only counted)", event.event_id
+                )
 
     @staticmethod
     def _mf_scores(processor: PartitionProcessor, user: int | None, items: np.ndarray) -> np.ndarray:

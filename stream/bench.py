@@ -55,8 +55,7 @@ def raw_rate(cfg: Config, total: int, warmup: float) -> float:
 def worker_rate(cfg: Config, total: int, warmup: float, run: int) -> float:
     with tempfile.TemporaryDirectory(prefix="streamrec-bench-") as data:
         kafka = msgspec.structs.replace(cfg.kafka, group_id=f"bench-worker-{run}-{time.time_ns()}")
-        wcfg = msgspec.structs.replace(cfg, kafka=kafka,
-                                       worker=msgspec.structs.replace(cfg.worker, data_dir=data))
+        wcfg = msgspec.structs.replace(cfg, kafka=kafka, worker=msgspec.structs.replace(cfg.worker, data_dir=data))
         worker = StreamWorker(wcfg, WorkerMetrics(CollectorRegistry()))
         marks: list[tuple[int, float]] = []
         stop = threading.Event()
@@ -74,8 +73,14 @@ def worker_rate(cfg: Config, total: int, warmup: float, run: int) -> float:
     return _rate(marks, total, warmup)
 
 
-def bench_stream(cfg: Config, events: int = 200_000, runs: int = 5, warmup: float = 0.2,
-                 synthetic: SyntheticConfig | None = None, log=print) -> dict[str, Any]:
+def bench_stream(
+    cfg: Config,
+    events: int = 200_000,
+    runs: int = 5,
+    warmup: float = 0.2,
+    synthetic: SyntheticConfig | None = None,
+    log=print,
+) -> dict[str, Any]:
     synthetic = synthetic or SyntheticConfig(n_sessions=events // 10)
     producer = make_producer(cfg.kafka)
     log(f"producing {events} synthetic events ...")

@@ -49,8 +49,10 @@ class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         # at the first rebalance ("must be made using assign()"): refuse the setting up front.
         strategy = self.client_overrides.get("partition.assignment.strategy", "cooperative-sticky")
         if strategy != "cooperative-sticky":
-            raise ValueError(f"partition.assignment.strategy={strategy!r} is not supported: workers rebalance "
-                             "incrementally; drop it from kafka.client_overrides")
+            raise ValueError(
+                f"partition.assignment.strategy={strategy!r} is not supported: workers rebalance "
+                "incrementally; drop it from kafka.client_overrides"
+            )
 
     @property
     def dlq_topic(self) -> str:
@@ -199,7 +201,8 @@ class ServingConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     exclude_seen: bool = True
     # Event types that make the owning worker recompute and publish the user's top-k.
     publish_on: list[Literal["impression", "click", "conversion"]] = msgspec.field(
-        default_factory=lambda: ["click", "conversion"])
+        default_factory=lambda: ["click", "conversion"]
+    )
     # onnxruntime intra-op threads per scoring call; one keeps a request on one core.
     threads: Positive = 1
     # Registry re-read interval: a safety net for a missed model-updates message (0: never).
@@ -257,7 +260,7 @@ def load_config(
             raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix the file") from None
     for name, raw in env.items():
         if name.startswith(ENV_PREFIX) and "__" in name:
-            section, _, field = name[len(ENV_PREFIX):].partition("__")
+            section, _, field = name[len(ENV_PREFIX) :].partition("__")
             _set_path(tree, f"{section.lower()}.{field.lower()}", _parse_scalar(raw), f"env {name}")
     for item in overrides:
         key, sep, raw = item.partition("=")

@@ -14,8 +14,7 @@ from river import drift
 
 class DriftMonitor:
     def __init__(self, threshold: float = 20.0, delta: float = 0.05, min_instances: int = 200) -> None:
-        self.detector = drift.PageHinkley(min_instances=min_instances, delta=delta, threshold=threshold,
-                                          mode="up")
+        self.detector = drift.PageHinkley(min_instances=min_instances, delta=delta, threshold=threshold, mode="up")
         self.detections: list[int] = []  # stream positions at which the detector fired
 
     def update(self, loss: float, position: int) -> bool:
@@ -29,8 +28,11 @@ class DriftMonitor:
 
     def to_state(self) -> dict[str, Any]:
         d = self.detector
-        return {"fields": {f: getattr(d, f) for f in self._FIELDS},
-                "mean": [d._x_mean.n, d._x_mean._mean], "detections": self.detections}
+        return {
+            "fields": {f: getattr(d, f) for f in self._FIELDS},
+            "mean": [d._x_mean.n, d._x_mean._mean],
+            "detections": self.detections,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         for f, v in state["fields"].items():

@@ -135,8 +135,10 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
     try:
         found = _header_decoder.decode(data).format
         if found != MANIFEST_FORMAT:
-            raise ArtifactError(f"{path} has manifest format {found}, this streamrec reads format "
-                                f"{MANIFEST_FORMAT}; export the model again with this streamrec, or upgrade the reader")
+            raise ArtifactError(
+                f"{path} has manifest format {found}, this streamrec reads format "
+                f"{MANIFEST_FORMAT}; export the model again with this streamrec, or upgrade the reader"
+            )
         return _decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise ArtifactError(f"{path} does not match the manifest schema ({exc}); export the model again") from None
@@ -156,8 +158,10 @@ def verify_artifact(directory: str | os.PathLike[str]) -> Manifest:
     except FileNotFoundError:
         raise ArtifactError(f"{onnx} is missing; export the model again") from None
     if actual != manifest.onnx_sha256:
-        raise ArtifactError(f"{onnx} has sha256 {actual[:12]}..., its manifest says {manifest.onnx_sha256[:12]}...; "
-                            "the file is corrupt or was changed after export: export the model again")
+        raise ArtifactError(
+            f"{onnx} has sha256 {actual[:12]}..., its manifest says {manifest.onnx_sha256[:12]}...; "
+            "the file is corrupt or was changed after export: export the model again"
+        )
     return manifest
 
 
@@ -175,8 +179,10 @@ def current_version(root: str | os.PathLike[str]) -> int | None:
     except UnicodeDecodeError:
         text = "<binary>"
     if not _POINTER.fullmatch(text) or int(text) == 0:
-        raise ArtifactError(f"{pointer} holds {text[:20]!r}, not a version number like '000001'; "
-                            "promote a version again (`streamrec model promote VERSION`)")
+        raise ArtifactError(
+            f"{pointer} holds {text[:20]!r}, not a version number like '000001'; "
+            "promote a version again (`streamrec model promote VERSION`)"
+        )
     return int(text)
 
 
@@ -187,6 +193,8 @@ def current_artifact(root: str | os.PathLike[str]) -> Path | None:
         return None
     directory = version_dir(root, version)
     if not directory.is_dir():
-        raise ArtifactError(f"{Path(root) / CURRENT_FILE} names version {version}, which is not in {directory.parent}; "
-                            "promote an existing version (`streamrec model list`)")
+        raise ArtifactError(
+            f"{Path(root) / CURRENT_FILE} names version {version}, which is not in {directory.parent}; "
+            "promote an existing version (`streamrec model list`)"
+        )
     return directory

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -36,7 +36,7 @@ SNAPSHOT_FORMAT = 1
 LEARNERS = ("popularity", "item_knn", "isgd_mf", "click_model")
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     LATE = "late"
@@ -57,16 +57,26 @@ class PartitionProcessor:
         self.dedup = DedupWindow(cfg.state.dedup_window)
         self.popularity = Popularity(self.state)
         self.knn = ItemKNN(self.state, self.popularity)
-        self.mf = IncrementalMF(self.state, lc.mf_factors, lc.mf_learning_rate, lc.mf_regularisation,
-                                lc.mf_negatives, lc.seed)
-        self.click_model = ClickModel(self.state, self.popularity, self.knn, self.mf, lc.click_learning_rate,
-                                      lc.click_l2, lc.click_negative_rate, lc.click_sampled_negatives,
-                                      lc.candidates_per_source)
+        self.mf = IncrementalMF(
+            self.state, lc.mf_factors, lc.mf_learning_rate, lc.mf_regularisation, lc.mf_negatives, lc.seed
+        )
+        self.click_model = ClickModel(
+            self.state,
+            self.popularity,
+            self.knn,
+            self.mf,
+            lc.click_learning_rate,
+            lc.click_l2,
+            lc.click_negative_rate,
+            lc.click_sampled_negatives,
+            lc.candidates_per_source,
+        )
         self.rankers = {m.name: m for m in (self.popularity, self.knn, self.mf, self.click_model)}
         # The serving path's blend weights: partition state, snapshotted with it, but learned by the
         # serving scorer (it alone computes the candidates), before each click this processor applies.
-        self.blend = OnlineBlend(msgspec.structs.asdict(cfg.serving.blend), lc.blend_learning_rate,
-                                 lc.blend_sample_rate)
+        self.blend = OnlineBlend(
+            msgspec.structs.asdict(cfg.serving.blend), lc.blend_learning_rate, lc.blend_sample_rate
+        )
         self.scores = {name: RankingScore(k) for name in self.rankers}
         self.served = ServedClicks()
         # Each ranker's rank of the latest tested click (None: a miss by the served rule), for
@@ -150,8 +160,9 @@ class PartitionProcessor:
         }
 
     @classmethod
-    def from_state(cls, cfg: Config, s: dict[str, Any], k: int = 10,
-                   on_drift: DriftHook | None = None) -> PartitionProcessor:
+    def from_state(
+        cls, cfg: Config, s: dict[str, Any], k: int = 10, on_drift: DriftHook | None = None
+    ) -> PartitionProcessor:
         if s.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"snapshot format {s.get('format')!r} is not {SNAPSHOT_FORMAT}")
         proc = cls(cfg, k, on_drift)

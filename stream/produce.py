@@ -11,8 +11,14 @@ from stream.events import Event, EventCodec
 from stream.kafka.clients import produce_waiting
 
 
-def produce_events(producer: Producer, topic: str, events: Iterable[Event], rate: float | None = None,
-                   limit: int | None = None, progress: Callable[[int], None] | None = None) -> int:
+def produce_events(
+    producer: Producer,
+    topic: str,
+    events: Iterable[Event],
+    rate: float | None = None,
+    limit: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Produce events keyed by user id; returns how many. ``rate`` is events/s (None: unthrottled)."""
     sent = 0
     started = time.perf_counter()

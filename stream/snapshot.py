@@ -40,8 +40,7 @@ class SnapshotStore:
         return self.root / topic / str(partition)
 
     def write(self, topic: str, partition: int, offset: int, state: dict[str, Any]) -> Path:
-        payload = msgspec.msgpack.encode({"topic": topic, "partition": partition, "offset": offset,
-                                          "state": state})
+        payload = msgspec.msgpack.encode({"topic": topic, "partition": partition, "offset": offset, "state": state})
         folder = self._dir(topic, partition)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{offset:020d}.snap"
@@ -60,7 +59,7 @@ class SnapshotStore:
         """Snapshots that verify, newest first; corrupt or foreign files are skipped with a warning."""
         for path in sorted(self._dir(topic, partition).glob("*.snap"), reverse=True):
             blob = path.read_bytes()
-            head, digest, payload = blob[: len(MAGIC)], blob[len(MAGIC):len(MAGIC) + 32], blob[len(MAGIC) + 32:]
+            head, digest, payload = blob[: len(MAGIC)], blob[len(MAGIC) : len(MAGIC) + 32], blob[len(MAGIC) + 32 :]
             if head != MAGIC or hashlib.sha256(payload).digest() != digest:
                 log.warning("snapshot %s fails its checksum; trying an older one", path)
                 continue

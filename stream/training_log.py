@@ -57,8 +57,14 @@ class TrainingLog:
         offsets, stamps, payloads = self._rows.get(partition, ([], [], []))
         if not offsets:
             return None
-        table = pa.table({"offset": np.array(offsets, np.int64), "ts": np.array(stamps, np.int64),
-                          "payload": pa.array(payloads, pa.binary())}, schema=SCHEMA)
+        table = pa.table(
+            {
+                "offset": np.array(offsets, np.int64),
+                "ts": np.array(stamps, np.int64),
+                "payload": pa.array(payloads, pa.binary()),
+            },
+            schema=SCHEMA,
+        )
         folder = self._dir(partition)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{offsets[0]:020d}-{end_offset:020d}.parquet"
@@ -100,8 +106,7 @@ class TrainingLog:
             column = SCHEMA.get_field_index("ts")
             stats = [meta.row_group(g).column(column).statistics for g in range(meta.num_row_groups)]
             # Without statistics the segment is kept: unknown age is not old age.
-            self._max_ts[seg] = max((st.max for st in stats if st is not None and st.has_min_max),
-                                    default=2**63 - 1)
+            self._max_ts[seg] = max((st.max for st in stats if st is not None and st.has_min_max), default=2**63 - 1)
         return self._max_ts[seg]
 
 
@@ -141,7 +146,6 @@ def read_events(root: str | os.PathLike[str], topic: str) -> list[Event]:
     table = read_training_log(root, topic)
     if table.num_rows == 0:
         return []
-    table = table.sort_by([("ts", "ascending"), ("partition", "ascending"),
-                                                    ("offset", "ascending")])
+    table = table.sort_by([("ts", "ascending"), ("partition", "ascending"), ("offset", "ascending")])
     codec = EventCodec(max_bytes=1 << 30)  # already validated on the way in
     return [codec.decode(p) for p in table.column("payload").to_pylist()]

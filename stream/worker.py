@@ -21,6 +21,7 @@ Contract on failure:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
 import os
@@ -89,9 +90,15 @@ ClickHook = Callable[[PartitionProcessor, Event, threading.Lock], None]
 
 
 class StreamWorker:
-    def __init__(self, cfg: Config, metrics: WorkerMetrics, consumer: Consumer | None = None,
-                 producer: Producer | None = None, listener: BatchListener | None = None,
-                 before_click: ClickHook | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        metrics: WorkerMetrics,
+        consumer: Consumer | None = None,
+        producer: Producer | None = None,
+        listener: BatchListener | None = None,
+        before_click: ClickHook | None = None,
+    ) -> None:
         self.cfg = cfg
         self.listener = listener
         # Called before each click the processor will apply (not a duplicate, not late), on this
@@ -109,12 +116,16 @@ class StreamWorker:
         # Lag comes from librdkafka's statistics (high watermarks it learns from fetches): no
         # extra broker round-trips on the hot path.
         self._high_watermarks: dict[int, int] = {}
-        self.consumer = consumer or make_consumer(cfg.kafka, **{"statistics.interval.ms": 1000,
-                                                                "stats_cb": self._on_stats})
+        self.consumer = consumer or make_consumer(
+            cfg.kafka, **{"statistics.interval.ms": 1000, "stats_cb": self._on_stats}
+        )
         self.producer = producer or make_producer(cfg.kafka)
         # Asks for the topic's id on assignment (only when the worker makes its own clients).
-        self._admin = None if consumer is not None else AdminClient(
-            {"bootstrap.servers": cfg.kafka.bootstrap_servers, **cfg.kafka.client_overrides})
+        self._admin = (
+            None
+            if consumer is not None
+            else AdminClient({"bootstrap.servers": cfg.kafka.bootstrap_servers, **cfg.kafka.client_overrides})
+        )
         self.owned: dict[int, OwnedPartition] = {}
         self._last_report = 0.0
         self._delivery_errors: list[str] = []
@@ -150,8 +161,13 @@ class StreamWorker:
             try:
                 proc = PartitionProcessor.from_state(self.cfg, snap.state, on_drift=hook)
             except (ValueError, KeyError, TypeError) as exc:
-                log.warning("snapshot of %s[%d] at %d does not load (%s); trying an older one",
-                            self.topic, partition, snap.offset, exc)
+                log.warning(
+                    "snapshot of %s[%d] at %d does not load (%s); trying an older one",
+                    self.topic,
+                    partition,
+                    snap.offset,
+                    exc,
+                )
                 continue
             log.info("assigned %s[%d]: restored the snapshot at offset %d", self.topic, partition, snap.offset)
             return proc, snap.offset
@@ -190,10 +206,17 @@ class StreamWorker:
             if segments.exists():
                 os.replace(segments, segments.parent / f"replaced-{recorded}-{segments.name}")
             self.snapshots.write(self.topic, partition, 0, proc.to_state())
-            log.warning("%s[%d] is a new topic (id %s, the snapshots were taken on %s): its log restarts at "
-                        "0, behind the snapshot at %d; keeping the state and applying the new log from its "
-                        "beginning (old snapshots and training log moved to replaced-%s)",
-                        self.topic, partition, topic_id, recorded, offset, recorded)
+            log.warning(
+                "%s[%d] is a new topic (id %s, the snapshots were taken on %s): its log restarts at "
+                "0, behind the snapshot at %d; keeping the state and applying the new log from its "
+                "beginning (old snapshots and training log moved to replaced-%s)",
+                self.topic,
+                partition,
+                topic_id,
+                recorded,
+                offset,
+                recorded,
+            )
             offset = 0
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".topic-id.{os.getpid()}.tmp"
@@ -224,10 +247,8 @@ class StreamWorker:
         self.owned.pop(partition, None)
         self.training_log.forget(partition)
         self._high_watermarks.pop(partition, None)
-        try:
+        with contextlib.suppress(KeyError):  # never reported
             self.metrics.lag.remove(str(partition))
-        except KeyError:  # never reported
-            pass
         self.metrics.assigned.set(len(self.owned))
 
     def _on_stats(self, stats_json: str) -> None:
@@ -240,9 +261,16 @@ class StreamWorker:
         def hook(learner: str, position: int, event: Event) -> None:
             self.metrics.drift.labels(learner).inc()
             log.warning("drift detected on %s in partition %d at event %s", learner, partition, event.event_id)
-            signal = {"kind": "drift", "learner": learner, "partition": partition, "position": position,
-                      "event_id": event.event_id, "ts": event.ts}
+            signal = {
+                "kind": "drift",
+                "learner": learner,
+                "partition": partition,
+                "position": position,
+                "event_id": event.event_id,
+                "ts": event.ts,
+            }
             self._produce(self.cfg.kafka.signals_topic, msgspec.json.encode(signal))
+
         return hook
 
     def _produce(self, topic: str, value: bytes | None, **kwargs) -> None:
@@ -263,8 +291,9 @@ class StreamWorker:
         job does not exit while a dead member's partitions still wait to be taken over).
         """
         stop = stop or threading.Event()
-        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                on_lost=self._on_lost)
+        self.consumer.subscribe(
+            [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
         last_message = time.monotonic()
         try:
             while not stop.is_set():
@@ -294,8 +323,9 @@ class StreamWorker:
 
     def _commit_snapshot_offsets(self) -> None:
         """Commit every owned partition's snapshot offset now (a restored one may never have been)."""
-        offsets = [TopicPartition(self.topic, p, o.snapshot_offset) for p, o in self.owned.items()
-                   if o.snapshot_offset > 0]
+        offsets = [
+            TopicPartition(self.topic, p, o.snapshot_offset) for p, o in self.owned.items() if o.snapshot_offset > 0
+        ]
         if offsets:
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
@@ -360,17 +390,19 @@ class StreamWorker:
             self.listener.batch_applied(applied_events)
 
     def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
-        ours = [("streamrec.dlq.reason", reason.encode()),
-                ("streamrec.dlq.detail", detail[:DLQ_DETAIL_MAX].encode()),
-                ("streamrec.source.topic", msg.topic().encode()),
-                ("streamrec.source.partition", str(msg.partition()).encode()),
-                ("streamrec.source.offset", str(msg.offset()).encode())]
+        ours = [
+            ("streamrec.dlq.reason", reason.encode()),
+            ("streamrec.dlq.detail", detail[:DLQ_DETAIL_MAX].encode()),
+            ("streamrec.source.topic", msg.topic().encode()),
+            ("streamrec.source.partition", str(msg.partition()).encode()),
+            ("streamrec.source.offset", str(msg.offset()).encode()),
+        ]
         try:
             original = list(_read_headers(msg) or [])
         except (SystemError, UnicodeDecodeError):
             # A header key that is not UTF-8 (other clients can send one): leave the headers out
             # rather than stop on this message after every restart.
-            original, ours = [], ours + [("streamrec.dlq.truncated", b"headers=unreadable")]
+            original, ours = [], [*ours, ("streamrec.dlq.truncated", b"headers=unreadable")]
         try:
             self._produce(self.cfg.kafka.dlq_topic, msg.value(), key=msg.key(), headers=original + ours)
         except KafkaException as exc:
@@ -381,9 +413,12 @@ class StreamWorker:
             # (the source offset locates the whole) with the original sizes.
             value, key, cut = msg.value(), msg.key(), self.cfg.events.max_bytes
             sizes = f"value={len(value or b'')} key={len(key or b'')} headers={len(original)}"
-            self._produce(self.cfg.kafka.dlq_topic, None if value is None else value[:cut],
-                          key=None if key is None else key[:cut],
-                          headers=ours + [("streamrec.dlq.truncated", sizes.encode())])
+            self._produce(
+                self.cfg.kafka.dlq_topic,
+                None if value is None else value[:cut],
+                key=None if key is None else key[:cut],
+                headers=[*ours, ("streamrec.dlq.truncated", sizes.encode())],
+            )
         self.metrics.dead_lettered.labels(reason).inc()
 
     # -- checkpoints ----------------------------------------------------------------------------
@@ -455,8 +490,11 @@ class StreamWorker:
             k = processors[0].k
             pooled = summarise(processors, k=k, digits=None)
             for name, figures in pooled.items():
-                for gauge, key in ((self.metrics.recall, f"recall@{k}"), (self.metrics.ndcg, f"ndcg@{k}"),
-                                   (self.metrics.pairwise, "pairwise_accuracy")):
+                for gauge, key in (
+                    (self.metrics.recall, f"recall@{k}"),
+                    (self.metrics.ndcg, f"ndcg@{k}"),
+                    (self.metrics.pairwise, "pairwise_accuracy"),
+                ):
                     if figures[key] is not None:
                         gauge.labels(name).set(figures[key])
             if pooled["click_model"]["logloss"] is not None:

@@ -41,16 +41,25 @@ CATALOGUE_USER = "catalogue-feed"
 
 def _quantiles_ms(seconds: list[float]) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000.0
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3),
-            "mean_ms": round(float(ms.mean()), 3)}
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+        "mean_ms": round(float(ms.mean()), 3),
+    }
 
 
 def catalogue_feed(world: SyntheticWorld) -> Iterator[Event]:
     """One impression per catalogue item, before any user event: how a catalogue service would
     announce its items, so state and model know all of them (sessions alone reach a fraction)."""
     for item, (cat, tags) in enumerate(zip(world.item_category.tolist(), world.item_tags)):
-        yield Event(event_id=f"catalogue-{item}", ts=START_TS_MS - 1, user_id=CATALOGUE_USER, item_id=item_key(item),
-                    type="impression", item=ItemAttributes(category=f"cat{cat}", tags=list(tags)))
+        yield Event(
+            event_id=f"catalogue-{item}",
+            ts=START_TS_MS - 1,
+            user_id=CATALOGUE_USER,
+            item_id=item_key(item),
+            type="impression",
+            item=ItemAttributes(category=f"cat{cat}", tags=list(tags)),
+        )
 
 
 def _stage_student(events: list[Event], directory: Path, log: Log):
@@ -70,8 +79,10 @@ def _stage_student(events: list[Event], directory: Path, log: Log):
     student, teacher = Student(*model_sizes(ds)).eval(), Teacher(*model_sizes(ds)).eval()
     held_out = tables.arrays(ds.test.user[:512], ds.test.item[:512], ds.test.recent[:512])
     stage(student, "student", directory, ds.catalogue, tables, held_out, ds.window, ds.events, {"validation": {}})
-    log(f"student ({sum(p.numel() for p in student.parameters()):,} params) and teacher "
-        f"({sum(p.numel() for p in teacher.parameters()):,} params) over {len(ds.catalogue.items) - 1:,} items")
+    log(
+        f"student ({sum(p.numel() for p in student.parameters()):,} params) and teacher "
+        f"({sum(p.numel() for p in teacher.parameters()):,} params) over {len(ds.catalogue.items) - 1:,} items"
+    )
     return teacher
 
 
@@ -95,8 +106,15 @@ class TorchTeacher:
             return self._logit(*args).numpy()
 
 
-def bench_serve(cfg: Config, items: int = 100_000, sessions: int = 3000, requests: int = 10_000,
-                warmup: int = 1000, seed: int = 0, log: Log = print) -> dict[str, Any]:
+def bench_serve(
+    cfg: Config,
+    items: int = 100_000,
+    sessions: int = 3000,
+    requests: int = 10_000,
+    warmup: int = 1000,
+    seed: int = 0,
+    log: Log = print,
+) -> dict[str, Any]:
     """Top-10 latency of candidates + ONNX student + blend, and of the same with the eager teacher."""
     import torch
 
@@ -106,10 +124,13 @@ def bench_serve(cfg: Config, items: int = 100_000, sessions: int = 3000, request
     world = SyntheticWorld(world_cfg)
     started = time.perf_counter()
     events = list(catalogue_feed(world)) + list(synthetic_events(world_cfg, world))
-    log(f"{len(events):,} events ({items:,} catalogue impressions + {sessions:,} sessions) in "
-        f"{time.perf_counter() - started:.0f} s")
-    proc = PartitionProcessor(msgspec.structs.replace(cfg, worker=msgspec.structs.replace(
-        cfg.worker, prequential_every=10**9)))  # state only: the learners' full-catalogue tests are not benched
+    log(
+        f"{len(events):,} events ({items:,} catalogue impressions + {sessions:,} sessions) in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    proc = PartitionProcessor(
+        msgspec.structs.replace(cfg, worker=msgspec.structs.replace(cfg.worker, prequential_every=10**9))
+    )  # state only: the learners' full-catalogue tests are not benched
     for event in events:
         proc.process(event)
     log(f"state: {proc.state.n_items:,} items, {len(proc.state.users):,} users")
@@ -119,8 +140,12 @@ def bench_serve(cfg: Config, items: int = 100_000, sessions: int = 3000, request
     users = [u for u in proc.state.users.keys if u != CATALOGUE_USER]
     rng = np.random.default_rng(seed)
     asked = [users[i] for i in rng.integers(0, len(users), warmup + requests)]
-    results: dict[str, Any] = {"catalogue_items": proc.state.n_items, "requests": requests, "k": 10,
-                               "threads": cfg.serving.threads}
+    results: dict[str, Any] = {
+        "catalogue_items": proc.state.n_items,
+        "requests": requests,
+        "k": 10,
+        "threads": cfg.serving.threads,
+    }
     for name, model in (("onnx_student", student), ("torch_teacher_eager", TorchTeacher(teacher, student.manifest))):
         scorer = Scorer(cfg.serving)
         scorer.swap(model)
@@ -142,8 +167,9 @@ def bench_serve(cfg: Config, items: int = 100_000, sessions: int = 3000, request
     return results
 
 
-def bench_freshness(cfg: Config, rate: float = 1000.0, seconds: float = 30.0, warmup: float = 0.2,
-                    log: Log = print) -> dict[str, Any]:
+def bench_freshness(
+    cfg: Config, rate: float = 1000.0, seconds: float = 30.0, warmup: float = 0.2, log: Log = print
+) -> dict[str, Any]:
     """Events at ``rate``/s through the embedded broker, the serving worker and back (one process)."""
     from offline.registry import Registry
     from streamrec.stack import ServingStack
@@ -156,8 +182,11 @@ def bench_freshness(cfg: Config, rate: float = 1000.0, seconds: float = 30.0, wa
         _stage_student(events, Path(tmp) / "staged", log)
         registry.register(Path(tmp) / "staged")
         registry.promote(1, None)
-        cfg = msgspec.structs.replace(cfg, worker=msgspec.structs.replace(cfg.worker, data_dir=str(Path(tmp) / "data")),
-                                      serving=msgspec.structs.replace(cfg.serving, port=0))
+        cfg = msgspec.structs.replace(
+            cfg,
+            worker=msgspec.structs.replace(cfg.worker, data_dir=str(Path(tmp) / "data")),
+            serving=msgspec.structs.replace(cfg.serving, port=0),
+        )
         stack = ServingStack.build(cfg, registry.root)
         stop = threading.Event()
         runner = threading.Thread(target=stack.run, args=(stop,), name="serving-worker")
@@ -176,10 +205,17 @@ def bench_freshness(cfg: Config, rate: float = 1000.0, seconds: float = 30.0, wa
         finally:
             stop.set()
             runner.join(30)
-    samples = probe.samples_ms[int(len(probe.samples_ms) * warmup):]
+    samples = probe.samples_ms[int(len(probe.samples_ms) * warmup) :]
     if not samples:
         raise RuntimeError("no recommendation was read back from the topic; is the worker running?")
-    return {"events": sent, "rate_per_s": rate, "recommendations_read": len(probe.samples_ms),
-            "measured_after_warmup": len(samples), "model_versions": sorted(v or 0 for v in probe.versions),
-            **_quantiles_ms([s / 1000.0 for s in samples]),
-            "worker_share_p50_ms": round(float(np.percentile(probe.compute_ms[int(len(probe.compute_ms) * warmup):], 50)), 3)}
+    return {
+        "events": sent,
+        "rate_per_s": rate,
+        "recommendations_read": len(probe.samples_ms),
+        "measured_after_warmup": len(samples),
+        "model_versions": sorted(v or 0 for v in probe.versions),
+        **_quantiles_ms([s / 1000.0 for s in samples]),
+        "worker_share_p50_ms": round(
+            float(np.percentile(probe.compute_ms[int(len(probe.compute_ms) * warmup) :], 50)), 3
+        ),
+    }

@@ -18,9 +18,9 @@ import msgspec
 
 from stream.config import Config, ConfigError, config_reference, load_config
 from stream.sources import DATASETS, SourceError, open_source
+from stream.sources.exposure import ExposureConfig
 from stream.sources.logfile import ColumnMap, LogFormatError
 from stream.sources.movielens import DatasetUnavailable
-from stream.sources.exposure import ExposureConfig
 from stream.sources.synthetic import SyntheticConfig
 
 log = logging.getLogger("streamrec")
@@ -35,8 +35,12 @@ class UsageError(Exception):
 
 def _config(args: argparse.Namespace) -> Config:
     overrides = list(args.set or [])
-    for flag, key in (("bootstrap_servers", "kafka.bootstrap_servers"), ("data_dir", "worker.data_dir"),
-                      ("metrics_port", "metrics.port"), ("partitions", "kafka.partitions")):
+    for flag, key in (
+        ("bootstrap_servers", "kafka.bootstrap_servers"),
+        ("data_dir", "worker.data_dir"),
+        ("metrics_port", "metrics.port"),
+        ("partitions", "kafka.partitions"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
@@ -76,18 +80,22 @@ def _external_kafka(args: argparse.Namespace, wait: threading.Event | None = Non
 
     cfg = _config(args)
     if not cfg.kafka.bootstrap_servers:
-        raise UsageError(f"{args.command} needs a broker: pass --bootstrap-servers HOST:PORT "
-                         "(start one with `streamrec broker`)")
+        raise UsageError(
+            f"{args.command} needs a broker: pass --bootstrap-servers HOST:PORT (start one with `streamrec broker`)"
+        )
     while True:
         try:
             ensure_topics(cfg.kafka)
             return cfg
         except KafkaException as exc:
             if wait is None:
-                raise UsageError(f"cannot reach Kafka at {cfg.kafka.bootstrap_servers} ({exc.args[0].str()}); "
-                                 "check --bootstrap-servers and that the broker is up") from None
-            log.warning("cannot reach Kafka at %s (%s); retrying in 2 s", cfg.kafka.bootstrap_servers,
-                        exc.args[0].str())
+                raise UsageError(
+                    f"cannot reach Kafka at {cfg.kafka.bootstrap_servers} ({exc.args[0].str()}); "
+                    "check --bootstrap-servers and that the broker is up"
+                ) from None
+            log.warning(
+                "cannot reach Kafka at %s (%s); retrying in 2 s", cfg.kafka.bootstrap_servers, exc.args[0].str()
+            )
         if wait.wait(2.0):
             return None
 
@@ -100,12 +108,27 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _source(args: argparse.Namespace):
-    columns = ColumnMap(user=args.user_col, item=args.item_col, time=args.time_col, type=args.type_col,
-                        event_id=args.id_col, time_unit=args.time_unit, category=args.category_col,
-                        tags=args.tags_col, tags_sep=args.tags_sep, title=args.title_col,
-                        user_attrs=tuple(c.strip() for c in args.user_attr_cols.split(",") if c.strip()),
-                        position=args.position_col, request_id=args.request_col,
-                        propensity=args.propensity_col, value=args.value_col) if args.dataset == "file" else None
+    columns = (
+        ColumnMap(
+            user=args.user_col,
+            item=args.item_col,
+            time=args.time_col,
+            type=args.type_col,
+            event_id=args.id_col,
+            time_unit=args.time_unit,
+            category=args.category_col,
+            tags=args.tags_col,
+            tags_sep=args.tags_sep,
+            title=args.title_col,
+            user_attrs=tuple(c.strip() for c in args.user_attr_cols.split(",") if c.strip()),
+            position=args.position_col,
+            request_id=args.request_col,
+            propensity=args.propensity_col,
+            value=args.value_col,
+        )
+        if args.dataset == "file"
+        else None
+    )
     synthetic = SyntheticConfig(seed=args.seed, n_sessions=args.sessions) if args.dataset == "synthetic" else None
     exposure = ExposureConfig(seed=args.seed, n_sessions=args.sessions) if args.dataset == "exposure" else None
     return open_source(args.dataset, args.path, columns, synthetic, exposure)
@@ -122,8 +145,10 @@ def _start_metrics(cfg: Config, registry) -> None:
         try:
             start_http_server(cfg.metrics.port, cfg.metrics.host, registry)
         except OSError as exc:
-            raise UsageError(f"cannot serve metrics on {cfg.metrics.host}:{cfg.metrics.port} ({exc.strerror}); "
-                             "pass --metrics-port N, or 0 to disable") from None
+            raise UsageError(
+                f"cannot serve metrics on {cfg.metrics.host}:{cfg.metrics.port} ({exc.strerror}); "
+                "pass --metrics-port N, or 0 to disable"
+            ) from None
         log.info("metrics on http://%s:%d/metrics", cfg.metrics.host, cfg.metrics.port)
 
 
@@ -148,8 +173,14 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
     cfg = _external_kafka(args)
     started = time.perf_counter()
-    sent = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, _source(args), rate=args.rate,
-                          limit=args.limit, progress=lambda n: print(f"\rproduced {n:,}", end="", flush=True))
+    sent = produce_events(
+        make_producer(cfg.kafka),
+        cfg.kafka.events_topic,
+        _source(args),
+        rate=args.rate,
+        limit=args.limit,
+        progress=lambda n: print(f"\rproduced {n:,}", end="", flush=True),
+    )
     took = time.perf_counter() - started
     print(f"\rproduced {sent:,} events to {cfg.kafka.events_topic} in {took:.1f}s ({sent / took:,.0f}/s)")
     return 0
@@ -180,16 +211,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     def progress(n: int, metrics: dict) -> None:
         if not args.json:
             best = max((v[f"recall@{args.k}"] or 0.0, name) for name, v in metrics.items() if not name.startswith("_"))
-            print(f"\r{n:,} events; best recall@{args.k} so far {best[0]:.4f} ({best[1]})", end="",
-                  file=sys.stderr, flush=True)
+            print(
+                f"\r{n:,} events; best recall@{args.k} so far {best[0]:.4f} ({best[1]})",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
 
     if args.serving:
         from streamrec.serving_replay import replay_with_serving
 
         if (args.partitions or 1) != 1:
             raise UsageError("--serving replays one partition; drop --partitions")
-        result = replay_with_serving(_source(args), cfg, args.retrain_every, k=args.k, progress=progress,
-                                     log=lambda line: print(f"\n{line}", file=sys.stderr, flush=True))
+        result = replay_with_serving(
+            _source(args),
+            cfg,
+            args.retrain_every,
+            k=args.k,
+            progress=progress,
+            log=lambda line: print(f"\n{line}", file=sys.stderr, flush=True),
+        )
     else:
         result = replay(_source(args), cfg, partitions=args.partitions or 1, k=args.k, progress=progress)
     if not args.json:
@@ -230,10 +271,18 @@ def _bench_quality(args: argparse.Namespace, cfg: Config, out: Callable[[str], N
 
     if args.processes < 1:
         raise UsageError(f"--processes {args.processes}: give 1 or more")
-    result = bench_quality(cfg, part=args.part, quick=args.quick, k=args.k, serving=not args.no_serving,
-                           processes=args.processes, log=lambda line: print(line, file=sys.stderr, flush=True))
-    output = args.output or (f"docs/results/quality-{args.part}.json" if Path("docs/results").is_dir() and not args.quick
-                             else None)
+    result = bench_quality(
+        cfg,
+        part=args.part,
+        quick=args.quick,
+        k=args.k,
+        serving=not args.no_serving,
+        processes=args.processes,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    output = args.output or (
+        f"docs/results/quality-{args.part}.json" if Path("docs/results").is_dir() and not args.quick else None
+    )
     if output:
         Path(output).write_text(json.dumps(result, indent=1) + "\n")
         Path(output).with_suffix(".md").write_text(f"# bench quality, {args.part} part\n\n```\n{render(result)}\n```\n")
@@ -281,17 +330,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
             cfg = _with(cfg, "worker", data_dir=tmp)
         registry_root = Path(args.registry_root or Path(tmp) / "models")
         if cfg.metrics.port:
-            print(f"metrics on http://{cfg.metrics.host}:{cfg.metrics.port}/metrics (the trainer's on port "
-                  f"{trainer_metrics_port(cfg)})", file=sys.stderr)
+            print(
+                f"metrics on http://{cfg.metrics.host}:{cfg.metrics.port}/metrics (the trainer's on port "
+                f"{trainer_metrics_port(cfg)})",
+                file=sys.stderr,
+            )
         if cfg.serving.port:
-            print(f"API on http://{cfg.serving.host}:{cfg.serving.port}/v1/recommendations/USER "
-                  f"(spec at /docs)", file=sys.stderr)
+            print(
+                f"API on http://{cfg.serving.host}:{cfg.serving.port}/v1/recommendations/USER (spec at /docs)",
+                file=sys.stderr,
+            )
         try:
-            summary = run_demo(cfg, _source(args), registry_root, args.rate, stop, train_every=args.train_every,
-                               wait_for_model_s=args.wait_for_model,
-                               run_record=Path(args.run_record) if args.run_record else None,
-                               log=lambda line: print(line, file=sys.stderr, flush=True),
-                               start_metrics=lambda registry: _start_metrics(cfg, registry))
+            summary = run_demo(
+                cfg,
+                _source(args),
+                registry_root,
+                args.rate,
+                stop,
+                train_every=args.train_every,
+                wait_for_model_s=args.wait_for_model,
+                run_record=Path(args.run_record) if args.run_record else None,
+                log=lambda line: print(line, file=sys.stderr, flush=True),
+                start_metrics=lambda registry: _start_metrics(cfg, registry),
+            )
         except ApiUnavailable as exc:
             raise UsageError(f"{exc}; pass --port N (or 0 to run without the API)") from None
     _emit(summary, args.json)
@@ -304,8 +365,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from streamrec.run_record import RecordError
 
     try:
-        out, plots = write_report(args.run_record, args.output, args.ablations,
-                                  log=lambda line: print(line, file=sys.stderr, flush=True))
+        out, plots = write_report(
+            args.run_record, args.output, args.ablations, log=lambda line: print(line, file=sys.stderr, flush=True)
+        )
     except RecordError as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {out} ({len(plots)} plots)")
@@ -365,8 +427,9 @@ def _announce(cfg: Config, root: Path, version: int) -> None:
     announce_promotion(make_producer(cfg.kafka), cfg.kafka.model_updates_topic, manifest, root)
 
 
-def _train_and_announce(args: argparse.Namespace, cfg: Config, events: list, log: Callable[[str], None],
-                        seeds: int = 1) -> dict:
+def _train_and_announce(
+    args: argparse.Namespace, cfg: Config, events: list, log: Callable[[str], None], seeds: int = 1
+) -> dict:
     """One training run (``seeds`` training seeds, the first registered); a promotion is announced
     on the model-updates topic when Kafka is configured."""
     from offline.pipeline import train_once
@@ -379,8 +442,13 @@ def _train_and_announce(args: argparse.Namespace, cfg: Config, events: list, log
     return report
 
 
-def _train_periodically(args: argparse.Namespace, cfg: Config, logged_events: Callable[[], list],
-                        count_logged: Callable[[], int], log: Callable[[str], None]) -> int:
+def _train_periodically(
+    args: argparse.Namespace,
+    cfg: Config,
+    logged_events: Callable[[], list],
+    count_logged: Callable[[], int],
+    log: Callable[[str], None],
+) -> int:
     """Retrain from the training log on new events, elapsed time or drift signals, until SIGINT/SIGTERM."""
     from prometheus_client import CollectorRegistry
 
@@ -419,8 +487,15 @@ def _train_periodically(args: argparse.Namespace, cfg: Config, logged_events: Ca
             _emit(report, args.json)
 
     try:
-        run_periodic(RetrainTrigger(t.every_events, t.every_s, t.on_drift), count_logged, drain_drift, train,
-                     _stop_on_signals(), t.poll_s, log=log)
+        run_periodic(
+            RetrainTrigger(t.every_events, t.every_s, t.on_drift),
+            count_logged,
+            drain_drift,
+            train,
+            _stop_on_signals(),
+            t.poll_s,
+            log=log,
+        )
     finally:
         if signals is not None:
             signals.close()
@@ -472,10 +547,16 @@ def cmd_model(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**outcome, "announced_on": announced}))
         return 0
-    print(f"version {result.version} is current (was {result.previous or 'none'}): {result.reason}" if result.promoted
-          else result.reason)
-    print(f"announced on topic {announced}" if announced else
-          "no announcement made: no Kafka configured (--bootstrap-servers or kafka.bootstrap_servers)")
+    print(
+        f"version {result.version} is current (was {result.previous or 'none'}): {result.reason}"
+        if result.promoted
+        else result.reason
+    )
+    print(
+        f"announced on topic {announced}"
+        if announced
+        else "no announcement made: no Kafka configured (--bootstrap-servers or kafka.bootstrap_servers)"
+    )
     return 0
 
 
@@ -504,13 +585,25 @@ def cmd_soak(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a run too short for its warm-up
         raise UsageError(str(exc)) from None
     stop = _stop_on_signals()
-    out = (lambda line: print(line, file=sys.stderr, flush=True))
+
+    def out(line):
+        return print(line, file=sys.stderr, flush=True)
+
     # The worker runs the same --config/--set, so the bounds checked are the ones it applies.
     worker_args = (["--config", args.config] if args.config else []) + [a for s in args.set or [] for a in ("--set", s)]
     with _kafka(cfg, out) as cfg:
         try:
-            result = run_soak(cfg, minutes=args.minutes, rate=args.rate, warmup_minutes=warmup, fill=fill,
-                              sample_every_s=args.sample_every, worker_args=worker_args, stop=stop, log=out)
+            result = run_soak(
+                cfg,
+                minutes=args.minutes,
+                rate=args.rate,
+                warmup_minutes=warmup,
+                fill=fill,
+                sample_every_s=args.sample_every,
+                worker_args=worker_args,
+                stop=stop,
+                log=out,
+            )
         except RuntimeError as exc:  # the worker or the producer failed: no figures to print
             print(f"streamrec soak: {exc}", file=sys.stderr)
             return 1
@@ -532,8 +625,12 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML config file (also STREAMREC_CONFIG)")
-    p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
-                   help="override any config field (repeatable), e.g. --set worker.batch_size=2000")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.FIELD=VALUE",
+        help="override any config field (repeatable), e.g. --set worker.batch_size=2000",
+    )
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
@@ -552,27 +649,44 @@ def _source_flags(p: argparse.ArgumentParser, default: str = "synthetic") -> Non
     p.add_argument("--id-col", help="column with a unique event id (default: a hash of the row)")
     p.add_argument("--time-unit", default="ms", choices=["s", "ms"])
     p.add_argument("--category-col", help="column with the item's category")
-    p.add_argument("--tags-col", help="column with the item's tags: a string split on --tags-sep "
-                                      "(JSONL: also a list of strings)")
+    p.add_argument(
+        "--tags-col", help="column with the item's tags: a string split on --tags-sep (JSONL: also a list of strings)"
+    )
     p.add_argument("--tags-sep", default="|", help="separator between tags in --tags-col (default: |)")
     p.add_argument("--title-col", help="column with the item's title")
-    p.add_argument("--user-attr-cols", default="", help="comma-separated columns, each one user attribute "
-                                                        "(key: the column's name, value: its text)")
+    p.add_argument(
+        "--user-attr-cols",
+        default="",
+        help="comma-separated columns, each one user attribute (key: the column's name, value: its text)",
+    )
     p.add_argument("--position-col", help="column with the slot the item was shown in (0 = top)")
-    p.add_argument("--request-col", help="column with a request id: impressions sharing one were shown "
-                                         "together (default: a user's impressions at one timestamp)")
-    p.add_argument("--propensity-col", help="column with the logging policy's probability of showing the "
-                                            "item, in (0, 1], for counterfactual estimates")
+    p.add_argument(
+        "--request-col",
+        help="column with a request id: impressions sharing one were shown "
+        "together (default: a user's impressions at one timestamp)",
+    )
+    p.add_argument(
+        "--propensity-col",
+        help="column with the logging policy's probability of showing the "
+        "item, in (0, 1], for counterfactual estimates",
+    )
     p.add_argument("--value-col", help="column with a conversion's value (e.g. revenue), >= 0")
     p.add_argument("--seed", type=int, default=42, help="synthetic generator seed")
-    p.add_argument("--sessions", type=int, default=30_000,
-                   help="generated sessions: synthetic ~11 events each, exposure (visits) ~12")
+    p.add_argument(
+        "--sessions",
+        type=int,
+        default=30_000,
+        help="generated sessions: synthetic ~11 events each, exposure (visits) ~12",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="streamrec", description=__doc__,
-                                     epilog="configuration fields and defaults:\n" + config_reference(),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="streamrec",
+        description=__doc__,
+        epilog="configuration fields and defaults:\n" + config_reference(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("broker", help="run the embedded Tansu broker")
@@ -599,20 +713,30 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p), _source_flags(p, default="ml-100k")
     p.add_argument("--partitions", type=int, help="split users into N shards with their own state")
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--prequential-every", type=int, default=1,
-                   help="score ranking learners on every n-th click (default: every click)")
-    p.add_argument("--serving", action="store_true",
-                   help="also ask the serving path (candidates + student + blend) before each click, "
-                        "retraining the student every --retrain-every events")
+    p.add_argument(
+        "--prequential-every",
+        type=int,
+        default=1,
+        help="score ranking learners on every n-th click (default: every click)",
+    )
+    p.add_argument(
+        "--serving",
+        action="store_true",
+        help="also ask the serving path (candidates + student + blend) before each click, "
+        "retraining the student every --retrain-every events",
+    )
     p.add_argument("--retrain-every", type=int, default=20_000, help="with --serving: events between retrainings")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
-    p.add_argument("target", choices=["stream", "serve", "freshness", "quality"],
-                   help="stream: worker throughput; serve: top-10 latency, ONNX student against the eager "
-                        "teacher; freshness: event timestamp to recommendation read back; quality: every data "
-                        "set under every evaluation protocol (docs/protocol.md)")
+    p.add_argument(
+        "target",
+        choices=["stream", "serve", "freshness", "quality"],
+        help="stream: worker throughput; serve: top-10 latency, ONNX student against the eager "
+        "teacher; freshness: event timestamp to recommendation read back; quality: every data "
+        "set under every evaluation protocol (docs/protocol.md)",
+    )
     _common(p), _kafka_flags(p)
     p.add_argument("--events", type=int, default=200_000, help="stream: events per run")
     p.add_argument("--runs", type=int, default=5, help="stream: median of this many runs (the machine is noisy)")
@@ -621,15 +745,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=int, default=10_000, help="serve: measured requests per model")
     p.add_argument("--rate", type=float, default=1000.0, help="freshness: events per second")
     p.add_argument("--seconds", type=float, default=30.0, help="freshness: how long to produce")
-    p.add_argument("--part", choices=["development", "evaluation"], default="evaluation",
-                   help="quality: the development part (choose defaults on it) or the evaluation part (report "
-                        "it once, after the defaults are committed)")
+    p.add_argument(
+        "--part",
+        choices=["development", "evaluation"],
+        default="evaluation",
+        help="quality: the development part (choose defaults on it) or the evaluation part (report "
+        "it once, after the defaults are committed)",
+    )
     p.add_argument("--quick", action="store_true", help="quality: small generated worlds only (what tests run)")
     p.add_argument("--no-serving", action="store_true", help="quality: leave out the serving path (no training)")
     p.add_argument("--processes", type=int, default=2, help="quality: data sets evaluated at once")
     p.add_argument("--k", type=int, default=10, help="quality: the K of Recall@K and NDCG@K")
-    p.add_argument("--output", metavar="JSON", help="quality: write the result here (default: "
-                   "docs/results/quality-PART.json when run from a checkout, except with --quick)")
+    p.add_argument(
+        "--output",
+        metavar="JSON",
+        help="quality: write the result here (default: "
+        "docs/results/quality-PART.json when run from a checkout, except with --quick)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench)
 
@@ -646,52 +778,77 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p), _kafka_flags(p), _source_flags(p)
     p.add_argument("--rate", type=float, default=3000.0, help="producer events per second")
     p.add_argument("--train-every", type=int, default=100_000, help="retrain after this many new logged events")
-    p.add_argument("--wait-for-model", type=float, default=300.0,
-                   help="once the stream is drained, wait this long for a first model before stopping")
+    p.add_argument(
+        "--wait-for-model",
+        type=float,
+        default=300.0,
+        help="once the stream is drained, wait this long for a first model before stopping",
+    )
     p.add_argument("--port", type=int, help="HTTP API port (serving.port; 0 disables the API)")
     p.add_argument("--registry-root", help="keep registered models here (default: a temporary dir)")
     p.add_argument("--data-dir", help="keep snapshots and training log here (default: a temporary dir)")
-    p.add_argument("--run-record", metavar="PATH", help="at the end, write the run's record (JSON) here "
-                                                       "for `streamrec report`")
+    p.add_argument(
+        "--run-record", metavar="PATH", help="at the end, write the run's record (JSON) here for `streamrec report`"
+    )
     p.add_argument("--metrics-port", type=int, help="Prometheus endpoint port, 0 to disable")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("report", help="an HTML report of a run (plots embedded) from its run record")
     p.add_argument("run_record", metavar="RUN_RECORD", help="the JSON of `streamrec demo --run-record PATH`")
-    p.add_argument("--ablations", metavar="JSON",
-                   help="the output of `streamrec train --once --ablations --json`, to include")
+    p.add_argument(
+        "--ablations", metavar="JSON", help="the output of `streamrec train --once --ablations --json`, to include"
+    )
     p.add_argument("-o", "--output", metavar="HTML", help="where to write the page (default: RUN_RECORD.html)")
     _common(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("train", help="train the teacher, distil the student, export and register it")
     _common(p), _source_flags(p, default="ml-100k")
-    p.add_argument("--once", action="store_true",
-                   help="train once and exit (default: retrain from the training log on train.every_events, "
-                        "train.every_s or a drift signal)")
-    p.add_argument("--from-log", action="store_true",
-                   help="train on the worker's training log (worker.data_dir) instead of --dataset")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="train once and exit (default: retrain from the training log on train.every_events, "
+        "train.every_s or a drift signal)",
+    )
+    p.add_argument(
+        "--from-log",
+        action="store_true",
+        help="train on the worker's training log (worker.data_dir) instead of --dataset",
+    )
     p.add_argument("--no-curriculum", action="store_true", help="plain shuffled epochs (train.curriculum=false)")
-    p.add_argument("--seeds", type=int, default=3, metavar="N",
-                   help="with --once: train and evaluate under N training seeds (train.seed, +1, ...) and report "
-                        "each figure's mean and spread; the first seed's student is registered (default: 3; "
-                        "the periodic trainer trains one)")
-    p.add_argument("--ablations", action="store_true",
-                   help="with --once: measure the distillation, curriculum and multi-task ablations instead "
-                        "of registering a model")
-    p.add_argument("--warm-start-check", action="store_true",
-                   help="with --once: train on the earlier 70%% of the log, then on all of it cold and warm-started, "
-                        "and print the epochs each needs")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        metavar="N",
+        help="with --once: train and evaluate under N training seeds (train.seed, +1, ...) and report "
+        "each figure's mean and spread; the first seed's student is registered (default: 3; "
+        "the periodic trainer trains one)",
+    )
+    p.add_argument(
+        "--ablations",
+        action="store_true",
+        help="with --once: measure the distillation, curriculum and multi-task ablations instead "
+        "of registering a model",
+    )
+    p.add_argument(
+        "--warm-start-check",
+        action="store_true",
+        help="with --once: train on the earlier 70%% of the log, then on all of it cold and warm-started, "
+        "and print the epochs each needs",
+    )
     p.add_argument("--registry-root", help="the registry directory (registry.root)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("model", help="list, promote and roll back models in the registry")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for action, text in (("list", "every registered version; * marks the current one"),
-                         ("promote", "make VERSION current if it verifies and passes the quality gate"),
-                         ("rollback", "make the previously promoted version current again")):
+    for action, text in (
+        ("list", "every registered version; * marks the current one"),
+        ("promote", "make VERSION current if it verifies and passes the quality gate"),
+        ("rollback", "make the previously promoted version current again"),
+    ):
         a = actions.add_parser(action, help=text, description=text)
         if action == "promote":
             a.add_argument("version", type=int, metavar="VERSION")
@@ -707,9 +864,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p), _kafka_flags(p)
     p.add_argument("--minutes", type=float, default=10.0, help="how long to produce")
     p.add_argument("--rate", type=float, default=1000.0, help="events per second")
-    p.add_argument("--warmup-minutes", type=float,
-                   help="memory growth is measured after this (default: until the state can have filled to its "
-                        "bounds at --rate, at least 2 minutes)")
+    p.add_argument(
+        "--warmup-minutes",
+        type=float,
+        help="memory growth is measured after this (default: until the state can have filled to its "
+        "bounds at --rate, at least 2 minutes)",
+    )
     p.add_argument("--sample-every", type=float, default=5.0, help="seconds between memory and metrics samples")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.set_defaults(func=cmd_soak)
@@ -723,8 +883,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     try:
         return args.func(args)
     except (UsageError, ConfigError, SourceError, LogFormatError, DatasetUnavailable) as exc:

@@ -113,8 +113,11 @@ def _code(text: str) -> str:
 
 def _derived(cls: type, instance: Any) -> list[str]:
     """Read-only properties of a section (e.g. kafka.dlq_topic), with their value under the defaults."""
-    return [f"`{name}` = `{toml_value(getattr(instance, name))}`"
-            for name, member in inspect.getmembers(cls) if isinstance(member, property)]
+    return [
+        f"`{name}` = `{toml_value(getattr(instance, name))}`"
+        for name, member in inspect.getmembers(cls)
+        if isinstance(member, property)
+    ]
 
 
 def section_rows(section: str, struct: mi.StructType, defaults: dict[str, Any]) -> list[str]:
@@ -124,14 +127,18 @@ def section_rows(section: str, struct: mi.StructType, defaults: dict[str, Any]) 
         doc = docs.get(f.name, "")
         if isinstance(f.type, mi.StructType):  # a nested table (serving.blend): its class docstring
             doc = " ".join(filter(None, [doc, (inspect.getdoc(f.type.cls) or "").split("\n\n")[0]]))
-        rows.append(f"| `{f.name}` | {_cell(type_name(f.type))} | {_code(_cell(toml_value(defaults[f.name])))} "
-                    f"| `{env_var(section, f.name)}` | {_cell(doc)} |")
+        rows.append(
+            f"| `{f.name}` | {_cell(type_name(f.type))} | {_code(_cell(toml_value(defaults[f.name])))} "
+            f"| `{env_var(section, f.name)}` | {_cell(doc)} |"
+        )
         if isinstance(f.type, mi.StructType):  # then one row per member
             nested_docs = field_comments(f.type.cls)
             for g in f.type.fields:
-                rows.append(f"| `{f.name}.{g.name}` | {_cell(type_name(g.type))} "
-                            f"| {_code(_cell(toml_value(defaults[f.name][g.name])))} "
-                            f"| in `{env_var(section, f.name)}` | {_cell(nested_docs.get(g.name, ''))} |")
+                rows.append(
+                    f"| `{f.name}.{g.name}` | {_cell(type_name(g.type))} "
+                    f"| {_code(_cell(toml_value(defaults[f.name][g.name])))} "
+                    f"| in `{env_var(section, f.name)}` | {_cell(nested_docs.get(g.name, ''))} |"
+                )
     return rows
 
 
@@ -144,9 +151,13 @@ def render_reference() -> str:
     for section in info.fields:
         struct = section.type
         assert isinstance(struct, mi.StructType)
-        out += ["", f"#### `[{section.name}]`", "",
-                "| field | type | default | environment variable | description |",
-                "|---|---|---|---|---|"]
+        out += [
+            "",
+            f"#### `[{section.name}]`",
+            "",
+            "| field | type | default | environment variable | description |",
+            "|---|---|---|---|---|",
+        ]
         out += section_rows(section.name, struct, defaults[section.name])
         derived = _derived(struct.cls, getattr(instance, section.name))
         if derived:

@@ -92,23 +92,55 @@ def trainer_metrics_port(cfg: Config) -> int:
 
 
 def _trainer(cfg: Config, registry_root: Path, every_events: int, log_file: Path) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "streamrec.cli", "train", "--from-log", "--registry-root", str(registry_root),
-            "--set", f"kafka.bootstrap_servers={json.dumps(cfg.kafka.bootstrap_servers)}",
-            "--set", f"worker.data_dir={json.dumps(cfg.worker.data_dir)}",
-            "--set", f"kafka.events_topic={json.dumps(cfg.kafka.events_topic)}",
-            "--set", f"kafka.model_updates_topic={json.dumps(cfg.kafka.model_updates_topic)}",
-            "--set", f"train.every_events={every_events}", "--set", "train.every_s=0",
-            "--set", f"metrics.host={json.dumps(cfg.metrics.host)}", "--set", f"metrics.port={trainer_metrics_port(cfg)}",
-            # Demo-sized training: fewer epochs and ranked clicks than a production run.
-            "--set", "train.epochs=3", "--set", "train.test_clicks=1000", "--set", "train.validation_clicks=500",
-            "--json"]
+    argv = [
+        sys.executable,
+        "-m",
+        "streamrec.cli",
+        "train",
+        "--from-log",
+        "--registry-root",
+        str(registry_root),
+        "--set",
+        f"kafka.bootstrap_servers={json.dumps(cfg.kafka.bootstrap_servers)}",
+        "--set",
+        f"worker.data_dir={json.dumps(cfg.worker.data_dir)}",
+        "--set",
+        f"kafka.events_topic={json.dumps(cfg.kafka.events_topic)}",
+        "--set",
+        f"kafka.model_updates_topic={json.dumps(cfg.kafka.model_updates_topic)}",
+        "--set",
+        f"train.every_events={every_events}",
+        "--set",
+        "train.every_s=0",
+        "--set",
+        f"metrics.host={json.dumps(cfg.metrics.host)}",
+        "--set",
+        f"metrics.port={trainer_metrics_port(cfg)}",
+        # Demo-sized training: fewer epochs and ranked clicks than a production run.
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "train.test_clicks=1000",
+        "--set",
+        "train.validation_clicks=500",
+        "--json",
+    ]
     return subprocess.Popen(argv, stdout=log_file.open("ab"), stderr=subprocess.STDOUT)
 
 
-def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: float | None, stop: threading.Event,
-             train_every: int = 100_000, wait_for_model_s: float = 300.0, http_rate: float = 20.0,
-             log: Log = print, start_metrics: Callable[[Any], None] | None = None,
-             run_record: Path | None = None) -> dict[str, Any]:
+def run_demo(
+    cfg: Config,
+    events: Iterable[Event],
+    registry_root: Path,
+    rate: float | None,
+    stop: threading.Event,
+    train_every: int = 100_000,
+    wait_for_model_s: float = 300.0,
+    http_rate: float = 20.0,
+    log: Log = print,
+    start_metrics: Callable[[Any], None] | None = None,
+    run_record: Path | None = None,
+) -> dict[str, Any]:
     """Run the pipeline until the stream is drained (and a first model served); returns the summary.
     With ``run_record``, also write the run's record there for ``streamrec report``."""
     stack = ServingStack.build(cfg, registry_root)
@@ -143,9 +175,14 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
 
     def produce() -> None:
         try:
-            produced[0] = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, stamped(), rate=rate,
-                                         progress=lambda n: produced.__setitem__(0, n))
-        except BaseException as exc:  # noqa: BLE001 - reported in the summary
+            produced[0] = produce_events(
+                make_producer(cfg.kafka),
+                cfg.kafka.events_topic,
+                stamped(),
+                rate=rate,
+                progress=lambda n: produced.__setitem__(0, n),
+            )
+        except BaseException as exc:
             failures.append(exc)
         finally:
             producer_done.set()
@@ -160,9 +197,13 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
         return int(sum(value("streamrec_events_processed_total", {"type": t}) or 0 for t in EVENT_TYPES))
 
     def prequential() -> dict[str, dict[str, float]]:
-        return {name: {"recall@10": round(value("streamrec_prequential_recall_ratio", {"learner": name}) or 0, 4),
-                       "ndcg@10": round(value("streamrec_prequential_ndcg_ratio", {"learner": name}) or 0, 4)}
-                for name in LEARNERS}
+        return {
+            name: {
+                "recall@10": round(value("streamrec_prequential_recall_ratio", {"learner": name}) or 0, 4),
+                "ndcg@10": round(value("streamrec_prequential_ndcg_ratio", {"learner": name}) or 0, 4),
+            }
+            for name in LEARNERS
+        }
 
     try:
         while not stop.wait(1.0):
@@ -175,11 +216,16 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
                 log(f"model version {version} is serving")
             done = sum(o.next_offset for o in list(stack.worker.owned.values()))
             elapsed = time.perf_counter() - started
-            print(f"\rproduced {produced[0]:,}  processed {done:,} ({done / elapsed:,.0f}/s)  "
-                  f"published {int(value('streamrec_recommendations_published_total') or 0):,}  "
-                  f"model {version or '-'}  http {len(client.latencies_ms) if client else 0:,}  "
-                  f"item_knn recall@10 {prequential()['item_knn']['recall@10']:.3f}", end="", file=sys.stderr, flush=True)
-            if failures or trainer.poll() is not None and not versions:
+            print(
+                f"\rproduced {produced[0]:,}  processed {done:,} ({done / elapsed:,.0f}/s)  "
+                f"published {int(value('streamrec_recommendations_published_total') or 0):,}  "
+                f"model {version or '-'}  http {len(client.latencies_ms) if client else 0:,}  "
+                f"item_knn recall@10 {prequential()['item_knn']['recall@10']:.3f}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+            if failures or (trainer.poll() is not None and not versions):
                 break  # the producer or the trainer failed: summarise what ran
             if producer_done.is_set() and done >= produced[0]:
                 drained_at = drained_at or time.monotonic()
@@ -203,21 +249,37 @@ def run_demo(cfg: Config, events: Iterable[Event], registry_root: Path, rate: fl
     scoring_ms = [s * 1000.0 for s in stack.scorer.recent_seconds]
     events_applied = applied()
     summary = {
-        "events_produced": produced[0], "events_applied": events_applied, "seconds": round(took, 1),
+        "events_produced": produced[0],
+        "events_applied": events_applied,
+        "seconds": round(took, 1),
         "events_per_s": round(events_applied / took),
-        "dead_lettered": int(sum(s.value for m in stack.worker.metrics.dead_lettered.collect() for s in m.samples
-                                 if s.name.endswith("_total"))),
+        "dead_lettered": int(
+            sum(
+                s.value
+                for m in stack.worker.metrics.dead_lettered.collect()
+                for s in m.samples
+                if s.name.endswith("_total")
+            )
+        ),
         "prequential": prequential(),
         "model_versions_served": versions,
         "recommendations_published": int(value("streamrec_recommendations_published_total") or 0),
         "blend_updates": int(value("streamrec_blend_updates_total") or 0),  # clicks the serving blend learned from
         "scoring_ms": {"p50": _ms(scoring_ms, 50), "p99": _ms(scoring_ms, 99), "n": len(scoring_ms)},
-        "freshness_ms": {"p50": _ms(probe.samples_ms, 50), "p99": _ms(probe.samples_ms, 99), "n": len(probe.samples_ms)},
+        "freshness_ms": {
+            "p50": _ms(probe.samples_ms, 50),
+            "p99": _ms(probe.samples_ms, 99),
+            "n": len(probe.samples_ms),
+        },
     }
     if client is not None:
-        summary["http_ms"] = {"p50": _ms(client.latencies_ms, 50), "p99": _ms(client.latencies_ms, 99),
-                              "n": len(client.latencies_ms), "failed": len(client.failures),
-                              "first_failures": client.failures[:3]}
+        summary["http_ms"] = {
+            "p50": _ms(client.latencies_ms, 50),
+            "p99": _ms(client.latencies_ms, 99),
+            "n": len(client.latencies_ms),
+            "failed": len(client.failures),
+            "first_failures": client.failures[:3],
+        }
     if failures:
         summary["producer_failed"] = str(failures[0])
     if trainer.returncode not in (0, -15, None) and not versions:

@@ -34,14 +34,29 @@ from streamrec.run_record import (
 Log = Callable[[str], None]
 
 ABLATIONS_HINT = "write it with `streamrec train --once --ablations --json > ablations.json`"
-LATENCY_TITLES = {"scoring": "Scoring latency (one user's top-k: candidates, model, blend)",
-                  "freshness": "Freshness (event timestamp to its recommendation read back from Kafka)",
-                  "http": "HTTP request latency (GET /v1/recommendations/USER, end to end)"}
+LATENCY_TITLES = {
+    "scoring": "Scoring latency (one user's top-k: candidates, model, blend)",
+    "freshness": "Freshness (event timestamp to its recommendation read back from Kafka)",
+    "http": "HTTP request latency (GET /v1/recommendations/USER, end to end)",
+}
 # Columns of the ablation tables, in this order when present; others follow.
-ABLATION_COLUMNS = ("auc_click", "recall@10", "ndcg@10", "validation_ndcg@10", "best_epoch", "validation_loss",
-                    "seconds", "auc_conversion")
-COLOURS = {"popularity": "#7f7f7f", "item_knn": "#1f77b4", "isgd_mf": "#2ca02c", "click_model": "#9467bd",
-           "serving": "#d62728"}
+ABLATION_COLUMNS = (
+    "auc_click",
+    "recall@10",
+    "ndcg@10",
+    "validation_ndcg@10",
+    "best_epoch",
+    "validation_loss",
+    "seconds",
+    "auc_conversion",
+)
+COLOURS = {
+    "popularity": "#7f7f7f",
+    "item_knn": "#1f77b4",
+    "isgd_mf": "#2ca02c",
+    "click_model": "#9467bd",
+    "serving": "#d62728",
+}
 
 
 # -- ablations input --------------------------------------------------------------------------------
@@ -77,8 +92,9 @@ def load_ablations(path: str | Path) -> Ablations:
     try:
         ablations = msgspec.convert(obj, Ablations)
     except msgspec.ValidationError as exc:
-        raise RecordError(f"{path} is not the output of `streamrec train --once --ablations --json` ({exc}); "
-                          f"{ABLATIONS_HINT}") from None
+        raise RecordError(
+            f"{path} is not the output of `streamrec train --once --ablations --json` ({exc}); {ABLATIONS_HINT}"
+        ) from None
     if not (ablations.curriculum or ablations.distillation or ablations.multi_task):
         raise RecordError(f"{path} has none of curriculum, distillation, multi_task; {ABLATIONS_HINT}")
     return ablations
@@ -103,8 +119,9 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def windowed_recall(events: list[int], curve: LearnerCurve, points: int = 40,
-                    min_scored: int = 20) -> tuple[list[int], list[float]]:
+def windowed_recall(
+    events: list[int], curve: LearnerCurve, points: int = 40, min_scored: int = 20
+) -> tuple[list[int], list[float]]:
     """(stream position at each window's end, recall over the window) from cumulative counts.
 
     Windows are as wide as needed for ``points`` windows over the run, and hold ``min_scored``
@@ -131,7 +148,7 @@ def prequential_figure(p: Prequential):
     rows = math.ceil(len(names) / cols)
     fig = _figure(10.0, 2.8 * rows + 0.6)
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_visible(False)
     for ax, name in zip(axes, names):
         curve = p.learners[name]
@@ -141,14 +158,26 @@ def prequential_figure(p: Prequential):
             ax.plot(xs, ys, marker=".", color=colour, label=f"recall@{p.k}, windowed")
         cum = [(e, h / s) for e, h, s in zip(p.events, curve.hits, curve.scored) if s > 0]
         if cum:
-            ax.plot([e for e, _ in cum], [r for _, r in cum], linestyle="--", linewidth=1, color=colour, alpha=0.6,
-                    label=f"recall@{p.k}, cumulative")
+            ax.plot(
+                [e for e, _ in cum],
+                [r for _, r in cum],
+                linestyle="--",
+                linewidth=1,
+                color=colour,
+                alpha=0.6,
+                label=f"recall@{p.k}, cumulative",
+            )
         else:
             ax.text(0.5, 0.5, "no scored clicks", transform=ax.transAxes, ha="center", va="center")
         for i, at in enumerate(curve.drift_at):
             ax.axvline(at, color="#d62728", linestyle=":", linewidth=1.5, label="drift detected" if i == 0 else None)
-        drift = (f"{len(curve.drift_at)} drift detection(s)" if curve.drift_monitored and curve.drift_at else
-                 "no drift detected" if curve.drift_monitored else "no drift monitor")
+        drift = (
+            f"{len(curve.drift_at)} drift detection(s)"
+            if curve.drift_monitored and curve.drift_at
+            else "no drift detected"
+            if curve.drift_monitored
+            else "no drift monitor"
+        )
         ax.set_title(f"{'serving path' if name == 'serving' else name}: {drift}", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
@@ -201,16 +230,38 @@ def models_figure(record: RunRecord):
         for action, marker, colour in (("promote", "^", "#2ca02c"), ("rollback", "v", "#ff7f0e")):
             pts = [(t, c.version) for t, c in changes if c.action == action]
             if pts:
-                ax.scatter([t for t, _ in pts], [v for _, v in pts], marker=marker, s=80, color=colour,
-                           zorder=3, label=f"{action} ({len(pts)})")
+                ax.scatter(
+                    [t for t, _ in pts],
+                    [v for _, v in pts],
+                    marker=marker,
+                    s=80,
+                    color=colour,
+                    zorder=3,
+                    label=f"{action} ({len(pts)})",
+                )
     registered = [(t, v.version) for v in m.versions if (t := _time(v.created_at)) is not None]
     if registered:
-        ax.scatter([t for t, _ in registered], [v for _, v in registered], marker="o", s=25, facecolors="none",
-                   edgecolors="#1f77b4", zorder=3, label="registered (created)")
+        ax.scatter(
+            [t for t, _ in registered],
+            [v for _, v in registered],
+            marker="o",
+            s=25,
+            facecolors="none",
+            edgecolors="#1f77b4",
+            zorder=3,
+            label="registered (created)",
+        )
     served = [(t, s.version) for s in m.served if (t := _time(s.at)) is not None]
     if served:
-        ax.scatter([t for t, _ in served], [v for _, v in served], marker="*", s=120, color="#9467bd", zorder=4,
-                   label="served by this run from")
+        ax.scatter(
+            [t for t, _ in served],
+            [v for _, v in served],
+            marker="*",
+            s=120,
+            color="#9467bd",
+            zorder=4,
+            label="served by this run from",
+        )
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
     versions = {c.version for c in m.history} | {v.version for v in m.versions} | {x.version for x in m.served}
     if versions:  # whole version numbers only, with room around them
@@ -226,12 +277,19 @@ def models_figure(record: RunRecord):
 
 
 def ablations_figure(a: Ablations):
-    panels = [(title, variants, metrics) for title, variants, metrics in (
-        ("distillation (student, cumulative)", a.distillation, ("ndcg@10", "validation_ndcg@10")),
-        ("curriculum (teacher)", a.curriculum, ("ndcg@10", "validation_ndcg@10")),
-        ("multi-task (conversion AUC)", {k: v for k, v in a.multi_task.items() if isinstance(v, dict)},
-         ("auc_conversion",)),
-    ) if variants]
+    panels = [
+        (title, variants, metrics)
+        for title, variants, metrics in (
+            ("distillation (student, cumulative)", a.distillation, ("ndcg@10", "validation_ndcg@10")),
+            ("curriculum (teacher)", a.curriculum, ("ndcg@10", "validation_ndcg@10")),
+            (
+                "multi-task (conversion AUC)",
+                {k: v for k, v in a.multi_task.items() if isinstance(v, dict)},
+                ("auc_conversion",),
+            ),
+        )
+        if variants
+    ]
     fig = _figure(4.0 * len(panels) + 1.0, 3.8)
     axes = fig.subplots(1, len(panels), squeeze=False).ravel()
     for ax, (title, variants, metrics) in zip(axes, panels):
@@ -278,7 +336,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _p(text: str, cls: str = "") -> str:
-    return f'<p{f" class={cls!r}" if cls else ""}>{html.escape(text)}</p>'
+    return f"<p{f' class={cls!r}' if cls else ''}>{html.escape(text)}</p>"
 
 
 class _Page:
@@ -304,8 +362,10 @@ class _Page:
             ids.append(plot_id)
             log(f"report: plot {len(ids)}/{len(plots)}: {plot_id}")
             data = _png(draw())
-            out.append(f'<figure><img class="plot" data-plot="{html.escape(plot_id)}" alt="{html.escape(alt)}" '
-                       f'src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>')
+            out.append(
+                f'<figure><img class="plot" data-plot="{html.escape(plot_id)}" alt="{html.escape(alt)}" '
+                f'src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+            )
         return out, ids
 
 
@@ -323,17 +383,26 @@ p.missing { color: #8a5a00; background: #fff7e0; padding: 0.5em 0.8em; border-le
 """
 
 
-def render_report(record: RunRecord, ablations: Ablations | None = None, log: Log = lambda _: None,
-                  title: str = "streamrec run report") -> tuple[str, list[str]]:
+def render_report(
+    record: RunRecord,
+    ablations: Ablations | None = None,
+    log: Log = lambda _: None,
+    title: str = "streamrec run report",
+) -> tuple[str, list[str]]:
     """The HTML page and the ids of its plots, in page order."""
     page = _Page()
     s = record.summary
     page.add(f"<h1>{html.escape(title)}</h1>")
     page.add(_p(f"{record.source}, {record.started_at} to {record.finished_at} (UTC)."))
-    facts = [("events produced", s.get("events_produced")), ("events applied", s.get("events_applied")),
-             ("seconds", s.get("seconds")), ("events per second", s.get("events_per_s")),
-             ("dead-lettered", s.get("dead_lettered")), ("recommendations published", s.get("recommendations_published")),
-             ("model versions served", ", ".join(map(str, s.get("model_versions_served") or [])) or "none")]
+    facts = [
+        ("events produced", s.get("events_produced")),
+        ("events applied", s.get("events_applied")),
+        ("seconds", s.get("seconds")),
+        ("events per second", s.get("events_per_s")),
+        ("dead-lettered", s.get("dead_lettered")),
+        ("recommendations published", s.get("recommendations_published")),
+        ("model versions served", ", ".join(map(str, s.get("model_versions_served") or [])) or "none"),
+    ]
     page.add(_table(["figure", "value"], [[k, v] for k, v in facts if v is not None]))
     for problem in ("producer_failed", "trainer_failed"):
         if s.get(problem):
@@ -345,37 +414,57 @@ def render_report(record: RunRecord, ablations: Ablations | None = None, log: Lo
     _ablations_section(page, ablations)
 
     body, ids = page.render(log)
-    doc = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(body)
-           + "\n</body></html>\n")
+    doc = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
     return doc, ids
 
 
 def _prequential_section(page: _Page, record: RunRecord) -> None:
     p = record.prequential
     page.add(f"<h2>Prequential recall@{p.k} over the stream</h2>")
-    page.add(_p(f"Test-then-learn: one click in {p.every} is ranked by every learner against the whole catalogue "
-                "before anyone learns from it. Solid: recall over consecutive windows of scored clicks; dashed: "
-                "cumulative; dotted red: where the learner's drift detector (Page-Hinkley on its loss) fired."))
+    page.add(
+        _p(
+            f"Test-then-learn: one click in {p.every} is ranked by every learner against the whole catalogue "
+            "before anyone learns from it. Solid: recall over consecutive windows of scored clicks; dashed: "
+            "cumulative; dotted red: where the learner's drift detector (Page-Hinkley on its loss) fired."
+        )
+    )
     if "serving" not in p.learners:
-        page.add(_p("The serving path (candidates, student, blend) is not scored test-then-learn in this run; "
-                    "`streamrec eval prequential --serving` measures it offline."))
+        page.add(
+            _p(
+                "The serving path (candidates, student, blend) is not scored test-then-learn in this run; "
+                "`streamrec eval prequential --serving` measures it offline."
+            )
+        )
     final = record.summary.get("prequential")
     final = final if isinstance(final, dict) else {}
     rows = []
     for name, curve in p.learners.items():
         figures = final.get(name) if isinstance(final.get(name), dict) else {}
         recall = curve.hits[-1] / curve.scored[-1] if curve.scored and curve.scored[-1] else None
-        rows.append([name, curve.scored[-1] if curve.scored else 0, recall, figures.get(f"ndcg@{p.k}"),
-                     len(curve.drift_at) if curve.drift_monitored else "no monitor"])
+        rows.append(
+            [
+                name,
+                curve.scored[-1] if curve.scored else 0,
+                recall,
+                figures.get(f"ndcg@{p.k}"),
+                len(curve.drift_at) if curve.drift_monitored else "no monitor",
+            ]
+        )
     if rows:
         page.add(_table(["learner", "scored clicks", f"recall@{p.k}", f"ndcg@{p.k}", "drift detections"], rows))
     if not p.learners or len(p.events) < 2:
         page.add(_p("The run recorded fewer than two samples of the learners: too short for a curve.", "missing"))
         return
-    page.plot("prequential", f"Prequential recall@{p.k} over the stream per learner "
-                             f"({', '.join(p.learners)}), drift detections marked",
-              lambda: prequential_figure(p))
+    page.plot(
+        "prequential",
+        f"Prequential recall@{p.k} over the stream per learner ({', '.join(p.learners)}), drift detections marked",
+        lambda: prequential_figure(p),
+    )
 
 
 def _latency_section(page: _Page, record: RunRecord) -> None:
@@ -389,53 +478,91 @@ def _latency_section(page: _Page, record: RunRecord) -> None:
         if h is None or not h.n or not h.counts:
             page.add(_p(f"{label}: no samples in this run.", "missing"))
             continue
-        page.plot(f"latency-{name}", f"{label} histogram: p50 {_fmt(h.p50)} ms, p99 {_fmt(h.p99)} ms, n = {h.n:,}",
-                  lambda name=name, h=h: histogram_figure(name, h))
+        page.plot(
+            f"latency-{name}",
+            f"{label} histogram: p50 {_fmt(h.p50)} ms, p99 {_fmt(h.p99)} ms, n = {h.n:,}",
+            lambda name=name, h=h: histogram_figure(name, h),
+        )
     for name, h in record.latency_ms.items():
         if name not in LATENCY_TITLES and h.n and h.counts:
-            page.plot(f"latency-{name}", f"{name} histogram: p50 {_fmt(h.p50)} ms, p99 {_fmt(h.p99)} ms",
-                      lambda name=name, h=h: histogram_figure(name, h))
+            page.plot(
+                f"latency-{name}",
+                f"{name} histogram: p50 {_fmt(h.p50)} ms, p99 {_fmt(h.p99)} ms",
+                lambda name=name, h=h: histogram_figure(name, h),
+            )
 
 
 def _models_section(page: _Page, record: RunRecord) -> None:
     m = record.models
     page.add("<h2>Model versions</h2>")
     if not (m.versions or m.history or m.served):
-        page.add(_p("No model was registered or served during this run: the trainer registers one after "
-                    "--train-every logged events (the learners served on their own meanwhile).", "missing"))
+        page.add(
+            _p(
+                "No model was registered or served during this run: the trainer registers one after "
+                "--train-every logged events (the learners served on their own meanwhile).",
+                "missing",
+            )
+        )
         return
-    page.plot("models", f"Model versions over time: {len(m.history)} promotion/rollback(s), "
-                        f"{len(m.versions)} version(s) registered, {len(m.served)} served by this run",
-              lambda: models_figure(record))
+    page.plot(
+        "models",
+        f"Model versions over time: {len(m.history)} promotion/rollback(s), "
+        f"{len(m.versions)} version(s) registered, {len(m.served)} served by this run",
+        lambda: models_figure(record),
+    )
     if m.history:
         metrics = sorted({k for c in m.history for k in c.validation})
-        page.add(_table(["at (UTC)", "action", "version", *[f"validation {k}" for k in metrics]],
-                        [[c.at, c.action, c.version, *[c.validation.get(k) for k in metrics]] for c in m.history]))
+        page.add(
+            _table(
+                ["at (UTC)", "action", "version", *[f"validation {k}" for k in metrics]],
+                [[c.at, c.action, c.version, *[c.validation.get(k) for k in metrics]] for c in m.history],
+            )
+        )
     else:
         page.add(_p("The registry has no promotion or rollback history.", "missing"))
     if m.versions:
         metrics = sorted({k for v in m.versions for k in v.validation})
-        page.add(_table(["version", "created (UTC)", "current", *[f"validation {k}" for k in metrics], "problem"],
-                        [[v.version, v.created_at or "-", "yes" if v.is_current else "", *[v.validation.get(k) for k in
-                                                                                           metrics], v.problem or ""]
-                         for v in m.versions]))
+        page.add(
+            _table(
+                ["version", "created (UTC)", "current", *[f"validation {k}" for k in metrics], "problem"],
+                [
+                    [
+                        v.version,
+                        v.created_at or "-",
+                        "yes" if v.is_current else "",
+                        *[v.validation.get(k) for k in metrics],
+                        v.problem or "",
+                    ]
+                    for v in m.versions
+                ],
+            )
+        )
     if m.served:
-        page.add(_table(["served from (UTC)", "version", "seconds into the run", "events applied by then"],
-                        [[x.at, x.version, x.t_s, x.events] for x in m.served]))
+        page.add(
+            _table(
+                ["served from (UTC)", "version", "seconds into the run", "events applied by then"],
+                [[x.at, x.version, x.t_s, x.events] for x in m.served],
+            )
+        )
 
 
 def _ablations_section(page: _Page, a: Ablations | None) -> None:
     page.add("<h2>Ablations: distillation, curriculum, multi-task</h2>")
     if a is None:
-        page.add(_p(f"No ablations file was given: {ABLATIONS_HINT}, then pass --ablations ablations.json.",
-                    "missing"))
+        page.add(_p(f"No ablations file was given: {ABLATIONS_HINT}, then pass --ablations ablations.json.", "missing"))
         return
     if a.run:
-        page.add(_p(f"One offline run on {_fmt(a.run.get('events'))} events, "
-                    f"{_fmt(a.run.get('test_clicks_ranked'))} ranked test clicks, {_fmt(a.run.get('seconds'))} s. "
-                    "Validation NDCG@10 is the figure that chooses between variants; test figures are reported."))
-    for title, variants in (("Distillation (student, each step adds to the one before)", a.distillation),
-                            ("Curriculum (teacher)", a.curriculum)):
+        page.add(
+            _p(
+                f"One offline run on {_fmt(a.run.get('events'))} events, "
+                f"{_fmt(a.run.get('test_clicks_ranked'))} ranked test clicks, {_fmt(a.run.get('seconds'))} s. "
+                "Validation NDCG@10 is the figure that chooses between variants; test figures are reported."
+            )
+        )
+    for title, variants in (
+        ("Distillation (student, each step adds to the one before)", a.distillation),
+        ("Curriculum (teacher)", a.curriculum),
+    ):
         if not variants:
             page.add(_p(f"{title}: not in the file.", "missing"))
             continue
@@ -445,18 +572,26 @@ def _ablations_section(page: _Page, a: Ablations | None) -> None:
         page.add(_table(["variant", *columns], [[n, *[v.get(c) for c in columns]] for n, v in variants.items()]))
     mt = {k: v for k, v in a.multi_task.items() if isinstance(v, dict)}
     if mt:
-        page.add(f"<h3>Multi-task (conversion AUC on {_fmt(a.multi_task.get('test_conversions'))} test "
-                 "conversions)</h3>")
+        page.add(
+            f"<h3>Multi-task (conversion AUC on {_fmt(a.multi_task.get('test_conversions'))} test conversions)</h3>"
+        )
         page.add(_table(["variant", "auc_conversion"], [[n, v.get("auc_conversion")] for n, v in mt.items()]))
     else:
         page.add(_p("Multi-task: not in the file.", "missing"))
-    page.plot("ablations", "Ablations: test and validation NDCG@10 per distillation step and curriculum setting; "
-                           "conversion AUC of the multi-task and single-task teachers",
-              lambda: ablations_figure(a))
+    page.plot(
+        "ablations",
+        "Ablations: test and validation NDCG@10 per distillation step and curriculum setting; "
+        "conversion AUC of the multi-task and single-task teachers",
+        lambda: ablations_figure(a),
+    )
 
 
-def write_report(record_path: str | Path, out: str | Path | None = None, ablations_path: str | Path | None = None,
-                 log: Log = lambda _: None) -> tuple[Path, list[str]]:
+def write_report(
+    record_path: str | Path,
+    out: str | Path | None = None,
+    ablations_path: str | Path | None = None,
+    log: Log = lambda _: None,
+) -> tuple[Path, list[str]]:
     """Render the record at ``record_path`` (and the ablations file) to ``out`` (default: beside it)."""
     from streamrec.run_record import load_record
 

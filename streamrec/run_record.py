@@ -60,8 +60,9 @@ class Histogram(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         if self.counts and len(self.edges) != len(self.counts) + 1:
-            raise ValueError(f"a histogram needs one edge more than counts ({len(self.edges)} edges, "
-                             f"{len(self.counts)} counts)")
+            raise ValueError(
+                f"a histogram needs one edge more than counts ({len(self.edges)} edges, {len(self.counts)} counts)"
+            )
         if any(b <= a for a, b in pairwise(self.edges)):
             raise ValueError("histogram edges must increase")
 
@@ -86,8 +87,9 @@ class Prequential(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError(f"prequential has {len(self.t_s)} t_s but {n} events samples")
         for name, curve in self.learners.items():
             if len(curve.scored) != n or len(curve.hits) != n:
-                raise ValueError(f"learner {name!r} has {len(curve.scored)} scored and {len(curve.hits)} hits "
-                                 f"samples, not {n}")
+                raise ValueError(
+                    f"learner {name!r} has {len(curve.scored)} scored and {len(curve.hits)} hits samples, not {n}"
+                )
             if any(h > s for h, s in zip(curve.hits, curve.scored)):
                 raise ValueError(f"learner {name!r} has more hits than scored clicks")
 
@@ -151,11 +153,12 @@ def load_record(path: str | Path) -> RunRecord:
     except msgspec.DecodeError as exc:
         raise RecordError(f"{path} is not a JSON run record ({exc}); {WRITE_HINT}") from None
     if header.format != RECORD_FORMAT:
-        raise RecordError(f"{path} is not a run record (format {header.format!r}, not {RECORD_FORMAT!r}); "
-                          f"{WRITE_HINT}")
+        raise RecordError(f"{path} is not a run record (format {header.format!r}, not {RECORD_FORMAT!r}); {WRITE_HINT}")
     if header.version != RECORD_VERSION:
-        raise RecordError(f"{path} is run record version {header.version}; this streamrec reads version "
-                          f"{RECORD_VERSION}: render it with the streamrec that wrote it, or write a new one")
+        raise RecordError(
+            f"{path} is run record version {header.version}; this streamrec reads version "
+            f"{RECORD_VERSION}: render it with the streamrec that wrote it, or write a new one"
+        )
     try:
         return msgspec.json.decode(raw, type=RunRecord)
     except msgspec.ValidationError as exc:
@@ -195,8 +198,17 @@ def histogram(samples_ms: Iterable[float], bins: int = 40) -> Histogram:
     if any(b <= a_ for a_, b in pairwise(rounded)):
         rounded = [float(e) for e in edges]
     p50, p99 = np.percentile(a, [50, 99])
-    return Histogram(n=len(a), p50=round(float(p50), 3), p99=round(float(p99), 3), mean=round(float(a.mean()), 3),
-                     min=_sig(lo), max=_sig(hi), edges=rounded, counts=[int(c) for c in counts], log_scale=log_scale)
+    return Histogram(
+        n=len(a),
+        p50=round(float(p50), 3),
+        p99=round(float(p99), 3),
+        mean=round(float(a.mean()), 3),
+        min=_sig(lo),
+        max=_sig(hi),
+        edges=rounded,
+        counts=[int(c) for c in counts],
+        log_scale=log_scale,
+    )
 
 
 class RunRecorder:
@@ -207,8 +219,15 @@ class RunRecorder:
     A failure here is logged once and never reaches the worker.
     """
 
-    def __init__(self, owned: Mapping[int, Any], k: int = 10, every: int = 1, min_events: int = 200,
-                 max_samples: int = 2000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        owned: Mapping[int, Any],
+        k: int = 10,
+        every: int = 1,
+        min_events: int = 200,
+        max_samples: int = 2000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._owned = owned
         self.k, self.every = k, every
         self._clock = clock
@@ -275,11 +294,13 @@ class RunRecorder:
     def model_served(self, version: int) -> None:
         """Called from another thread than the worker's: reading the processors' counts is a benign race."""
         events = sum(p.counts["applied"] for p in list(self._processors.values()))
-        self.served.append(ServedVersion(version=version, at=utc_timestamp(),
-                                         t_s=round(self._clock() - self._start, 3), events=events))
+        self.served.append(
+            ServedVersion(version=version, at=utc_timestamp(), t_s=round(self._clock() - self._start, 3), events=events)
+        )
 
-    def finish(self, summary: Mapping[str, Any], latencies_ms: Mapping[str, Sequence[float]],
-               registry_root: str | Path | None) -> RunRecord:
+    def finish(
+        self, summary: Mapping[str, Any], latencies_ms: Mapping[str, Sequence[float]], registry_root: str | Path | None
+    ) -> RunRecord:
         """The record; call after the worker has stopped (it reads the processors without locks)."""
         self.sample(force=True)
         summary = msgspec.json.decode(msgspec.json.encode(dict(summary)))  # a copy, plain JSON types
@@ -288,14 +309,23 @@ class RunRecorder:
         learners = {}
         for name in self.scored:
             drift = any(name in p.drift for p in self._processors.values())
-            learners[name] = LearnerCurve(scored=self.scored[name], hits=self.hits[name],
-                                          drift_at=sorted(self.drift_at.get(name, [])), drift_monitored=drift)
+            learners[name] = LearnerCurve(
+                scored=self.scored[name],
+                hits=self.hits[name],
+                drift_at=sorted(self.drift_at.get(name, [])),
+                drift_monitored=drift,
+            )
         return RunRecord(
-            format=RECORD_FORMAT, version=RECORD_VERSION, source="streamrec demo", started_at=self.started_at,
-            finished_at=utc_timestamp(), summary=summary,
+            format=RECORD_FORMAT,
+            version=RECORD_VERSION,
+            source="streamrec demo",
+            started_at=self.started_at,
+            finished_at=utc_timestamp(),
+            summary=summary,
             prequential=Prequential(k=self.k, every=self.every, t_s=self.t_s, events=self.events, learners=learners),
             latency_ms={name: histogram(samples) for name, samples in latencies_ms.items()},
-            models=registry_models(registry_root, self.served))
+            models=registry_models(registry_root, self.served),
+        )
 
 
 def registry_models(root: str | Path | None, served: list[ServedVersion] | None = None) -> Models:
@@ -310,8 +340,18 @@ def registry_models(root: str | Path | None, served: list[ServedVersion] | None 
     def finite(metrics: Mapping[str, float]) -> dict[str, float]:
         return {k: v for k, v in metrics.items() if isinstance(v, int | float) and math.isfinite(v)}
 
-    versions = [RegisteredVersion(version=v.version, created_at=v.created_at, validation=finite(v.validation),
-                                  is_current=v.is_current, problem=v.problem) for v in registry.list()]
-    history = [Change(action=h.action, version=h.version, at=h.at, validation=finite(h.metrics.get("validation", {})))
-               for h in registry.history()]
+    versions = [
+        RegisteredVersion(
+            version=v.version,
+            created_at=v.created_at,
+            validation=finite(v.validation),
+            is_current=v.is_current,
+            problem=v.problem,
+        )
+        for v in registry.list()
+    ]
+    history = [
+        Change(action=h.action, version=h.version, at=h.at, validation=finite(h.metrics.get("validation", {})))
+        for h in registry.history()
+    ]
     return Models(versions=versions, history=history, served=served)

@@ -98,8 +98,11 @@ def applied(metrics: dict | None) -> int:
 
 def handled(metrics: dict | None) -> int:
     """Events the worker is done with: applied, dropped as duplicates or dead-lettered."""
-    return int(applied(metrics) + total(metrics, "streamrec_events_duplicate_total")
-               + total(metrics, "streamrec_events_dead_lettered_total"))
+    return int(
+        applied(metrics)
+        + total(metrics, "streamrec_events_duplicate_total")
+        + total(metrics, "streamrec_events_dead_lettered_total")
+    )
 
 
 # -- the stream ---------------------------------------------------------------------------------
@@ -125,13 +128,26 @@ class WorkerChild:
     def __init__(self, cfg: Config, data_dir: Path, worker_args: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.log_path = data_dir.parent / "worker.log"
-        argv = [sys.executable, "-m", "streamrec.cli", "stream", *worker_args,
-                "--bootstrap-servers", cfg.kafka.bootstrap_servers, "--metrics-port", str(self.port),
-                "--data-dir", str(data_dir),
-                # After the caller's --set: the soak's own topic and group win.
-                "--set", f"kafka.events_topic={json.dumps(cfg.kafka.events_topic)}",
-                "--set", f"kafka.group_id={json.dumps(cfg.kafka.group_id)}",
-                "--set", 'metrics.host="127.0.0.1"']
+        argv = [
+            sys.executable,
+            "-m",
+            "streamrec.cli",
+            "stream",
+            *worker_args,
+            "--bootstrap-servers",
+            cfg.kafka.bootstrap_servers,
+            "--metrics-port",
+            str(self.port),
+            "--data-dir",
+            str(data_dir),
+            # After the caller's --set: the soak's own topic and group win.
+            "--set",
+            f"kafka.events_topic={json.dumps(cfg.kafka.events_topic)}",
+            "--set",
+            f"kafka.group_id={json.dumps(cfg.kafka.group_id)}",
+            "--set",
+            'metrics.host="127.0.0.1"',
+        ]
         with self.log_path.open("ab") as log_file:  # a pipe nobody reads would block a chatty worker
             self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log_file)
         self.ps = psutil.Process(self.proc.pid)
@@ -191,18 +207,37 @@ def check_bounds(cfg: Config, data_dir: Path, synthetic: SyntheticConfig) -> dic
         users.update(fs["users"])
         items += len(fs["items"])
     bounds = [
-        {"what": "recent items per user", "setting": "state.recent_items", "bound": st.recent_items,
-         "max_seen": longest["recent"]},
-        {"what": "seen (clicked) items per user", "setting": "state.max_seen_per_user",
-         "bound": st.max_seen_per_user, "max_seen": longest["seen"],
-         "note": (f"not reachable here: the synthetic catalogue has {synthetic.n_items:,} items"
-                  if synthetic.n_items <= st.max_seen_per_user else None)},
-        {"what": "event ids in a partition's de-duplication window", "setting": "state.dedup_window",
-         "bound": st.dedup_window, "max_seen": longest["dedup"]},
-        {"what": "co-visitation neighbours per item", "setting": "2 * state.covis_neighbours",
-         "bound": 2 * st.covis_neighbours, "max_seen": longest["covis"],
-         "note": f"rows are pruned back to {st.covis_neighbours} once they pass {2 * st.covis_neighbours}; "
-                 f"{covis_over_target:,} rows sat between the two at the end"},
+        {
+            "what": "recent items per user",
+            "setting": "state.recent_items",
+            "bound": st.recent_items,
+            "max_seen": longest["recent"],
+        },
+        {
+            "what": "seen (clicked) items per user",
+            "setting": "state.max_seen_per_user",
+            "bound": st.max_seen_per_user,
+            "max_seen": longest["seen"],
+            "note": (
+                f"not reachable here: the synthetic catalogue has {synthetic.n_items:,} items"
+                if synthetic.n_items <= st.max_seen_per_user
+                else None
+            ),
+        },
+        {
+            "what": "event ids in a partition's de-duplication window",
+            "setting": "state.dedup_window",
+            "bound": st.dedup_window,
+            "max_seen": longest["dedup"],
+        },
+        {
+            "what": "co-visitation neighbours per item",
+            "setting": "2 * state.covis_neighbours",
+            "bound": 2 * st.covis_neighbours,
+            "max_seen": longest["covis"],
+            "note": f"rows are pruned back to {st.covis_neighbours} once they pass {2 * st.covis_neighbours}; "
+            f"{covis_over_target:,} rows sat between the two at the end",
+        },
     ]
     for b in bounds:
         b["held"] = b["max_seen"] <= b["bound"]
@@ -216,11 +251,15 @@ def check_bounds(cfg: Config, data_dir: Path, synthetic: SyntheticConfig) -> dic
         "snapshot_duplicates": duplicates,
         "bounds": bounds,
         "population": {
-            "users": len(users), "user_population": synthetic.n_users,
-            "item_rows": items, "item_population": synthetic.n_items,
-            "note": ("users and items are never evicted (no TTL): their rows are bounded by the synthetic "
-                     f"population ({synthetic.n_users:,} users, {synthetic.n_items:,} items; an item has a row "
-                     "in each partition that saw it), so they plateau here and would grow with an open one"),
+            "users": len(users),
+            "user_population": synthetic.n_users,
+            "item_rows": items,
+            "item_population": synthetic.n_items,
+            "note": (
+                "users and items are never evicted (no TTL): their rows are bounded by the synthetic "
+                f"population ({synthetic.n_users:,} users, {synthetic.n_items:,} items; an item has a row "
+                "in each partition that saw it), so they plateau here and would grow with an open one"
+            ),
         },
     }
 
@@ -244,16 +283,20 @@ def fill_times(cfg: Config, rate: float, synthetic: SyntheticConfig) -> dict[str
         per_partition[p] += 1
         lap += 1
     smallest_share = min(per_partition) / lap
-    return {"lap_events": lap, "lap_s": round(lap / rate, 1),
-            "smallest_partition_share": round(smallest_share, 4),
-            "dedup_windows_full_s": round(cfg.state.dedup_window / (rate * smallest_share), 1)}
+    return {
+        "lap_events": lap,
+        "lap_s": round(lap / rate, 1),
+        "smallest_partition_share": round(smallest_share, 4),
+        "dedup_windows_full_s": round(cfg.state.dedup_window / (rate * smallest_share), 1),
+    }
 
 
 # -- the run ------------------------------------------------------------------------------------
 
 
-def plan_warmup(cfg: Config, minutes: float, rate: float, warmup_minutes: float | None,
-                synthetic: SyntheticConfig) -> tuple[float, dict[str, Any]]:
+def plan_warmup(
+    cfg: Config, minutes: float, rate: float, warmup_minutes: float | None, synthetic: SyntheticConfig
+) -> tuple[float, dict[str, Any]]:
     """The warm-up to use (``None``: until the state can have filled, at least ``MIN_WARMUP_MINUTES``)
     and the fill times it rests on; ValueError when the run is too short for it."""
     fill = fill_times(cfg, rate, synthetic)
@@ -266,19 +309,31 @@ def plan_warmup(cfg: Config, minutes: float, rate: float, warmup_minutes: float 
                 f"at {rate:g} events/s the state fills in {filled_min:.1f} min (de-duplication windows of "
                 f"{cfg.state.dedup_window:,} ids per partition: {fill['dedup_windows_full_s']:.0f} s; one lap of the "
                 f"synthetic population: {fill['lap_s']:.0f} s): run longer than that (--minutes), or pass "
-                "--warmup-minutes to measure growth while it fills")
+                "--warmup-minutes to measure growth while it fills"
+            )
     elif warmup_minutes < filled_min:
-        fill["warmup_note"] = (f"the warm-up ends before the state can have filled ({filled_min:.1f} min): "
-                               "growth after it includes the state filling up to its bounds")
+        fill["warmup_note"] = (
+            f"the warm-up ends before the state can have filled ({filled_min:.1f} min): "
+            "growth after it includes the state filling up to its bounds"
+        )
     if warmup_minutes >= minutes:
         raise ValueError(f"the warm-up ({warmup_minutes:g} min) must be shorter than the run ({minutes:g} min)")
     return warmup_minutes, fill
 
 
-def run_soak(cfg: Config, minutes: float = 10.0, rate: float = 1000.0, warmup_minutes: float | None = None,
-             sample_every_s: float = 5.0, worker_args: Sequence[str] = (), stop: threading.Event | None = None,
-             synthetic: SyntheticConfig | None = None, drain_timeout_s: float = 180.0,
-             fill: dict[str, Any] | None = None, log: Log = print) -> dict[str, Any]:
+def run_soak(
+    cfg: Config,
+    minutes: float = 10.0,
+    rate: float = 1000.0,
+    warmup_minutes: float | None = None,
+    sample_every_s: float = 5.0,
+    worker_args: Sequence[str] = (),
+    stop: threading.Event | None = None,
+    synthetic: SyntheticConfig | None = None,
+    drain_timeout_s: float = 180.0,
+    fill: dict[str, Any] | None = None,
+    log: Log = print,
+) -> dict[str, Any]:
     """Produce at ``rate`` for ``minutes`` into a fresh topic, one worker child consuming; returns the figures.
 
     ``cfg.kafka.bootstrap_servers`` must name a running cluster (the CLI starts the embedded broker).
@@ -294,12 +349,25 @@ def run_soak(cfg: Config, minutes: float = 10.0, rate: float = 1000.0, warmup_mi
     kafka = msgspec.structs.replace(cfg.kafka, events_topic=name, group_id=f"{name}-g")
     with tempfile.TemporaryDirectory(prefix="streamrec-soak-") as tmp:
         data_dir = Path(tmp) / "data"
-        cfg = msgspec.structs.replace(cfg, kafka=kafka, worker=msgspec.structs.replace(cfg.worker, data_dir=str(data_dir)))
+        cfg = msgspec.structs.replace(
+            cfg, kafka=kafka, worker=msgspec.structs.replace(cfg.worker, data_dir=str(data_dir))
+        )
         ensure_topics(cfg.kafka)
         worker = WorkerChild(cfg, data_dir, worker_args)
         try:
-            figures = _soak(cfg, worker, data_dir, minutes, rate, warmup_minutes, sample_every_s, stop, synthetic,
-                            drain_timeout_s, log)
+            figures = _soak(
+                cfg,
+                worker,
+                data_dir,
+                minutes,
+                rate,
+                warmup_minutes,
+                sample_every_s,
+                stop,
+                synthetic,
+                drain_timeout_s,
+                log,
+            )
             if not figures["within_bound"] and "warmup_note" in fill:
                 figures["reason"] += f" ({fill['warmup_note']})"
             return {**figures, "fill": fill}
@@ -307,20 +375,33 @@ def run_soak(cfg: Config, minutes: float = 10.0, rate: float = 1000.0, warmup_mi
             worker.stop()
 
 
-def _soak(cfg: Config, worker: WorkerChild, data_dir: Path, minutes: float, rate: float, warmup_minutes: float,
-          sample_every_s: float, stop: threading.Event, synthetic: SyntheticConfig, drain_timeout_s: float,
-          log: Log) -> dict[str, Any]:
+def _soak(
+    cfg: Config,
+    worker: WorkerChild,
+    data_dir: Path,
+    minutes: float,
+    rate: float,
+    warmup_minutes: float,
+    sample_every_s: float,
+    stop: threading.Event,
+    synthetic: SyntheticConfig,
+    drain_timeout_s: float,
+    log: Log,
+) -> dict[str, Any]:
     deadline = time.monotonic() + 90
     while (m := worker.metrics()) is None or total(m, "streamrec_assigned_partitions") < cfg.kafka.partitions:
         if not worker.alive():
             raise RuntimeError(f"the worker exited with code {worker.proc.returncode}: {worker.log_tail()}")
         if time.monotonic() > deadline or stop.is_set():
-            raise RuntimeError(f"the worker did not own all {cfg.kafka.partitions} partitions within 90 s: "
-                               f"{worker.log_tail()}")
+            raise RuntimeError(
+                f"the worker did not own all {cfg.kafka.partitions} partitions within 90 s: {worker.log_tail()}"
+            )
         time.sleep(0.2)
-    log(f"worker pid {worker.proc.pid} owns {cfg.kafka.partitions} partitions of {cfg.kafka.events_topic}; "
+    log(
+        f"worker pid {worker.proc.pid} owns {cfg.kafka.partitions} partitions of {cfg.kafka.events_topic}; "
         f"producing {rate:,.0f} events/s for {minutes:g} min (warm-up {warmup_minutes:g} min), "
-        f"sampling every {sample_every_s:g} s")
+        f"sampling every {sample_every_s:g} s"
+    )
 
     produced = [0]
     producer_stop = threading.Event()
@@ -334,9 +415,15 @@ def _soak(cfg: Config, worker: WorkerChild, data_dir: Path, minutes: float, rate
 
     def produce() -> None:
         try:
-            producer_sent.append(produce_events(make_producer(cfg.kafka, **{"linger.ms": PRODUCER_LINGER_MS}),
-                                                cfg.kafka.events_topic, counted(), rate=rate))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+            producer_sent.append(
+                produce_events(
+                    make_producer(cfg.kafka, **{"linger.ms": PRODUCER_LINGER_MS}),
+                    cfg.kafka.events_topic,
+                    counted(),
+                    rate=rate,
+                )
+            )
+        except BaseException as exc:
             producer_failed.append(exc)
 
     samples: list[dict[str, Any]] = []
@@ -345,15 +432,22 @@ def _soak(cfg: Config, worker: WorkerChild, data_dir: Path, minutes: float, rate
     def sample(phase: str) -> dict[str, Any]:
         metrics = worker.metrics()
         entries = by_label(metrics, "streamrec_state_entries", "kind")
-        s = {"t_s": round(time.monotonic() - started, 1), "phase": phase, "rss_mb": worker.rss_mb(),
-             "produced": produced[0], "applied": applied(metrics), "handled": handled(metrics),
-             "lag": int(total(metrics, "streamrec_consumer_lag_messages")),
-             "entries": {k: int(v) for k, v in entries.items()}}
+        s = {
+            "t_s": round(time.monotonic() - started, 1),
+            "phase": phase,
+            "rss_mb": worker.rss_mb(),
+            "produced": produced[0],
+            "applied": applied(metrics),
+            "handled": handled(metrics),
+            "lag": int(total(metrics, "streamrec_consumer_lag_messages")),
+            "entries": {k: int(v) for k, v in entries.items()},
+        }
         samples.append(s)
         rss = f"{s['rss_mb']:.1f} MB" if s["rss_mb"] is not None else "-"
-        log(f"t={s['t_s']:6.0f}s {phase:8} produced {s['produced']:>9,} applied {s['applied']:>9,} "
-            f"lag {s['lag']:>7,} rss {rss:>9}  "
-            + " ".join(f"{k} {v:,}" for k, v in sorted(s["entries"].items())))
+        log(
+            f"t={s['t_s']:6.0f}s {phase:8} produced {s['produced']:>9,} applied {s['applied']:>9,} "
+            f"lag {s['lag']:>7,} rss {rss:>9}  " + " ".join(f"{k} {v:,}" for k, v in sorted(s["entries"].items()))
+        )
         return s
 
     start_sample = sample("start")
@@ -421,18 +515,25 @@ def _soak(cfg: Config, worker: WorkerChild, data_dir: Path, minutes: float, rate
     if state["snapshot_duplicates"]:
         reasons.append(f"{state['snapshot_duplicates']:,} events dropped as duplicates (every event id is fresh)")
     if lost != 0 or state["snapshot_offsets"] != sent:
-        reasons.append(f"{sent:,} produced but {state['snapshot_applied']:,} applied in the final snapshots "
-                       f"(offsets {state['snapshot_offsets']:,})")
+        reasons.append(
+            f"{sent:,} produced but {state['snapshot_applied']:,} applied in the final snapshots "
+            f"(offsets {state['snapshot_offsets']:,})"
+        )
     within = not reasons
     if within:
-        reasons.append(f"memory grew {growth}% after the warm-up (< {GROWTH_LIMIT_PCT:g}%), every state bound "
-                       f"held, all {sent:,} events applied exactly once")
+        reasons.append(
+            f"memory grew {growth}% after the warm-up (< {GROWTH_LIMIT_PCT:g}%), every state bound "
+            f"held, all {sent:,} events applied exactly once"
+        )
 
     def mb(x: float | None) -> float | None:
         return round(x, 1) if x is not None else None
 
     return {
-        "minutes": minutes, "warmup_minutes": warmup_minutes, "rate_per_s": rate, "sample_every_s": sample_every_s,
+        "minutes": minutes,
+        "warmup_minutes": warmup_minutes,
+        "rate_per_s": rate,
+        "sample_every_s": sample_every_s,
         "seconds": round(time.monotonic() - started, 1),
         "events_produced": sent,
         "events_applied": state["snapshot_applied"],
@@ -441,16 +542,23 @@ def _soak(cfg: Config, worker: WorkerChild, data_dir: Path, minutes: float, rate
         "lost": lost,
         "achieved_rate_per_s": round(sent / (minutes * 60.0)) if not interrupted else None,
         "max_lag_messages": max(s["lag"] for s in samples),
-        "rss_mb": {"start": mb(start_sample["rss_mb"]), "after_warmup": mb(warm), "end": mb(end_sample["rss_mb"]),
-                   "max": mb(max(rss)) if rss else None, "max_after_warmup": mb(peak_after)},
+        "rss_mb": {
+            "start": mb(start_sample["rss_mb"]),
+            "after_warmup": mb(warm),
+            "end": mb(end_sample["rss_mb"]),
+            "max": mb(max(rss)) if rss else None,
+            "max_after_warmup": mb(peak_after),
+        },
         "growth_after_warmup_pct": growth,
         "growth_limit_pct": GROWTH_LIMIT_PCT,
         "state_entries": end_sample["entries"],
         "state": state,
-        "disk_mb": {"snapshots": round(_dir_mb(data_dir / "snapshots"), 1),
-                    "training_log": round(_dir_mb(data_dir / "training-log"), 1),
-                    "note": "the training log is kept for worker.training_log_retention_s of stream time "
-                            f"({cfg.worker.training_log_retention_s / 86400:g} days): it grows on disk for that long"},
+        "disk_mb": {
+            "snapshots": round(_dir_mb(data_dir / "snapshots"), 1),
+            "training_log": round(_dir_mb(data_dir / "training-log"), 1),
+            "note": "the training log is kept for worker.training_log_retention_s of stream time "
+            f"({cfg.worker.training_log_retention_s / 86400:g} days): it grows on disk for that long",
+        },
         "samples": [{k: s[k] for k in ("t_s", "phase", "rss_mb", "produced", "applied", "lag")} for s in samples],
         "within_bound": within,
         "reason": "; ".join(reasons),

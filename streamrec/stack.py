@@ -52,10 +52,16 @@ class ServingStack:
         scorer = Scorer(s, metrics)
         loader = ModelLoader(scorer, s.threads, metrics)
         # assign(), not subscribe(): every scorer reads every update; the group id is unused.
-        watcher = ModelWatcher(loader, make_consumer(cfg.kafka, group_id=f"{cfg.kafka.group_id}-models"),
-                               cfg.kafka.model_updates_topic, registry_root, s.registry_poll_s)
-        publisher = RecommendationPublisher(scorer, make_producer(cfg.kafka), cfg.kafka.recommendations_topic, s.k,
-                                            list(s.publish_on), metrics)
+        watcher = ModelWatcher(
+            loader,
+            make_consumer(cfg.kafka, group_id=f"{cfg.kafka.group_id}-models"),
+            cfg.kafka.model_updates_topic,
+            registry_root,
+            s.registry_poll_s,
+        )
+        publisher = RecommendationPublisher(
+            scorer, make_producer(cfg.kafka), cfg.kafka.recommendations_topic, s.k, list(s.publish_on), metrics
+        )
         worker = StreamWorker(cfg, WorkerMetrics(registry), listener=publisher, before_click=scorer.learn_click)
         ingest = EventIngest(make_producer(cfg.kafka), cfg.kafka.events_topic, EventCodec(cfg.events.max_bytes))
         api = None

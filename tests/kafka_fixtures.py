@@ -37,11 +37,19 @@ def broker():
 def kafka_cfg(broker, tmp_path) -> Config:
     """A config with a fresh topic and group of its own on the shared broker."""
     name = f"t{uuid.uuid4().hex[:8]}"
-    cfg = load_config(env={}, overrides=[
-        f"kafka.bootstrap_servers='{broker.bootstrap_servers}'", f"kafka.events_topic='{name}'",
-        f"kafka.group_id='{name}-g'", "kafka.partitions=4", f"worker.data_dir='{tmp_path / 'data'}'",
-        "worker.snapshot_every_events=2000", "worker.snapshot_every_s=1.0", "metrics.port=0",
-    ])
+    cfg = load_config(
+        env={},
+        overrides=[
+            f"kafka.bootstrap_servers='{broker.bootstrap_servers}'",
+            f"kafka.events_topic='{name}'",
+            f"kafka.group_id='{name}-g'",
+            "kafka.partitions=4",
+            f"worker.data_dir='{tmp_path / 'data'}'",
+            "worker.snapshot_every_events=2000",
+            "worker.snapshot_every_s=1.0",
+            "metrics.port=0",
+        ],
+    )
     ensure_topics(cfg.kafka)
     return cfg
 
@@ -57,8 +65,13 @@ def produce_raw(cfg: Config, messages: list[tuple[bytes | None, bytes | None]]) 
 def read_topic(cfg: Config, topic: str, expected: int, timeout_s: float = 120.0) -> list:
     """Every message of ``topic``, read until ``expected`` arrived (or ``timeout_s``: a generous
     deadline for a slow machine -- a read that finds them all returns at once)."""
-    consumer = Consumer({"bootstrap.servers": cfg.kafka.bootstrap_servers, "group.id": f"r{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": cfg.kafka.bootstrap_servers,
+            "group.id": f"r{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
     partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     out, deadline = [], time.monotonic() + timeout_s
@@ -84,22 +97,46 @@ class WorkerProcess:
     """``streamrec stream`` (or ``serve``: a worker that also serves) in a child process, with its own
     metrics port."""
 
-    def __init__(self, cfg: Config, data_dir: Path | None = None, group: str | None = None,
-                 idle_exit: float | None = None, extra: list[str] = (), command: str = "stream") -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        data_dir: Path | None = None,
+        group: str | None = None,
+        idle_exit: float | None = None,
+        extra: list[str] = (),
+        command: str = "stream",
+    ) -> None:
         self.port = free_port()
-        args = [sys.executable, "-m", "streamrec.cli", command,
-                "--bootstrap-servers", cfg.kafka.bootstrap_servers, "--metrics-port", str(self.port),
-                "--data-dir", str(data_dir or cfg.worker.data_dir),
-                "--set", f"kafka.events_topic='{cfg.kafka.events_topic}'",
-                "--set", f"kafka.group_id='{group or cfg.kafka.group_id}'",
-                "--set", f"worker.snapshot_every_events={cfg.worker.snapshot_every_events}",
-                "--set", f"worker.snapshot_every_s={cfg.worker.snapshot_every_s}", *extra]
+        args = [
+            sys.executable,
+            "-m",
+            "streamrec.cli",
+            command,
+            "--bootstrap-servers",
+            cfg.kafka.bootstrap_servers,
+            "--metrics-port",
+            str(self.port),
+            "--data-dir",
+            str(data_dir or cfg.worker.data_dir),
+            "--set",
+            f"kafka.events_topic='{cfg.kafka.events_topic}'",
+            "--set",
+            f"kafka.group_id='{group or cfg.kafka.group_id}'",
+            "--set",
+            f"worker.snapshot_every_events={cfg.worker.snapshot_every_events}",
+            "--set",
+            f"worker.snapshot_every_s={cfg.worker.snapshot_every_s}",
+            *extra,
+        ]
         if idle_exit is not None:
             args += ["--idle-exit", str(idle_exit)]
         # stderr to a file: a pipe nobody reads would block a chatty worker.
-        self.log = tempfile.NamedTemporaryFile(prefix="streamrec-worker-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                                     stdout=subprocess.DEVNULL, stderr=self.log)
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in stop(): it outlives this call)
+            prefix="streamrec-worker-", suffix=".log", delete=False
+        )
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=self.log
+        )
 
     def stderr_tail(self) -> str:
         return Path(self.log.name).read_text(errors="replace")[-2000:]
@@ -117,8 +154,9 @@ class WorkerProcess:
             if predicate():
                 return
             if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited ({self.proc.returncode}) while waiting for {what}: "
-                                     f"{self.stderr_tail()}")
+                raise AssertionError(
+                    f"worker exited ({self.proc.returncode}) while waiting for {what}: {self.stderr_tail()}"
+                )
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}")
 

@@ -8,7 +8,20 @@ import pytest
 
 from streamrec.cli import main
 
-COMMANDS = ["broker", "produce", "stream", "serve", "eval", "bench", "demo", "train", "model", "report", "soak", "config"]
+COMMANDS = [
+    "broker",
+    "produce",
+    "stream",
+    "serve",
+    "eval",
+    "bench",
+    "demo",
+    "train",
+    "model",
+    "report",
+    "soak",
+    "config",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -19,15 +32,18 @@ def test_every_subcommand_has_help(command, capsys):
     assert "usage: streamrec " + command in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["eval", "prequential", "--set", "worker.batch_size=0"], "worker.batch_size"),
-    (["eval", "prequential", "--set", "nope.x=1"], "unknown section"),
-    (["eval", "prequential", "--dataset", "file"], "--path"),
-    (["produce"], "--bootstrap-servers"),
-    (["stream"], "--bootstrap-servers"),
-    (["serve"], "--bootstrap-servers"),
-    (["train", "--once", "--from-log", "--set", "worker.data_dir=/nonexistent"], "run a worker first"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["eval", "prequential", "--set", "worker.batch_size=0"], "worker.batch_size"),
+        (["eval", "prequential", "--set", "nope.x=1"], "unknown section"),
+        (["eval", "prequential", "--dataset", "file"], "--path"),
+        (["produce"], "--bootstrap-servers"),
+        (["stream"], "--bootstrap-servers"),
+        (["serve"], "--bootstrap-servers"),
+        (["train", "--once", "--from-log", "--set", "worker.data_dir=/nonexistent"], "run a worker first"),
+    ],
+)
 def test_bad_arguments_get_one_line_naming_the_fix(argv, fragment, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -50,21 +66,51 @@ def test_eval_prequential_prints_one_json_object(capsys):
 def test_eval_of_a_user_log(tmp_path, capsys):
     log = tmp_path / "clicks.csv"
     log.write_text("u,i,t\n" + "".join(f"u{n % 7},i{n % 11},{1_767_225_600 + n}\n" for n in range(200)))
-    assert main(["eval", "prequential", "--dataset", "file", "--path", str(log), "--user-col", "u",
-                 "--item-col", "i", "--time-col", "t", "--time-unit", "s", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "prequential",
+                "--dataset",
+                "file",
+                "--path",
+                str(log),
+                "--user-col",
+                "u",
+                "--item-col",
+                "i",
+                "--time-col",
+                "t",
+                "--time-unit",
+                "s",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["popularity"]["scored_clicks"] == 200
     # 7 users x 11 items: the first 77 clicks meet 77 distinct (user, item) pairs, the rest re-click,
     # the first click on each of the 11 items meets a catalogue without it, and click n is ranked
     # against min(n, 11) items: (0 + 1 + ... + 10 + 189 x 11) / 200.
-    assert result["_served_rule"] == {"scored_clicks": 200, "exclude_seen": True, "reclick_share": 0.615,
-                                      "new_item_share": 0.055, "mean_catalogue_items": 10.67}
+    assert result["_served_rule"] == {
+        "scored_clicks": 200,
+        "exclude_seen": True,
+        "reclick_share": 0.615,
+        "new_item_share": 0.055,
+        "mean_catalogue_items": 10.67,
+    }
 
 
 @pytest.mark.integration
 def test_bench_stream_reports_both_rates():
-    out = subprocess.run([sys.executable, "-m", "streamrec.cli", "bench", "stream", "--events", "20000",
-                          "--runs", "1", "--json"], capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "streamrec.cli", "bench", "stream", "--events", "20000", "--runs", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     result = json.loads(out.stdout)
     assert result["events"] == 20000
     assert result["events_per_s"] > 0 and result["raw_per_s"] > 0
@@ -80,10 +126,31 @@ def test_demo_runs_the_pipeline_end_to_end(tmp_path):
     from tests.test_report import ABLATIONS, ALL_PLOTS, assert_renders_in_chromium
 
     record = tmp_path / "run.json"
-    out = subprocess.run([sys.executable, "-m", "streamrec.cli", "demo", "--sessions", "500", "--json",
-                          "--metrics-port", "0", "--port", str(free_port()), "--train-every", "2000",
-                          "--wait-for-model", "600", "--run-record", str(record)],  # deadlines, not waits: the
-                         capture_output=True, text=True, timeout=900, check=True)  # demo ends once a model serves
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamrec.cli",
+            "demo",
+            "--sessions",
+            "500",
+            "--json",
+            "--metrics-port",
+            "0",
+            "--port",
+            str(free_port()),
+            "--train-every",
+            "2000",
+            "--wait-for-model",
+            "600",
+            "--run-record",
+            str(record),
+        ],  # deadlines, not waits: the
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )  # demo ends once a model serves
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["events_applied"] == summary["events_produced"] > 0
     assert summary["dead_lettered"] == 0

@@ -90,5 +90,6 @@ def test_the_readme_holds_the_current_reference_between_its_markers():
     text = README.read_text()
     assert START in text and END in text, f"README.md needs {START} ... {END} around `streamrec config reference`"
     inside = text.split(START, 1)[1].split(END, 1)[0]
-    assert inside.strip() == render_reference().strip(), \
+    assert inside.strip() == render_reference().strip(), (
         "README.md's configuration reference is stale: replace it with `streamrec config reference`"
+    )

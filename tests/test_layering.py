@@ -28,7 +28,9 @@ def test_serving_reads_models_only_through_the_registrys_files():
 
 
 def test_served_path_does_not_load_torch():
-    code = ("import sys, stream.worker, stream.processor, stream.bench, serving.api, serving.model_updates, "
-            "serving.publish, serving.freshness, streamrec.stack\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    code = (
+        "import sys, stream.worker, stream.processor, stream.bench, serving.api, serving.model_updates, "
+        "serving.publish, serving.freshness, streamrec.stack\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

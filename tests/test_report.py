@@ -49,22 +49,55 @@ from tests.conftest import with_section
 from tests.stream.test_model_artifact import stage_artifact
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ALL_PLOTS = {"prequential", "latency-scoring", "latency-freshness", "latency-http", "models", "ablations"}
 
 # The shape `streamrec train --once --ablations --json` prints (a real small run, trimmed), with a NaN
 # AUC as a window with one class gives.
 ABLATIONS = {
-    "curriculum": {"on": {"auc_click": 0.6454, "recall@10": 0.1538, "ndcg@10": 0.0677, "validation_ndcg@10": 0.0151,
-                          "best_epoch": 1, "validation_loss": 0.9371, "seconds": 0.1},
-                   "off": {"auc_click": 0.6832, "recall@10": 0.1282, "ndcg@10": 0.0914, "validation_ndcg@10": 0.0260,
-                           "best_epoch": 1, "validation_loss": 0.8167, "seconds": 0.1}},
-    "distillation": {name: {"auc_click": 0.63, "recall@10": 0.0256 * (i + 1), "ndcg@10": 0.011 * (i + 1),
-                            "validation_ndcg@10": 0.03 + 0.01 * i, "best_epoch": 3}
-                     for i, name in enumerate(["labels_only", "+soft", "+soft+hint", "+soft+hint+rank"])},
-    "multi_task": {"multi_task_esmm": {"auc_conversion": 0.7361}, "single_task": {"auc_conversion": float("nan")},
-                   "test_conversions": 20},
+    "curriculum": {
+        "on": {
+            "auc_click": 0.6454,
+            "recall@10": 0.1538,
+            "ndcg@10": 0.0677,
+            "validation_ndcg@10": 0.0151,
+            "best_epoch": 1,
+            "validation_loss": 0.9371,
+            "seconds": 0.1,
+        },
+        "off": {
+            "auc_click": 0.6832,
+            "recall@10": 0.1282,
+            "ndcg@10": 0.0914,
+            "validation_ndcg@10": 0.0260,
+            "best_epoch": 1,
+            "validation_loss": 0.8167,
+            "seconds": 0.1,
+        },
+    },
+    "distillation": {
+        name: {
+            "auc_click": 0.63,
+            "recall@10": 0.0256 * (i + 1),
+            "ndcg@10": 0.011 * (i + 1),
+            "validation_ndcg@10": 0.03 + 0.01 * i,
+            "best_epoch": 3,
+        }
+        for i, name in enumerate(["labels_only", "+soft", "+soft+hint", "+soft+hint+rank"])
+    },
+    "multi_task": {
+        "multi_task_esmm": {"auc_conversion": 0.7361},
+        "single_task": {"auc_conversion": float("nan")},
+        "test_conversions": 20,
+    },
     "_run": {"seconds": 3.3, "events": 4664, "test_clicks_ranked": 39},
 }
 
@@ -75,30 +108,57 @@ def full_record(**changes) -> RunRecord:
     learners = {}
     for j, name in enumerate(LEARNERS):
         scored = [50 * (i + 1) for i in range(30)]  # 50 scored clicks per sample; recall rises after the drift
-        hits = [sum(int(50 * (0.05 + 0.03 * j + (0.1 if n > 15 else 0.0) + 0.02 * (n % 3))) for n in range(i + 1))
-                for i in range(30)]
-        learners[name] = LearnerCurve(scored=scored, hits=hits, drift_at=[] if name == "popularity" else [16_500],
-                                      drift_monitored=name != "popularity")
+        hits = [
+            sum(int(50 * (0.05 + 0.03 * j + (0.1 if n > 15 else 0.0) + 0.02 * (n % 3))) for n in range(i + 1))
+            for i in range(30)
+        ]
+        learners[name] = LearnerCurve(
+            scored=scored,
+            hits=hits,
+            drift_at=[] if name == "popularity" else [16_500],
+            drift_monitored=name != "popularity",
+        )
     record = RunRecord(
-        format=RECORD_FORMAT, version=RECORD_VERSION, source="streamrec demo",
-        started_at="2026-01-05T10:00:00.000Z", finished_at="2026-01-05T10:05:00.000Z",
-        summary={"events_produced": 30_000, "events_applied": 30_000, "seconds": 300.0, "events_per_s": 100,
-                 "dead_lettered": 0, "model_versions_served": [1, 2], "recommendations_published": 25_000,
-                 "prequential": {name: {"recall@10": 0.1, "ndcg@10": 0.05} for name in LEARNERS}},
+        format=RECORD_FORMAT,
+        version=RECORD_VERSION,
+        source="streamrec demo",
+        started_at="2026-01-05T10:00:00.000Z",
+        finished_at="2026-01-05T10:05:00.000Z",
+        summary={
+            "events_produced": 30_000,
+            "events_applied": 30_000,
+            "seconds": 300.0,
+            "events_per_s": 100,
+            "dead_lettered": 0,
+            "model_versions_served": [1, 2],
+            "recommendations_published": 25_000,
+            "prequential": {name: {"recall@10": 0.1, "ndcg@10": 0.05} for name in LEARNERS},
+        },
         prequential=Prequential(k=10, every=20, t_s=[10.0 * i for i in range(30)], events=events, learners=learners),
-        latency_ms={"scoring": histogram([0.4 + 0.01 * (i % 50) for i in range(500)]),
-                    "freshness": histogram([20 + (i % 97) * 3.0 for i in range(1000)]),
-                    "http": histogram([1.0 + (i % 13) ** 2 for i in range(300)])},
+        latency_ms={
+            "scoring": histogram([0.4 + 0.01 * (i % 50) for i in range(500)]),
+            "freshness": histogram([20 + (i % 97) * 3.0 for i in range(1000)]),
+            "http": histogram([1.0 + (i % 13) ** 2 for i in range(300)]),
+        },
         models=Models(
-            versions=[RegisteredVersion(version=1, created_at="2026-01-05T10:01:00.000Z",
-                                        validation={"ndcg@10": 0.08}, is_current=False),
-                      RegisteredVersion(version=2, created_at="2026-01-05T10:03:00.000Z",
-                                        validation={"ndcg@10": 0.09}, is_current=True)],
-            history=[Change(action="promote", version=1, at="2026-01-05T10:01:01.000Z", validation={"ndcg@10": 0.08}),
-                     Change(action="promote", version=2, at="2026-01-05T10:03:01.000Z", validation={"ndcg@10": 0.09}),
-                     Change(action="rollback", version=1, at="2026-01-05T10:04:00.000Z", validation={"ndcg@10": 0.08})],
-            served=[ServedVersion(version=1, at="2026-01-05T10:01:02.000Z", t_s=62.0, events=6200),
-                    ServedVersion(version=2, at="2026-01-05T10:03:02.000Z", t_s=182.0, events=18200)]),
+            versions=[
+                RegisteredVersion(
+                    version=1, created_at="2026-01-05T10:01:00.000Z", validation={"ndcg@10": 0.08}, is_current=False
+                ),
+                RegisteredVersion(
+                    version=2, created_at="2026-01-05T10:03:00.000Z", validation={"ndcg@10": 0.09}, is_current=True
+                ),
+            ],
+            history=[
+                Change(action="promote", version=1, at="2026-01-05T10:01:01.000Z", validation={"ndcg@10": 0.08}),
+                Change(action="promote", version=2, at="2026-01-05T10:03:01.000Z", validation={"ndcg@10": 0.09}),
+                Change(action="rollback", version=1, at="2026-01-05T10:04:00.000Z", validation={"ndcg@10": 0.08}),
+            ],
+            served=[
+                ServedVersion(version=1, at="2026-01-05T10:01:02.000Z", t_s=62.0, events=6200),
+                ServedVersion(version=2, at="2026-01-05T10:03:02.000Z", t_s=182.0, events=18200),
+            ],
+        ),
     )
     return msgspec.structs.replace(record, **changes)
 
@@ -106,8 +166,11 @@ def full_record(**changes) -> RunRecord:
 def png_sizes(doc: str) -> dict[str, tuple[int, int]]:
     """data-plot id -> (width, height) read from each embedded PNG's header."""
     sizes = {}
-    for plot_id, data in re.findall(r'<img class="plot" data-plot="([^"]+)" alt="[^"]+" '
-                                    r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', doc):
+    for plot_id, data in re.findall(
+        r'<img class="plot" data-plot="([^"]+)" alt="[^"]+" '
+        r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"',
+        doc,
+    ):
         png = base64.b64decode(data)
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
         sizes[plot_id] = struct.unpack(">II", png[16:24])
@@ -135,8 +198,9 @@ def assert_renders_in_chromium(page_path: Path, expected_plots: set[str], tmp_pa
     profile = tmp_path / "chromium-profile"
     with sync_playwright() as pw:
         # Playwright's 30 s defaults are deadlines a slow machine's first Chromium start can approach.
-        context = pw.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
-                                                        args=CHROMIUM_ARGS, timeout=120_000)
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=120_000
+        )
         try:
             page = context.new_page()
             page.on("request", lambda request: requests.append(request.url))
@@ -167,8 +231,11 @@ def test_the_recorder_samples_a_replay_and_its_cumulative_counts_end_at_the_lear
     proc.drift["item_knn"].detections.append(proc.counts["applied"] - 10)  # as if it fired 10 events ago
     proc.scores["item_knn"].update(0, proc.counts["applied"])
     recorder.model_served(1)
-    record = recorder.finish({"events_applied": 1, "http_ms": {"n": 2, "first_failures": ["u1: refused"]}},
-                             {"scoring": [0.5, 0.7, 1.0], "freshness": []}, registry_root=None)
+    record = recorder.finish(
+        {"events_applied": 1, "http_ms": {"n": 2, "first_failures": ["u1: refused"]}},
+        {"scoring": [0.5, 0.7, 1.0], "freshness": []},
+        registry_root=None,
+    )
     p = record.prequential
     assert len(p.events) <= 9 and p.events == sorted(p.events)  # thinned to at most max_samples (+ the last)
     assert p.events[-1] == proc.counts["applied"]
@@ -220,13 +287,16 @@ def test_a_record_round_trips_through_its_file(tmp_path):
     assert load_record(write_record(record, tmp_path / "run.json")) == record
 
 
-@pytest.mark.parametrize("content, fragment", [
-    (None, "no run record at"),
-    (b"not json at all", "is not a JSON run record"),
-    (b'{"format": "something-else", "version": 1}', "is not a run record"),
-    (json.dumps({"format": RECORD_FORMAT, "version": 99}).encode(), "run record version 99"),
-    (json.dumps({"format": RECORD_FORMAT, "version": RECORD_VERSION}).encode(), "malformed run record"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (None, "no run record at"),
+        (b"not json at all", "is not a JSON run record"),
+        (b'{"format": "something-else", "version": 1}', "is not a run record"),
+        (json.dumps({"format": RECORD_FORMAT, "version": 99}).encode(), "run record version 99"),
+        (json.dumps({"format": RECORD_FORMAT, "version": RECORD_VERSION}).encode(), "malformed run record"),
+    ],
+)
 def test_an_unusable_record_is_refused_in_one_line_naming_the_fix(tmp_path, content, fragment):
     path = tmp_path / "run.json"
     if content is not None:
@@ -269,13 +339,19 @@ def test_every_section_renders_with_one_png_per_plot():
 
 def test_a_record_without_models_samples_or_ablations_still_renders():
     empty = LearnerCurve(scored=[0], hits=[0])
-    record = full_record(models=Models(), latency_ms={"scoring": Histogram(n=0)},
-                         prequential=Prequential(k=10, every=20, t_s=[1.0], events=[10],
-                                                 learners=dict.fromkeys(LEARNERS, empty)))
+    record = full_record(
+        models=Models(),
+        latency_ms={"scoring": Histogram(n=0)},
+        prequential=Prequential(k=10, every=20, t_s=[1.0], events=[10], learners=dict.fromkeys(LEARNERS, empty)),
+    )
     doc, ids = render_report(record, None)
     assert ids == []
-    for sentence in ("No model was registered or served", "No ablations file was given",
-                     "Freshness: no samples", "too short for a curve"):
+    for sentence in (
+        "No model was registered or served",
+        "No ablations file was given",
+        "Freshness: no samples",
+        "too short for a curve",
+    ):
         assert sentence in doc, sentence
     assert_self_contained(doc)
 
@@ -286,8 +362,11 @@ def test_ablations_files_are_read_as_the_trainer_prints_them(tmp_path):
     ablations = load_ablations(path)
     assert math.isnan(ablations.multi_task["single_task"]["auc_conversion"])
     assert ablations.run["events"] == 4664
-    for content, fragment in (("[1, 2]", "holds no JSON object"), ('{"distillation": 3}', "not the output of"),
-                              ("{}", "none of curriculum")):
+    for content, fragment in (
+        ("[1, 2]", "holds no JSON object"),
+        ('{"distillation": 3}', "not the output of"),
+        ("{}", "none of curriculum"),
+    ):
         path.write_text(content)
         with pytest.raises(RecordError, match=fragment):
             load_ablations(path)
@@ -303,12 +382,12 @@ def test_the_report_command_writes_the_page_and_refuses_bad_input_in_one_line(tm
     assert f"wrote {tmp_path / 'run.html'} (6 plots)" in out and err.count("report: plot") == 6
     assert set(png_sizes((tmp_path / "run.html").read_text())) == ALL_PLOTS
 
-    for argv, fragment in ((["report", str(tmp_path / "nope.json")], "streamrec demo --run-record"),
-                           (["report", str(tmp_path / "run.json"), "--ablations", str(tmp_path / "nope.json")],
-                            "--ablations --json"),
-                           (["report", str(tmp_path / "run.html")], "is not a JSON run record"),
-                           (["report", str(tmp_path / "run.json"), "-o", str(tmp_path / "run.json" / "x.html")],
-                            "pass -o PATH")):
+    for argv, fragment in (
+        (["report", str(tmp_path / "nope.json")], "streamrec demo --run-record"),
+        (["report", str(tmp_path / "run.json"), "--ablations", str(tmp_path / "nope.json")], "--ablations --json"),
+        (["report", str(tmp_path / "run.html")], "is not a JSON run record"),
+        (["report", str(tmp_path / "run.json"), "-o", str(tmp_path / "run.json" / "x.html")], "pass -o PATH"),
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("streamrec report: ") and fragment in err and "\n" not in err

@@ -35,9 +35,11 @@ def test_the_serving_path_is_scored_on_every_click_and_retrained_models_serve(cf
     assert lead["low"] <= lead["lead"] <= lead["high"]
     after = selection["recall@10_lead_after_selection"]["chosen blend"]
     assert after["clicks"] == selection["after_clicks"]
-    assert after["lead"] == pytest.approx(selection["recall@10_after_selection"]["serving, chosen blend"]
-                                          - selection["recall@10_after_selection"][selection["best_stream_learner_after_selection"]], abs=1e-4)
-
+    assert after["lead"] == pytest.approx(
+        selection["recall@10_after_selection"]["serving, chosen blend"]
+        - selection["recall@10_after_selection"][selection["best_stream_learner_after_selection"]],
+        abs=1e-4,
+    )
 
 
 def test_the_replay_teaches_the_blend_exactly_as_a_serving_worker_does(cfg):

@@ -43,8 +43,15 @@ class SnipsEstimate:
         self.valued = False
         self._sums = UserSums(_COLUMNS)
 
-    def add_visit(self, user: User, in_top_k: np.ndarray, propensity: np.ndarray, clicked: np.ndarray,
-                  converted: np.ndarray, value: np.ndarray | None = None) -> None:
+    def add_visit(
+        self,
+        user: User,
+        in_top_k: np.ndarray,
+        propensity: np.ndarray,
+        clicked: np.ndarray,
+        converted: np.ndarray,
+        value: np.ndarray | None = None,
+    ) -> None:
         """Per shown item, each (n_shown,): in the ranker's top k, propensity, clicked, converted, value."""
         value = np.zeros(len(clicked)) if value is None else value
         check_shown(in_top_k=in_top_k, propensity=propensity, clicked=clicked, converted=converted, value=value)
@@ -53,8 +60,9 @@ class SnipsEstimate:
             raise ValueError(f"propensities must lie in (0, 1]; got {propensity}")
         in_top_k = np.asarray(in_top_k, bool)
         w = in_top_k / propensity
-        y = np.stack([np.asarray(clicked, np.float64), np.asarray(converted, np.float64),
-                      np.asarray(value, np.float64)])  # (outcomes, n_shown)
+        y = np.stack(
+            [np.asarray(clicked, np.float64), np.asarray(converted, np.float64), np.asarray(value, np.float64)]
+        )  # (outcomes, n_shown)
         self.valued |= bool(y[2].any())
         self._sums.add(user, np.concatenate(([1.0, in_top_k.any(), len(w), w.sum(), w @ w], y.sum(axis=1), y @ w)))
 
@@ -75,20 +83,31 @@ class SnipsEstimate:
         """The outcomes there are figures of: value only once some conversion had one."""
         return OUTCOMES if self.valued else OUTCOMES[:2]
 
-    def intervals(self, outcome: str = "click", confidence: float = 0.95, resamples: int = 9999,
-                  seed: int = 0) -> dict[str, Interval]:
+    def intervals(
+        self, outcome: str = "click", confidence: float = 0.95, resamples: int = 9999, seed: int = 0
+    ) -> dict[str, Interval]:
         """The ranker's rate, the logging policy's and the lead (ranker minus logging), resampling users."""
         kw = {"confidence": confidence, "resamples": resamples, "seed": seed}
-        return {"ranker": self._sums.interval(ratio, f"w_{outcome}", "w", **kw),
-                "logging": self._sums.interval(ratio, outcome, "impressions", **kw),
-                "lead": self._sums.interval(_lead, f"w_{outcome}", "w", outcome, "impressions", **kw)}
+        return {
+            "ranker": self._sums.interval(ratio, f"w_{outcome}", "w", **kw),
+            "logging": self._sums.interval(ratio, outcome, "impressions", **kw),
+            "lead": self._sums.interval(_lead, f"w_{outcome}", "w", outcome, "impressions", **kw),
+        }
 
-    def summary(self, digits: int = 4, confidence: float = 0.95, resamples: int = 9999,
-                seed: int = 0) -> dict[str, object]:
+    def summary(
+        self, digits: int = 4, confidence: float = 0.95, resamples: int = 9999, seed: int = 0
+    ) -> dict[str, object]:
         """{outcome: {"ranker", "logging", "lead": Interval.to_dict()}, "effective_sample_size",
         "overlap_share", "visits", "impressions", "users"}; outcomes "click", "conversion", "value"."""
-        figures = {y: {name: iv.to_dict(digits) for name, iv in self.intervals(y, confidence, resamples, seed).items()}
-                   for y in self.outcomes()}
-        return {**figures, "effective_sample_size": round(self.effective_sample_size, 1),
-                "overlap_share": round(self.overlap_share, digits) if self.visits else None, "visits": self.visits,
-                "impressions": int(self._sums.total("impressions")), "users": self._sums.users}
+        figures = {
+            y: {name: iv.to_dict(digits) for name, iv in self.intervals(y, confidence, resamples, seed).items()}
+            for y in self.outcomes()
+        }
+        return {
+            **figures,
+            "effective_sample_size": round(self.effective_sample_size, 1),
+            "overlap_share": round(self.overlap_share, digits) if self.visits else None,
+            "visits": self.visits,
+            "impressions": int(self._sums.total("impressions")),
+            "users": self._sums.users,
+        }

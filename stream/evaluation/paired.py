@@ -46,11 +46,17 @@ class Interval:
 
     def to_dict(self, digits: int = 4) -> dict[str, float | int | None]:
         """Rounded, undefined figures as None (JSON has no nan)."""
+
         def r(x: float) -> float | None:
             return None if np.isnan(x) else round(x, digits)
 
-        return {"estimate": r(self.estimate), "low": r(self.low), "high": r(self.high),
-                "confidence": self.confidence, "users": self.users}
+        return {
+            "estimate": r(self.estimate),
+            "low": r(self.low),
+            "high": r(self.high),
+            "confidence": self.confidence,
+            "users": self.users,
+        }
 
 
 def user_sums(users: np.ndarray, *rows: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -59,8 +65,13 @@ def user_sums(users: np.ndarray, *rows: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(np.bincount(cluster, weights=np.asarray(r, np.float64)) for r in rows)
 
 
-def cluster_interval(parts: Sequence[np.ndarray], statistic: Statistic = ratio, confidence: float = 0.95,
-                     resamples: int = 9999, seed: int = 0) -> Interval:
+def cluster_interval(
+    parts: Sequence[np.ndarray],
+    statistic: Statistic = ratio,
+    confidence: float = 0.95,
+    resamples: int = 9999,
+    seed: int = 0,
+) -> Interval:
     """statistic(*totals of parts) and its percentile interval from resampling users.
 
     parts: each (users,) -- one user's total of one part; the same user in every part. Resamples
@@ -77,16 +88,25 @@ def cluster_interval(parts: Sequence[np.ndarray], statistic: Statistic = ratio, 
     return Interval(estimate, low, high, confidence, users)
 
 
-def _percentiles(parts: list[np.ndarray], statistic: Statistic, confidence: float, resamples: int,
-                 seed: int) -> tuple[float, float]:
+def _percentiles(
+    parts: list[np.ndarray], statistic: Statistic, confidence: float, resamples: int, seed: int
+) -> tuple[float, float]:
     def resampled(*drawn: np.ndarray, axis: int = -1) -> np.ndarray:
         return statistic(*(d.sum(axis=axis) for d in drawn))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateDataWarning)  # undefined resamples: handled below
-        result = bootstrap(parts, resampled, paired=True, vectorized=True, n_resamples=resamples,
-                           batch=max(1, _BATCH_ELEMENTS // len(parts[0])), confidence_level=confidence,
-                           method="percentile", rng=np.random.default_rng(seed))
+        result = bootstrap(
+            parts,
+            resampled,
+            paired=True,
+            vectorized=True,
+            n_resamples=resamples,
+            batch=max(1, _BATCH_ELEMENTS // len(parts[0])),
+            confidence_level=confidence,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
     low, high = result.confidence_interval
     if np.isnan(low) or np.isnan(high):
         low, high = np.nanquantile(result.bootstrap_distribution, [(1 - confidence) / 2, (1 + confidence) / 2])
@@ -114,13 +134,14 @@ class UserSums:
 
     def parts(self, *columns: str) -> list[np.ndarray]:
         """The named columns, each (users,)."""
-        return [self._sums[:self.users, self.columns.index(c)] for c in columns]
+        return [self._sums[: self.users, self.columns.index(c)] for c in columns]
 
     def total(self, column: str) -> float:
         return float(self.parts(column)[0].sum())
 
-    def interval(self, statistic: Statistic, *columns: str, confidence: float = 0.95, resamples: int = 9999,
-                 seed: int = 0) -> Interval:
+    def interval(
+        self, statistic: Statistic, *columns: str, confidence: float = 0.95, resamples: int = 9999, seed: int = 0
+    ) -> Interval:
         """statistic(*totals of the columns), resampling users."""
         return cluster_interval(self.parts(*columns), statistic, confidence, resamples, seed)
 
@@ -142,13 +163,25 @@ class Lead:
         return self.low > 0.0
 
     def to_dict(self, digits: int = 4) -> dict[str, float | int | bool]:
-        return {"lead": round(self.lead, digits), "low": round(self.low, digits), "high": round(self.high, digits),
-                "confidence": self.confidence, "clicks": self.clicks, "users": self.users,
-                "significant": self.significant}
+        return {
+            "lead": round(self.lead, digits),
+            "low": round(self.low, digits),
+            "high": round(self.high, digits),
+            "confidence": self.confidence,
+            "clicks": self.clicks,
+            "users": self.users,
+            "significant": self.significant,
+        }
 
 
-def paired_lead(a_hits: np.ndarray, b_hits: np.ndarray, users: np.ndarray, confidence: float = 0.95,
-                resamples: int = 9999, seed: int = 0) -> Lead:
+def paired_lead(
+    a_hits: np.ndarray,
+    b_hits: np.ndarray,
+    users: np.ndarray,
+    confidence: float = 0.95,
+    resamples: int = 9999,
+    seed: int = 0,
+) -> Lead:
     """How far ranker a's recall leads b's, and a bootstrap interval over users.
 
     a_hits, b_hits: (clicks,) bool -- whether each ranker had the click's item in its top k.
@@ -156,8 +189,10 @@ def paired_lead(a_hits: np.ndarray, b_hits: np.ndarray, users: np.ndarray, confi
     """
     a_hits, b_hits, users = np.asarray(a_hits, bool), np.asarray(b_hits, bool), np.asarray(users)
     if not a_hits.shape == b_hits.shape == users.shape or a_hits.ndim != 1:
-        raise ValueError(f"a_hits, b_hits and users must be one (clicks,) array each; got shapes "
-                         f"{a_hits.shape}, {b_hits.shape}, {users.shape}")
+        raise ValueError(
+            f"a_hits, b_hits and users must be one (clicks,) array each; got shapes "
+            f"{a_hits.shape}, {b_hits.shape}, {users.shape}"
+        )
     diff, count = user_sums(users, a_hits.astype(np.float64) - b_hits, np.ones(len(users)))
     interval = cluster_interval((diff, count), ratio, confidence, resamples, seed)
     return Lead(interval.estimate, interval.low, interval.high, confidence, int(count.sum()), interval.users)

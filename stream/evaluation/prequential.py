@@ -16,7 +16,7 @@ from typing import Any
 class RankingScore:
     """Running Recall@K / NDCG@K for one learner, plus a windowed series for curves."""
 
-    __slots__ = ("k", "window", "n", "hits", "ndcg", "_win_n", "_win_hits", "series")
+    __slots__ = ("_win_hits", "_win_n", "hits", "k", "n", "ndcg", "series", "window")
 
     def __init__(self, k: int = 10, window: int = 1000) -> None:
         self.k = k
@@ -54,8 +54,7 @@ class RankingScore:
         return self.ndcg / self.n if self.n else 0.0
 
     def summary(self) -> dict[str, float]:
-        return {f"recall@{self.k}": round(self.recall, 4), f"ndcg@{self.k}": round(self.ndcg_mean, 4),
-                "scored": self.n}
+        return {f"recall@{self.k}": round(self.recall, 4), f"ndcg@{self.k}": round(self.ndcg_mean, 4), "scored": self.n}
 
     def to_state(self) -> dict[str, Any]:
         return {s: getattr(self, s) for s in self.__slots__}
@@ -72,7 +71,7 @@ class PairwiseScore:
     full-catalogue Recall/NDCG test runs on every n-th click in the worker.
     """
 
-    __slots__ = ("n", "correct")
+    __slots__ = ("correct", "n")
 
     def __init__(self) -> None:
         self.n = 0
@@ -96,7 +95,7 @@ class PairwiseScore:
 class LogLoss:
     """Running (weighted) log-loss of a pointwise probability model."""
 
-    __slots__ = ("weight", "total")
+    __slots__ = ("total", "weight")
 
     def __init__(self) -> None:
         self.weight = 0.0
@@ -128,7 +127,7 @@ class ServedClicks:
     ``catalogue``: the summed size of the catalogue each scored click was ranked against.
     """
 
-    __slots__ = ("scored", "reclicks", "new_items", "catalogue")
+    __slots__ = ("catalogue", "new_items", "reclicks", "scored")
 
     def __init__(self) -> None:
         self.scored = 0
@@ -150,10 +149,13 @@ class ServedClicks:
         def per_click(x: float) -> float | None:
             return (round(x / scored, digits) if digits is not None else x / scored) if scored else None
 
-        return {"scored_clicks": scored, "exclude_seen": exclude_seen,
-                "reclick_share": per_click(sum(t.reclicks for t in tallies)),
-                "new_item_share": per_click(sum(t.new_items for t in tallies)),
-                "mean_catalogue_items": per_click(sum(t.catalogue for t in tallies))}
+        return {
+            "scored_clicks": scored,
+            "exclude_seen": exclude_seen,
+            "reclick_share": per_click(sum(t.reclicks for t in tallies)),
+            "new_item_share": per_click(sum(t.new_items for t in tallies)),
+            "mean_catalogue_items": per_click(sum(t.catalogue for t in tallies)),
+        }
 
     def to_state(self) -> dict[str, int]:
         return {s: getattr(self, s) for s in self.__slots__}

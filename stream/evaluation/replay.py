@@ -18,8 +18,13 @@ from stream.events import Event
 from stream.processor import LEARNERS, PartitionProcessor
 
 
-def replay(events: Iterable[Event], cfg: Config, partitions: int = 1, k: int = 10,
-           progress: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def replay(
+    events: Iterable[Event],
+    cfg: Config,
+    partitions: int = 1,
+    k: int = 10,
+    progress: Callable[[int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     shards = [PartitionProcessor(cfg, k) for _ in range(partitions)]
     started = time.perf_counter()
     n = 0
@@ -42,6 +47,7 @@ def served_rule(shards: list[PartitionProcessor]) -> dict[str, Any]:
 
 def summarise(shards: list[PartitionProcessor], k: int = 10, digits: int | None = 4) -> dict[str, Any]:
     """Every learner's prequential figures pooled over partitions (weighted by their counts)."""
+
     def r(x: float) -> float:
         return round(x, digits) if digits is not None else x
 
@@ -54,7 +60,8 @@ def summarise(shards: list[PartitionProcessor], k: int = 10, digits: int | None 
             f"ndcg@{k}": r(sum(s.scores[name].ndcg for s in shards) / n) if n else None,
             "scored_clicks": n,
             "pairwise_accuracy": r(sum(s.pairwise[name].correct for s in shards if name in s.pairwise) / pairs)
-            if pairs else None,
+            if pairs
+            else None,
         }
         if name != "popularity":
             detections = sorted(d for s in shards for d in s.drift[name].detections)

@@ -114,15 +114,23 @@ class SlateScore:
     def intervals(self, confidence: float = 0.95, resamples: int = 9999, seed: int = 0) -> dict[str, Interval]:
         """GAUC and NDCG@k, each with an interval resampling users."""
         kw = {"confidence": confidence, "resamples": resamples, "seed": seed}
-        return {"gauc": self._sums.interval(ratio, "weighted_auc", "auc_impressions", **kw),
-                f"ndcg@{self.k}": self._sums.interval(ratio, "ndcg", "ndcg_visits", **kw)}
+        return {
+            "gauc": self._sums.interval(ratio, "weighted_auc", "auc_impressions", **kw),
+            f"ndcg@{self.k}": self._sums.interval(ratio, "ndcg", "ndcg_visits", **kw),
+        }
 
-    def summary(self, digits: int = 4, confidence: float = 0.95, resamples: int = 9999,
-                seed: int = 0) -> dict[str, object]:
+    def summary(
+        self, digits: int = 4, confidence: float = 0.95, resamples: int = 9999, seed: int = 0
+    ) -> dict[str, object]:
         """{"gauc": Interval.to_dict(), "ndcg@k": ..., "visits", "gauc_visits", "skipped", "ndcg_visits"}."""
         figures = {name: iv.to_dict(digits) for name, iv in self.intervals(confidence, resamples, seed).items()}
-        return {**figures, "visits": self.visits, "gauc_visits": self.gauc_visits, "skipped": self.skipped,
-                "ndcg_visits": int(self._sums.total("ndcg_visits"))}
+        return {
+            **figures,
+            "visits": self.visits,
+            "gauc_visits": self.gauc_visits,
+            "skipped": self.skipped,
+            "ndcg_visits": int(self._sums.total("ndcg_visits")),
+        }
 
 
 class LogLossVsConstant:
@@ -153,13 +161,17 @@ class LogLossVsConstant:
     def intervals(self, confidence: float = 0.95, resamples: int = 9999, seed: int = 0) -> dict[str, Interval]:
         """Both log-losses and the model's minus the constant's (below zero: the model is better)."""
         kw = {"confidence": confidence, "resamples": resamples, "seed": seed}
-        return {"model_logloss": self._sums.interval(ratio, "model", "impressions", **kw),
-                "constant_logloss": self._sums.interval(ratio, "constant", "impressions", **kw),
-                "model_minus_constant": self._sums.interval(lambda m, c, n: (m - c) / n, "model", "constant",
-                                                            "impressions", **kw)}
+        return {
+            "model_logloss": self._sums.interval(ratio, "model", "impressions", **kw),
+            "constant_logloss": self._sums.interval(ratio, "constant", "impressions", **kw),
+            "model_minus_constant": self._sums.interval(
+                lambda m, c, n: (m - c) / n, "model", "constant", "impressions", **kw
+            ),
+        }
 
-    def summary(self, digits: int = 4, confidence: float = 0.95, resamples: int = 9999,
-                seed: int = 0) -> dict[str, object]:
+    def summary(
+        self, digits: int = 4, confidence: float = 0.95, resamples: int = 9999, seed: int = 0
+    ) -> dict[str, object]:
         """{"model_logloss", "constant_logloss", "model_minus_constant": Interval.to_dict(), counts}."""
         figures = {name: iv.to_dict(digits) for name, iv in self.intervals(confidence, resamples, seed).items()}
         return {**figures, "impressions": self.impressions, "visits": self.visits, "clicks": self.clicks}

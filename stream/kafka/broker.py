@@ -45,8 +45,13 @@ def broker_binary() -> str:
 
 
 class EmbeddedBroker:
-    def __init__(self, port: int | None = None, storage: str = "memory://tansu/",
-                 start_timeout_s: float = 30.0, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        storage: str = "memory://tansu/",
+        start_timeout_s: float = 30.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.storage = storage
         self.start_timeout_s = start_timeout_s
@@ -70,10 +75,21 @@ class EmbeddedBroker:
         # tansu's stderr goes to a file read if it exits early; its own descriptor outlives ours.
         with tempfile.TemporaryFile() as errors:
             self.proc = subprocess.Popen(
-                [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                 "--storage-engine", self.storage],
-                stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True,
-                env={**os.environ, **self.env} if self.env else None)
+                [
+                    broker_binary(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    self.storage,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
+                env={**os.environ, **self.env} if self.env else None,
+            )
             deadline = time.monotonic() + self.start_timeout_s
             admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
             while True:
@@ -82,8 +98,10 @@ class EmbeddedBroker:
                     said = errors.read().decode(errors="replace").strip().splitlines()
                     if said:  # e.g. a storage engine this build lacks: "Error: ...FeatureNotEnabled..."
                         raise BrokerError(f"tansu exited with code {self.proc.returncode}: {said[-1]}")
-                    raise BrokerError(f"tansu exited with code {self.proc.returncode} on port {self.port}; "
-                                      "is the port in use? pick another with --port")
+                    raise BrokerError(
+                        f"tansu exited with code {self.proc.returncode} on port {self.port}; "
+                        "is the port in use? pick another with --port"
+                    )
                 try:
                     admin.list_topics(timeout=1.0)
                     log.info("tansu broker ready at %s", self.bootstrap_servers)
@@ -91,8 +109,9 @@ class EmbeddedBroker:
                 except Exception:  # KafkaException until the listener answers
                     if time.monotonic() > deadline:
                         self.stop()
-                        raise BrokerError(f"tansu did not answer on {self.bootstrap_servers} "
-                                          f"within {self.start_timeout_s:.0f}s") from None
+                        raise BrokerError(
+                            f"tansu did not answer on {self.bootstrap_servers} within {self.start_timeout_s:.0f}s"
+                        ) from None
                     time.sleep(0.05)
 
     def stop(self, timeout_s: float = 5.0, sig: int = signal.SIGINT) -> None:

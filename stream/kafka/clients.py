@@ -77,9 +77,13 @@ def ensure_topics(cfg: KafkaConfig, timeout_s: float = 10.0) -> None:
     do not exist (idempotent)."""
     admin = AdminClient(_base(cfg))
     existing = admin.list_topics(timeout=timeout_s).topics
-    wanted = [NewTopic(cfg.events_topic, cfg.partitions, 1), NewTopic(cfg.dlq_topic, 1, 1),
-              NewTopic(cfg.signals_topic, 1, 1), NewTopic(cfg.recommendations_topic, cfg.partitions, 1),
-              NewTopic(cfg.model_updates_topic, 1, 1)]
+    wanted = [
+        NewTopic(cfg.events_topic, cfg.partitions, 1),
+        NewTopic(cfg.dlq_topic, 1, 1),
+        NewTopic(cfg.signals_topic, 1, 1),
+        NewTopic(cfg.recommendations_topic, cfg.partitions, 1),
+        NewTopic(cfg.model_updates_topic, 1, 1),
+    ]
     missing = [t for t in wanted if t.topic not in existing]
     if missing:
         for future in admin.create_topics(missing, operation_timeout=timeout_s).values():

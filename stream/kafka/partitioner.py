@@ -19,13 +19,13 @@ def murmur2(data: bytes) -> int:
     h = (_SEED ^ length) & _MASK
     blocks = length // 4
     for i in range(blocks):
-        k = int.from_bytes(data[4 * i:4 * i + 4], "little")
+        k = int.from_bytes(data[4 * i : 4 * i + 4], "little")
         k = (k * _M) & _MASK
         k ^= k >> 24
         k = (k * _M) & _MASK
         h = (h * _M) & _MASK
         h ^= k
-    tail = data[4 * blocks:]
+    tail = data[4 * blocks :]
     if len(tail) == 3:
         h ^= tail[2] << 16
     if len(tail) >= 2:

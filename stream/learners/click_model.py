@@ -34,9 +34,18 @@ FEATURES = ("pop", "trend", "ctr", "cat_affinity", "knn", "mf", "position")
 class ClickModel:
     name = "click_model"
 
-    def __init__(self, state: FeatureState, popularity: Popularity, knn: ItemKNN, mf: IncrementalMF,
-                 learning_rate: float = 0.05, l2: float = 0.0, negative_rate: float = 0.1,
-                 sampled_negatives: int = 1, candidates_per_source: int = 50) -> None:
+    def __init__(
+        self,
+        state: FeatureState,
+        popularity: Popularity,
+        knn: ItemKNN,
+        mf: IncrementalMF,
+        learning_rate: float = 0.05,
+        l2: float = 0.0,
+        negative_rate: float = 0.1,
+        sampled_negatives: int = 1,
+        candidates_per_source: int = 50,
+    ) -> None:
         self.state = state
         self.popularity = popularity
         self.knn = knn
@@ -65,15 +74,22 @@ class ClickModel:
     def _squash(knn: float) -> float:
         return knn / (1.0 + knn)
 
-    def _feature_matrix(self, user: int, items: np.ndarray, ts_s: float, knn: np.ndarray,
-                        mf: np.ndarray) -> np.ndarray:
+    def _feature_matrix(self, user: int, items: np.ndarray, ts_s: float, knn: np.ndarray, mf: np.ndarray) -> np.ndarray:
         """(m,) candidates -> (m, len(FEATURES)), the same features as ``features`` row by row."""
         st = self.state
         clicks = self.popularity.score_catalogue(user)[items]
         trend = st.item_counters["click"].get_many(items, ts_s)[0]
-        return np.column_stack([np.log1p(clicks), np.log1p(trend), st.item_ctr(items, ts_s),
-                                st.category_affinity(user, items), knn / (1.0 + knn), mf,
-                                np.zeros(len(items))])
+        return np.column_stack(
+            [
+                np.log1p(clicks),
+                np.log1p(trend),
+                st.item_ctr(items, ts_s),
+                st.category_affinity(user, items),
+                knn / (1.0 + knn),
+                mf,
+                np.zeros(len(items)),
+            ]
+        )
 
     # -- river API -----------------------------------------------------------------------------
 
@@ -96,10 +112,13 @@ class ClickModel:
                 j = (h * 2246822519 + k * 3266489917 + 1) % n
                 if j != x.item:
                     out.append((self.features(x.user, j, x.ts_s), False, 1.0))
-        elif x.type == "impression" and self.negative_rate > 0:
-            # A deterministic coin (hash of the event id), so replays keep the same sample.
-            if (zlib.crc32(x.event.event_id.encode()) % 10_000) < self.negative_rate * 10_000:
-                out.append((self.features(x.user, x.item, x.ts_s, x.position), False, 1.0 / self.negative_rate))
+        # A deterministic coin (hash of the event id), so replays keep the same sample.
+        elif (
+            x.type == "impression"
+            and self.negative_rate > 0
+            and (zlib.crc32(x.event.event_id.encode()) % 10_000) < self.negative_rate * 10_000
+        ):
+            out.append((self.features(x.user, x.item, x.ts_s, x.position), False, 1.0 / self.negative_rate))
         return out
 
     def learn_one(self, x: Interaction) -> None:
@@ -135,8 +154,11 @@ class ClickModel:
     # -- snapshots -----------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        return {"weights": dict(self.model.weights), "intercept": self.model.intercept,
-                "n_iterations": self.model.optimizer.n_iterations}
+        return {
+            "weights": dict(self.model.weights),
+            "intercept": self.model.intercept,
+            "n_iterations": self.model.optimizer.n_iterations,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         for name, value in state["weights"].items():

@@ -76,7 +76,9 @@ class ItemKNN(CatalogueRanker):
         score = 0.0
         recent = self.state.recent_items(user)
         # Every recent item was clicked, so it has a co-visitation row.
-        for rank, (r, s) in enumerate(zip(recent, [row.get(item) for row in map(self.state.covis.slots.__getitem__, recent)])):
+        for rank, (r, s) in enumerate(
+            zip(recent, [row.get(item) for row in map(self.state.covis.slots.__getitem__, recent)])
+        ):
             if s is not None:
                 score += weights[r][s] * inv_norm_i / (math.sqrt(clicks[r] + 1.0) * (1.0 + rank))
         self._last_similarity = (key, score)

@@ -28,8 +28,18 @@ from stream.state.serial import pack_array, unpack_array
 
 
 @numba.njit(cache=True, nogil=True)
-def _pairwise_steps(P: np.ndarray, Q: np.ndarray, b: np.ndarray, u: int, i: int, h: int, n_items: int,
-                    negatives: int, lr: float, shrink: float) -> None:
+def _pairwise_steps(
+    P: np.ndarray,
+    Q: np.ndarray,
+    b: np.ndarray,
+    u: int,
+    i: int,
+    h: int,
+    n_items: int,
+    negatives: int,
+    lr: float,
+    shrink: float,
+) -> None:
     """In place, one after another: for each negative j, one step on -log sigmoid(s(u,i) - s(u,j)).
 
     j = (h * 2654435761 + k * 40503) mod n_items, in uint64 (exact for a 32-bit hash h).
@@ -64,8 +74,15 @@ def _score(P: np.ndarray, Q: np.ndarray, b: np.ndarray, u: int, i: int) -> float
 class IncrementalMF(CatalogueRanker):
     name = "isgd_mf"
 
-    def __init__(self, state: FeatureState, factors: int = 32, learning_rate: float = 0.05,
-                 regularisation: float = 0.01, negatives: int = 2, seed: int = 7) -> None:
+    def __init__(
+        self,
+        state: FeatureState,
+        factors: int = 32,
+        learning_rate: float = 0.05,
+        regularisation: float = 0.01,
+        negatives: int = 2,
+        seed: int = 7,
+    ) -> None:
         self.state = state
         self.f = factors
         self.lr = learning_rate
@@ -96,8 +113,18 @@ class IncrementalMF(CatalogueRanker):
         n_items = self.state.n_items
         if n_items < 2:
             return
-        _pairwise_steps(self.P, self.Q, self.b, x.user, x.item, zlib.crc32(x.event.event_id.encode()),
-                        n_items, self.negatives, self.lr, 1.0 - self.lr * self.reg)
+        _pairwise_steps(
+            self.P,
+            self.Q,
+            self.b,
+            x.user,
+            x.item,
+            zlib.crc32(x.event.event_id.encode()),
+            n_items,
+            self.negatives,
+            self.lr,
+            1.0 - self.lr * self.reg,
+        )
 
     def score_catalogue(self, user: int) -> np.ndarray:
         """(n_items,) b + Q p; an unknown user gets the biases, an unknown item 0."""

@@ -18,8 +18,13 @@ class SourceError(ValueError):
     pass
 
 
-def open_source(dataset: str, path: str | None = None, columns: ColumnMap | None = None,
-                synthetic: SyntheticConfig | None = None, exposure: ExposureConfig | None = None) -> Iterator[Event]:
+def open_source(
+    dataset: str,
+    path: str | None = None,
+    columns: ColumnMap | None = None,
+    synthetic: SyntheticConfig | None = None,
+    exposure: ExposureConfig | None = None,
+) -> Iterator[Event]:
     if dataset == "synthetic":
         return synthetic_events(synthetic or SyntheticConfig())
     if dataset == "exposure":

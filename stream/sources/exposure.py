@@ -105,8 +105,7 @@ def systematic_sample(rng: np.random.Generator, pi: np.ndarray) -> np.ndarray:
     return rng.permutation(picks)
 
 
-def _draw_visitors(rng: np.random.Generator, activity: np.ndarray, arrival: np.ndarray,
-                   n_visits: int) -> np.ndarray:
+def _draw_visitors(rng: np.random.Generator, activity: np.ndarray, arrival: np.ndarray, n_visits: int) -> np.ndarray:
     """(n_visits,) users, each drawn by activity among the users arrived by that visit (rejection)."""
     users = np.empty(n_visits, dtype=np.int64)
     pending = np.arange(n_visits)
@@ -137,8 +136,10 @@ class ExposureWorld:
         self.item_price = np.round(cfg.mean_value * rng.lognormal(-0.18, 0.6, cfg.n_items), 2)
         self.drift_visit = self.latent.drift_session
         self.drift_ts_ms = int(self.visit_ts[self.drift_visit]) if self.drift_visit < cfg.n_sessions else None
-        self.item_attrs = [ItemAttributes(category=f"cat{c}", tags=tags)
-                           for c, tags in zip(self.latent.item_category.tolist(), self.latent.item_tags)]
+        self.item_attrs = [
+            ItemAttributes(category=f"cat{c}", tags=tags)
+            for c, tags in zip(self.latent.item_category.tolist(), self.latent.item_tags)
+        ]
         self._user_index = {user_key(u): u for u in range(cfg.n_users)}
         self._item_index = {item_key(i): i for i in range(cfg.n_items)}
 
@@ -173,21 +174,24 @@ class ExposureWorld:
         """(n_items,) the exact probability that each item is in this user's slate at this visit."""
         return inclusion_probabilities(self.policy_weights(user, visit), self.cfg.slate_size)
 
-    def click_probability(self, user: int, items: np.ndarray, visit: int, positions: np.ndarray,
-                          clicked_before: np.ndarray) -> np.ndarray:
+    def click_probability(
+        self, user: int, items: np.ndarray, visit: int, positions: np.ndarray, clicked_before: np.ndarray
+    ) -> np.ndarray:
         """True P(click | shown). items, clicked_before: (m,); positions broadcast against them."""
         p = self.latent.click_probability(np.full(len(items), user), items, visit, positions)
         return np.where(clicked_before, p * self.cfg.reclick_propensity, p).clip(0.0, 1.0)
 
-    def shown_click_probability(self, user: int, items: np.ndarray, visit: int,
-                                clicked_before: np.ndarray) -> np.ndarray:
+    def shown_click_probability(
+        self, user: int, items: np.ndarray, visit: int, clicked_before: np.ndarray
+    ) -> np.ndarray:
         """(m,) P(click | shown) averaged over the uniformly random display position."""
         positions = np.arange(self.cfg.slate_size)[:, None]
         return self.click_probability(user, items, visit, positions, clicked_before).mean(axis=0)
 
 
-def draw_visit(rng: np.random.Generator, world: ExposureWorld, visit: int, user: int,
-               clicked_before: np.ndarray) -> Visit:
+def draw_visit(
+    rng: np.random.Generator, world: ExposureWorld, visit: int, user: int, clicked_before: np.ndarray
+) -> Visit:
     """One visit of ``user``: slate, clicks, conversions. clicked_before: (n_items,) bool, not kept."""
     pi = world.inclusion(user, visit)
     items = systematic_sample(rng, pi)
@@ -229,8 +233,12 @@ def _visit_events(world: ExposureWorld, v: Visit) -> Iterator[tuple[int, str, di
     """(ts, type, fields) of a visit: its impressions, then each click and its conversion."""
     request_id = f"r{world.cfg.seed}-{v.index}"
     common = [
-        dict(user_id=user_key(v.user), item_id=item_key(item), item=world.item_attrs[item],
-             context=Context(position=pos, surface="home", request_id=request_id, propensity=pi))
+        dict(
+            user_id=user_key(v.user),
+            item_id=item_key(item),
+            item=world.item_attrs[item],
+            context=Context(position=pos, surface="home", request_id=request_id, propensity=pi),
+        )
         for pos, (item, pi) in enumerate(zip(v.items.tolist(), v.propensity.tolist()))
     ]
     for fields in common:
@@ -277,8 +285,9 @@ class ExposureOracle:
         user, items, visit, exists = self._resolve(user_id, item_ids, ts_ms)
         return np.where(exists, self.world.inclusion(user, visit)[items], 0.0)
 
-    def click_probability(self, user_id: str, item_ids: Sequence[str], ts_ms: int,
-                          positions: Sequence[int] | np.ndarray) -> np.ndarray:
+    def click_probability(
+        self, user_id: str, item_ids: Sequence[str], ts_ms: int, positions: Sequence[int] | np.ndarray
+    ) -> np.ndarray:
         """(m,) true P(click | shown at that position) at ts, the user's history before ts included."""
         user, items, visit, exists = self._resolve(user_id, item_ids, ts_ms)
         again = self._clicked_before(user, items, ts_ms)
@@ -291,5 +300,6 @@ class ExposureOracle:
         user, items, visit, exists = self._resolve(user_id, item_ids, ts_ms)
         again = self._clicked_before(user, items, ts_ms)
         scores = self.world.inclusion(user, visit)[items] * self.world.shown_click_probability(
-            user, items, visit, again)
+            user, items, visit, again
+        )
         return np.where(exists, scores, -np.inf)

@@ -115,8 +115,9 @@ def _csv_records(path: Path) -> Iterator[tuple[int, dict]]:
         except csv.Error as exc:
             raise LogFormatError(f"{path}: row {reader.line_num}: not CSV ({exc})") from None
         except UnicodeDecodeError as exc:
-            raise LogFormatError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#x}: {exc.reason}); "
-                                 "save the log as UTF-8") from None
+            raise LogFormatError(
+                f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#x}: {exc.reason}); save the log as UTF-8"
+            ) from None
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict]]:
@@ -143,8 +144,9 @@ def _check_map(path: Path, columns: ColumnMap) -> None:
     if not columns.tags_sep:
         raise LogFormatError("the tag separator is empty; pass --tags-sep with one or more characters")
     if not _valid(dict.fromkeys(columns.user_attrs, ""), Attributes):
-        raise LogFormatError(f"--user-attr-cols names {len(columns.user_attrs)} columns; "
-                             f"use {_describe(_schema_type('user'))}")
+        raise LogFormatError(
+            f"--user-attr-cols names {len(columns.user_attrs)} columns; use {_describe(_schema_type('user'))}"
+        )
 
 
 def _event(path: Path, row: int, n: int, rec: dict, columns: ColumnMap, mapped: _Mapped) -> Event:
@@ -152,8 +154,12 @@ def _event(path: Path, row: int, n: int, rec: dict, columns: ColumnMap, mapped: 
     cells = _cells(rec, mapped, where)
     moment, ts = _timestamp(cells["time"], columns, where)
     doc = _document(cells, columns, ts)
-    doc.setdefault("event_id", hashlib.blake2b(
-        f"{path.name}:{n}:{doc['user_id']}:{doc['item_id']}:{moment}".encode(), digest_size=12).hexdigest())
+    doc.setdefault(
+        "event_id",
+        hashlib.blake2b(
+            f"{path.name}:{n}:{doc['user_id']}:{doc['item_id']}:{moment}".encode(), digest_size=12
+        ).hexdigest(),
+    )
     try:
         return msgspec.convert(doc, Event, strict=False)
     except msgspec.ValidationError as exc:
@@ -173,8 +179,10 @@ def _cells(rec: dict, mapped: _Mapped, where: str) -> dict[str, Any]:
     cells: dict[str, Any] = {}
     for field, column in mapped:
         if column not in rec:
-            raise LogFormatError(f"{where}: no column {column!r} (the {_FIELDS[field].label}); "
-                                 f"name the right one with {_FIELDS[field].flag}")
+            raise LogFormatError(
+                f"{where}: no column {column!r} (the {_FIELDS[field].label}); "
+                f"name the right one with {_FIELDS[field].flag}"
+            )
         raw = rec[column]
         if field in _REQUIRED or raw not in (None, ""):
             if field == "user_attrs":
@@ -190,8 +198,10 @@ def _timestamp(raw: Any, columns: ColumnMap, where: str) -> tuple[float, int]:
         moment = float(raw)
         return moment, int(moment * (1000 if columns.time_unit == "s" else 1))
     except (TypeError, ValueError, OverflowError):
-        raise LogFormatError(f"{where}: time {_show(raw)} (column {columns.time!r}) must be a number "
-                             f"({columns.time_unit} since 1970; see --time-unit)") from None
+        raise LogFormatError(
+            f"{where}: time {_show(raw)} (column {columns.time!r}) must be a number "
+            f"({columns.time_unit} since 1970; see --time-unit)"
+        ) from None
 
 
 def _document(cells: dict[str, Any], columns: ColumnMap, ts: int) -> dict[str, Any]:
@@ -244,14 +254,14 @@ def _bad_value(message: str, cells: dict[str, Any], columns: ColumnMap, where: s
     else:
         column, raw = getattr(columns, field), cells.get(field)
     hint = f" ms (read as {ts} ms; check --time-unit)" if field == "time" else ""
-    return LogFormatError(f"{where}: {_FIELDS[field].label} {_show(raw)} (column {column!r}) "
-                          f"must be {_describe(schema)}{hint}")
+    return LogFormatError(
+        f"{where}: {_FIELDS[field].label} {_show(raw)} (column {column!r}) must be {_describe(schema)}{hint}"
+    )
 
 
 def _bad_attribute(attrs: dict[str, Any]) -> tuple[str, Any]:
     """The user-attribute column the schema refused (its error names no key)."""
-    return next(((c, v) for c, v in attrs.items() if not _valid({c: _text(v)}, Attributes)),
-                next(iter(attrs.items())))
+    return next(((c, v) for c, v in attrs.items() if not _valid({c: _text(v)}, Attributes)), next(iter(attrs.items())))
 
 
 def _show(raw: Any) -> str:

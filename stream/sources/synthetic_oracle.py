@@ -85,8 +85,9 @@ class SyntheticOracle:
         exists = (items >= 0) & (self.world.item_arrival[np.maximum(items, 0)] <= session)
         return user, np.maximum(items, 0), session, exists
 
-    def click_probability(self, user_id: str, item_ids: Sequence[str], ts_ms: int,
-                          positions: Sequence[int] | np.ndarray) -> np.ndarray:
+    def click_probability(
+        self, user_id: str, item_ids: Sequence[str], ts_ms: int, positions: Sequence[int] | np.ndarray
+    ) -> np.ndarray:
         """(m,) true P(click | shown at that position) in the session under way at ts."""
         user, items, session, exists = self._resolve(user_id, item_ids, ts_ms)
         p = self.world.click_probability(np.full(len(items), user), items, session, np.asarray(positions))
@@ -101,4 +102,3 @@ class SyntheticOracle:
         click = self.world.click_probability(np.full(len(items), user), items, session, positions).mean(axis=0)
         scores = self.exposure(user, session)[items] * click
         return np.where(exists, scores, -np.inf)
-

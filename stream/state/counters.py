@@ -20,7 +20,7 @@ _MAX_EXPONENT = 700.0  # reads far before t_ref (very late events) saturate inst
 
 
 class DecayedCounters:
-    __slots__ = ("half_lives", "rates", "_fastest", "t_ref", "rows", "_last")
+    __slots__ = ("_fastest", "_last", "half_lives", "rates", "rows", "t_ref")
 
     def __init__(self, half_lives_s: list[float]) -> None:
         self.half_lives = list(half_lives_s)

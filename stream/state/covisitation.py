@@ -18,7 +18,7 @@ from typing import Any
 
 
 class CoVisitation:
-    __slots__ = ("max_neighbours", "window", "slots", "neighbours", "weights", "_distance_weights")
+    __slots__ = ("_distance_weights", "max_neighbours", "neighbours", "slots", "weights", "window")
 
     def __init__(self, max_neighbours: int, window: int) -> None:
         self.max_neighbours = max_neighbours
@@ -90,9 +90,15 @@ class CoVisitation:
         return sum(1 for row in self.slots if row is not None)
 
     def to_state(self) -> dict[str, Any]:
-        return {"max_neighbours": self.max_neighbours, "window": self.window,
-                "rows": [[a, self.neighbours[a].tolist(), self.weights[a].tolist()]
-                         for a, row in enumerate(self.slots) if row is not None]}
+        return {
+            "max_neighbours": self.max_neighbours,
+            "window": self.window,
+            "rows": [
+                [a, self.neighbours[a].tolist(), self.weights[a].tolist()]
+                for a, row in enumerate(self.slots)
+                if row is not None
+            ],
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> CoVisitation:
@@ -100,4 +106,3 @@ class CoVisitation:
         for a, keys, values in state["rows"]:
             cv._set_row(int(a), list(zip(keys, values)))
         return cv
-

@@ -6,7 +6,7 @@ from collections import OrderedDict
 
 
 class DedupWindow:
-    __slots__ = ("capacity", "_ids")
+    __slots__ = ("_ids", "capacity")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity

@@ -133,7 +133,7 @@ class FeatureState:
         if x.item in recent:
             recent.remove(x.item)
         recent.insert(0, x.item)
-        del recent[self.cfg.recent_items:]
+        del recent[self.cfg.recent_items :]
         seen = self.seen.setdefault(x.user, {})
         seen[x.item] = None
         if len(seen) > self.cfg.max_seen_per_user:

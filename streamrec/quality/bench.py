@@ -61,8 +61,9 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True, log: L
     """Replay one data set under protocols (a)-(c); plain data out."""
     started = time.perf_counter()
     events = ds.load()
-    cfg = ServingPath.replay_config(msgspec.structs.replace(
-        cfg, worker=msgspec.structs.replace(cfg.worker, prequential_every=1)))
+    cfg = ServingPath.replay_config(
+        msgspec.structs.replace(cfg, worker=msgspec.structs.replace(cfg.worker, prequential_every=1))
+    )
     truth = ds.oracle() if ds.oracle else None
     rankers: dict[str, Any] = {"trending": Trending(), **({"oracle": Oracle(truth)} if truth else {})}
     with tempfile.TemporaryDirectory(prefix="streamrec-quality-") as tmp:
@@ -74,8 +75,12 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True, log: L
         run = replay(events, cfg, observers, k, lambda n, _: log(f"[{ds.name}] {n:,} of {len(events):,} events"))
     proc: PartitionProcessor = run["processor"]
     result: dict[str, Any] = {
-        "dataset": ds.name, "seed": ds.seed, "held_out": ds.held_out, "events": run["events"],
-        "prequential": _prequential(clicks.log, ds.report, k, proc)}
+        "dataset": ds.name,
+        "seed": ds.seed,
+        "held_out": ds.held_out,
+        "events": run["events"],
+        "prequential": _prequential(clicks.log, ds.report, k, proc),
+    }
     if path is not None:
         result["serving"] = {**path.summary(proc, len(clicks.log)), "student": bool(ds.retrain_every)}
     if slates is not None:
@@ -84,21 +89,25 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True, log: L
     return result
 
 
-def _slates(visits: dict[str, Visit], rankers: dict[str, Any], truth: Any, path: ServingPath | None,
-            k: int) -> Slates:
+def _slates(visits: dict[str, Visit], rankers: dict[str, Any], truth: Any, path: ServingPath | None, k: int) -> Slates:
     shown = {name: learner_scores(name) for name in LEARNERS}
     shown["trending"] = catalogue_scores(rankers["trending"])
     top = {name: learner_top_k(name, k) for name in LEARNERS}
     top.update({name: catalogue_top_k(r, k) for name, r in rankers.items()})
     if truth is not None:
+
         def true_click_probability(proc: PartitionProcessor, user: int, items: np.ndarray, visit: Visit) -> np.ndarray:
-            return truth.click_probability(visit.user_id, [e.item_id for e in visit.impressions], visit.ts,
-                                           visit.positions)
+            return truth.click_probability(
+                visit.user_id, [e.item_id for e in visit.impressions], visit.ts, visit.positions
+            )
+
         shown["oracle"] = true_click_probability
     if path is not None:
+
         def served(proc: PartitionProcessor, user: int, visit: Visit) -> np.ndarray:
             rec = path.scorer.recommend(proc, visit.user_id, k)
             return np.array([proc.state.items.get(i) for i in rec.items], dtype=np.int64)
+
         top["serving"] = served
     return Slates(visits, shown, top, k, click_probabilities)
 
@@ -115,11 +124,15 @@ def _prequential(log: RankLog, report: tuple[float, float], k: int, proc: Partit
             f[f"{recall}_lead_over_{BASELINE}"] = log.lead(name, BASELINE, k, part, RESAMPLES).to_dict()
     oracle, base = figures.get("oracle", {}).get(recall), figures[BASELINE][recall]
     if oracle is not None and base is not None and oracle > base:
-        for name, f in figures.items():
+        for f in figures.values():
             if f[recall] is not None:
                 f["gap_closed"] = round((f[recall] - base) / (oracle - base), 4)
-    return {"clicks": part.stop - part.start, "report": list(report), "served_rule": served_rule([proc]),
-            "rankers": figures}
+    return {
+        "clicks": part.stop - part.start,
+        "report": list(report),
+        "served_rule": served_rule([proc]),
+        "rankers": figures,
+    }
 
 
 def _job(part: str, quick: bool, index: int, cfg: Config, k: int, serving: bool) -> dict[str, Any]:
@@ -160,8 +173,15 @@ def _offline_job(cfg: Config) -> dict[str, Any]:
     return report
 
 
-def bench_quality(cfg: Config, part: str = "evaluation", quick: bool = False, k: int = 10, serving: bool = True,
-                  processes: int = 2, log: Log = print) -> dict[str, Any]:
+def bench_quality(
+    cfg: Config,
+    part: str = "evaluation",
+    quick: bool = False,
+    k: int = 10,
+    serving: bool = True,
+    processes: int = 2,
+    log: Log = print,
+) -> dict[str, Any]:
     """Every data set of ``part`` in its own job, and on full runs protocol (d) on MovieLens-100K
     (the offline temporal split at three seeds, RecBole's split); plain data with its provenance."""
     started = time.perf_counter()
@@ -171,8 +191,11 @@ def bench_quality(cfg: Config, part: str = "evaluation", quick: bool = False, k:
     with ProcessPoolExecutor(max_workers=processes) as pool:
         # The offline job is the longest (three trainings on one core): submitted first, so that the
         # other jobs share the remaining cores while it runs rather than wait in front of it.
-        extra = {} if quick else {"offline": pool.submit(_offline_job, cfg),
-                                   "recbole_split": pool.submit(_recbole_job, cfg, k)}
+        extra = (
+            {}
+            if quick
+            else {"offline": pool.submit(_offline_job, cfg), "recbole_split": pool.submit(_recbole_job, cfg, k)}
+        )
         futures = {pool.submit(_job, part, quick, i, cfg, k, serving): i for i in range(len(specs))}
         for future in as_completed(futures):
             i = futures[future]
@@ -182,8 +205,12 @@ def bench_quality(cfg: Config, part: str = "evaluation", quick: bool = False, k:
             out[name] = future.result()
             log(f"{name}: done")
     done = [r for r in results if r is not None]
-    return {"_run": _provenance(part, quick, k, serving, time.perf_counter() - started),
-            "datasets": done, "across_seeds": across_seeds(done, k), **out}
+    return {
+        "_run": _provenance(part, quick, k, serving, time.perf_counter() - started),
+        "datasets": done,
+        "across_seeds": across_seeds(done, k),
+        **out,
+    }
 
 
 def across_seeds(results: list[dict[str, Any]], k: int) -> dict[str, Any]:
@@ -200,23 +227,35 @@ def across_seeds(results: list[dict[str, Any]], k: int) -> dict[str, Any]:
             values = [r["prequential"]["rankers"][name][f"recall@{k}"] for r in runs]
             values = [v for v in values if v is not None]
             if values:
-                out[generator]["rankers"][name] = {f"recall@{k}_mean": round(float(np.mean(values)), 4),
-                                                   "min": min(values), "max": max(values)}
+                out[generator]["rankers"][name] = {
+                    f"recall@{k}_mean": round(float(np.mean(values)), 4),
+                    "min": min(values),
+                    "max": max(values),
+                }
     return out
 
 
 def _provenance(part: str, quick: bool, k: int, serving: bool, seconds: float) -> dict[str, Any]:
     """Date, commit, machine and command: what every reported figure carries."""
+
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                                  cwd=Path(__file__).resolve().parent).stdout.strip()
+            return subprocess.run(
+                ["git", *args], capture_output=True, text=True, timeout=10, cwd=Path(__file__).resolve().parent
+            ).stdout.strip()
         except OSError:
             return ""
 
-    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain")),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
-                       f"{platform.python_version()}",
-            "command": "streamrec " + " ".join(sys.argv[1:]) if sys.argv[1:] else "streamrec bench quality",
-            "part": part, "quick": quick, "k": k, "serving": serving, "seconds": round(seconds, 1)}
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(git("status", "--porcelain")),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}",
+        "command": "streamrec " + " ".join(sys.argv[1:]) if sys.argv[1:] else "streamrec bench quality",
+        "part": part,
+        "quick": quick,
+        "k": k,
+        "serving": serving,
+        "seconds": round(seconds, 1),
+    }

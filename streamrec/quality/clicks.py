@@ -49,8 +49,9 @@ class RankLog:
         ranks = np.frombuffer(self.ranks[name], dtype=np.int32)[part]
         return (ranks >= 0) & (ranks < k)
 
-    def figures(self, name: str, k: int, part: slice = slice(None), interval: bool = True,
-                resamples: int = 9999) -> dict[str, object]:
+    def figures(
+        self, name: str, k: int, part: slice = slice(None), interval: bool = True, resamples: int = 9999
+    ) -> dict[str, object]:
         """Recall@k and NDCG@k (one relevant item: 1/log2(rank + 2) for a hit), each with a 95 %
         interval that resamples users when ``interval``."""
         ranks, users = self._columns(name, part)

@@ -42,23 +42,38 @@ class DataSet:
 
 def exposure(seed: int, quick: bool = False) -> DataSet:
     cfg = ExposureConfig(seed=seed, n_users=300, n_items=200, n_sessions=1500) if quick else ExposureConfig(seed=seed)
-    return DataSet(f"exposure/{seed}", seed, lambda: list(exposure_events(cfg)), lambda: ExposureOracle(cfg),
-                   retrain_every=8_000 if quick else 50_000)
+    return DataSet(
+        f"exposure/{seed}",
+        seed,
+        lambda: list(exposure_events(cfg)),
+        lambda: ExposureOracle(cfg),
+        retrain_every=8_000 if quick else 50_000,
+    )
 
 
 def synthetic(seed: int, quick: bool = False) -> DataSet:
     cfg = SyntheticConfig(seed=seed, n_users=300, n_items=200, n_sessions=1500) if quick else SyntheticConfig(seed=seed)
-    return DataSet(f"synthetic/{seed}", seed, lambda: list(synthetic_events(cfg)), lambda: SyntheticOracle(cfg),
-                   retrain_every=4_000 if quick else 80_000)
+    return DataSet(
+        f"synthetic/{seed}",
+        seed,
+        lambda: list(synthetic_events(cfg)),
+        lambda: SyntheticOracle(cfg),
+        retrain_every=4_000 if quick else 80_000,
+    )
 
 
 def movielens(part: str) -> DataSet:
     """Replayed whole (every learner learns from every click); reported on its part's half."""
     # Three retrainings (after 50k, 100k and 150k events) rather than eval --serving's seven: each
     # trains on everything so far, and seven took most of the command's 30 minutes.
-    return DataSet("ml-100k", None, lambda: list(movielens_events()),
-                   report=(0.0, 0.5) if part == "development" else (0.5, 1.0), held_out=False,
-                   retrain_every=50_000)
+    return DataSet(
+        "ml-100k",
+        None,
+        lambda: list(movielens_events()),
+        report=(0.0, 0.5) if part == "development" else (0.5, 1.0),
+        held_out=False,
+        retrain_every=50_000,
+    )
 
 
 def datasets(part: str, quick: bool = False) -> list[DataSet]:
@@ -67,5 +82,5 @@ def datasets(part: str, quick: bool = False) -> list[DataSet]:
     if part not in SEEDS:
         raise ValueError(f"part {part!r}: use one of {', '.join(SEEDS)}")
     seeds = SEEDS[part]
-    out = [exposure(s, quick) for s in seeds] + [synthetic(s, quick) for s in seeds[:1 if quick else 3]]
+    out = [exposure(s, quick) for s in seeds] + [synthetic(s, quick) for s in seeds[: 1 if quick else 3]]
     return out if quick else [movielens(part), *out]

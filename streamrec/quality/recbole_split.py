@@ -53,8 +53,29 @@ DEFAULT_NAME = "ml-100k-temporal"
 RESERVED_NAMES = frozenset({"ml-100k"})
 # pandas.read_csv (RecBole's loader) reads these tokens as missing values, and these characters
 # as separators or quotes.
-NA_TOKENS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-                       "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+NA_TOKENS = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
 UNSAFE_CHARS = frozenset('\t\n\r"')
 
 Split = dict[str, list[Event]]
@@ -81,7 +102,7 @@ def split_clicks(events: Iterable[Event], ratios: Sequence[float] = RATIOS) -> S
     """The clicks in timestamp order (ties: given order), cut into consecutive parts by count."""
     clicks = sorted((e for e in events if e.type == "click"), key=lambda e: e.ts)
     bounds = np.cumsum((0, *split_sizes(len(clicks), ratios)))
-    return {part: clicks[bounds[i]:bounds[i + 1]] for i, part in enumerate(PARTS)}
+    return {part: clicks[bounds[i] : bounds[i + 1]] for i, part in enumerate(PARTS)}
 
 
 @dataclass(frozen=True)
@@ -97,21 +118,31 @@ class SplitInfo:
 
     def recbole_config(self) -> dict[str, Any]:
         """Settings for RecBole 1.2.1 (``Config(config_dict=...)``) that evaluate exactly this split."""
-        return {"dataset": self.name, "data_path": self.data_path, "benchmark_filename": list(PARTS),
-                "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
-                "eval_args": {"split": {"RS": list(RATIOS)}, "order": "TO", "group_by": None, "mode": "full"}}
+        return {
+            "dataset": self.name,
+            "data_path": self.data_path,
+            "benchmark_filename": list(PARTS),
+            "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+            "eval_args": {"split": {"RS": list(RATIOS)}, "order": "TO", "group_by": None, "mode": "full"},
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "recbole_config": self.recbole_config()}
 
 
-def split_info(split: Split, name: str = DEFAULT_NAME, data_path: str = "",
-               paths: dict[str, str] | None = None) -> SplitInfo:
+def split_info(
+    split: Split, name: str = DEFAULT_NAME, data_path: str = "", paths: dict[str, str] | None = None
+) -> SplitInfo:
     """Counts per part and over all parts ("all")."""
     parts = {**split, "all": [e for part in PARTS for e in split[part]]}
-    return SplitInfo(name, data_path, {p: len(es) for p, es in parts.items()},
-                     {p: len({e.user_id for e in es}) for p, es in parts.items()},
-                     {p: len({e.item_id for e in es}) for p, es in parts.items()}, paths or {})
+    return SplitInfo(
+        name,
+        data_path,
+        {p: len(es) for p, es in parts.items()},
+        {p: len({e.user_id for e in es}) for p, es in parts.items()},
+        {p: len({e.item_id for e in es}) for p, es in parts.items()},
+        paths or {},
+    )
 
 
 def _token(value: str) -> str:
@@ -137,8 +168,7 @@ def export_split(events: Iterable[Event], directory: Path | str, name: str = DEF
     """Write ``directory/name/name.{train,valid,test}.inter``: RecBole looks for a dataset's files
     in ``data_path/dataset/``, so ``data_path = directory`` and ``dataset = name`` read them."""
     if name in RESERVED_NAMES:
-        raise ValueError(f"RecBole 1.2.1 reads a dataset named {name!r} from its own bundled copy; "
-                         f"choose another name")
+        raise ValueError(f"RecBole 1.2.1 reads a dataset named {name!r} from its own bundled copy; choose another name")
     split = split_clicks(events)
     folder = Path(directory) / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -176,16 +206,20 @@ def full_sort(split: Split) -> FullSort:
     for e in split["test"]:
         tested.setdefault(e.user_id, set()).add(index[e.item_id])
     users = sorted(tested)
-    return FullSort(list(index), users, [np.array(sorted(tested[u])) for u in users],
-                    [np.array(sorted(seen.get(u, set()) - tested[u]), dtype=np.int64) for u in users])
+    return FullSort(
+        list(index),
+        users,
+        [np.array(sorted(tested[u])) for u in users],
+        [np.array(sorted(seen.get(u, set()) - tested[u]), dtype=np.int64) for u in users],
+    )
 
 
 def user_metrics(ranked: np.ndarray, truth: np.ndarray, k: int) -> tuple[float, float]:
     """Recall@k and NDCG@k of one user's ranked items (best first), as RecBole computes them."""
     hit = np.isin(ranked[:k], truth)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = discounts[:min(len(truth), k)].sum()
-    return float(hit.sum() / len(truth)), float(discounts[:len(hit)][hit].sum() / ideal)
+    ideal = discounts[: min(len(truth), k)].sum()
+    return float(hit.sum() / len(truth)), float(discounts[: len(hit)][hit].sum() / ideal)
 
 
 def rank_users(scores_of: Scorer, t: FullSort, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -238,12 +272,15 @@ def learner_scorer(proc: PartitionProcessor, name: str, items: list[str]) -> Sco
 def _figures(recall: np.ndarray, ndcg: np.ndarray, k: int, resamples: int) -> dict[str, Any]:
     """Each mean over users with its 95 % interval from resampling users."""
     ones = np.ones(len(recall))
-    return {f"{metric}@{k}": cluster_interval((values, ones), ratio, resamples=resamples).to_dict()
-            for metric, values in (("recall", recall), ("ndcg", ndcg))}
+    return {
+        f"{metric}@{k}": cluster_interval((values, ones), ratio, resamples=resamples).to_dict()
+        for metric, values in (("recall", recall), ("ndcg", ndcg))
+    }
 
 
-def evaluate_split(events: Sequence[Event], cfg: Config, k: int = 10, learners: Sequence[str] | None = None,
-                   resamples: int = 9999) -> dict[str, Any]:
+def evaluate_split(
+    events: Sequence[Event], cfg: Config, k: int = 10, learners: Sequence[str] | None = None, resamples: int = 9999
+) -> dict[str, Any]:
     """Every ranker's full-sort Recall@k and NDCG@k on the test part: ``pop`` (RecBole's Pop,
     fitted on train) and the stream learners, fitted by replaying train and valid: online, they
     have learned from everything before the test, where RecBole's models learn from train only."""
@@ -256,8 +293,14 @@ def evaluate_split(events: Sequence[Event], cfg: Config, k: int = 10, learners: 
     for name in learners if learners is not None else proc.rankers:
         rankers[name] = learner_scorer(proc, name, t.items)
     figures = {name: _figures(*rank_users(scores_of, t, k), k, resamples) for name, scores_of in rankers.items()}
-    return {"split": split_info(split).to_dict(), "k": k, "test_users": len(t.users),
-            "test": _test_coverage(split), "rankers": figures, "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "split": split_info(split).to_dict(),
+        "k": k,
+        "test_users": len(t.users),
+        "test": _test_coverage(split),
+        "rankers": figures,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def _test_coverage(split: Split) -> dict[str, int]:
@@ -265,10 +308,12 @@ def _test_coverage(split: Split) -> dict[str, int]:
     users = {e.user_id for e in split["train"] + split["valid"]}
     items = {e.item_id for e in split["train"] + split["valid"]}
     test = split["test"]
-    return {"users_new": len({e.user_id for e in test} - users),
-            "clicks_of_new_users": sum(e.user_id not in users for e in test),
-            "items_new": len({e.item_id for e in test} - items),
-            "clicks_on_new_items": sum(e.item_id not in items for e in test)}
+    return {
+        "users_new": len({e.user_id for e in test} - users),
+        "clicks_of_new_users": sum(e.user_id not in users for e in test),
+        "items_new": len({e.item_id for e in test} - items),
+        "clicks_on_new_items": sum(e.item_id not in items for e in test),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -282,8 +327,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--skip", nargs="*", default=[], help="stream learners left out")
     args = parser.parse_args(argv)
     events = list(movielens_events())
-    result = evaluate_split(events, load_config(env={}), args.k,
-                            [n for n in LEARNERS if n not in args.skip])
+    result = evaluate_split(events, load_config(env={}), args.k, [n for n in LEARNERS if n not in args.skip])
     if args.out:
         result["split"] = export_split(events, args.out).to_dict()
     json.dump(result, sys.stdout, indent=1)

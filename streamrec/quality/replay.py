@@ -43,8 +43,13 @@ class CatalogueScorer(Protocol):
     def scores(self, proc: PartitionProcessor, event: Event, known: int) -> np.ndarray: ...
 
 
-def replay(events: Iterable[Event], cfg: Config, observers: Sequence[Observer], k: int = 10,
-           progress: Callable[[int, PartitionProcessor], None] | None = None) -> dict[str, Any]:
+def replay(
+    events: Iterable[Event],
+    cfg: Config,
+    observers: Sequence[Observer],
+    k: int = 10,
+    progress: Callable[[int, PartitionProcessor], None] | None = None,
+) -> dict[str, Any]:
     """Run the events through a fresh processor; what it measured is in the observers."""
     proc = PartitionProcessor(cfg, k)
     started = time.perf_counter()
@@ -63,14 +68,16 @@ def replay(events: Iterable[Event], cfg: Config, observers: Sequence[Observer], 
 class ServingPath:
     """The served ranking in a replay: candidates, the current student, the learned blend; the
     student retrained every ``retrain_every`` events on everything applied so far and loaded as a
-    live scorer would load it (0: never, so the learners' blend serves alone, as before a first model). Training pauses the replay: each model serves from the event it was
-    trained up to, where a live system would serve it a training run later.
+    live scorer would load it (0: never, so the learners' blend serves alone, as before a first
+    model). Training pauses the replay: each model serves from the event it was trained
+    up to, where a live system would serve it a training run later.
 
     ``grid``: fixed blends also ranked on every click, for comparison with the learned one.
     """
 
-    def __init__(self, cfg: Config, retrain_every: int, registry_root: Path, log: Log,
-                 grid: Sequence[OnlineBlend] = ()) -> None:
+    def __init__(
+        self, cfg: Config, retrain_every: int, registry_root: Path, log: Log, grid: Sequence[OnlineBlend] = ()
+    ) -> None:
         from serving.model_updates import ModelLoader
         from serving.scorer import Scorer
 
@@ -129,14 +136,23 @@ class ServingPath:
         self.log(f"event {self._seen:,}: retraining the student on {len(self.history):,} events")
         report = retrain_served_student(self.cfg, self.history, self.root, log=self.log)
         loaded = self.loader.load_current(self.root)
-        self.models.append({"after_event": self._seen, "version": report["registry"]["version"],
-                            "loaded": loaded, "serving": self.scorer.version,
-                            "train_seconds": report["_run"]["seconds"]})
+        self.models.append(
+            {
+                "after_event": self._seen,
+                "version": report["registry"]["version"],
+                "loaded": loaded,
+                "serving": self.scorer.version,
+                "train_seconds": report["_run"]["seconds"],
+            }
+        )
 
     def summary(self, proc: PartitionProcessor, clicks: int) -> dict[str, Any]:
-        return {"models": self.models, "fallbacks": self.fallbacks,
-                "clicks_whose_item_was_a_candidate": round(self.candidate_hits / max(clicks, 1), 4),
-                "learned_blend": {name: round(w, 4) for name, w in proc.blend.weights.items()}}
+        return {
+            "models": self.models,
+            "fallbacks": self.fallbacks,
+            "clicks_whose_item_was_a_candidate": round(self.candidate_hits / max(clicks, 1), 4),
+            "learned_blend": {name: round(w, 4) for name, w in proc.blend.weights.items()},
+        }
 
 
 class NextClicks:
@@ -159,7 +175,8 @@ class NextClicks:
         excluded = state.excluded_items(user) if user is not None else []
         ranks: dict[str, int | None] = {
             name: None if item is None else rank_of(r.scores(proc, event, known), item, excluded)
-            for name, r in self.rankers.items()}
+            for name, r in self.rankers.items()
+        }
         if self.serving is not None:
             ranks.update(self.serving.ranks(proc, event, item))
         self._pending = ranks

@@ -49,8 +49,12 @@ class Visit:
 
     @property
     def positions(self) -> np.ndarray:
-        return np.array([e.context.position if e.context and e.context.position is not None else n
-                         for n, e in enumerate(self.impressions)])
+        return np.array(
+            [
+                e.context.position if e.context and e.context.position is not None else n
+                for n, e in enumerate(self.impressions)
+            ]
+        )
 
 
 def _visit_key(event: Event) -> tuple[str, ...]:
@@ -90,9 +94,14 @@ def collect_visits(events: Iterable[Event]) -> dict[str, Visit]:
 class Slates:
     """Observer: at each visit's first impression, every ranker is tested on the visit."""
 
-    def __init__(self, visits: dict[str, Visit], rankers: dict[str, ShownScorer],
-                 top_ks: dict[str, TopK], k: int = 10,
-                 click_probability: ShownScorer | None = None) -> None:
+    def __init__(
+        self,
+        visits: dict[str, Visit],
+        rankers: dict[str, ShownScorer],
+        top_ks: dict[str, TopK],
+        k: int = 10,
+        click_probability: ShownScorer | None = None,
+    ) -> None:
         self.visits = visits
         self.rankers = rankers
         self.top_ks = top_ks
@@ -119,15 +128,23 @@ class Slates:
             return
         for name, ranked in self.top_ks.items():
             top = ranked(proc, user, visit)
-            self.snips[name].add_visit(visit.user_id, np.isin(items, top), propensity, clicked,
-                                       np.array(visit.converted), np.array(visit.value))
+            self.snips[name].add_visit(
+                visit.user_id,
+                np.isin(items, top),
+                propensity,
+                clicked,
+                np.array(visit.converted),
+                np.array(visit.value),
+            )
 
     def after(self, proc: PartitionProcessor, event: Event, outcome: Outcome) -> None:
         pass
 
     def summary(self, resamples: int = 9999) -> dict[str, Any]:
-        out: dict[str, Any] = {"visits": len(self.visits),
-                               "slate": {name: s.summary(resamples=resamples) for name, s in self.slates.items()}}
+        out: dict[str, Any] = {
+            "visits": len(self.visits),
+            "slate": {name: s.summary(resamples=resamples) for name, s in self.slates.items()},
+        }
         if self.logloss.visits:
             out["click_model_logloss"] = self.logloss.summary(resamples=resamples)
         if any(s.visits for s in self.snips.values()):
@@ -137,37 +154,49 @@ class Slates:
 
 # -- how each kind of ranker scores shown items and names its top k -------------------------------
 
+
 def learner_scores(name: str) -> ShownScorer:
     """A processor learner's pointwise scores of the shown items (ranked like its catalogue scores)."""
+
     def scores(proc: PartitionProcessor, user: int, items: np.ndarray, visit: Visit) -> np.ndarray:
         learner = proc.rankers[name]
         return np.array([learner.score_one(user, int(i)) for i in items.tolist()])
+
     return scores
 
 
 def click_probabilities(proc: PartitionProcessor, user: int, items: np.ndarray, visit: Visit) -> np.ndarray:
     """The click model's P(click) of each shown item at its logged position (per impression)."""
     model, ts_s = proc.click_model, visit.ts / 1000.0
-    return np.array([model.predict_proba_one(model.features(user, int(i), ts_s, int(p)))
-                     for i, p in zip(items.tolist(), visit.positions.tolist())])
+    return np.array(
+        [
+            model.predict_proba_one(model.features(user, int(i), ts_s, int(p)))
+            for i, p in zip(items.tolist(), visit.positions.tolist())
+        ]
+    )
 
 
 def catalogue_scores(ranker: CatalogueScorer) -> ShownScorer:
     """A catalogue ranker (trending, the oracle) read at the shown items."""
+
     def scores(proc: PartitionProcessor, user: int, items: np.ndarray, visit: Visit) -> np.ndarray:
         return ranker.scores(proc, visit.impressions[0], proc.state.n_items)[items]
+
     return scores
 
 
 def learner_top_k(name: str, k: int) -> TopK:
     def ranked(proc: PartitionProcessor, user: int, visit: Visit) -> np.ndarray:
         return proc.rankers[name].recommend(user, k)
+
     return ranked
 
 
 def catalogue_top_k(ranker: CatalogueScorer, k: int) -> TopK:
     """Top k of a catalogue ranker by the served rule, at the moment of the visit."""
+
     def ranked(proc: PartitionProcessor, user: int, visit: Visit) -> np.ndarray:
         scores = ranker.scores(proc, visit.impressions[0], proc.state.n_items)
         return top_k(scores, k, proc.state.excluded_items(user))
+
     return ranked

@@ -27,18 +27,26 @@ def prequential_table(result: dict[str, Any], k: int) -> list[str]:
     p = result["prequential"]
     rule = p["served_rule"]
     held = "" if result["held_out"] else "; NOT held out (read while designing)"
-    out = [f"{result['dataset']}: (a) next click, {p['clicks']:,} clicks reported (shares {p['report']}), "
-           f"re-clicks {rule['reclick_share']:.1%}, new items {rule['new_item_share']:.1%}, "
-           f"~{rule['mean_catalogue_items']:.0f} items ranked{held}"]
+    out = [
+        f"{result['dataset']}: (a) next click, {p['clicks']:,} clicks reported (shares {p['report']}), "
+        f"re-clicks {rule['reclick_share']:.1%}, new items {rule['new_item_share']:.1%}, "
+        f"~{rule['mean_catalogue_items']:.0f} items ranked{held}"
+    ]
     recall, ndcg = f"recall@{k}", f"ndcg@{k}"
     rows = []
     for name, f in sorted(p["rankers"].items(), key=lambda kv: -(kv[1][recall] or 0)):
         if name.startswith("serving, blend"):
             continue
         label = name if name != "serving" or result.get("serving", {}).get("student") else "serving (no student)"
-        rows.append([label, _ci(f[recall], f.get(f"{recall}_interval")), _ci(f[ndcg], f.get(f"{ndcg}_interval")),
-                     _lead(f.get(f"{recall}_lead_over_popularity")),
-                     f"{f['gap_closed']:.2f}" if "gap_closed" in f else "-"])
+        rows.append(
+            [
+                label,
+                _ci(f[recall], f.get(f"{recall}_interval")),
+                _ci(f[ndcg], f.get(f"{ndcg}_interval")),
+                _lead(f.get(f"{recall}_lead_over_popularity")),
+                f"{f['gap_closed']:.2f}" if "gap_closed" in f else "-",
+            ]
+        )
     return out + _rows(["ranker", recall, ndcg, "lead over popularity", "gap closed"], rows)
 
 
@@ -46,13 +54,17 @@ def slate_table(result: dict[str, Any]) -> list[str]:
     if "slate" not in result:
         return []
     out = [f"{result['dataset']}: (b) slates, {result['visits']:,} visits"]
-    rows = [[name, _interval(s["gauc"]), _interval(next(v for key, v in s.items() if key.startswith("ndcg@")))]
-            for name, s in result["slate"].items()]
+    rows = [
+        [name, _interval(s["gauc"]), _interval(next(v for key, v in s.items() if key.startswith("ndcg@")))]
+        for name, s in result["slate"].items()
+    ]
     out += _rows(["ranker", "GAUC", "NDCG of clicked among shown"], rows)
     ll = result.get("click_model_logloss")
     if ll:
-        out.append(f"click model log-loss {ll['model_logloss']['estimate']:.4f} vs constant CTR "
-                   f"{ll['constant_logloss']['estimate']:.4f} (difference {_interval(ll['model_minus_constant'], '+')})")
+        out.append(
+            f"click model log-loss {ll['model_logloss']['estimate']:.4f} vs constant CTR "
+            f"{ll['constant_logloss']['estimate']:.4f} (difference {_interval(ll['model_minus_constant'], '+')})"
+        )
     return out
 
 
@@ -67,18 +79,27 @@ def counterfactual_table(result: dict[str, Any]) -> list[str]:
     if "counterfactual" not in result:
         return []
     out = [f"{result['dataset']}: (c) self-normalised IPS click-through rate of each ranker's top k"]
-    rows = [[name, _interval(c["click"]["ranker"]), _interval(c["click"]["logging"]),
-             _interval(c["click"]["lead"], "+"), _interval(c["conversion"]["ranker"]),
-             f"{c['effective_sample_size']:.0f}"]
-            for name, c in result["counterfactual"].items()]
+    rows = [
+        [
+            name,
+            _interval(c["click"]["ranker"]),
+            _interval(c["click"]["logging"]),
+            _interval(c["click"]["lead"], "+"),
+            _interval(c["conversion"]["ranker"]),
+            f"{c['effective_sample_size']:.0f}",
+        ]
+        for name, c in result["counterfactual"].items()
+    ]
     return out + _rows(["ranker", "CTR", "logging CTR", "ranker - logging", "conversion rate", "ESS"], rows)
 
 
 def recbole_table(split: dict[str, Any]) -> list[str]:
     k = split["k"]
     sizes = split["split"]
-    out = [f"ml-100k, (d) RecBole's global temporal 8:1:1 split, full ranking, {split['test_users']} test users "
-           f"(per-user Recall@{k}/NDCG@{k}, averaged over users); interactions {sizes['interactions']}"]
+    out = [
+        f"ml-100k, (d) RecBole's global temporal 8:1:1 split, full ranking, {split['test_users']} test users "
+        f"(per-user Recall@{k}/NDCG@{k}, averaged over users); interactions {sizes['interactions']}"
+    ]
     rows = [[name, _interval(f[f"recall@{k}"]), _interval(f[f"ndcg@{k}"])] for name, f in split["rankers"].items()]
     return out + _rows(["ranker", f"recall@{k}", f"ndcg@{k}"], rows)
 
@@ -92,16 +113,23 @@ def render(bench: dict[str, Any]) -> str:
                 lines += [*block, ""]
     for generator, summary in bench["across_seeds"].items():
         lines.append(f"{generator}, seeds {summary['seeds']}: recall@{k} mean [min, max]")
-        lines += [f"  {name}: {s[f'recall@{k}_mean']:.4f} [{s['min']:.4f}, {s['max']:.4f}]"
-                  for name, s in sorted(summary["rankers"].items(), key=lambda kv: -kv[1][f"recall@{k}_mean"])
-                  if not name.startswith("serving, blend")]
+        lines += [
+            f"  {name}: {s[f'recall@{k}_mean']:.4f} [{s['min']:.4f}, {s['max']:.4f}]"
+            for name, s in sorted(summary["rankers"].items(), key=lambda kv: -kv[1][f"recall@{k}_mean"])
+            if not name.startswith("serving, blend")
+        ]
         lines.append("")
     if "offline" in bench:
-        lines += ["ml-100k, (d) offline temporal split (teacher, student, no-KD student; mean over 3 seeds)",
-                  *bench["offline"]["summary"], ""]
+        lines += [
+            "ml-100k, (d) offline temporal split (teacher, student, no-KD student; mean over 3 seeds)",
+            *bench["offline"]["summary"],
+            "",
+        ]
     if "recbole_split" in bench:
         lines += [*recbole_table(bench["recbole_split"]), ""]
     run = bench["_run"]
-    lines.append(f"{run['date']} commit {run['commit']}{' (dirty)' if run['dirty'] else ''}, {run['machine']}; "
-                 f"`{run['command']}`; {run['seconds']:.0f} s")
+    lines.append(
+        f"{run['date']} commit {run['commit']}{' (dirty)' if run['dirty'] else ''}, {run['machine']}; "
+        f"`{run['command']}`; {run['seconds']:.0f} s"
+    )
     return "\n".join(lines)

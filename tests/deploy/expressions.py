@@ -35,8 +35,12 @@ def rule_groups() -> list[dict]:
 
 
 def recording_rules() -> list[Expression]:
-    return [Expression(f"recording rule {r['record']}", r["expr"].strip())
-            for g in rule_groups() for r in g["rules"] if "record" in r]
+    return [
+        Expression(f"recording rule {r['record']}", r["expr"].strip())
+        for g in rule_groups()
+        for r in g["rules"]
+        if "record" in r
+    ]
 
 
 def alerts() -> list[dict]:
@@ -56,8 +60,11 @@ def alert_clauses(alert: dict) -> list[tuple[str, str, float]]:
 
 def alert_expressions() -> list[Expression]:
     """Each clause with `bool`: 0 or 1 for every series, so a quiet system still returns data."""
-    return [Expression(f"alert {a['alert']} clause {i}", f"{lhs} {op} bool {threshold:g}")
-            for a in alerts() for i, (lhs, op, threshold) in enumerate(alert_clauses(a))]
+    return [
+        Expression(f"alert {a['alert']} clause {i}", f"{lhs} {op} bool {threshold:g}")
+        for a in alerts()
+        for i, (lhs, op, threshold) in enumerate(alert_clauses(a))
+    ]
 
 
 def dashboard() -> dict:
@@ -65,8 +72,11 @@ def dashboard() -> dict:
 
 
 def dashboard_expressions() -> list[Expression]:
-    return [Expression(f"dashboard panel {p['title']!r}, target {t['refId']}", t["expr"])
-            for p in dashboard()["panels"] for t in p.get("targets", [])]
+    return [
+        Expression(f"dashboard panel {p['title']!r}, target {t['refId']}", t["expr"])
+        for p in dashboard()["panels"]
+        for t in p.get("targets", [])
+    ]
 
 
 def annotation_expressions() -> list[Expression]:

@@ -228,8 +228,9 @@ def test_every_streamrec_variable_names_a_config_field_and_the_loader_accepts_th
         assert variables, f"{name} sets no STREAMREC_* variable"
         for var in variables:
             match = ENV_NAME.fullmatch(var)
-            assert match and (match[1].lower(), match[2].lower()) in fields, \
+            assert match and (match[1].lower(), match[2].lower()) in fields, (
                 f"{name}: {var} is not STREAMREC_<SECTION>__<FIELD> of a field of stream/config.py"
+            )
         config(name)  # raises ConfigError on a value the field refuses
 
 
@@ -268,7 +269,7 @@ def test_kafka_runs_in_kraft_mode_with_every_setting_commented():
     start = lines.index("  kafka:")
     env_at = next(i for i in range(start, len(lines)) if lines[i].strip() == "environment:")
     group = None
-    for line in lines[env_at + 1:]:
+    for line in lines[env_at + 1 :]:
         if not line.startswith(" " * 6):
             break
         if line.strip().startswith("#"):
@@ -445,8 +446,11 @@ def test_the_image_installs_the_lock_file_that_exists():
 
 
 def test_the_build_context_keeps_what_the_image_copies_and_ignores_local_state():
-    ignored = {line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv"} <= ignored
     for instruction, args in dockerfile():
         if instruction == "COPY" and "--from" not in args:

@@ -102,19 +102,25 @@ def _metric_names(promql: str) -> set[str]:
     without_labels = re.sub(r"\{[^}]*\}", "", without_strings)
     without_ranges = re.sub(r"\[[^\]]*\]", "", without_labels)
     without_by = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", without_ranges)
-    return {t for t in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", without_by)
-            if t.startswith("streamrec_") or ":" in t}
+    return {t for t in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", without_by) if t.startswith("streamrec_") or ":" in t}
 
 
 def test_every_metric_the_dashboard_and_rules_name_is_exported_or_recorded():
     families = [family for r in _process_registries().values() for family in r.collect()]
     exported = {s.name for family in families for s in family.samples}
     # Labelled metrics with no child yet (lag per partition, HTTP latency per route) have no samples.
-    exported |= {family.name + suffix for family in families
-                 for suffix in ("", *(("_bucket", "_count", "_sum") if family.type == "histogram" else ()))}
+    exported |= {
+        family.name + suffix
+        for family in families
+        for suffix in ("", *(("_bucket", "_count", "_sum") if family.type == "histogram" else ()))
+    }
     recorded = {e.where.removeprefix("recording rule ") for e in recording_rules()}
-    expressions = [*dashboard_expressions(), *recording_rules(), *annotation_expressions(),
-                   *({"where": a["alert"], "promql": a["expr"]} for a in alerts())]
+    expressions = [
+        *dashboard_expressions(),
+        *recording_rules(),
+        *annotation_expressions(),
+        *({"where": a["alert"], "promql": a["expr"]} for a in alerts()),
+    ]
     for e in expressions:
         where, promql = (e["where"], e["promql"]) if isinstance(e, dict) else (e.where, e.promql)
         unknown = _metric_names(promql) - exported - recorded
@@ -128,6 +134,16 @@ def test_the_dashboard_reads_the_provisioned_data_source_and_has_a_uid():
     targets = [t for p in board["panels"] for t in p.get("targets", [])]
     assert targets and all(t["datasource"]["uid"] == source_uid for t in targets)
     titles = " ".join(p["title"].lower() for p in board["panels"])
-    for shown in ("consumed", "lag", "dead-letter", "batch", "scoring", "freshness", "recall", "model version",
-                  "training runs", "snapshot age"):
+    for shown in (
+        "consumed",
+        "lag",
+        "dead-letter",
+        "batch",
+        "scoring",
+        "freshness",
+        "recall",
+        "model version",
+        "training runs",
+        "snapshot age",
+    ):
         assert shown in titles, f"the dashboard has no panel about {shown}"

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-
 TABLE_ENV = "STREAMREC_FAULT_TABLE"  # where ./run faults asks for the table as JSON
 
 
@@ -36,8 +35,11 @@ _rows: list[FaultRow] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--faults-all", action="store_true",
-                     help="also run the slow fault tests (repeated kills, soak); ./run faults sets it")
+    parser.addoption(
+        "--faults-all",
+        action="store_true",
+        help="also run the slow fault tests (repeated kills, soak); ./run faults sets it",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -57,6 +59,7 @@ def fault_row(request: pytest.FixtureRequest):
     held is derived, never passed: reflected == events_in with no duplicates and nothing lost.
     Tests assert ``row.held`` after recording, so the table and the verdict cannot disagree.
     """
+
     def record(fault: str, guarantee: str, events_in: int, reflected: int, duplicates: int, lost: int) -> FaultRow:
         held = reflected == events_in and duplicates == 0 and lost == 0
         row = FaultRow(fault, guarantee, events_in, reflected, duplicates, lost, held, request.node.nodeid)
@@ -70,8 +73,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if not _rows:
         return
     header = ("fault", "guarantee", "events in", "reflected", "duplicates", "lost", "result")
-    lines = [(r.fault, r.guarantee, f"{r.events_in:,}", f"{r.reflected:,}", f"{r.duplicates:,}", f"{r.lost:,}",
-              "held" if r.held else "FAILED") for r in _rows]
+    lines = [
+        (
+            r.fault,
+            r.guarantee,
+            f"{r.events_in:,}",
+            f"{r.reflected:,}",
+            f"{r.duplicates:,}",
+            f"{r.lost:,}",
+            "held" if r.held else "FAILED",
+        )
+        for r in _rows
+    ]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
     terminalreporter.write_sep("=", "fault table")
     for line in (header, tuple("-" * w for w in widths), *lines):

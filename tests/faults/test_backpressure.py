@@ -105,8 +105,11 @@ def test_a_slow_consumer_reports_lag_keeps_memory_bounded_and_loses_nothing(kafk
     base = list(synthetic_events(SyntheticConfig(n_users=2000, n_items=1000, n_sessions=3000, seed=11)))
     worker = workers(cfg)
     ps = psutil.Process(worker.proc.pid)
-    worker.wait_for(lambda: (worker.metric("streamrec_assigned_partitions") or 0) == cfg.kafka.partitions,
-                    timeout_s=120, what="the worker to own every partition")
+    worker.wait_for(
+        lambda: (worker.metric("streamrec_assigned_partitions") or 0) == cfg.kafka.partitions,
+        timeout_s=120,
+        what="the worker to own every partition",
+    )
 
     # Warm-up at full speed: imports, JIT compilation and the first state are in the baseline.
     warm = _events(base, "w")
@@ -138,15 +141,26 @@ def test_a_slow_consumer_reports_lag_keeps_memory_bounded_and_loses_nothing(kafk
             metrics = scrape(worker.port, timeout_s=15.0)
             assert worker.proc.poll() is None, f"the worker exited: {worker.stderr_tail()}"
             if metrics is not None:
-                samples.append((time.monotonic() - started, int(total(metrics, "streamrec_consumer_lag_messages")),
-                                applied(metrics), ps.memory_info().rss))
+                samples.append(
+                    (
+                        time.monotonic() - started,
+                        int(total(metrics, "streamrec_consumer_lag_messages")),
+                        applied(metrics),
+                        ps.memory_info().rss,
+                    )
+                )
             if produced_at is None and produced.is_set():
                 produced_at = time.monotonic()
-            if samples and produced_at is not None and time.monotonic() - produced_at >= HOLD_S and (
-                    samples[-1][1] >= BACKLOG // 2 or time.monotonic() - produced_at >= LAG_DEADLINE_S):
+            if (
+                samples
+                and produced_at is not None
+                and time.monotonic() - produced_at >= HOLD_S
+                and (samples[-1][1] >= BACKLOG // 2 or time.monotonic() - produced_at >= LAG_DEADLINE_S)
+            ):
                 break
-            assert produced_at is not None or time.monotonic() - started < PRODUCE_DEADLINE_S, \
+            assert produced_at is not None or time.monotonic() - started < PRODUCE_DEADLINE_S, (
                 f"the producer did not finish within {PRODUCE_DEADLINE_S:.0f} s"
+            )
             time.sleep(0.5)
     finally:
         throttle.lift()
@@ -160,31 +174,46 @@ def test_a_slow_consumer_reports_lag_keeps_memory_bounded_and_loses_nothing(kafk
     assert applied_in_flood < BACKLOG // 2, f"the worker was not slow: {applied_in_flood:,} applied while throttled"
 
     # Memory stays bounded: librdkafka's queue limits, not the backlog, set the peak.
-    queue_bound = ALLOCATOR_FACTOR * (QUEUED_MAX_KBYTES * 1024 + QUEUED_MIN_MESSAGES * PER_MESSAGE_OVERHEAD
-                                      + cfg.kafka.partitions * FETCH_MESSAGE_MAX_BYTES)
+    queue_bound = ALLOCATOR_FACTOR * (
+        QUEUED_MAX_KBYTES * 1024
+        + QUEUED_MIN_MESSAGES * PER_MESSAGE_OVERHEAD
+        + cfg.kafka.partitions * FETCH_MESSAGE_MAX_BYTES
+    )
     bound = rss_warm + queue_bound + applied_in_flood * PER_APPLIED_EVENT
     peak = max(rss for *_, rss in samples)
-    print(f"warm {rss_warm / MIB:.0f} MiB, peak {peak / MIB:.0f} MiB, bound {bound / MIB:.0f} MiB, "
-          f"{applied_in_flood:,} applied while throttled; (t, lag, applied, MiB): "
-          f"{[(round(t, 1), lag, a, round(r / MIB)) for t, lag, a, r in samples]}")
+    print(
+        f"warm {rss_warm / MIB:.0f} MiB, peak {peak / MIB:.0f} MiB, bound {bound / MIB:.0f} MiB, "
+        f"{applied_in_flood:,} applied while throttled; (t, lag, applied, MiB): "
+        f"{[(round(t, 1), lag, a, round(r / MIB)) for t, lag, a, r in samples]}"
+    )
     backlog = len(warm) + BACKLOG - samples[-1][2]
     buffered_everything = rss_warm + backlog * BYTES_PER_BUFFERED  # what holding the whole backlog would take
-    assert peak <= bound, (f"resident memory {peak / MIB:.0f} MiB passed its bound {bound / MIB:.0f} MiB "
-                           f"(warm {rss_warm / MIB:.0f} MiB, {applied_in_flood:,} applied while throttled)")
+    assert peak <= bound, (
+        f"resident memory {peak / MIB:.0f} MiB passed its bound {bound / MIB:.0f} MiB "
+        f"(warm {rss_warm / MIB:.0f} MiB, {applied_in_flood:,} applied while throttled)"
+    )
     assert bound < buffered_everything, "the backlog is too small to tell a bounded queue from an unbounded one"
 
     # Throttle lifted: the same worker drains the backlog.
     events_in = len(warm) + BACKLOG
     # ~20 s here; the deadline allows a machine several times slower.
     worker.wait_for(lambda: handled(scrape(worker.port)) >= events_in, timeout_s=300, what="the backlog to drain")
-    worker.wait_for(lambda: total(scrape(worker.port), "streamrec_consumer_lag_messages") == 0, timeout_s=60,
-                    what="the lag gauge to come back to 0")
+    worker.wait_for(
+        lambda: total(scrape(worker.port), "streamrec_consumer_lag_messages") == 0,
+        timeout_s=60,
+        what="the lag gauge to come back to 0",
+    )
     worker.stop(signal.SIGTERM)  # checkpoints every partition
     states = final_states(cfg)
     reflected = sum(p.counts["applied"] for p in states.values())
     duplicates = sum(p.counts["duplicate"] for p in states.values())
-    row = fault_row(f"slow consumer: {BACKLOG:,}-event backlog, worker at 1/10 CPU",
-                    "lag reported, memory bounded, every event applied once", events_in, reflected, duplicates,
-                    max(events_in - reflected, 0))
+    row = fault_row(
+        f"slow consumer: {BACKLOG:,}-event backlog, worker at 1/10 CPU",
+        "lag reported, memory bounded, every event applied once",
+        events_in,
+        reflected,
+        duplicates,
+        max(events_in - reflected, 0),
+    )
     assert row.held, row
     assert sum(p.counts["late"] for p in states.values()) == 0

@@ -42,11 +42,19 @@ SLOW_WORKER = ["--set", "worker.prequential_every=1"]  # full-catalogue tests pe
 
 def _cfg(bootstrap: str, data_dir: Path, partitions: int = 4) -> Config:
     name = f"b{uuid.uuid4().hex[:8]}"
-    return load_config(env={}, overrides=[
-        f"kafka.bootstrap_servers='{bootstrap}'", f"kafka.events_topic='{name}'", f"kafka.group_id='{name}-g'",
-        f"kafka.partitions={partitions}", f"worker.data_dir='{data_dir}'", "worker.snapshot_every_events=2000",
-        "worker.snapshot_every_s=1.0", "metrics.port=0",
-    ])
+    return load_config(
+        env={},
+        overrides=[
+            f"kafka.bootstrap_servers='{bootstrap}'",
+            f"kafka.events_topic='{name}'",
+            f"kafka.group_id='{name}-g'",
+            f"kafka.partitions={partitions}",
+            f"worker.data_dir='{data_dir}'",
+            "worker.snapshot_every_events=2000",
+            "worker.snapshot_every_s=1.0",
+            "metrics.port=0",
+        ],
+    )
 
 
 def _events(n_sessions: int, seed: int) -> list:
@@ -64,13 +72,19 @@ class AckedProducer:
 
     def send(self, events) -> None:
         for event in events:
-            produce_waiting(self.producer, self.topic, EventCodec.encode(event), key=event.user_id.encode(),
-                            on_delivery=self._report(event.event_id))
+            produce_waiting(
+                self.producer,
+                self.topic,
+                EventCodec.encode(event),
+                key=event.user_id.encode(),
+                on_delivery=self._report(event.event_id),
+            )
             self.producer.poll(0)
 
     def _report(self, event_id: str):
         def report(err, msg) -> None:
             (self.failed.append(f"{event_id}: {err}") if err is not None else self.acked.add(event_id))
+
         return report
 
     def flush(self, timeout_s: float = 60.0) -> int:
@@ -129,8 +143,14 @@ def test_worker_started_before_the_broker_waits_then_applies_every_event(tmp_pat
         assert worker.proc.returncode == 0, worker.stderr_tail()
 
     reflected, duplicates, lost = _tally(cfg, producer.acked)
-    row = fault_row("broker down at worker start", "worker waits, then every event applied once",
-                    len(producer.acked), reflected, duplicates, lost)
+    row = fault_row(
+        "broker down at worker start",
+        "worker waits, then every event applied once",
+        len(producer.acked),
+        reflected,
+        duplicates,
+        lost,
+    )
     assert row.held, row
 
 
@@ -147,8 +167,11 @@ def s3_broker(tmp_path):
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     with open(tmp_path / "s3.log", "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                  stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120  # moto's imports take seconds, more on a slow machine
         while True:
@@ -159,11 +182,24 @@ def s3_broker(tmp_path):
                 assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "s3.log").read_text()
                 time.sleep(0.1)
         bucket = f"tansu-{uuid.uuid4().hex[:8]}"
-        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="streamrec", aws_secret_access_key="streamrec",
-                     region_name="us-east-1").create_bucket(Bucket=bucket)
-        broker = EmbeddedBroker(storage=f"s3://{bucket}/", start_timeout_s=120, env={
-            "AWS_ENDPOINT": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "streamrec",
-            "AWS_SECRET_ACCESS_KEY": "streamrec", "AWS_DEFAULT_REGION": "us-east-1"})
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="streamrec",
+            aws_secret_access_key="streamrec",
+            region_name="us-east-1",
+        ).create_bucket(Bucket=bucket)
+        broker = EmbeddedBroker(
+            storage=f"s3://{bucket}/",
+            start_timeout_s=120,
+            env={
+                "AWS_ENDPOINT": endpoint,
+                "AWS_ALLOW_HTTP": "true",
+                "AWS_ACCESS_KEY_ID": "streamrec",
+                "AWS_SECRET_ACCESS_KEY": "streamrec",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            },
+        )
         try:
             yield broker.start()
         finally:
@@ -178,8 +214,10 @@ def _snapshot_progress(data_dir: Path, topic: str) -> int:
     return sum(max((int(f.stem) for f in d.glob("*.snap")), default=0) for d in partitions)
 
 
-@pytest.mark.parametrize("sig", [pytest.param(signal.SIGTERM, id="SIGTERM"),
-                                 pytest.param(signal.SIGKILL, id="SIGKILL", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "sig",
+    [pytest.param(signal.SIGTERM, id="SIGTERM"), pytest.param(signal.SIGKILL, id="SIGKILL", marks=pytest.mark.slow)],
+)
 def test_durable_broker_restart_mid_stream_loses_no_acknowledged_event(s3_broker, tmp_path, workers, fault_row, sig):
     broker, data = s3_broker, tmp_path / "data"
     cfg = _cfg(broker.bootstrap_servers, data)
@@ -191,8 +229,9 @@ def test_durable_broker_restart_mid_stream_loses_no_acknowledged_event(s3_broker
     assert producer.flush() == 0 and not producer.failed
 
     worker = workers(cfg, extra=[*SLOW_WORKER, "--log-level", "INFO"])
-    worker.wait_for(lambda: _snapshot_progress(data, cfg.kafka.events_topic) > 0,
-                    timeout_s=120, what="a first checkpoint")
+    worker.wait_for(
+        lambda: _snapshot_progress(data, cfg.kafka.events_topic) > 0, timeout_s=120, what="a first checkpoint"
+    )
     stopped_at = _snapshot_progress(data, cfg.kafka.events_topic)
     broker.stop(sig=sig)
     down = time.monotonic()
@@ -219,11 +258,19 @@ def test_durable_broker_restart_mid_stream_loses_no_acknowledged_event(s3_broker
     assert "restored the snapshot" in _log(worker)
     assert not list((data / "snapshots" / cfg.kafka.events_topic).glob("*/replaced-*"))
     reflected, duplicates, lost = _tally(cfg, acked)
-    print(f"\n{sig.name}: {len(events):,} events, {a:,} before the worker; snapshots at {stopped_at:,} when the "
-          f"broker stopped; {acked_while_down} acknowledged while it was away; back after {restarted_after:.1f} s; "
-          f"{reflected:,} reflected, {duplicates} duplicates, {lost} lost")
-    row = fault_row(f"broker restart mid-stream ({sig.name}, s3 storage)",
-                    "every acknowledged event applied once", len(acked), reflected, duplicates, lost)
+    print(
+        f"\n{sig.name}: {len(events):,} events, {a:,} before the worker; snapshots at {stopped_at:,} when the "
+        f"broker stopped; {acked_while_down} acknowledged while it was away; back after {restarted_after:.1f} s; "
+        f"{reflected:,} reflected, {duplicates} duplicates, {lost} lost"
+    )
+    row = fault_row(
+        f"broker restart mid-stream ({sig.name}, s3 storage)",
+        "every acknowledged event applied once",
+        len(acked),
+        reflected,
+        duplicates,
+        lost,
+    )
     assert row.held, row
 
 
@@ -263,8 +310,10 @@ def test_in_memory_broker_restart_keeps_applied_state_and_applies_the_new_log(tm
         _alive_and_serving(worker, 4.0)  # no broker: the worker waits
 
         broker.start()  # same port, empty: no topics, no records, no committed offsets
-        assert cfg.kafka.events_topic not in AdminClient({"bootstrap.servers": broker.bootstrap_servers}).list_topics(
-            timeout=30).topics  # the topics are gone
+        assert (
+            cfg.kafka.events_topic
+            not in AdminClient({"bootstrap.servers": broker.bootstrap_servers}).list_topics(timeout=30).topics
+        )  # the topics are gone
         ensure_topics(cfg.kafka)  # as an operator (or a restarted worker) would
         # A new producer: Tansu forgot the idempotent producer ids it had handed out, and a producer
         # from before the restart stalls (measured: 100 of 100 sends undelivered after 30 s).
@@ -284,9 +333,17 @@ def test_in_memory_broker_restart_keeps_applied_state_and_applies_the_new_log(tm
     snaps = data / "snapshots" / cfg.kafka.events_topic
     assert len(list(snaps.glob("*/replaced-*/*.snap"))) >= cfg.kafka.partitions
     assert "is a new topic" in _log(worker)
-    print(f"\nin-memory restart: {a:,} applied before it (snapshots at {old_offsets:,}); {len(unapplied.acked):,} "
-          f"acknowledged but unapplied, lost with the broker; {len(after.acked):,} produced after it; "
-          f"{reflected:,} of {len(expected):,} reflected, {duplicates} duplicates, {lost} lost")
-    row = fault_row("in-memory broker restart (unapplied events go with it)",
-                    "applied state kept; new log applied once", len(expected), reflected, duplicates, lost)
+    print(
+        f"\nin-memory restart: {a:,} applied before it (snapshots at {old_offsets:,}); {len(unapplied.acked):,} "
+        f"acknowledged but unapplied, lost with the broker; {len(after.acked):,} produced after it; "
+        f"{reflected:,} of {len(expected):,} reflected, {duplicates} duplicates, {lost} lost"
+    )
+    row = fault_row(
+        "in-memory broker restart (unapplied events go with it)",
+        "applied state kept; new log applied once",
+        len(expected),
+        reflected,
+        duplicates,
+        lost,
+    )
     assert row.held, row

@@ -30,11 +30,17 @@ def small_disk(tmp_path):
     """A 16 MiB tmpfs: a disk that really fills up (needs mount privileges, which CI's root has)."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); "
-                    "tests/stream/test_worker_contract.py covers the same contract with an injected ENOSPC")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({done.stderr.strip()}); "
+            "tests/stream/test_worker_contract.py covers the same contract with an injected ENOSPC"
+        )
     yield mount_point
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
@@ -62,8 +68,10 @@ def _committed(cfg, group: str) -> dict[int, int]:
 
 def _snapshot_offsets(cfg, data_dir: Path) -> dict[int, int]:
     store = SnapshotStore(data_dir / "snapshots")
-    return {p: (snap.offset if (snap := store.latest(cfg.kafka.events_topic, p)) else 0)
-            for p in range(cfg.kafka.partitions)}
+    return {
+        p: (snap.offset if (snap := store.latest(cfg.kafka.events_topic, p)) else 0)
+        for p in range(cfg.kafka.partitions)
+    }
 
 
 def test_a_full_disk_commits_nothing_unsnapshotted_and_recovers(kafka_cfg, workers, tmp_path, small_disk, fault_row):
@@ -73,14 +81,23 @@ def test_a_full_disk_commits_nothing_unsnapshotted_and_recovers(kafka_cfg, worke
     produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, events[:half])
 
     worker = workers(cfg, data_dir=small_disk)
-    worker.wait_for(lambda: sum(_snapshot_offsets(cfg, small_disk).values()) >= half, timeout_s=180,
-                    what="the first half checkpointed")
+    worker.wait_for(
+        lambda: sum(_snapshot_offsets(cfg, small_disk).values()) >= half,
+        timeout_s=180,
+        what="the first half checkpointed",
+    )
     ballast = _fill(small_disk)
     produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, events[half:])
-    worker.wait_for(lambda: (worker.metric("streamrec_snapshot_failures_total") or 0) >= 3, timeout_s=120,
-                    what="checkpoints failing on the full disk")
-    worker.wait_for(lambda: (worker.metric("streamrec_events_consumed_total") or 0) >= len(events), timeout_s=180,
-                    what="the second half consumed")
+    worker.wait_for(
+        lambda: (worker.metric("streamrec_snapshot_failures_total") or 0) >= 3,
+        timeout_s=120,
+        what="checkpoints failing on the full disk",
+    )
+    worker.wait_for(
+        lambda: (worker.metric("streamrec_events_consumed_total") or 0) >= len(events),
+        timeout_s=180,
+        what="the second half consumed",
+    )
     # While the disk is full: the worker is alive, and Kafka holds no offset past a written snapshot.
     assert worker.proc.poll() is None
     snapshots, committed = _snapshot_offsets(cfg, small_disk), _committed(cfg, cfg.kafka.group_id)
@@ -89,8 +106,11 @@ def test_a_full_disk_commits_nothing_unsnapshotted_and_recovers(kafka_cfg, worke
     assert "checkpoint of" in worker.stderr_tail() and "No space left on device" in worker.stderr_tail()
 
     os.unlink(ballast)  # space returns
-    worker.wait_for(lambda: sum(_snapshot_offsets(cfg, small_disk).values()) >= len(events), timeout_s=180,
-                    what="checkpoints to succeed again")
+    worker.wait_for(
+        lambda: sum(_snapshot_offsets(cfg, small_disk).values()) >= len(events),
+        timeout_s=180,
+        what="checkpoints to succeed again",
+    )
     worker.stop(signal.SIGTERM)
 
     clean_dir = tmp_path / "clean"
@@ -98,9 +118,14 @@ def test_a_full_disk_commits_nothing_unsnapshotted_and_recovers(kafka_cfg, worke
     assert clean.wait_exit() == 0, clean.stderr_tail()
     reference, recovered = final_states(cfg, clean_dir), final_states(cfg, small_disk)
     applied = sum(p.counts["applied"] for p in recovered.values())
-    row = fault_row("snapshot disk full, then space returns", "no offset committed past a written snapshot; "
-                    "state equals a crash-free run", len(events), applied, max(applied - len(events), 0),
-                    max(len(events) - applied, 0))
+    row = fault_row(
+        "snapshot disk full, then space returns",
+        "no offset committed past a written snapshot; state equals a crash-free run",
+        len(events),
+        applied,
+        max(applied - len(events), 0),
+        max(len(events) - applied, 0),
+    )
     assert row.held, row
     for partition in reference:
         assert recovered[partition].fingerprint() == reference[partition].fingerprint(), partition

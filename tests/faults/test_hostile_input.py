@@ -58,8 +58,13 @@ TS_MIN, TS_MAX = 631_152_000_000, 4_102_444_800_000  # stream.events.TimestampMs
 PRODUCER_LIMIT = 1_000_000
 # Giants: still producible, but not once a dead letter's ~150+ bytes of headers are added.
 GIANT_MIN, GIANT_MAX = 999_850, 999_920
-DLQ_HEADERS = ("streamrec.dlq.reason", "streamrec.dlq.detail", "streamrec.source.topic",
-               "streamrec.source.partition", "streamrec.source.offset")
+DLQ_HEADERS = (
+    "streamrec.dlq.reason",
+    "streamrec.dlq.detail",
+    "streamrec.source.topic",
+    "streamrec.source.partition",
+    "streamrec.source.offset",
+)
 TRUNCATED = "streamrec.dlq.truncated"
 USERS = [f"u{n}" for n in range(40)]
 ITEMS = [f"i{n}" for n in range(60)]
@@ -126,32 +131,44 @@ def _opt(s: st.SearchStrategy) -> st.SearchStrategy:
     return st.none() | s
 
 
-contexts = st.fixed_dictionaries({}, optional={"position": _opt(st.integers(0, 10_000)),
-                                               "surface": _opt(st.text(max_size=64))})
-item_attributes = st.fixed_dictionaries({}, optional={"category": _opt(st.text(max_size=128)),
-                                                      "tags": st.lists(st.text(max_size=64), max_size=6),
-                                                      "title": _opt(st.text(max_size=256))})
+contexts = st.fixed_dictionaries(
+    {}, optional={"position": _opt(st.integers(0, 10_000)), "surface": _opt(st.text(max_size=64))}
+)
+item_attributes = st.fixed_dictionaries(
+    {},
+    optional={
+        "category": _opt(st.text(max_size=128)),
+        "tags": st.lists(st.text(max_size=64), max_size=6),
+        "title": _opt(st.text(max_size=256)),
+    },
+)
 user_attributes = st.dictionaries(st.text(max_size=64), st.text(max_size=256), max_size=4)
 ids = st.text(min_size=1, max_size=128)
 # Every field at its limit (ASCII: limits count characters), the whole within max_bytes.
-at_limits = st.sampled_from([
-    {"event_id": "e" * 128, "user_id": "u" * 128, "item_id": "i" * 128},
-    {"context": {"position": 10_000, "surface": "s" * 64}},
-    {"context": {"position": 0, "surface": ""}},
-    {"item": {"category": "c" * 128, "title": "t" * 256, "tags": ["g" * 64] * 64}},
-    {"item": {"category": "", "title": "", "tags": [""] * 64}},
-    {"user": {f"{n:02d}".ljust(64, "k"): "v" * 256 for n in range(18)}},
-    {"user": {f"k{n}": "" for n in range(32)}},
-    {"event_id": "\x00", "user_id": "\u2028", "item_id": "\U0001F600" * 128},
-])
+at_limits = st.sampled_from(
+    [
+        {"event_id": "e" * 128, "user_id": "u" * 128, "item_id": "i" * 128},
+        {"context": {"position": 10_000, "surface": "s" * 64}},
+        {"context": {"position": 0, "surface": ""}},
+        {"item": {"category": "c" * 128, "title": "t" * 256, "tags": ["g" * 64] * 64}},
+        {"item": {"category": "", "title": "", "tags": [""] * 64}},
+        {"user": {f"{n:02d}".ljust(64, "k"): "v" * 256 for n in range(18)}},
+        {"user": {f"k{n}": "" for n in range(32)}},
+        {"event_id": "\x00", "user_id": "\u2028", "item_id": "\U0001f600" * 128},
+    ]
+)
 
 
 event_fields = st.fixed_dictionaries(
-    {"event_id": ids, "ts": st.integers(T0, T0 + HOUR_MS),
-     "user_id": st.sampled_from(USERS) | ids, "item_id": st.sampled_from(ITEMS) | ids,
-     "type": st.sampled_from(EVENT_TYPES)},
-    optional={"v": st.just(1), "context": _opt(contexts), "item": _opt(item_attributes),
-              "user": _opt(user_attributes)})
+    {
+        "event_id": ids,
+        "ts": st.integers(T0, T0 + HOUR_MS),
+        "user_id": st.sampled_from(USERS) | ids,
+        "item_id": st.sampled_from(ITEMS) | ids,
+        "type": st.sampled_from(EVENT_TYPES),
+    },
+    optional={"v": st.just(1), "context": _opt(contexts), "item": _opt(item_attributes), "user": _opt(user_attributes)},
+)
 orders = {n: st.permutations(range(n)) for n in range(5, len(EVENT_FIELDS) + 1)}
 
 
@@ -169,10 +186,16 @@ VALID = valid_events()
 
 # -- strategies: hostile parts ---------------------------------------------------------------------
 
-json_scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
-                | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=16))
-json_values = st.recursive(json_scalars, lambda c: st.lists(c, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=16)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=16)
+)
+json_values = st.recursive(
+    json_scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=16
+)
 not_none = json_values.filter(lambda v: v is not None)
 not_str = json_values.filter(lambda v: not isinstance(v, str))
 not_dict = not_none.filter(lambda v: not isinstance(v, dict))
@@ -192,30 +215,48 @@ def _unknown_key(known: set[str]) -> st.SearchStrategy:
 
 
 unknown_event_field = _unknown_key(EVENT_FIELDS)
-STRING_PATHS = [("event_id",), ("user_id",), ("item_id",), ("type",), ("context", "surface"),
-                ("item", "category"), ("item", "title")]
+STRING_PATHS = [
+    ("event_id",),
+    ("user_id",),
+    ("item_id",),
+    ("type",),
+    ("context", "surface"),
+    ("item", "category"),
+    ("item", "title"),
+]
 # Values each field rejects: wrong JSON types, out-of-range numbers, over-long strings, empties.
 WRONG = {
     ("event_id",): not_str | st.just("") | _too_long(128),
     ("user_id",): not_str | st.just("") | _too_long(128),
     ("item_id",): not_str | st.just("") | _too_long(128),
-    ("ts",): (json_values.filter(lambda v: not _is_int_in(v, TS_MIN, TS_MAX - 1))
-              | st.integers(max_value=TS_MIN - 1) | st.integers(min_value=TS_MAX)
-              | st.sampled_from([TS_MIN - 1, TS_MAX, 1_700_000_000, 1_700_000_000_000_000, float(T0)])),
+    ("ts",): (
+        json_values.filter(lambda v: not _is_int_in(v, TS_MIN, TS_MAX - 1))
+        | st.integers(max_value=TS_MIN - 1)
+        | st.integers(min_value=TS_MAX)
+        | st.sampled_from([TS_MIN - 1, TS_MAX, 1_700_000_000, 1_700_000_000_000_000, float(T0)])
+    ),
     ("type",): json_values.filter(lambda v: v not in EVENT_TYPES) | st.sampled_from(["", "Click", "purchase"]),
     ("context",): not_dict | st.dictionaries(_unknown_key({"position", "surface"}), json_values, min_size=1),
-    ("context", "position"): (not_none.filter(lambda v: not _is_int_in(v, 0, 10_000))
-                              | st.sampled_from([-1, 10_001, 3.0, True])),
+    ("context", "position"): (
+        not_none.filter(lambda v: not _is_int_in(v, 0, 10_000)) | st.sampled_from([-1, 10_001, 3.0, True])
+    ),
     ("context", "surface"): not_none.filter(lambda v: not isinstance(v, str)) | _too_long(64),
     ("item",): not_dict | st.dictionaries(_unknown_key({"category", "tags", "title"}), json_values, min_size=1),
     ("item", "category"): not_none.filter(lambda v: not isinstance(v, str)) | _too_long(128),
-    ("item", "tags"): (not_list | st.lists(not_str, min_size=1, max_size=3)
-                       | st.lists(st.just("t"), min_size=65, max_size=70) | _too_long(64).map(lambda t: [t])),
+    ("item", "tags"): (
+        not_list
+        | st.lists(not_str, min_size=1, max_size=3)
+        | st.lists(st.just("t"), min_size=65, max_size=70)
+        | _too_long(64).map(lambda t: [t])
+    ),
     ("item", "title"): not_none.filter(lambda v: not isinstance(v, str)) | _too_long(256),
-    ("user",): (not_dict | st.dictionaries(st.text(max_size=8), not_str, min_size=1, max_size=3)
-                | st.dictionaries(_too_long(64), st.just("x"), min_size=1, max_size=2)
-                | st.dictionaries(st.text(max_size=6), st.just(""), min_size=33, max_size=36)
-                | st.dictionaries(st.text(max_size=6), _too_long(256), min_size=1, max_size=1)),
+    ("user",): (
+        not_dict
+        | st.dictionaries(st.text(max_size=8), not_str, min_size=1, max_size=3)
+        | st.dictionaries(_too_long(64), st.just("x"), min_size=1, max_size=2)
+        | st.dictionaries(st.text(max_size=6), st.just(""), min_size=33, max_size=36)
+        | st.dictionaries(st.text(max_size=6), _too_long(256), min_size=1, max_size=1)
+    ),
     ("v",): json_values.filter(lambda v: not (type(v) is int and v == 1)) | st.sampled_from([0, 2, 1.0, "1", True]),
 }
 NUMBER_PATHS = [("ts",), ("v",), ("context", "position")]
@@ -224,10 +265,13 @@ ALL_PATHS = list(WRONG)
 # Invalid wherever it appears: a byte no UTF-8 sequence starts with (a lone continuation byte,
 # C0/C1 overlong leads, F5..FF), then anything but the quote and backslash that would end or
 # escape the string it is spliced into; or a known-bad sequence (a surrogate, past U+10FFFF, ...).
-invalid_utf8 = (st.sampled_from([b"\xc0\x80", b"\xc3", b"\xe0\x80", b"\xed\xa0\x80", b"\xed\xbf\xbf",
-                                 b"\xf4\x90\x80\x80", b"\xf8\x88\x80\x80\x80"])
-                | st.builds(lambda lead, tail: bytes([lead]) + tail.replace(b'"', b"q").replace(b"\\", b"b"),
-                            st.sampled_from([*range(0x80, 0xC2), *range(0xF5, 0x100)]), st.binary(max_size=7)))
+invalid_utf8 = st.sampled_from(
+    [b"\xc0\x80", b"\xc3", b"\xe0\x80", b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf8\x88\x80\x80\x80"]
+) | st.builds(
+    lambda lead, tail: bytes([lead]) + tail.replace(b'"', b"q").replace(b"\\", b"b"),
+    st.sampled_from([*range(0x80, 0xC2), *range(0xF5, 0x100)]),
+    st.binary(max_size=7),
+)
 
 
 def _reason_at(path: tuple) -> frozenset:
@@ -236,15 +280,29 @@ def _reason_at(path: tuple) -> frozenset:
 
 def _repeat(lo: int, hi: int) -> st.SearchStrategy:
     """Big bytes, cheaply: a drawn pattern repeated to a drawn length."""
-    return st.builds(lambda n, pattern: (pattern * (n // len(pattern) + 1))[:n],
-                     st.integers(lo, hi), st.binary(min_size=1, max_size=16))
+    return st.builds(
+        lambda n, pattern: (pattern * (n // len(pattern) + 1))[:n],
+        st.integers(lo, hi),
+        st.binary(min_size=1, max_size=16),
+    )
 
 
-odd_keys = (st.none() | st.just(b"") | st.binary(max_size=32) | invalid_utf8
-            | st.text(max_size=32).map(str.encode) | _repeat(1024, 16_384))
+odd_keys = (
+    st.none()
+    | st.just(b"")
+    | st.binary(max_size=32)
+    | invalid_utf8
+    | st.text(max_size=32).map(str.encode)
+    | _repeat(1024, 16_384)
+)
 header_keys = st.text(max_size=24) | st.sampled_from([*DLQ_HEADERS, TRUNCATED, ""])
-header_values = (st.none() | st.binary(max_size=48) | invalid_utf8 | st.text(max_size=24).map(str.encode)
-                 | st.sampled_from([b"", b"\x00", b"reject", b"late"]))
+header_values = (
+    st.none()
+    | st.binary(max_size=48)
+    | invalid_utf8
+    | st.text(max_size=24).map(str.encode)
+    | st.sampled_from([b"", b"\x00", b"reject", b"late"])
+)
 
 
 few_headers = st.lists(st.tuples(header_keys, header_values), max_size=5)
@@ -296,15 +354,20 @@ def malformed_json(draw) -> tuple[bytes, frozenset]:
     good = to_json(draw(VALID), draw(styles))
     how = draw(st.sampled_from(["truncated", "trailing", "syntax", "random"]))
     if how == "truncated":  # the cut may end a number early: validation can come first
-        return good[:draw(st.integers(0, len(good) - 1))], MALFORMED | SCHEMA
+        return good[: draw(st.integers(0, len(good) - 1))], MALFORMED | SCHEMA
     if how == "trailing":
         return good + draw(garbage), MALFORMED
     if how == "syntax":
         variant = draw(st.sampled_from(SYNTAX))
-        return {"comma": good.rstrip()[:-1] + b",}", "quotes": good.replace(b'"', b"'"),
-                "comment": b"/* x */" + good, "colon": good.replace(b'":', b'" ', 1),
-                "python": repr(json.loads(good)).encode(), "bom": b"\xef\xbb\xbf" + good,
-                "unclosed": good.rstrip()[:-1]}[variant], MALFORMED
+        return {
+            "comma": good.rstrip()[:-1] + b",}",
+            "quotes": good.replace(b'"', b"'"),
+            "comment": b"/* x */" + good,
+            "colon": good.replace(b'":', b'" ', 1),
+            "python": repr(json.loads(good)).encode(),
+            "bom": b"\xef\xbb\xbf" + good,
+            "unclosed": good.rstrip()[:-1],
+        }[variant], MALFORMED
     return draw(arbitrary_bytes), ANY_REJECT  # arbitrary bytes: usually malformed, sometimes JSON of the wrong shape
 
 
@@ -328,8 +391,11 @@ def non_utf8(draw) -> tuple[bytes, frozenset]:
     if how == "front":
         return bad + good, MALFORMED
     text = json.dumps({**event, "event_id": "caf\u00e9-" + event["event_id"]}, ensure_ascii=False)
-    codec = {"utf16": draw(st.sampled_from(["utf-16", "utf-16-le", "utf-16-be"])),
-             "utf32": draw(st.sampled_from(["utf-32", "utf-32-le", "utf-32-be"])), "latin1": "latin-1"}[how]
+    codec = {
+        "utf16": draw(st.sampled_from(["utf-16", "utf-16-le", "utf-16-be"])),
+        "utf32": draw(st.sampled_from(["utf-32", "utf-32-le", "utf-32-be"])),
+        "latin1": "latin-1",
+    }[how]
     return text.encode(codec, errors="replace"), MALFORMED
 
 
@@ -371,18 +437,23 @@ def bad_version(draw) -> tuple[bytes, frozenset]:
     return to_json(event, draw(styles)), VERSION
 
 
-nested_lists = st.recursive(json_scalars, lambda c: st.lists(c, min_size=1, max_size=2),
-                            max_leaves=64).filter(lambda v: isinstance(v, list))
+nested_lists = st.recursive(json_scalars, lambda c: st.lists(c, min_size=1, max_size=2), max_leaves=64).filter(
+    lambda v: isinstance(v, list)
+)
 
 
 @st.composite
 def deep(draw) -> tuple[bytes, frozenset]:
     depth = draw(st.integers(2, 3_000))
     kind = draw(st.sampled_from(["list", "object", "mixed", "unclosed"]))
-    nested = Raw({"list": b"[" * depth + b"]" * depth,
-                  "object": b'{"a":' * depth + b"1" + b"}" * depth,
-                  "mixed": b'[{"a":' * (depth // 2) + b"null" + b"}]" * (depth // 2),
-                  "unclosed": b"[" * depth}[kind])
+    nested = Raw(
+        {
+            "list": b"[" * depth + b"]" * depth,
+            "object": b'{"a":' * depth + b"1" + b"}" * depth,
+            "mixed": b'[{"a":' * (depth // 2) + b"null" + b"}]" * (depth // 2),
+            "unclosed": b"[" * depth,
+        }[kind]
+    )
     maybe_malformed = MALFORMED if kind == "unclosed" else frozenset()
     where = draw(st.sampled_from(["top", "field", "unknown", "attribute", "recursive"]))
     if where == "top":
@@ -402,9 +473,18 @@ def deep(draw) -> tuple[bytes, frozenset]:
 @st.composite
 def huge_number(draw) -> tuple[bytes, frozenset]:
     digits = draw(st.integers(19, 7_000))
-    literal = draw(st.sampled_from([b"1" + b"0" * digits, b"-9" + b"9" * digits, b"1" + b"0" * digits + b".5",
-                                    b"1e" + str(digits).encode(), b"-1e" + str(digits).encode(),
-                                    b"1" * digits + b"e-999"]))
+    literal = draw(
+        st.sampled_from(
+            [
+                b"1" + b"0" * digits,
+                b"-9" + b"9" * digits,
+                b"1" + b"0" * digits + b".5",
+                b"1e" + str(digits).encode(),
+                b"-1e" + str(digits).encode(),
+                b"1" * digits + b"e-999",
+            ]
+        )
+    )
     path = draw(st.sampled_from(NUMBER_PATHS + STRING_PATHS + [("user",), ("item", "tags")]))
     return to_json(set_path(draw(VALID), path, Raw(literal)), draw(styles)), _reason_at(path)
 
@@ -412,8 +492,30 @@ def huge_number(draw) -> tuple[bytes, frozenset]:
 @st.composite
 def nan_inf(draw) -> tuple[bytes, frozenset]:
     path = draw(st.sampled_from(ALL_PATHS))
-    literal = draw(st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"nan", b"inf", b"+1", b".5", b"undefined",
-                                    b"True", b"None", b"'x'", b"01", b"1.", b"1e", b"00", b"--1", b"0x10", b"-"]))
+    literal = draw(
+        st.sampled_from(
+            [
+                b"NaN",
+                b"Infinity",
+                b"-Infinity",
+                b"nan",
+                b"inf",
+                b"+1",
+                b".5",
+                b"undefined",
+                b"True",
+                b"None",
+                b"'x'",
+                b"01",
+                b"1.",
+                b"1e",
+                b"00",
+                b"--1",
+                b"0x10",
+                b"-",
+            ]
+        )
+    )
     reasons = MALFORMED
     if literal[:1] in b"-0123456789":  # a number starts: the field's type check may come first
         reasons |= _reason_at(path)
@@ -422,8 +524,18 @@ def nan_inf(draw) -> tuple[bytes, frozenset]:
 
 @st.composite
 def empty(draw) -> tuple[bytes | None, frozenset]:
-    whole = [(None, MALFORMED), (b"", MALFORMED), (b" ", MALFORMED), (b"\r\n", MALFORMED), (b"{}", SCHEMA),
-             (b"null", SCHEMA), (b"[]", SCHEMA), (b'""', SCHEMA), (b"0", SCHEMA), (b'{"v":null}', VERSION)]
+    whole = [
+        (None, MALFORMED),
+        (b"", MALFORMED),
+        (b" ", MALFORMED),
+        (b"\r\n", MALFORMED),
+        (b"{}", SCHEMA),
+        (b"null", SCHEMA),
+        (b"[]", SCHEMA),
+        (b'""', SCHEMA),
+        (b"0", SCHEMA),
+        (b'{"v":null}', VERSION),
+    ]
     roll = draw(st.integers(0, len(whole) + 4))
     if roll < len(whole):
         return whole[roll]
@@ -432,9 +544,17 @@ def empty(draw) -> tuple[bytes | None, frozenset]:
     return to_json(set_path(draw(VALID), path, value), draw(styles)), _reason_at(path)
 
 
-HOSTILE = {"malformed_json": malformed_json(), "non_utf8": non_utf8(), "oversized": oversized(),
-           "wrong_type": wrong_type(), "bad_version": bad_version(), "deep": deep(),
-           "huge_number": huge_number(), "nan_inf": nan_inf(), "empty": empty()}
+HOSTILE = {
+    "malformed_json": malformed_json(),
+    "non_utf8": non_utf8(),
+    "oversized": oversized(),
+    "wrong_type": wrong_type(),
+    "bad_version": bad_version(),
+    "deep": deep(),
+    "huge_number": huge_number(),
+    "nan_inf": nan_inf(),
+    "empty": empty(),
+}
 # About 40% valid events, 5% redeliveries, 5% late events, the rest hostile.
 KINDS = ["valid"] * 8 + ["dup", "late"] + sorted(HOSTILE) * 1
 
@@ -447,8 +567,9 @@ def units(draw) -> Unit:
     if kind == "dup":
         return Unit(kind, pick=draw(st.integers(0, 10**6)))
     if kind == "late":
-        return Unit(kind, headers=draw(HEADERS), event=draw(VALID), style=draw(styles),
-                    pick=draw(st.integers(1, 30 * DAY_MS)))
+        return Unit(
+            kind, headers=draw(HEADERS), event=draw(VALID), style=draw(styles), pick=draw(st.integers(1, 30 * DAY_MS))
+        )
     value, reasons = draw(HOSTILE[kind])
     return Unit(kind, key=draw(odd_keys), headers=draw(HEADERS), value=value, reasons=reasons)
 
@@ -467,15 +588,23 @@ def giants(draw) -> Unit:
 
 
 # Header keys that are not UTF-8 (any client but confluent-kafka's Python one can send them).
-bad_header_keys = st.builds(lambda lead, tail: bytes([lead]) + tail.replace(b"\x00", b"0"),
-                            st.sampled_from([*range(0x80, 0xC2), *range(0xF5, 0x100)]), st.binary(max_size=12))
-raw_headers = st.lists(st.tuples(bad_header_keys | st.text(min_size=1, max_size=8).map(str.encode)
-                                 .filter(lambda k: b"\x00" not in k), st.binary(max_size=32)), max_size=3)
+bad_header_keys = st.builds(
+    lambda lead, tail: bytes([lead]) + tail.replace(b"\x00", b"0"),
+    st.sampled_from([*range(0x80, 0xC2), *range(0xF5, 0x100)]),
+    st.binary(max_size=12),
+)
+raw_headers = st.lists(
+    st.tuples(
+        bad_header_keys | st.text(min_size=1, max_size=8).map(str.encode).filter(lambda k: b"\x00" not in k),
+        st.binary(max_size=32),
+    ),
+    max_size=3,
+)
 
 
 @st.composite
 def raw_header_units(draw) -> Unit:
-    headers = [(draw(bad_header_keys), draw(st.binary(max_size=32)))] + draw(raw_headers)
+    headers = [(draw(bad_header_keys), draw(st.binary(max_size=32))), *draw(raw_headers)]
     headers = [headers[n] for n in draw(st.permutations(range(len(headers))))]
     kind = draw(st.sampled_from(["valid", "valid", *sorted(HOSTILE)]))
     if kind == "valid":
@@ -519,11 +648,19 @@ class Assembler:
         event = {**event, "event_id": self._distinct(event["event_id"])}
         value = to_json(event, unit.style)
         if len(value) > MAX_BYTES:  # every field within its limit, the whole over the payload limit
-            msg = Message("valid_oversized", event["user_id"].encode(), value, unit.headers, "dead", OVERSIZED,
-                          raw=unit.raw)
+            msg = Message(
+                "valid_oversized", event["user_id"].encode(), value, unit.headers, "dead", OVERSIZED, raw=unit.raw
+            )
         else:
-            msg = Message(unit.kind, event["user_id"].encode(), value, unit.headers, "applied",
-                          event_id=event["event_id"], raw=unit.raw)
+            msg = Message(
+                unit.kind,
+                event["user_id"].encode(),
+                value,
+                unit.headers,
+                "applied",
+                event_id=event["event_id"],
+                raw=unit.raw,
+            )
             if not unit.raw:  # redeliveries and late events refer to these
                 self.valid.append(msg)
         self.messages.append(msg)
@@ -535,25 +672,34 @@ class Assembler:
         elif unit.kind == "dup":
             if self.valid:
                 orig = self.valid[unit.pick % len(self.valid)]
-                self.messages.append(Message("dup", orig.key, orig.value, orig.headers, "duplicate",
-                                             event_id=orig.event_id))
+                self.messages.append(
+                    Message("dup", orig.key, orig.value, orig.headers, "duplicate", event_id=orig.event_id)
+                )
         elif unit.kind == "late":
             # After a valid event of the same user: its partition's newest timestamp is >= T0.
             if self.valid:
                 user = json.loads(self.valid[-1].value)["user_id"]
             else:  # a small one, so it is valid
-                anchor = {"event_id": "anchor", "ts": T0, "user_id": unit.event["user_id"], "item_id": "i0",
-                          "type": "click"}
+                anchor = {
+                    "event_id": "anchor",
+                    "ts": T0,
+                    "user_id": unit.event["user_id"],
+                    "item_id": "i0",
+                    "type": "click",
+                }
                 user = self._valid(Unit("valid", style="compact"), anchor).key.decode()
-            event = {**unit.event, "user_id": user, "ts": T0 - LATENESS_MS - unit.pick,
-                     "event_id": self._distinct(unit.event["event_id"])}
+            event = {
+                **unit.event,
+                "user_id": user,
+                "ts": T0 - LATENESS_MS - unit.pick,
+                "event_id": self._distinct(unit.event["event_id"]),
+            }
             value = to_json(event, unit.style)
             reasons = OVERSIZED if len(value) > MAX_BYTES else frozenset({"late"})
             self.messages.append(Message("late", user.encode(), value, unit.headers, "dead", reasons))
         else:
             reasons = OVERSIZED if unit.value is not None and len(unit.value) > MAX_BYTES else unit.reasons
-            self.messages.append(Message(unit.kind, unit.key, unit.value, unit.headers, "dead", reasons,
-                                         raw=unit.raw))
+            self.messages.append(Message(unit.kind, unit.key, unit.value, unit.headers, "dead", reasons, raw=unit.raw))
 
 
 def draw_many(strategy: st.SearchStrategy, examples: int, fuzz_seed: int) -> list:
@@ -561,8 +707,13 @@ def draw_many(strategy: st.SearchStrategy, examples: int, fuzz_seed: int) -> lis
     out: list = []
 
     @seed(fuzz_seed)
-    @settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(strategy)
     def collect(example) -> None:
         out.append(example)
@@ -610,11 +761,19 @@ def test_every_generated_message_decodes_to_its_expected_outcome(batch):
 # Regression: invalid UTF-8 inside a string raised UnicodeDecodeError out of decode(), killing the worker.
 @example(b'{"v":1,"event_id":"\xff","ts":1700000000000,"user_id":"u","item_id":"i","type":"click"}')
 @example(b'{"event_id":"e\xed\xa0\x80"}')
-@given(st.none() | st.binary(max_size=2 * MAX_BYTES) | st.text().map(str.encode)
-       | st.one_of(*HOSTILE.values()).map(lambda pair: pair[0])
-       | json_values.map(lambda v: to_json(v)) | st.builds(lambda a, b, c: a + b + c, st.binary(max_size=64),
-                                                             st.sampled_from([to_json({"v": 1, "event_id": "x"})]),
-                                                             st.binary(max_size=64)))
+@given(
+    st.none()
+    | st.binary(max_size=2 * MAX_BYTES)
+    | st.text().map(str.encode)
+    | st.one_of(*HOSTILE.values()).map(lambda pair: pair[0])
+    | json_values.map(lambda v: to_json(v))
+    | st.builds(
+        lambda a, b, c: a + b + c,
+        st.binary(max_size=64),
+        st.sampled_from([to_json({"v": 1, "event_id": "x"})]),
+        st.binary(max_size=64),
+    )
+)
 def test_decoding_raises_nothing_but_invalid_event(payload):
     try:
         codec.decode(payload)
@@ -639,12 +798,14 @@ def produce_all(cfg, messages: list[Message]) -> list[tuple[int, int]]:
                 errors.append(f"{n}: {err}")
             else:
                 where[n] = (msg.partition(), msg.offset())
+
         return callback
 
     for n, msg in enumerate(messages):
         if not msg.raw:
-            produce_waiting(producer, cfg.kafka.events_topic, msg.value, key=msg.key, headers=msg.headers,
-                            on_delivery=delivered(n))
+            produce_waiting(
+                producer, cfg.kafka.events_topic, msg.value, key=msg.key, headers=msg.headers, on_delivery=delivered(n)
+            )
     assert producer.flush(60) == 0
     assert not errors, errors[:5]
     produce_with_raw_header_keys(cfg, [(n, m) for n, m in enumerate(messages) if m.raw], where)
@@ -655,9 +816,17 @@ def produce_all(cfg, messages: list[Message]) -> list[tuple[int, int]]:
 # confluent-kafka's producer str()s a bytes header key (and cuts a str one at NUL, and crashes on
 # a lone surrogate): keys that are not UTF-8 go through the librdkafka its wheel bundles, by ctypes.
 class _RdKafkaMessage(ctypes.Structure):  # rd_kafka_message_t
-    _fields_ = [("err", ctypes.c_int), ("rkt", ctypes.c_void_p), ("partition", ctypes.c_int32),
-                ("payload", ctypes.c_void_p), ("len", ctypes.c_size_t), ("key", ctypes.c_void_p),
-                ("key_len", ctypes.c_size_t), ("offset", ctypes.c_int64), ("opaque", ctypes.c_void_p)]
+    _fields_ = [
+        ("err", ctypes.c_int),
+        ("rkt", ctypes.c_void_p),
+        ("partition", ctypes.c_int32),
+        ("payload", ctypes.c_void_p),
+        ("len", ctypes.c_size_t),
+        ("key", ctypes.c_void_p),
+        ("key_len", ctypes.c_size_t),
+        ("offset", ctypes.c_int64),
+        ("opaque", ctypes.c_void_p),
+    ]
 
 
 _DeliveryCallback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(_RdKafkaMessage), ctypes.c_void_p)
@@ -672,8 +841,13 @@ def librdkafka() -> ctypes.CDLL:
     assert found, f"no librdkafka in {libs}: send header keys that are not UTF-8 some other way"
     lib = ctypes.CDLL(found[0])
     lib.rd_kafka_conf_new.restype = ctypes.c_void_p
-    lib.rd_kafka_conf_set.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                                      ctypes.c_size_t]
+    lib.rd_kafka_conf_set.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    ]
     lib.rd_kafka_conf_set_dr_msg_cb.argtypes = [ctypes.c_void_p, _DeliveryCallback]
     lib.rd_kafka_new.restype = ctypes.c_void_p
     lib.rd_kafka_new.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
@@ -704,15 +878,25 @@ def produce_with_raw_header_keys(cfg, messages: list[tuple[int, Message]], where
     assert rk, err.value
     try:
         for n, msg in messages:
-            args = [ctypes.c_int(VT_TOPIC), ctypes.c_char_p(cfg.kafka.events_topic.encode()),
-                    ctypes.c_int(VT_MSGFLAGS), ctypes.c_int(MSG_F_COPY), ctypes.c_int(VT_OPAQUE), ctypes.c_void_p(n + 1)]
+            args = [
+                ctypes.c_int(VT_TOPIC),
+                ctypes.c_char_p(cfg.kafka.events_topic.encode()),
+                ctypes.c_int(VT_MSGFLAGS),
+                ctypes.c_int(MSG_F_COPY),
+                ctypes.c_int(VT_OPAQUE),
+                ctypes.c_void_p(n + 1),
+            ]
             if msg.value is not None:
                 args += [ctypes.c_int(VT_VALUE), ctypes.c_char_p(msg.value), ctypes.c_size_t(len(msg.value))]
             if msg.key is not None:
                 args += [ctypes.c_int(VT_KEY), ctypes.c_char_p(msg.key), ctypes.c_size_t(len(msg.key))]
             for key, value in msg.headers:
-                args += [ctypes.c_int(VT_HEADER), ctypes.c_char_p(key), ctypes.c_char_p(value),
-                         ctypes.c_ssize_t(len(value))]
+                args += [
+                    ctypes.c_int(VT_HEADER),
+                    ctypes.c_char_p(key),
+                    ctypes.c_char_p(value),
+                    ctypes.c_ssize_t(len(value)),
+                ]
             assert lib.rd_kafka_producev(ctypes.c_void_p(rk), *args, ctypes.c_int(VT_END)) == 0
         assert lib.rd_kafka_flush(rk, 120_000) == 0  # returns once delivered
     finally:
@@ -749,15 +933,20 @@ def account(cfg, messages: list[Message], where: list[tuple[int, int]]) -> Accou
     log = read_training_log(log_root(cfg.worker.data_dir), cfg.kafka.events_topic)
     applied = Counter(zip(log.column("partition").to_pylist(), log.column("offset").to_pylist()))
     states = final_states(cfg)
-    return Accounting(applied, dead, Counter({p: s.counts["duplicate"] for p, s in states.items()}),
-                      Counter({p: s.counts["late"] for p, s in states.items()}),
-                      sum(s.counts["applied"] for s in states.values()), stored)
+    return Accounting(
+        applied,
+        dead,
+        Counter({p: s.counts["duplicate"] for p, s in states.items()}),
+        Counter({p: s.counts["late"] for p, s in states.items()}),
+        sum(s.counts["applied"] for s in states.values()),
+        stored,
+    )
 
 
 def split_dead_letter(headers: list) -> tuple[list, dict, list]:
     """A dead letter's headers -> (the original's, the five of the worker, its notes of what it cut)."""
     at = max(n for n, (k, _) in enumerate(headers) if k == "streamrec.dlq.reason")
-    ours, notes = headers[at:at + 5], headers[at + 5:]
+    ours, notes = headers[at : at + 5], headers[at + 5 :]
     assert tuple(k for k, _ in ours) == DLQ_HEADERS, headers[at:]
     assert all(k == TRUNCATED and v for k, v in notes), notes
     return headers[:at], dict(ours), [v for _, v in notes]
@@ -796,8 +985,7 @@ def tally(cfg, messages: list[Message], where: list[tuple[int, int]], acc: Accou
     out = Counter()
     wrong: list[str] = []
     dup_expected = Counter(where[n][0] for n, m in enumerate(messages) if m.expect == "duplicate")
-    late_expected = Counter(where[n][0] for n, m in enumerate(messages)
-                            if m.expect == "dead" and m.reasons == {"late"})
+    late_expected = Counter(where[n][0] for n, m in enumerate(messages) if m.expect == "dead" and m.reasons == {"late"})
     reasons = Counter()
     for n, msg in enumerate(messages):
         pos = where[n]
@@ -856,13 +1044,19 @@ def test_fuzzed_hostile_input_never_crashes_a_worker_nor_loses_a_valid_event(kaf
 
     kinds = Counter(m.kind for m in messages)
     raw = Counter(m.expect for m in messages if m.raw)
-    print(f"\nfuzz {context}: {len(messages):,} messages {dict(sorted(kinds.items()))}, of which header keys "
-          f"not UTF-8: {dict(raw)}; dead-letter reasons {dict(figures['reasons'])} ({figures['truncated']} cut "
-          f"to fit); generated in {generated_s:.1f}s, worker {worker_s:.1f}s")
-    row = fault_row("poison and hostile events (fuzzed)",
-                    "no crash; each bad message dead-lettered with its reason; valid applied once",
-                    events_in=len(messages), reflected=figures["reflected"], duplicates=figures["duplicates"],
-                    lost=figures["lost"])
+    print(
+        f"\nfuzz {context}: {len(messages):,} messages {dict(sorted(kinds.items()))}, of which header keys "
+        f"not UTF-8: {dict(raw)}; dead-letter reasons {dict(figures['reasons'])} ({figures['truncated']} cut "
+        f"to fit); generated in {generated_s:.1f}s, worker {worker_s:.1f}s"
+    )
+    row = fault_row(
+        "poison and hostile events (fuzzed)",
+        "no crash; each bad message dead-lettered with its reason; valid applied once",
+        events_in=len(messages),
+        reflected=figures["reflected"],
+        duplicates=figures["duplicates"],
+        lost=figures["lost"],
+    )
     assert row.held, (row, context)
     assert sum(m.expect == "applied" for m in messages) > 3_000 and sum(m.expect == "dead" for m in messages) > 3_000
     assert raw["dead"] and raw["applied"] and figures["truncated"] == 3, "the edge cases were exercised"
@@ -881,10 +1075,11 @@ def reordered_segments(draw) -> list[tuple]:
     events = []
     for user in range(n_users):
         # The newest event (T0 + lateness) and others back to exactly the lateness boundary (T0).
-        offsets = [LATENESS_MS, 0] + draw(st.lists(st.integers(0, LATENESS_MS), max_size=12))
+        offsets = [LATENESS_MS, 0, *draw(st.lists(st.integers(0, LATENESS_MS), max_size=12))]
         for off in offsets:
-            events.append(("event", user, len(events), T0 + off, draw(st.sampled_from(ITEMS)),
-                           draw(st.sampled_from(EVENT_TYPES))))
+            events.append(
+                ("event", user, len(events), T0 + off, draw(st.sampled_from(ITEMS)), draw(st.sampled_from(EVENT_TYPES)))
+            )
     stream = list(draw(st.permutations(events)))
     newest = {e[1]: e for e in events if e[3] == T0 + LATENESS_MS}
     ages = st.just(1) | st.integers(1, 30 * DAY_MS)  # 1: just past the boundary
@@ -896,12 +1091,13 @@ def reordered_segments(draw) -> list[tuple]:
         stream.insert(draw(st.integers(after + 1, len(stream))), ("dup", n))
     if draw(st.booleans()):  # a replayed stretch, as after a producer's retry from an old position
         start = draw(st.integers(0, len(stream) - 1))
-        stream += stream[start:start + draw(st.integers(1, 20))]
+        stream += stream[start : start + draw(st.integers(1, 20))]
     return stream
 
 
 def test_out_of_order_within_lateness_applied_older_dead_lettered_redeliveries_counted_once(
-        kafka_cfg, workers, fault_row):
+    kafka_cfg, workers, fault_row
+):
     cfg = kafka_cfg
     s = fuzz_seed()
     context = f"(STREAMREC_FUZZ_SEED={s})"
@@ -912,17 +1108,28 @@ def test_out_of_order_within_lateness_applied_older_dead_lettered_redeliveries_c
         for item in stream:
             if item[0] == "event":
                 _, user, n, ts, item_id, kind = item
-                event = {"event_id": f"s{segment}-e{n}", "ts": ts, "user_id": f"s{segment}-u{user}",
-                         "item_id": item_id, "type": kind}
-                msg = sent[n] = Message("in_window", event["user_id"].encode(), to_json(event), None, "applied",
-                                        event_id=event["event_id"])
+                event = {
+                    "event_id": f"s{segment}-e{n}",
+                    "ts": ts,
+                    "user_id": f"s{segment}-u{user}",
+                    "item_id": item_id,
+                    "type": kind,
+                }
+                msg = sent[n] = Message(
+                    "in_window", event["user_id"].encode(), to_json(event), None, "applied", event_id=event["event_id"]
+                )
                 if msg.event_id in applied_ids:  # replayed
                     msg = Message("redelivered", msg.key, msg.value, None, "duplicate", event_id=msg.event_id)
                 applied_ids.add(msg.event_id)
             elif item[0] == "late":
                 _, user, age = item
-                event = {"event_id": f"s{segment}-late{len(messages)}", "ts": T0 - age,
-                         "user_id": f"s{segment}-u{user}", "item_id": "i0", "type": "click"}
+                event = {
+                    "event_id": f"s{segment}-late{len(messages)}",
+                    "ts": T0 - age,
+                    "user_id": f"s{segment}-u{user}",
+                    "item_id": "i0",
+                    "type": "click",
+                }
                 msg = Message("late", event["user_id"].encode(), to_json(event), None, "dead", frozenset({"late"}))
             else:
                 orig = sent[item[1]]
@@ -936,10 +1143,14 @@ def test_out_of_order_within_lateness_applied_older_dead_lettered_redeliveries_c
 
     kinds = Counter(m.kind for m in messages)
     print(f"\nreordered {context}: {len(messages):,} messages {dict(sorted(kinds.items()))}")
-    row = fault_row("duplicate and out-of-order delivery",
-                    "within lateness applied once; older dead-lettered late; redeliveries counted once",
-                    events_in=len(messages), reflected=figures["reflected"], duplicates=figures["duplicates"],
-                    lost=figures["lost"])
+    row = fault_row(
+        "duplicate and out-of-order delivery",
+        "within lateness applied once; older dead-lettered late; redeliveries counted once",
+        events_in=len(messages),
+        reflected=figures["reflected"],
+        duplicates=figures["duplicates"],
+        lost=figures["lost"],
+    )
     assert row.held, (row, context)
     assert kinds["late"] and kinds["redelivered"], "the scenario exercised both"
     stamps = {(m.kind, json.loads(m.value)["ts"]) for m in messages}

@@ -16,7 +16,7 @@ import threading
 from offline.announce import announce_promotion
 from stream.kafka.clients import make_producer
 from stream.model_artifact import read_manifest, version_dir
-from tests.integration.test_serving_on_broker import get, serving, wait_for  # noqa: F401, F811 - a fixture
+from tests.integration.test_serving_on_broker import get, serving, wait_for  # noqa: F401 - a fixture
 from tests.serving.conftest import dataset  # noqa: F401 - a fixture
 
 
@@ -48,9 +48,13 @@ def _remove_version(path) -> None:
     path.rmdir()
 
 
-FAULTS = {2: ("truncated model.onnx", _truncate), 3: ("one byte flipped", _flip_a_byte),
-          4: ("manifest names inputs the graph lacks", _misdescribe_inputs), 5: ("manifest not JSON", _garble_manifest),
-          6: ("announced version missing on disk", _remove_version)}
+FAULTS = {
+    2: ("truncated model.onnx", _truncate),
+    3: ("one byte flipped", _flip_a_byte),
+    4: ("manifest names inputs the graph lacks", _misdescribe_inputs),
+    5: ("manifest not JSON", _garble_manifest),
+    6: ("announced version missing on disk", _remove_version),
+}
 
 
 def test_bad_artifacts_are_refused_and_the_last_good_model_answers_every_request(serving, small_stream, fault_row):
@@ -64,7 +68,7 @@ def test_bad_artifacts_are_refused_and_the_last_good_model_answers_every_request
         while not done.is_set():
             try:
                 responses.append(get(f"{base}/v1/recommendations/{rng.choice(users)}?k=10"))
-            except Exception as exc:  # noqa: BLE001 - a refused connection or a timeout is a failed request too
+            except Exception as exc:
                 errors.append(repr(exc))
 
     def refused() -> float:
@@ -90,9 +94,14 @@ def test_bad_artifacts_are_refused_and_the_last_good_model_answers_every_request
     client.join()
 
     answered_by_v1 = sum(1 for status, body in responses if status == 200 and body["model_version"] == 1)
-    row = fault_row(f"{len(FAULTS)} bad model artifacts announced under HTTP load (events = requests)",
-                    "refused and counted; the last good model answers every request",
-                    len(responses) + len(errors), answered_by_v1, 0, len(responses) + len(errors) - answered_by_v1)
+    row = fault_row(
+        f"{len(FAULTS)} bad model artifacts announced under HTTP load (events = requests)",
+        "refused and counted; the last good model answers every request",
+        len(responses) + len(errors),
+        answered_by_v1,
+        0,
+        len(responses) + len(errors) - answered_by_v1,
+    )
     not_v1 = [body for status, body in responses if status != 200 or body["model_version"] != 1]
     assert row.held and errors == [] and len(responses) > 20, (row, errors[:3], not_v1[:3])
     assert stack.scorer.version == 1 and refused() == len(FAULTS)

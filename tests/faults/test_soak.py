@@ -27,10 +27,25 @@ from tests.kafka_fixtures import ROOT
 
 
 def _soak(broker, *args: str, timeout_s: float) -> tuple[int, dict, str]:
-    argv = [sys.executable, "-m", "streamrec.cli", "soak", "--bootstrap-servers", broker.bootstrap_servers,
-            "--json", *args]
-    proc = subprocess.run(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                          text=True, timeout=timeout_s, check=False)
+    argv = [
+        sys.executable,
+        "-m",
+        "streamrec.cli",
+        "soak",
+        "--bootstrap-servers",
+        broker.bootstrap_servers,
+        "--json",
+        *args,
+    ]
+    proc = subprocess.run(
+        argv,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
     assert proc.stdout.strip(), f"no figures printed (exit {proc.returncode}): {proc.stderr[-3000:]}"
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
@@ -47,17 +62,26 @@ def _check(figures: dict, code: int, progress: str, fault_row, fault: str) -> No
     assert figures["growth_after_warmup_pct"] < figures["growth_limit_pct"], figures["samples"]
     assert figures["within_bound"], figures["reason"]
     assert code == 0
-    fault += (f" (RSS MB start {rss['start']:.0f}, after warm-up {rss['after_warmup']:.0f}, end {rss['end']:.0f}: "
-              f"{figures['growth_after_warmup_pct']:+.1f} %)")  # the table prints the figures too
-    row = fault_row(fault, "memory flat after warm-up, state within bounds, nothing lost", figures["events_produced"],
-                    figures["events_applied"], figures["duplicates"], max(figures["lost"], 0))
+    fault += (
+        f" (RSS MB start {rss['start']:.0f}, after warm-up {rss['after_warmup']:.0f}, end {rss['end']:.0f}: "
+        f"{figures['growth_after_warmup_pct']:+.1f} %)"
+    )  # the table prints the figures too
+    row = fault_row(
+        fault,
+        "memory flat after warm-up, state within bounds, nothing lost",
+        figures["events_produced"],
+        figures["events_applied"],
+        figures["duplicates"],
+        max(figures["lost"], 0),
+    )
     assert row.held, row
 
 
 @pytest.mark.slow  # CI's 15 minutes are tight, and its warm-up is wall-clock: a slow machine could still be warming
 def test_a_short_soak_prints_its_figures_within_bounds(broker, fault_row):
-    code, figures, progress = _soak(broker, "--minutes", "0.8", "--warmup-minutes", "0.3", "--rate", "1000",
-                                    "--sample-every", "3", timeout_s=600)  # ~70 s here: a deadline, not a wait
+    code, figures, progress = _soak(
+        broker, "--minutes", "0.8", "--warmup-minutes", "0.3", "--rate", "1000", "--sample-every", "3", timeout_s=600
+    )  # ~70 s here: a deadline, not a wait
     _check(figures, code, progress, fault_row, "soak: 48 s at 1,000 events/s")
     assert figures["fill"]["warmup_note"]  # says the state had not filled: the short run can't show that
 

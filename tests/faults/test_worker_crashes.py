@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,8 @@ def _compare(reference: dict, recovered: dict, total: int) -> tuple[int, int, in
     """(reflected, duplicates, lost) of the recovered states against the crash-free ones."""
     applied = sum(p.counts["applied"] for p in recovered.values())
     doubled = sum(p.counts["duplicate"] for p in recovered.values()) - sum(
-        p.counts["duplicate"] for p in reference.values())
+        p.counts["duplicate"] for p in reference.values()
+    )
     return applied, max(applied - total, 0) + max(doubled, 0), max(total - applied, 0)
 
 
@@ -51,8 +53,11 @@ def _clean_run(cfg, workers, data_dir: Path, extra: list[str]) -> dict:
 @pytest.mark.parametrize("kills", [pytest.param(5, id="5-kills")])
 def test_repeated_sigkill_mid_batch_equals_a_crash_free_run(kafka_cfg, workers, tmp_path, fault_row, kills):
     cfg = kafka_cfg
-    total = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic,
-                           synthetic_events(SyntheticConfig(n_users=400, n_items=300, n_sessions=3000, seed=5)))
+    total = produce_events(
+        make_producer(cfg.kafka),
+        cfg.kafka.events_topic,
+        synthetic_events(SyntheticConfig(n_users=400, n_items=300, n_sessions=3000, seed=5)),
+    )
     reference = _clean_run(cfg, workers, tmp_path / "clean", SLOW_WORKER)
     assert sum(p.counts["applied"] for p in reference.values()) == total
 
@@ -65,7 +70,7 @@ def test_repeated_sigkill_mid_batch_equals_a_crash_free_run(kafka_cfg, workers, 
         # lands a few thousand events after its target), each at a random moment inside a batch.
         target = total * (0.08 + 0.60 * (n + rng.random()) / kills)
 
-        def position() -> int:
+        def position(victim: Any = victim, restored: int = restored) -> int:
             return restored + int(victim.metric("streamrec_events_consumed_total") or 0)
 
         victim.wait_for(lambda: position() >= target, timeout_s=240, what=f"kill point {n + 1}")  # noqa: B023
@@ -79,8 +84,9 @@ def test_repeated_sigkill_mid_batch_equals_a_crash_free_run(kafka_cfg, workers, 
     recovered = final_states(cfg, crash_dir)
 
     reflected, duplicates, lost = _compare(reference, recovered, total)
-    row = fault_row(f"worker SIGKILL mid-batch x{kills}", "state equals a crash-free run", total,
-                    reflected, duplicates, lost)
+    row = fault_row(
+        f"worker SIGKILL mid-batch x{kills}", "state equals a crash-free run", total, reflected, duplicates, lost
+    )
     assert row.held, (row, kill_points)
     assert set(recovered) == set(reference)
     for partition in reference:  # not only the counts: every table, learner and counter
@@ -128,19 +134,30 @@ def test_a_rebalance_storm_in_a_group_of_three_equals_a_crash_free_run(kafka_cfg
     deadline = time.monotonic() + 240
     while not settled() and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert settled(), ("not every event reached the snapshots: assigned "
-                       f"{[w.metric('streamrec_assigned_partitions') for w in group]}, applied per partition "
-                       f"{ {p: s.counts['applied'] for p, s in final_states(cfg).items()} } of {len(events)}",
-                       [w.stderr_tail()[-600:] for w in group])
+    assert settled(), (
+        "not every event reached the snapshots: assigned "
+        f"{[w.metric('streamrec_assigned_partitions') for w in group]}, applied per partition "
+        f"{ {p: s.counts['applied'] for p, s in final_states(cfg).items()} } of {len(events)}",
+        [w.stderr_tail()[-600:] for w in group],
+    )
     for w in group:
         w.stop(signal.SIGTERM)
 
     reference = _clean_run(cfg, workers, tmp_path / "clean", [])
     recovered = final_states(cfg)
     reflected, duplicates, lost = _compare(reference, recovered, len(events))
-    row = fault_row(f"rebalance storm: {moves} leaves/joins in a group of 3", "state follows its partitions, "
-                    "equals a crash-free run", len(events), reflected, duplicates, lost)
+    row = fault_row(
+        f"rebalance storm: {moves} leaves/joins in a group of 3",
+        "state follows its partitions, equals a crash-free run",
+        len(events),
+        reflected,
+        duplicates,
+        lost,
+    )
     assert row.held, row
-    differ = {p: (dict(recovered[p].counts), dict(reference[p].counts)) for p in reference
-              if recovered[p].fingerprint() != reference[p].fingerprint()}
+    differ = {
+        p: (dict(recovered[p].counts), dict(reference[p].counts))
+        for p in reference
+        if recovered[p].fingerprint() != reference[p].fingerprint()
+    }
     assert not differ, differ

@@ -29,12 +29,20 @@ pytestmark = pytest.mark.integration
 def test_promote_and_rollback_are_announced(broker, tmp_path, capsys):
     topic = f"model-updates-{uuid.uuid4().hex[:8]}"
     registry = Registry(tmp_path / "models")
-    staged = [stage_artifact(tmp_path / f"staging-{n}", onnx=f"graph {n}".encode(), ndcg=0.3 + n / 100)
-              for n in range(2)]
+    staged = [
+        stage_artifact(tmp_path / f"staging-{n}", onnx=f"graph {n}".encode(), ndcg=0.3 + n / 100) for n in range(2)
+    ]
     for n in range(2):
         registry.register(tmp_path / f"staging-{n}")
-    flags = ["--registry-root", str(registry.root), "--bootstrap-servers", broker.bootstrap_servers,
-             "--set", f"kafka.model_updates_topic='{topic}'", "--json"]
+    flags = [
+        "--registry-root",
+        str(registry.root),
+        "--bootstrap-servers",
+        broker.bootstrap_servers,
+        "--set",
+        f"kafka.model_updates_topic='{topic}'",
+        "--json",
+    ]
 
     for argv in (["promote", "1"], ["promote", "2"], ["rollback"]):
         assert main(["model", *argv, *flags]) == 0
@@ -59,8 +67,14 @@ def test_a_refused_promotion_is_not_announced(broker, tmp_path, capsys):
     for n, ndcg in enumerate([0.30, 0.10]):
         stage_artifact(tmp_path / f"staging-{n}", onnx=f"graph {n}".encode(), ndcg=ndcg)
         registry.register(tmp_path / f"staging-{n}")
-    flags = ["--registry-root", str(registry.root), "--bootstrap-servers", broker.bootstrap_servers,
-             "--set", f"kafka.model_updates_topic='{topic}'"]
+    flags = [
+        "--registry-root",
+        str(registry.root),
+        "--bootstrap-servers",
+        broker.bootstrap_servers,
+        "--set",
+        f"kafka.model_updates_topic='{topic}'",
+    ]
     assert main(["model", "promote", "1", *flags]) == 0
     assert main(["model", "promote", "2", *flags]) == 1
     assert "refused by the quality gate" in capsys.readouterr().err
@@ -72,5 +86,5 @@ def test_an_undeliverable_announcement_raises(tmp_path):
     manifest = stage_artifact(tmp_path / "staging")
     cfg = load_config(env={}, overrides=[f"kafka.bootstrap_servers='127.0.0.1:{free_port()}'"])
     producer = make_producer(cfg.kafka, **{"message.timeout.ms": 1000})
-    with pytest.raises(AnnounceError, match="failed .*check the topic and broker"):
+    with pytest.raises(AnnounceError, match=r"failed .*check the topic and broker"):
         announce_promotion(producer, "model-updates", manifest, tmp_path / "models")

@@ -54,8 +54,11 @@ def _local_config(tmp_path: Path, demo_metrics: int, prometheus_port: int) -> Pa
     cfg = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     cfg["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     cfg["rule_files"] = [str(path) for path in RULE_FILES]
-    targets = {"streamrec-worker": [f"127.0.0.1:{demo_metrics}"], "streamrec-trainer": [f"127.0.0.1:{demo_metrics + 1}"],
-               "prometheus": [f"127.0.0.1:{prometheus_port}"]}
+    targets = {
+        "streamrec-worker": [f"127.0.0.1:{demo_metrics}"],
+        "streamrec-trainer": [f"127.0.0.1:{demo_metrics + 1}"],
+        "prometheus": [f"127.0.0.1:{prometheus_port}"],
+    }
     assert {job["job_name"] for job in cfg["scrape_configs"]} == set(targets)
     for job in cfg["scrape_configs"]:
         job["static_configs"] = [{"targets": targets[job["job_name"]]}]
@@ -94,8 +97,9 @@ def _wait(what: str, condition, timeout: float, process: subprocess.Popen, log: 
     while time.monotonic() < deadline:
         if condition():
             return
-        assert process.poll() is None, f"the demo exited ({process.returncode}) while waiting for {what}:\n" \
-                                       f"{log.read_text()[-3000:]}"
+        assert process.poll() is None, (
+            f"the demo exited ({process.returncode}) while waiting for {what}:\n{log.read_text()[-3000:]}"
+        )
         time.sleep(1.0)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}:\n{log.read_text()[-3000:]}")
 
@@ -106,22 +110,56 @@ def test_every_dashboard_and_rule_expression_returns_data_from_prometheus_scrapi
     metrics_port, prometheus_port = _port_pair(), free_port()
     demo_log = tmp_path / "demo.log"
     demo = subprocess.Popen(
-        [sys.executable, "-m", "streamrec.cli", "demo", "--sessions", "20000", "--rate", "1000", "--json",
-         "--metrics-port", str(metrics_port), "--port", str(free_port()), "--train-every", "2000",
-         "--wait-for-model", "300"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=demo_log.open("wb"))
+        [
+            sys.executable,
+            "-m",
+            "streamrec.cli",
+            "demo",
+            "--sessions",
+            "20000",
+            "--rate",
+            "1000",
+            "--json",
+            "--metrics-port",
+            str(metrics_port),
+            "--port",
+            str(free_port()),
+            "--train-every",
+            "2000",
+            "--wait-for-model",
+            "300",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=demo_log.open("wb"),
+    )
     server = subprocess.Popen(
-        [prometheus, f"--config.file={_local_config(tmp_path, metrics_port, prometheus_port)}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prometheus_port}"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"))
+        [
+            prometheus,
+            f"--config.file={_local_config(tmp_path, metrics_port, prometheus_port)}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "prometheus.log").open("wb"),
+    )
     api = PrometheusApi(prometheus_port)
     try:
         _wait("Prometheus to be ready", api.ready, 60, demo, demo_log)
-        _wait("a model served and the trainer's registry version scraped",
-              lambda: api.values('max(streamrec_model_version) >= 1 and max(streamrec_registry_current_version) >= 1'),
-              300, demo, demo_log)
-        _wait("recorded freshness", lambda: api.values("job:streamrec_recommendation_freshness_seconds:p99_rate5m"),
-              180, demo, demo_log)
+        _wait(
+            "a model served and the trainer's registry version scraped",
+            lambda: api.values("max(streamrec_model_version) >= 1 and max(streamrec_registry_current_version) >= 1"),
+            300,
+            demo,
+            demo_log,
+        )
+        _wait(
+            "recorded freshness",
+            lambda: api.values("job:streamrec_recommendation_freshness_seconds:p99_rate5m"),
+            180,
+            demo,
+            demo_log,
+        )
 
         def missing() -> list[str]:
             out = []
@@ -151,8 +189,9 @@ def test_every_dashboard_and_rule_expression_returns_data_from_prometheus_scrapi
         for port in (metrics_port, metrics_port + 1):  # the demo (worker + serving) and its trainer
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
                 scrape = r.read().decode()
-            lint = subprocess.run(["promtool", "check", "metrics"], input=scrape, capture_output=True, text=True,
-                                  check=False)
+            lint = subprocess.run(
+                ["promtool", "check", "metrics"], input=scrape, capture_output=True, text=True, check=False
+            )
             assert lint.returncode == 0, f"port {port}: {lint.stdout}{lint.stderr}"
     finally:
         server.terminate()

@@ -22,10 +22,15 @@ def ready(port: int) -> bool:
 
 def test_serve_started_before_the_broker_waits_then_serves(tmp_path, workers):
     kafka_port, api_port = free_port(), free_port()
-    cfg = load_config(env={}, overrides=[f"kafka.bootstrap_servers='127.0.0.1:{kafka_port}'",
-                                         f"worker.data_dir='{tmp_path / 'data'}'"])
-    serve = workers(cfg, command="serve", extra=["--port", str(api_port), "--partitions", "2",
-                                                 "--registry-root", str(tmp_path / "models")])
+    cfg = load_config(
+        env={},
+        overrides=[f"kafka.bootstrap_servers='127.0.0.1:{kafka_port}'", f"worker.data_dir='{tmp_path / 'data'}'"],
+    )
+    serve = workers(
+        cfg,
+        command="serve",
+        extra=["--port", str(api_port), "--partitions", "2", "--registry-root", str(tmp_path / "models")],
+    )
     serve.wait_for(lambda: "cannot reach Kafka" in serve.stderr_tail(), timeout_s=120, what="a retry line")
     time.sleep(3)  # it keeps waiting; before this fix it exited with a one-line error here
     assert serve.proc.poll() is None, serve.stderr_tail()

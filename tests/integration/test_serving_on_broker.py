@@ -41,8 +41,12 @@ def serving(kafka_cfg, small_stream, dataset, tmp_path):
     registry = registry_with_versions(dataset, tmp_path / "models", tmp_path / "staging", versions=6)
     port = free_port()
     cfg = with_section(kafka_cfg, "serving", port=port, registry_poll_s=0.0)  # swaps come from announcements only
-    cfg = with_section(cfg, "kafka", model_updates_topic=f"{cfg.kafka.events_topic}-models",
-                       recommendations_topic=f"{cfg.kafka.events_topic}-recs")
+    cfg = with_section(
+        cfg,
+        "kafka",
+        model_updates_topic=f"{cfg.kafka.events_topic}-models",
+        recommendations_topic=f"{cfg.kafka.events_topic}-recs",
+    )
     ensure_topics(cfg.kafka)
     stack = ServingStack.build(cfg, registry.root)
     stop = threading.Event()
@@ -50,8 +54,11 @@ def serving(kafka_cfg, small_stream, dataset, tmp_path):
     runner.start()
     try:
         produce_raw(cfg, [(e.user_id.encode(), EventCodec.encode(e)) for e in small_stream[:4000]])
-        wait_for(lambda: sum(o.next_offset for o in list(stack.worker.owned.values())) >= 4000, timeout_s=180,
-                 what="the stream")  # a group join, then 4,000 events scored and published
+        wait_for(
+            lambda: sum(o.next_offset for o in list(stack.worker.owned.values())) >= 4000,
+            timeout_s=180,
+            what="the stream",
+        )  # a group join, then 4,000 events scored and published
         yield cfg, stack, registry, f"http://127.0.0.1:{port}"
     finally:
         stop.set()
@@ -93,8 +100,9 @@ def test_five_promotions_under_load_fail_no_request_and_every_response_names_its
         # version be swapped out before the client's first request reached it
         wait_for(lambda v=version - 1: answered_by(v), what=f"a response from version {version - 1}")
         registry.promote(version, None)
-        announce_promotion(producer, cfg.kafka.model_updates_topic, read_manifest(version_dir(registry.root, version)),
-                           registry.root)
+        announce_promotion(
+            producer, cfg.kafka.model_updates_topic, read_manifest(version_dir(registry.root, version)), registry.root
+        )
         wait_for(lambda v=version: stack.scorer.version == v, what=f"version {version} to be served")
     wait_for(lambda: answered_by(6) and len(responses) > 50, what="version 6 to answer")
     done.set()
@@ -122,8 +130,9 @@ def test_each_click_publishes_the_users_recommendations_keyed_by_user(serving, s
 def test_an_event_posted_over_http_lands_in_the_partition_routing_expects(serving):
     cfg, _, _, base = serving
     body = b'{"event_id":"http-1","ts":1767225600000,"user_id":"routed-user","item_id":"i1","type":"click"}'
-    request = urllib.request.Request(f"{base}/v1/events", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/v1/events", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=60) as r:
         accepted = json.loads(r.read())
     assert r.status == 202 and accepted["event_id"] == "http-1"

@@ -17,10 +17,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from stream.events import EventCodec
+from stream.kafka.clients import make_producer
 from stream.metrics import WorkerMetrics
 from stream.produce import produce_events
 from stream.sources.synthetic import SyntheticConfig, synthetic_events
-from stream.kafka.clients import make_producer
 from stream.worker import StreamWorker
 from tests.kafka_fixtures import encode, final_states, produce_raw, read_topic
 
@@ -50,13 +50,17 @@ def test_bad_input_is_dead_lettered_and_valid_input_applied_once(kafka_cfg):
         (b"k", encode({**template, "event_id": "x", "extra": {"deep": [[[[1]]]]}}), "schema"),
         (b"k", encode({**template, "v": 7}), "unsupported_version"),
         # Every field within its own limit, the whole over the 8 KiB payload limit.
-        (b"k", encode({**template, "event_id": "big", "user": {f"k{i}": "v" * 250 for i in range(32)}}),
-         "oversized"),
-        (valid[-1].user_id.encode(), encode({**template, "event_id": "late-1", "user_id": valid[-1].user_id,
-                                              "ts": valid[-1].ts - 10 * 86_400_000}), "late"),
+        (b"k", encode({**template, "event_id": "big", "user": {f"k{i}": "v" * 250 for i in range(32)}}), "oversized"),
+        (
+            valid[-1].user_id.encode(),
+            encode(
+                {**template, "event_id": "late-1", "user_id": valid[-1].user_id, "ts": valid[-1].ts - 10 * 86_400_000}
+            ),
+            "late",
+        ),
     ]
     duplicates = [good[n] for n in range(0, len(good), 10)]
-    stream = good[: len(good) // 2] + [(k, v) for k, v, _ in bad[:-1]] + good[len(good) // 2:] + duplicates
+    stream = good[: len(good) // 2] + [(k, v) for k, v, _ in bad[:-1]] + good[len(good) // 2 :] + duplicates
     produce_raw(cfg, stream + [(k, v) for k, v, _ in bad[-1:]])
 
     worker = run_worker_until_idle(cfg)
@@ -76,14 +80,16 @@ def test_bad_input_is_dead_lettered_and_valid_input_applied_once(kafka_cfg):
         assert headers["streamrec.dlq.detail"]
         assert headers["streamrec.source.topic"].decode() == cfg.kafka.events_topic
         assert int(headers["streamrec.source.offset"]) >= 0
-        assert worker.metrics.registry.get_sample_value(
-            "streamrec_events_dead_lettered_total", {"reason": reason}) >= 1
+        assert worker.metrics.registry.get_sample_value("streamrec_events_dead_lettered_total", {"reason": reason}) >= 1
 
 
 def test_sigkill_mid_stream_then_restart_equals_a_crash_free_run(kafka_cfg, workers, tmp_path):
     cfg = kafka_cfg
-    total = produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic,
-                           synthetic_events(SyntheticConfig(n_users=400, n_items=300, n_sessions=4000, seed=2)))
+    total = produce_events(
+        make_producer(cfg.kafka),
+        cfg.kafka.events_topic,
+        synthetic_events(SyntheticConfig(n_users=400, n_items=300, n_sessions=4000, seed=2)),
+    )
     slow = ["--set", "worker.prequential_every=1"]  # a slower worker gives the kill a wide window
 
     clean = workers(cfg, data_dir=tmp_path / "clean", group="clean", idle_exit=3, extra=slow)
@@ -122,16 +128,24 @@ def test_two_workers_split_partitions_and_take_over_on_exit(kafka_cfg, workers):
     first = workers(cfg)
     first.wait_for(lambda: first.metric("streamrec_assigned_partitions") == 4, what="first owns all")
     second = workers(cfg)
-    both = lambda: (first.metric("streamrec_assigned_partitions") or 0,  # noqa: E731
-                    second.metric("streamrec_assigned_partitions") or 0)
+
+    def both():
+        return (
+            first.metric("streamrec_assigned_partitions") or 0,
+            second.metric("streamrec_assigned_partitions") or 0,
+        )
+
     second.wait_for(lambda: both()[0] > 0 and both()[1] > 0 and sum(both()) == 4, what="a split")
 
     produce_events(make_producer(cfg.kafka), cfg.kafka.events_topic, events[half:])
     second.stop(signal.SIGTERM)  # a clean exit: it checkpoints and leaves the group
     first.wait_for(lambda: first.metric("streamrec_assigned_partitions") == 4, what="take-over")
     # Snapshots are written every second: wait until they reflect every event.
-    first.wait_for(lambda: sum(p.counts["applied"] for p in final_states(cfg).values()) >= len(events),
-                   what="all events in snapshots", timeout_s=90)
+    first.wait_for(
+        lambda: sum(p.counts["applied"] for p in final_states(cfg).values()) >= len(events),
+        what="all events in snapshots",
+        timeout_s=90,
+    )
     first.stop(signal.SIGTERM)
 
     states = final_states(cfg)

@@ -39,8 +39,15 @@ class Arm:
 
 @pytest.fixture(scope="module")
 def run():
-    cfg = load_config(overrides=["train.epochs=2", "train.batch_size=256", "train.test_clicks=40",
-                                 "train.validation_clicks=40", "train.threads=1"])
+    cfg = load_config(
+        overrides=[
+            "train.epochs=2",
+            "train.batch_size=256",
+            "train.test_clicks=40",
+            "train.validation_clicks=40",
+            "train.threads=1",
+        ]
+    )
     events = list(synthetic_events(SyntheticConfig(n_users=120, n_items=100, n_sessions=1000)))
     arms: list[Arm] = []
 
@@ -63,6 +70,7 @@ def run():
         def call(*args, **kwargs):
             arms[-1].losses.add(name)
             return loss(*args, **kwargs)
+
         return call
 
     def esmm_loss(out_click, out_cvr, click, conversion, task="multi"):

@@ -59,6 +59,7 @@ def is_int8(path) -> bool:
 
 def measured_as(monkeypatch, ndcg: tuple[float, float], ms: tuple[float, float]) -> None:
     """Make the float graph measure ``ndcg[0]``, ``ms[0]`` and the int8 graph ``ndcg[1]``, ``ms[1]``."""
+
     def which(path) -> int:
         return int(path.name.endswith(".int8.onnx"))
 
@@ -81,7 +82,8 @@ DECISIONS = {
 
 @pytest.mark.parametrize(("ndcg", "ms", "limits", "kept"), DECISIONS.values(), ids=DECISIONS)
 def test_int8_replaces_the_float_graph_only_when_within_tolerance_and_fast_enough(
-        monkeypatch, world, graph, ndcg, ms, limits, kept):
+    monkeypatch, world, graph, ndcg, ms, limits, kept
+):
     ds, tables, rows = world
     float_bytes, before = graph.stat().st_size, sha256_file(graph)
     measured_as(monkeypatch, ndcg, ms)
@@ -118,7 +120,7 @@ def test_the_reported_figures_are_those_measured_on_each_graph(monkeypatch, worl
 def test_only_the_quantisers_expected_warnings_are_dropped(caplog):
     # The quantiser logs on the root logger, so the test does too.
     with caplog.at_level(logging.WARNING), _quiet_quantiser():
-        logging.warning("Inference failed or unsupported type to quantize for tensor 'recent', type is ...")  # noqa: LOG015
-        logging.warning("Please consider to run pre-processing before quantization.")  # noqa: LOG015
-        logging.warning("something else went wrong")  # noqa: LOG015
+        logging.warning("Inference failed or unsupported type to quantize for tensor 'recent', type is ...")
+        logging.warning("Please consider to run pre-processing before quantization.")
+        logging.warning("something else went wrong")
     assert [r.getMessage() for r in caplog.records] == ["something else went wrong"]

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -20,10 +22,15 @@ from offline.samples import Groups, Rows
 def make_rows(items: list[int], clicks: list[int], group: list[int] | None = None) -> Rows:
     """Rows, each its own group unless ``group`` says otherwise."""
     n = len(items)
-    return Rows(user=np.ones(n, dtype=np.int64), item=np.asarray(items, dtype=np.int64),
-                recent=np.zeros((n, 3), dtype=np.int64), click=np.asarray(clicks, dtype=np.float32),
-                conversion=np.zeros(n, dtype=np.float32), ts=np.arange(n, dtype=np.int64),
-                group=np.asarray(group if group is not None else range(n), dtype=np.int64))
+    return Rows(
+        user=np.ones(n, dtype=np.int64),
+        item=np.asarray(items, dtype=np.int64),
+        recent=np.zeros((n, 3), dtype=np.int64),
+        click=np.asarray(clicks, dtype=np.float32),
+        conversion=np.zeros(n, dtype=np.float32),
+        ts=np.arange(n, dtype=np.int64),
+        group=np.asarray(group if group is not None else range(n), dtype=np.int64),
+    )
 
 
 def _difficulty(rows: Rows) -> np.ndarray:
@@ -42,7 +49,7 @@ def test_share_starts_at_start_ramps_linearly_and_stays_at_one():
 def test_share_never_decreases_and_never_exceeds_one():
     c = Curriculum(start=0.25, ramp_epochs=5)
     shares = [c.share(e) for e in range(12)]
-    assert all(a <= b for a, b in zip(shares, shares[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(shares))
     assert max(shares) == 1.0 and min(shares) == 0.25
 
 

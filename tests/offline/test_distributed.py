@@ -35,8 +35,15 @@ print(json.dumps({"rank": int(os.environ.get("RANK", "0")), "losses": trained.fi
 
 
 def run(script: Path, *launcher: str) -> dict[int, dict]:
-    out = subprocess.run([*launcher, str(script)], cwd=ROOT, check=True, capture_output=True, text=True,
-                         timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [*launcher, str(script)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     reports = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     return {r["rank"]: r for r in reports}
 

@@ -93,8 +93,16 @@ def test_logloss_clips_certain_mistakes_to_a_finite_cost():
 def five_item_catalogue() -> Catalogue:
     cat = Catalogue()
     for k in range(1, 6):
-        cat.observe(Event(event_id=f"e{k}", ts=T0 + k, user_id=f"u{k % 2}", item_id=f"i{k}", type="click",
-                          item=ItemAttributes(category=f"c{k % 2}", tags=[f"t{k}"])))
+        cat.observe(
+            Event(
+                event_id=f"e{k}",
+                ts=T0 + k,
+                user_id=f"u{k % 2}",
+                item_id=f"i{k}",
+                type="click",
+                item=ItemAttributes(category=f"c{k % 2}", tags=[f"t{k}"]),
+            )
+        )
     return cat  # items i1..i5 have ids 1..5, users u1 -> 1, u0 -> 2
 
 
@@ -112,10 +120,17 @@ class FakeScorer:
         return self.table[inputs["item"]]
 
 
-def click(user: int, item: int, seen: list[int] = (), recent: list[int] = (0, 0, 0), known: int = 5,
-          clicks_before: int = 0) -> Click:
-    return Click(user=user, item=item, recent=np.asarray(recent, dtype=np.int64),
-                 seen=np.asarray(seen, dtype=np.int64), known=known, clicks_before=clicks_before)
+def click(
+    user: int, item: int, seen: list[int] = (), recent: list[int] = (0, 0, 0), known: int = 5, clicks_before: int = 0
+) -> Click:
+    return Click(
+        user=user,
+        item=item,
+        recent=np.asarray(recent, dtype=np.int64),
+        seen=np.asarray(seen, dtype=np.int64),
+        known=known,
+        clicks_before=clicks_before,
+    )
 
 
 def test_ranking_scores_the_whole_catalogue_for_the_clicking_user():
@@ -139,8 +154,7 @@ def test_ranking_recall_and_ndcg_by_hand():
     assert out["recall@3"] == pytest.approx(2 / 4)
     assert out["ndcg@3"] == pytest.approx((1 / math.log2(2) + 1 / math.log2(3)) / 4)
     out = ranking(scorer, clicks, tables, k=5)
-    assert out == pytest.approx({"recall@5": 1.0,
-                                 "ndcg@5": sum(1 / math.log2(r + 2) for r in (0, 1, 3, 4)) / 4})
+    assert out == pytest.approx({"recall@5": 1.0, "ndcg@5": sum(1 / math.log2(r + 2) for r in (0, 1, 3, 4)) / 4})
 
 
 def test_click_gains_are_each_clicks_ndcg_term_in_click_order():
@@ -185,9 +199,11 @@ def test_ranking_of_no_clicks_is_zero_not_an_error():
 
 def test_popularity_ranks_by_the_clicks_logged_before_each_click():
     click_log = np.array([1, 1, 2, 3, 3, 3, 2, 2, 2, 2])
-    clicks = [click(1, 2, clicks_before=2, known=3),  # counts 1:2, 2:0, 3:0 -> item 2 second of 3
-              click(1, 3, clicks_before=6, known=3),  # 1:2, 2:1, 3:3 -> first
-              click(2, 1, clicks_before=10, known=5)]  # 1:2, 2:5, 3:3, 4:0, 5:0 -> third
+    clicks = [
+        click(1, 2, clicks_before=2, known=3),  # counts 1:2, 2:0, 3:0 -> item 2 second of 3
+        click(1, 3, clicks_before=6, known=3),  # 1:2, 2:1, 3:3 -> first
+        click(2, 1, clicks_before=10, known=5),
+    ]  # 1:2, 2:5, 3:3, 4:0, 5:0 -> third
     gains = popularity_gains(click_log, clicks, k=2)
     assert gains.tolist() == pytest.approx([1 / math.log2(3), 1.0, 0.0])
 
@@ -246,8 +262,12 @@ def test_lead_interval_is_the_stream_paired_lead_on_hits():
     b = rng.random(600) < 0.3
     a = b | (rng.random(600) < 0.08)
     lead, reference = lead_interval(a.astype(np.float64), b.astype(np.float64), users), paired_lead(a, b, users)
-    assert (lead.estimate, lead.low, lead.high, lead.users) == (reference.lead, reference.low, reference.high,
-                                                                reference.users)
+    assert (lead.estimate, lead.low, lead.high, lead.users) == (
+        reference.lead,
+        reference.low,
+        reference.high,
+        reference.users,
+    )
 
 
 # -- sampling ---------------------------------------------------------------------------------------

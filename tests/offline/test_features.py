@@ -31,8 +31,17 @@ def world(tmp_path_factory):
     tables = ContentTables(ds.catalogue)
     rows = tables.arrays(ds.test.user[:256], ds.test.item[:256], ds.test.recent[:256])
     directory = tmp_path_factory.mktemp("student")
-    stage(Student(*model_sizes(ds)).eval(), "student", directory, ds.catalogue, tables, rows, ds.window,
-          ds.events, {"validation": {}})
+    stage(
+        Student(*model_sizes(ds)).eval(),
+        "student",
+        directory,
+        ds.catalogue,
+        tables,
+        rows,
+        ds.window,
+        ds.events,
+        {"validation": {}},
+    )
     return events, ds, tables, ModelVocabulary(read_manifest(directory))
 
 

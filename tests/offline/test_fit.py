@@ -66,8 +66,16 @@ def test_fit_hands_whole_groups_and_every_group_once_per_epoch():
     groups = Groups.from_ids(group)
     model = nn.Linear(1, 1, bias=False)
     rec = _Recorder(model)
-    fit(model, rec, lambda: 0.0, groups, np.zeros(len(groups)), FitSettings(epochs=1, batch_size=16, progress=False),
-        Curriculum(enabled=False), "test")
+    fit(
+        model,
+        rec,
+        lambda: 0.0,
+        groups,
+        np.zeros(len(groups)),
+        FitSettings(epochs=1, batch_size=16, progress=False),
+        Curriculum(enabled=False),
+        "test",
+    )
     seen = np.concatenate(rec.batches)
     assert sorted(seen.tolist()) == list(range(len(group)))  # every row once
     for rows in rec.batches:
@@ -85,7 +93,15 @@ def test_fit_keeps_the_best_validation_epoch():
         snapshots.append(model.weight.item())
         return next(losses)
 
-    result = fit(model, _Recorder(model), val, Groups(np.array([0, 1, 2])), np.zeros(2),
-                 FitSettings(epochs=5, batch_size=1, patience=2, progress=False), Curriculum(enabled=False), "test")
+    result = fit(
+        model,
+        _Recorder(model),
+        val,
+        Groups(np.array([0, 1, 2])),
+        np.zeros(2),
+        FitSettings(epochs=5, batch_size=1, patience=2, progress=False),
+        Curriculum(enabled=False),
+        "test",
+    )
     assert result.best_epoch == 1 and result.val_losses == [0.5, 0.2, 0.9, 0.8]  # stopped by patience
     assert model.weight.item() == pytest.approx(snapshots[1])

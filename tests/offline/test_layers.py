@@ -126,8 +126,12 @@ def test_init_weights_zeroes_biases_and_uses_he_before_relu_and_xavier_elsewhere
     def bound_ratio(layer: nn.Linear, bound: float) -> float:
         return layer.weight.abs().max().item() / bound
 
-    he = lambda fan_in: math.sqrt(6.0 / fan_in)  # kaiming_uniform, relu gain
-    xavier = lambda fan_in, fan_out: math.sqrt(6.0 / (fan_in + fan_out))
+    def he(fan_in):
+        return math.sqrt(6.0 / fan_in)  # kaiming_uniform, relu gain
+
+    def xavier(fan_in, fan_out):
+        return math.sqrt(6.0 / (fan_in + fan_out))
+
     assert 0.9 < bound_ratio(first, he(16)) <= 1.0  # He: followed by ReLU in the Sequential
     assert 0.9 < bound_ratio(second, he(64)) <= 1.0  # mlp ends with ReLU too
     assert 0.5 < bound_ratio(model.head, xavier(32, 1)) <= 1.0  # a linear head: Xavier

@@ -110,8 +110,7 @@ def test_the_first_teacher_is_cold_and_kept_for_the_next_version(run):
 def test_the_next_version_warm_starts_from_the_previous_teacher(run, events, tmp_path):
     _, root = run
     shutil.copytree(root, tmp_path / "r")
-    report = train_once(load_config(overrides=RERUN), events, log=lambda _: None, registry_root=tmp_path / "r",
-                        seeds=1)
+    report = train_once(load_config(overrides=RERUN), events, log=lambda _: None, registry_root=tmp_path / "r", seeds=1)
     warm = report["teacher"]["warm_start"]
     assert warm["warm_started"] is True and warm["items_copied"] > 0 and warm["params_copied"] > 0
     assert report["registry"]["version"] == 2 and report["seeds"]["trained"] == [7]
@@ -123,8 +122,7 @@ def test_a_corrupt_previous_teacher_costs_only_the_warm_start(run, events, tmp_p
     weights = checkpoint_dir(tmp_path / "r") / "weights.pt"
     weights.write_bytes(weights.read_bytes()[:-100])
     lines = []
-    report = train_once(load_config(overrides=RERUN), events, log=lines.append, registry_root=tmp_path / "r",
-                        seeds=1)
+    report = train_once(load_config(overrides=RERUN), events, log=lines.append, registry_root=tmp_path / "r", seeds=1)
     assert report["teacher"]["warm_start"] == {"warm_started": False}
     assert any("checksum" in line and "cold" in line for line in lines)
     assert report["registry"]["version"] == 2

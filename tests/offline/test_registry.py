@@ -175,12 +175,11 @@ def test_promoting_the_current_version_changes_nothing(registry, tmp_path):
 
 
 def test_promoting_an_unknown_version_names_the_fix(registry):
-    with pytest.raises(RegistryError, match="version 9 is not registered.*streamrec model list"):
+    with pytest.raises(RegistryError, match=r"version 9 is not registered.*streamrec model list"):
         registry.promote(9, GATE)
 
 
-def test_a_crash_between_the_temporary_pointer_and_the_rename_leaves_the_old_current(registry, tmp_path,
-                                                                                   monkeypatch):
+def test_a_crash_between_the_temporary_pointer_and_the_rename_leaves_the_old_current(registry, tmp_path, monkeypatch):
     register(registry, tmp_path), register(registry, tmp_path)
     registry.promote(1, GATE)
 
@@ -285,15 +284,22 @@ def test_cli_model_list_promote_and_rollback(registry, tmp_path, capsys, monkeyp
 
     code, out, _ = cli(capsys, "model", "promote", "1", *root, "--json")
     assert code == 0
-    assert json.loads(out) == {"promoted": True, "version": 1, "previous": None,
-                               "reason": "first promoted model", "announced_on": None}
+    assert json.loads(out) == {
+        "promoted": True,
+        "version": 1,
+        "previous": None,
+        "reason": "first promoted model",
+        "announced_on": None,
+    }
     code, out, _ = cli(capsys, "model", "promote", "2", *root)
     assert code == 0 and "version 2 is current (was 1)" in out and "no announcement made" in out
 
     code, out, _ = cli(capsys, "model", "list", *root, "--json")
     assert code == 0
     assert [(v["version"], v["is_current"], v["validation"]) for v in json.loads(out)] == [
-        (1, False, {"ndcg@10": 0.30}), (2, True, {"ndcg@10": 0.32})]
+        (1, False, {"ndcg@10": 0.30}),
+        (2, True, {"ndcg@10": 0.32}),
+    ]
 
     code, out, _ = cli(capsys, "model", "rollback", *root, "--json")
     assert code == 0 and json.loads(out)["version"] == 1 and current_version(registry.root) == 1

@@ -19,6 +19,7 @@ The contract, as these tests read it:
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -40,8 +41,9 @@ class Log:
         self.events: list[Event] = []
 
     def add(self, minute: float, user: str, item: str, type: str, **extra) -> Event:
-        e = Event(event_id=f"e{len(self.events)}", ts=T0 + int(minute * MIN), user_id=user, item_id=item,
-                  type=type, **extra)
+        e = Event(
+            event_id=f"e{len(self.events)}", ts=T0 + int(minute * MIN), user_id=user, item_id=item, type=type, **extra
+        )
         self.events.append(e)
         return e
 
@@ -61,8 +63,12 @@ class Log:
 
 def all_rows(ds: Dataset) -> Rows:
     """train + validation + test, in that (time) order."""
-    return Rows(*(np.concatenate([getattr(part, f) for part in (ds.train, ds.validation, ds.test)])
-                  for f in Rows.__dataclass_fields__))
+    return Rows(
+        *(
+            np.concatenate([getattr(part, f) for part in (ds.train, ds.validation, ds.test)])
+            for f in Rows.__dataclass_fields__
+        )
+    )
 
 
 def history(row_recent: np.ndarray) -> list[int]:
@@ -100,9 +106,17 @@ def test_vocab_is_one_based_and_zero_means_unknown():
 
 def test_catalogue_content_tables_leave_row_zero_as_padding():
     cat = Catalogue()
-    u, i = cat.observe(Event(event_id="e", ts=T0, user_id="u1", item_id="i1", type="click",
-                             item=ItemAttributes(category="drama", tags=["1995", "heist"]),
-                             user={"gender": "F", "age": "24"}))
+    u, i = cat.observe(
+        Event(
+            event_id="e",
+            ts=T0,
+            user_id="u1",
+            item_id="i1",
+            type="click",
+            item=ItemAttributes(category="drama", tags=["1995", "heist"]),
+            user={"gender": "F", "age": "24"},
+        )
+    )
     assert (u, i) == (1, 1)
     assert [cat.item_tokens.keys[t - 1] for t in cat.tokens_of_item[i]] == ["cat:drama", "tag:1995", "tag:heist"]
     assert [cat.user_tokens.keys[t - 1] for t in cat.tokens_of_user[u]] == ["age:24", "gender:F"]
@@ -130,8 +144,17 @@ def later_ids_log() -> Log:
     log = Log()
 
     def click(minute: int, user: str, item: str, age: str, category: str, tags: list[str]) -> None:
-        log.events.append(Event(event_id=f"e{len(log.events)}", ts=T0 + minute * MIN, user_id=user, item_id=item,
-                                type="click", user={"age": age}, item=ItemAttributes(category=category, tags=tags)))
+        log.events.append(
+            Event(
+                event_id=f"e{len(log.events)}",
+                ts=T0 + minute * MIN,
+                user_id=user,
+                item_id=item,
+                type="click",
+                user={"age": age},
+                item=ItemAttributes(category=category, tags=tags),
+            )
+        )
 
     for k in range(16):
         click(k, f"early{k % 3}", f"a{k % 5}", "30", "drama" if k % 5 % 2 else "comedy", ["old"])
@@ -166,7 +189,9 @@ def test_later_ids_take_servings_cold_path():
     assert not x["item_tokens"][6].any()  # a category the training window never saw: no content at all
     assert (x["item_tokens"][:5] == cat.item_token_matrix(x["item_tokens"].shape[1])[1:]).all()
     assert (x["recent"] == late_click.recent).all()
-    y = tables.arrays(np.array([known_user_click.user]), np.array([known_user_click.item]), known_user_click.recent[None])
+    y = tables.arrays(
+        np.array([known_user_click.user]), np.array([known_user_click.item]), known_user_click.recent[None]
+    )
     assert y["user"].tolist() == [cat.users.get("early0")] and y["user_tokens"].any()
     assert y["item"].tolist() == [0]
 
@@ -207,8 +232,13 @@ def test_recent_is_truncated_to_the_newest_clicks_and_zero_padded():
     rows = all_rows(ds)
     ids = [ds.catalogue.items.get(f"i{k}") for k in range(5)]
     recents = [rows.recent[np.flatnonzero((rows.item == ids[k]) & (rows.click == 1))[0]].tolist() for k in range(5)]
-    assert recents == [[0, 0, 0], [ids[0], 0, 0], [ids[1], ids[0], 0], [ids[2], ids[1], ids[0]],
-                       [ids[3], ids[2], ids[1]]]
+    assert recents == [
+        [0, 0, 0],
+        [ids[0], 0, 0],
+        [ids[1], ids[0], 0],
+        [ids[2], ids[1], ids[0]],
+        [ids[3], ids[2], ids[1]],
+    ]
 
 
 def test_impression_rows_see_only_clicks_before_the_impression():
@@ -308,8 +338,12 @@ def test_an_impression_is_a_click_only_if_the_click_follows_within_the_window():
     log.click(45, "u", "late")  # 45 min later: outside
     log.click(12, "v", "never")  # another user's click on the item does not count
     labels = impression_labels(log, attribution_ms=30 * MIN)
-    assert labels == {(0, "soon"): (1.0, 0.0), (0, "late"): (0.0, 0.0), (0, "never"): (0.0, 0.0),
-                      (0, "before"): (0.0, 0.0)}
+    assert labels == {
+        (0, "soon"): (1.0, 0.0),
+        (0, "late"): (0.0, 0.0),
+        (0, "never"): (0.0, 0.0),
+        (0, "before"): (0.0, 0.0),
+    }
 
 
 def test_the_attribution_window_is_a_parameter():
@@ -425,7 +459,7 @@ def test_the_split_is_by_time_over_whole_groups(shares):
     ds = build_dataset(events, negatives=2, validation_share=validation_share, test_share=test_share)
     parts = [ds.train, ds.validation, ds.test]
     non_empty = [p for p in parts if len(p)]
-    for earlier, later in zip(non_empty, non_empty[1:]):
+    for earlier, later in itertools.pairwise(non_empty):
         assert earlier.ts.max() <= later.ts.min()
         assert earlier.group.max() < later.group.min()  # no group is cut in two
     n = 100  # one group per click
@@ -462,8 +496,9 @@ def test_impression_logs_test_clicks_are_the_clicks_after_the_test_window_opens(
     opens = ds.test.ts.min()
     later = [e for e in log.events if e.type == "click" and e.ts >= opens]
     cat = ds.catalogue
-    assert [(c.user, c.item) for c in ds.test_clicks] == [(cat.user_index(e.user_id), cat.item_index(e.item_id))
-                                                          for e in later]
+    assert [(c.user, c.item) for c in ds.test_clicks] == [
+        (cat.user_index(e.user_id), cat.item_index(e.item_id)) for e in later
+    ]
     u0 = cat.user_index("u0")
     c = next(c for c in ds.test_clicks if c.user == u0)
     u0_before = [e for e in log.events if e.type == "click" and e.user_id == "u0" and e.ts < opens]
@@ -482,7 +517,7 @@ def test_too_few_groups_are_refused_with_the_count():
     log = Log()
     for k in range(9):
         log.click(k, f"u{k}", f"i{k}")
-    with pytest.raises(ValueError, match="only 9 labelled groups.*too few"):
+    with pytest.raises(ValueError, match=r"only 9 labelled groups.*too few"):
         build_dataset(log.events)
     log.click(9, "u9", "i9")
     assert len(all_rows(build_dataset(log.events, negatives=0))) == 10  # ten is enough
@@ -522,7 +557,9 @@ def test_synthetic_rows_label_every_logged_click_and_conversion_once(synthetic):
     clicks = sum(e.type == "click" for e in synthetic)
     assert int(rows.click.sum()) == clicks == len(ds.click_log)
     assert int(rows.conversion.sum()) == sum(e.type == "conversion" for e in synthetic)
-    assert len(ds.test_clicks) == int(ds.test.click.sum()) and len(ds.validation_clicks) == int(ds.validation.click.sum())
+    assert len(ds.test_clicks) == int(ds.test.click.sum()) and len(ds.validation_clicks) == int(
+        ds.validation.click.sum()
+    )
 
 
 # -- groups -----------------------------------------------------------------------------------------
@@ -540,5 +577,12 @@ def test_groups_are_the_runs_of_equal_group_ids():
 def make_rows_with_groups(group: list[int]) -> Rows:
     n = len(group)
     z = np.zeros(n, dtype=np.int64)
-    return Rows(user=z, item=z, recent=np.zeros((n, 2), dtype=np.int64), click=z.astype(np.float32),
-                conversion=z.astype(np.float32), ts=z, group=np.asarray(group, dtype=np.int64))
+    return Rows(
+        user=z,
+        item=z,
+        recent=np.zeros((n, 2), dtype=np.int64),
+        click=z.astype(np.float32),
+        conversion=z.astype(np.float32),
+        ts=z,
+        group=np.asarray(group, dtype=np.int64),
+    )

@@ -41,7 +41,15 @@ def test_loop_trains_on_triggers_and_survives_a_failed_run():
         return next(logged)
 
     drift = iter([0, 0, 0, 0, 1, 0, 0])
-    done = run_periodic(RetrainTrigger(every_events=100, every_s=0, on_drift=True), count, lambda: next(drift),
-                        train, stop, poll_s=0, clock=lambda: next(clock), log=lambda _: None)
+    done = run_periodic(
+        RetrainTrigger(every_events=100, every_s=0, on_drift=True),
+        count,
+        lambda: next(drift),
+        train,
+        stop,
+        poll_s=0,
+        clock=lambda: next(clock),
+        log=lambda _: None,
+    )
     assert calls[0] == "first run" and "new events" in calls[1] and "drift" in calls[2]
     assert done == 2  # the failed run is not counted, and the loop went on to the next trigger

@@ -14,10 +14,13 @@ from offline.student import CandidateLists, Student
 
 
 def _inputs(gen: torch.Generator, b: int) -> Inputs:
-    return Inputs(user=torch.randint(0, 6, (b,), generator=gen), item=torch.randint(1, 30, (b,), generator=gen),
-                  recent=torch.randint(0, 30, (b, 5), generator=gen),
-                  item_tokens=torch.randint(0, 9, (b, 3), generator=gen),
-                  user_tokens=torch.randint(0, 4, (b, 2), generator=gen))
+    return Inputs(
+        user=torch.randint(0, 6, (b,), generator=gen),
+        item=torch.randint(1, 30, (b,), generator=gen),
+        recent=torch.randint(0, 30, (b, 5), generator=gen),
+        item_tokens=torch.randint(0, 9, (b, 3), generator=gen),
+        user_tokens=torch.randint(0, 4, (b, 2), generator=gen),
+    )
 
 
 def test_candidate_lists_score_as_their_rows_scored_one_by_one():
@@ -29,9 +32,15 @@ def test_candidate_lists_score_as_their_rows_scored_one_by_one():
     tokens = torch.randint(0, 9, (2, 4, 3), generator=gen)
     with torch.no_grad():
         out = model(x, CandidateLists(rows, items, tokens))
-        one_by_one = model(Inputs(user=x.user[rows].repeat_interleave(4), item=items.reshape(-1),
-                                  recent=x.recent[rows].repeat_interleave(4, dim=0), item_tokens=tokens.reshape(8, 3),
-                                  user_tokens=x.user_tokens[rows].repeat_interleave(4, dim=0)))
+        one_by_one = model(
+            Inputs(
+                user=x.user[rows].repeat_interleave(4),
+                item=items.reshape(-1),
+                recent=x.recent[rows].repeat_interleave(4, dim=0),
+                item_tokens=tokens.reshape(8, 3),
+                user_tokens=x.user_tokens[rows].repeat_interleave(4, dim=0),
+            )
+        )
         plain = model(x)
     assert out.candidate_logits.shape == (2, 4)
     assert torch.allclose(out.candidate_logits.reshape(-1), one_by_one.click_logit, atol=1e-6)

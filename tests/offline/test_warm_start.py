@@ -12,8 +12,17 @@ from stream.events import Event, ItemAttributes
 def catalogue(rows: list[tuple[str, str, str]]) -> Catalogue:
     cat = Catalogue()
     for n, (user, item, category) in enumerate(rows):
-        cat.observe(Event(event_id=f"e{n}", ts=1_700_000_000_000 + n, user_id=user, item_id=item, type="click",
-                          item=ItemAttributes(category=category), user={"age": "30"}))
+        cat.observe(
+            Event(
+                event_id=f"e{n}",
+                ts=1_700_000_000_000 + n,
+                user_id=user,
+                item_id=item,
+                type="click",
+                item=ItemAttributes(category=category),
+                user={"age": "30"},
+            )
+        )
     return cat
 
 

@@ -78,8 +78,21 @@ def test_seeds_are_summarised_and_the_tables_render(result):
     summary = across_seeds([result, {**result, "seed": 99}], k=10)["exposure"]
     assert summary["seeds"] == [result["seed"], 99]
     assert summary["rankers"]["oracle"]["min"] == summary["rankers"]["oracle"]["max"]
-    text = render({"_run": {"k": 10, "date": "d", "commit": "c", "dirty": False, "machine": "m", "command": "x",
-                            "seconds": 1.0}, "datasets": [result], "across_seeds": {}})
+    text = render(
+        {
+            "_run": {
+                "k": 10,
+                "date": "d",
+                "commit": "c",
+                "dirty": False,
+                "machine": "m",
+                "command": "x",
+                "seconds": 1.0,
+            },
+            "datasets": [result],
+            "across_seeds": {},
+        }
+    )
     assert "(a) next click" in text and "(b) slates" in text and "(c) self-normalised IPS" in text
 
 

@@ -27,15 +27,18 @@ def clicks(*rows: tuple[str, str, str, int]) -> list[Event]:
     return [Event(event_id=e, ts=T0 + t, user_id=u, item_id=i, type="click") for e, u, i, t in rows]
 
 
-@pytest.mark.parametrize(("total", "sizes"), [
-    (100_000, (80_000, 10_000, 10_000)),
-    (95, (77, 9, 9)),  # int(9.5) = 9 each, the rest to train
-    (19, (17, 1, 1)),
-    (7, (5, 1, 1)),  # 0.7 of an interaction: one each, taken from train
-    (2, (1, 0, 1)),  # train keeps its last one: test is filled first, valid gets none
-    (1, (1, 0, 0)),
-    (0, (0, 0, 0)),
-])
+@pytest.mark.parametrize(
+    ("total", "sizes"),
+    [
+        (100_000, (80_000, 10_000, 10_000)),
+        (95, (77, 9, 9)),  # int(9.5) = 9 each, the rest to train
+        (19, (17, 1, 1)),
+        (7, (5, 1, 1)),  # 0.7 of an interaction: one each, taken from train
+        (2, (1, 0, 1)),  # train keeps its last one: test is filled first, valid gets none
+        (1, (1, 0, 0)),
+        (0, (0, 0, 0)),
+    ],
+)
 def test_split_sizes_follow_recboles_formula(total, sizes):
     assert split_sizes(total) == sizes
 
@@ -43,9 +46,20 @@ def test_split_sizes_follow_recboles_formula(total, sizes):
 def test_clicks_are_ordered_by_time_with_ties_in_file_order_and_cut_by_count():
     # 12 clicks -> (10, 1, 1). The three latest share a timestamp, so the cut runs through a tie;
     # their file order (y, z, x) is neither the order of their ids, users nor items.
-    log = clicks(("c", "u1", "i3", 30), ("b", "u2", "i2", 10), ("y", "u3", "i8", 90), ("a", "u1", "i1", 10),
-                 ("z", "u1", "i7", 90), ("d", "u2", "i4", 40), ("e", "u3", "i5", 50), ("f", "u1", "i6", 60),
-                 ("x", "u2", "i9", 90), ("g", "u4", "i1", 70), ("h", "u4", "i2", 80), ("i", "u4", "i3", 85))
+    log = clicks(
+        ("c", "u1", "i3", 30),
+        ("b", "u2", "i2", 10),
+        ("y", "u3", "i8", 90),
+        ("a", "u1", "i1", 10),
+        ("z", "u1", "i7", 90),
+        ("d", "u2", "i4", 40),
+        ("e", "u3", "i5", 50),
+        ("f", "u1", "i6", 60),
+        ("x", "u2", "i9", 90),
+        ("g", "u4", "i1", 70),
+        ("h", "u4", "i2", 80),
+        ("i", "u4", "i3", 85),
+    )
     log.insert(3, Event(event_id="b-cv", ts=T0 + 10, user_id="u2", item_id="i2", type="conversion"))
     split = split_clicks(log)
     assert [e.event_id for e in split["train"]] == ["b", "a", "c", "d", "e", "f", "g", "h", "i", "y"]
@@ -65,8 +79,7 @@ def read_like_recbole(path):
 
 
 def test_the_files_read_back_as_the_same_clicks_in_the_same_parts(tmp_path):
-    log = clicks(*((f"e{n}", f"u{n % 4}", f"item {n % 5}", (37 * n) % 23 * 1000 + (n == 5) * 250)
-                   for n in range(23)))
+    log = clicks(*((f"e{n}", f"u{n % 4}", f"item {n % 5}", (37 * n) % 23 * 1000 + (n == 5) * 250) for n in range(23)))
     info = export_split(log, tmp_path, name="tiny")
     split = split_clicks(log)
     assert info.interactions == {"train": 19, "valid": 2, "test": 2, "all": 23}
@@ -94,8 +107,12 @@ def test_recall_and_ndcg_are_recboles_on_a_case_worked_by_hand():
     #      recall 1/2; NDCG = 1 / (1 + 1/log2 3) (ideal: two hits).
     # bob: item 1 masked, so the top 3 are 0, 2, 3; truth {0, 2, 3, 5}: hits at ranks 1-3.
     #      recall 3/4 (of four, not of k); NDCG = 1 (the ideal stops at k = 3 hits).
-    t = FullSort(items=[f"i{n}" for n in range(6)], users=["ann", "bob"],
-                 truth=[np.array([1, 4]), np.array([0, 2, 3, 5])], history=[np.array([0]), np.array([1])])
+    t = FullSort(
+        items=[f"i{n}" for n in range(6)],
+        users=["ann", "bob"],
+        truth=[np.array([1, 4]), np.array([0, 2, 3, 5])],
+        history=[np.array([0]), np.array([1])],
+    )
     recall, ndcg = rank_users(lambda user: np.arange(9.0, 3.0, -1.0), t, k=3)
     assert recall == pytest.approx([0.5, 0.75])
     assert ndcg == pytest.approx([1 / (1 + 1 / math.log2(3)), 1.0])
@@ -109,9 +126,18 @@ def test_the_masked_history_is_train_and_valid_less_the_ground_truth():
 
 
 # 10 clicks -> (8, 1, 1): train counts p 3, q 2, r 2, s 1; valid is u4 on p, test u1 on r.
-POP_LOG = clicks(("1", "u1", "p", 1), ("2", "u2", "p", 2), ("3", "u3", "p", 3), ("4", "u1", "q", 4),
-                 ("5", "u2", "q", 5), ("6", "u3", "r", 6), ("7", "u2", "r", 7), ("8", "u4", "s", 8),
-                 ("9", "u4", "p", 9), ("10", "u1", "r", 10))
+POP_LOG = clicks(
+    ("1", "u1", "p", 1),
+    ("2", "u2", "p", 2),
+    ("3", "u3", "p", 3),
+    ("4", "u1", "q", 4),
+    ("5", "u2", "q", 5),
+    ("6", "u3", "r", 6),
+    ("7", "u2", "r", 7),
+    ("8", "u4", "s", 8),
+    ("9", "u4", "p", 9),
+    ("10", "u1", "r", 10),
+)
 
 
 def test_pop_counts_the_training_part_only():

@@ -35,8 +35,17 @@ def stage_student(dataset, directory: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     student = Student(*model_sizes(dataset)).eval()
     rows = tables.arrays(dataset.test.user[:256], dataset.test.item[:256], dataset.test.recent[:256])
-    stage(student, "student", directory, dataset.catalogue, tables, rows, dataset.window, dataset.events,
-          {"validation": {"ndcg@10": 0.1}})
+    stage(
+        student,
+        "student",
+        directory,
+        dataset.catalogue,
+        tables,
+        rows,
+        dataset.window,
+        dataset.events,
+        {"validation": {"ndcg@10": 0.1}},
+    )
     return directory
 
 

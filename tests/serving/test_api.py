@@ -63,12 +63,15 @@ def test_a_valid_event_is_accepted_and_produced(client):
     assert client.ingest.accepted == [valid_event()]
 
 
-@pytest.mark.parametrize(("body", "status", "reason"), [
-    (b"{not json", 400, "malformed_json"),
-    (valid_event().replace(b'"click"', b'"purchase"'), 422, "schema"),
-    (b'{"v":2,' + valid_event()[1:], 422, "unsupported_version"),
-    (b'{"pad": "' + b"x" * 9000 + b'"}', 413, "limit"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        (b"{not json", 400, "malformed_json"),
+        (valid_event().replace(b'"click"', b'"purchase"'), 422, "schema"),
+        (b'{"v":2,' + valid_event()[1:], 422, "unsupported_version"),
+        (b'{"pad": "' + b"x" * 9000 + b'"}', 413, "limit"),
+    ],
+)
 def test_invalid_events_are_refused_with_the_reason_and_nothing_is_produced(client, body, status, reason):
     r = client.post("/v1/events", content=body)
     assert r.status_code == status and reason in r.json()["error"]
@@ -84,8 +87,9 @@ def test_request_latency_is_recorded_by_route_template_never_by_user(client):
 
 def test_the_committed_openapi_document_is_the_apps(client):
     committed = json.loads((ROOT / "serving" / "openapi.json").read_text())
-    assert committed == client.get("/openapi.json").json(), \
+    assert committed == client.get("/openapi.json").json(), (
         "regenerate it: python -m serving.api > serving/openapi.json"
+    )
 
 
 def test_with_a_token_configured_v1_requires_it_and_probes_stay_open(cfg, processor):

@@ -16,8 +16,9 @@ from tests.serving.api_harness import make_app
 WITH_INPUT = ["GET /v1/recommendations/{user_id}", "POST /v1/events"]
 OPERATIONS = [*WITH_INPUT, "GET /healthz", "GET /readyz", "GET /metrics"]
 # Negative cases break the spec's constraints, so only operations that take input have them.
-CASES = [(label, GenerationMode.POSITIVE) for label in OPERATIONS] + \
-        [(label, GenerationMode.NEGATIVE) for label in WITH_INPUT]
+CASES = [(label, GenerationMode.POSITIVE) for label in OPERATIONS] + [
+    (label, GenerationMode.NEGATIVE) for label in WITH_INPUT
+]
 
 
 @pytest.fixture

@@ -61,15 +61,25 @@ def test_a_new_item_reaches_users_of_its_category_before_anyone_clicks_it(cfg, p
     user = a_user_with_history(processor)
     favourite = max(processor.state.user_categories[user], key=processor.state.user_categories[user].get)
     category = processor.state.categories.keys[favourite]
-    processor.process(Event(event_id="new-item-shown", ts=processor.state.max_ts_ms, user_id="someone-else",
-                            item_id="brand-new", type="impression", item=ItemAttributes(category=category)))
+    processor.process(
+        Event(
+            event_id="new-item-shown",
+            ts=processor.state.max_ts_ms,
+            user_id="someone-else",
+            item_id="brand-new",
+            type="impression",
+            item=ItemAttributes(category=category),
+        )
+    )
     c = generate(cfg, processor, processor.state.users.keys[user])
     assert processor.state.items.get("brand-new") in c.items.tolist()
 
 
 @settings(max_examples=200, deadline=None)
-@given(arrays(np.float64, st.integers(1, 5000), elements=st.floats(-10, 10) | st.sampled_from([0.0, 1.0])),
-       st.integers(1, 60))
+@given(
+    arrays(np.float64, st.integers(1, 5000), elements=st.floats(-10, 10) | st.sampled_from([0.0, 1.0])),
+    st.integers(1, 60),
+)
 def test_top_returns_exactly_the_n_largest(scores, n):
     got = _top(scores, n)
     assert len(got) == min(n, len(scores)) and len(set(got.tolist())) == len(got)
@@ -80,8 +90,9 @@ def test_top_returns_exactly_the_n_largest(scores, n):
 
 def test_the_users_own_items_do_not_use_up_the_co_visitation_budget(cfg, processor):
     user = a_user_with_history(processor)
-    only_covis = with_section(cfg, "serving", covis_candidates=5, mf_candidates=0, trending_candidates=0,
-                              content_candidates=0)
+    only_covis = with_section(
+        cfg, "serving", covis_candidates=5, mf_candidates=0, trending_candidates=0, content_candidates=0
+    )
     c = generate(only_covis, processor, processor.state.users.keys[user])
     unseen_neighbours = set(processor.knn.neighbour_scores(user)[0].tolist()) - set(processor.state.seen_items(user))
     assert len(unseen_neighbours) > 5 and len(c.items) == 5
@@ -104,7 +115,7 @@ def test_item_lists_built_from_a_partitions_first_events_do_not_outlive_its_grow
     assert len(early.trending) == 0  # built before any click
     processor.process(small_stream[first_click])
     assert generator.item_lists(processor.state, processor.mf).version < processor.state.version  # reused
-    for event in small_stream[first_click + 1:]:
+    for event in small_stream[first_click + 1 :]:
         processor.process(event)
     lists = generator.item_lists(processor.state, processor.mf)
     assert lists.version == processor.state.version and len(lists.trending) > 0

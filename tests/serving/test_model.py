@@ -54,8 +54,9 @@ def test_a_fresh_process_scores_like_torch_without_importing_torch(staged, tmp_p
         f"scores = OnnxModel.load(Path({str(directory)!r})).score(rows)\n"
         "print(json.dumps({'torch_loaded': 'torch' in sys.modules, 'scores': scores.tolist()}))\n"
     )
-    out = json.loads(subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True,
-                                    text=True).stdout)
+    out = json.loads(
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    )
     assert out["torch_loaded"] is False
     assert np.max(np.abs(np.array(out["scores"]) - expected)) <= 1e-4
 
@@ -69,5 +70,5 @@ def test_a_corrupt_model_file_is_refused(staged, tmp_path):
     data = bytearray((broken / "model.onnx").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (broken / "model.onnx").write_bytes(bytes(data))
-    with pytest.raises(ArtifactError, match="sha256|checksum"):
+    with pytest.raises(ArtifactError, match=r"sha256|checksum"):
         OnnxModel.load(broken)

@@ -27,7 +27,9 @@ def test_the_current_version_is_loaded_and_a_newer_one_swapped_in(cfg, dataset, 
     assert loader.load(version_dir(registry.root, 2)) and scorer.version == 2
     assert metrics.registry.get_sample_value("streamrec_model_version") == 2
     created = read_manifest(version_dir(registry.root, 2)).created_at  # how stale the served model is
-    assert metrics.registry.get_sample_value("streamrec_model_created_timestamp_seconds") == parse_utc_timestamp(created)
+    assert metrics.registry.get_sample_value("streamrec_model_created_timestamp_seconds") == parse_utc_timestamp(
+        created
+    )
 
 
 def test_a_corrupt_artifact_is_refused_and_the_old_model_keeps_serving(cfg, dataset, tmp_path):

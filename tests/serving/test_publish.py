@@ -31,8 +31,14 @@ def test_a_burst_of_clicks_publishes_once_for_the_last_one(cfg, processor):
     producer, metrics = FakeProducer(), ServingMetrics(CollectorRegistry())
     publisher = RecommendationPublisher(Scorer(cfg.serving), producer, "recs", 5, ["click"], metrics)
     owned = OwnedPartition(processor, 0, 0)
-    publisher.batch_applied([(owned, event(1, "u1")), (owned, event(2, "u1")), (owned, event(3, "u2", "impression")),
-                             (owned, event(4, "u3"))])
+    publisher.batch_applied(
+        [
+            (owned, event(1, "u1")),
+            (owned, event(2, "u1")),
+            (owned, event(3, "u2", "impression")),
+            (owned, event(4, "u3")),
+        ]
+    )
     messages = [(key, msgspec.json.decode(value, type=RecommendationMessage)) for _, key, value in producer.sent]
     assert [(key, m.event_id) for key, m in messages] == [(b"u1", "e2"), (b"u3", "e4")]
     assert all(len(m.items) == 5 and m.event_ts_ms > 0 and m.computed_at_ms >= m.event_ts_ms for _, m in messages)

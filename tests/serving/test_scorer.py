@@ -51,8 +51,9 @@ def test_a_failing_model_falls_back_and_stays_loaded(cfg, processor, student_dir
 
 
 def test_with_only_the_student_weighted_the_order_is_the_models(cfg, processor, student_dir):
-    processor.blend = OnlineBlend(msgspec.structs.asdict(BlendWeights(student=1.0, item_knn=0.0, isgd_mf=0.0,
-                                                                      popularity=0.0)), learning_rate=0.0)
+    processor.blend = OnlineBlend(
+        msgspec.structs.asdict(BlendWeights(student=1.0, item_knn=0.0, isgd_mf=0.0, popularity=0.0)), learning_rate=0.0
+    )
     model = OnnxModel.load(student_dir)
     scorer = Scorer(cfg.serving)
     scorer.swap(model)
@@ -91,8 +92,16 @@ def test_a_click_the_blend_cannot_learn_from_changes_nothing(cfg, processor):
     user, start = busy_user(processor), processor.blend.weights
     seen = processor.state.items.keys[processor.state.seen_items(processor.state.users.get(user))[0]]
     for item_id in (seen, "never-seen-item"):  # not a candidate; not even known
-        scorer.learn_click(processor, Event(event_id=sampled_id(processor), ts=processor.state.max_ts_ms,
-                                            user_id=user, item_id=item_id, type="click"))
+        scorer.learn_click(
+            processor,
+            Event(
+                event_id=sampled_id(processor),
+                ts=processor.state.max_ts_ms,
+                user_id=user,
+                item_id=item_id,
+                type="click",
+            ),
+        )
     assert processor.blend.weights == start and processor.blend.clicks_learned == 0
 
 
@@ -101,9 +110,16 @@ def test_a_new_users_click_on_a_trending_item_teaches_the_blend(cfg, processor):
     says how that ranking did, as the replay counts it."""
     scorer = Scorer(cfg.serving)
     trending = scorer.candidates.generate(processor.state, processor.knn, processor.mf, None).items
-    scorer.learn_click(processor, Event(event_id=sampled_id(processor), ts=processor.state.max_ts_ms,
-                                        user_id="someone-new", item_id=processor.state.items.keys[int(trending[0])],
-                                        type="click"))
+    scorer.learn_click(
+        processor,
+        Event(
+            event_id=sampled_id(processor),
+            ts=processor.state.max_ts_ms,
+            user_id="someone-new",
+            item_id=processor.state.items.keys[int(trending[0])],
+            type="click",
+        ),
+    )
     assert processor.blend.clicks_learned == 1
 
 
@@ -114,8 +130,9 @@ def test_a_failure_to_learn_is_counted_never_raised(cfg, processor, caplog):
     item = processor.state.items.keys[0]
     sampled = [f"x{n}" for n in range(1000) if processor.blend.samples(f"x{n}")][:3]
     for event_id in sampled:
-        scorer.learn_click(processor, Event(event_id=event_id, ts=processor.state.max_ts_ms, user_id=user,
-                                            item_id=item, type="click"))
+        scorer.learn_click(
+            processor, Event(event_id=event_id, ts=processor.state.max_ts_ms, user_id=user, item_id=item, type="click")
+        )
     assert scorer.blend_failures == 3
     assert sum("could not learn the blend" in r.getMessage() for r in caplog.records) == 1
 
@@ -124,8 +141,16 @@ def test_inputs_map_known_items_to_the_models_ids_and_cold_items_to_their_catego
     model = OnnxModel.load(student_dir)
     vocab = ModelVocabulary(model.manifest)
     category = processor.state.categories.keys[0]
-    processor.process(Event(event_id="cold", ts=processor.state.max_ts_ms, user_id="u-cold", item_id="never-trained",
-                            type="impression", item=ItemAttributes(category=category)))
+    processor.process(
+        Event(
+            event_id="cold",
+            ts=processor.state.max_ts_ms,
+            user_id="u-cold",
+            item_id="never-trained",
+            type="impression",
+            item=ItemAttributes(category=category),
+        )
+    )
     state = processor.state
     known = state.items.keys[0]
     cold = state.items.get("never-trained")

@@ -12,8 +12,11 @@ def test_defaults_are_valid():
 def test_precedence_file_then_env_then_flags(tmp_path):
     f = tmp_path / "c.toml"
     f.write_text("[worker]\nbatch_size = 10\nsnapshot_every_events = 7\n[kafka]\nevents_topic = 'from-file'\n")
-    cfg = load_config(f, ["worker.batch_size=30"],
-                      env={"STREAMREC_WORKER__BATCH_SIZE": "20", "STREAMREC_KAFKA__EVENTS_TOPIC": "from-env"})
+    cfg = load_config(
+        f,
+        ["worker.batch_size=30"],
+        env={"STREAMREC_WORKER__BATCH_SIZE": "20", "STREAMREC_KAFKA__EVENTS_TOPIC": "from-env"},
+    )
     assert cfg.worker.batch_size == 30  # flag wins
     assert cfg.kafka.events_topic == "from-env"  # env beats file
     assert cfg.worker.snapshot_every_events == 7  # file beats default
@@ -31,13 +34,16 @@ def test_lists_and_numbers_parse_from_strings():
     assert cfg.learners.mf_learning_rate == 0.1
 
 
-@pytest.mark.parametrize("override, fragment", [
-    (["worker.batch_size=0"], "worker.batch_size"),
-    (["worker.batch_size=many"], "worker.batch_size"),
-    (["nosuch.field=1"], "unknown section 'nosuch'"),
-    (["worker.nosuch=1"], "worker.nosuch"),
-    (["justakey"], "SECTION.FIELD=VALUE"),
-])
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        (["worker.batch_size=0"], "worker.batch_size"),
+        (["worker.batch_size=many"], "worker.batch_size"),
+        (["nosuch.field=1"], "unknown section 'nosuch'"),
+        (["worker.nosuch=1"], "worker.nosuch"),
+        (["justakey"], "SECTION.FIELD=VALUE"),
+    ],
+)
 def test_bad_values_give_one_line_naming_the_fix(override, fragment):
     with pytest.raises(ConfigError) as err:
         load_config(overrides=override, env={})
@@ -62,7 +68,7 @@ def test_missing_and_invalid_files(tmp_path):
 
 def test_an_eager_assignment_strategy_is_refused_up_front():
     # Workers rebalance with incremental_assign(); an eager protocol would crash them at the first rebalance.
-    with pytest.raises(ConfigError, match="partition.assignment.strategy='range' is not supported") as exc:
+    with pytest.raises(ConfigError, match=r"partition\.assignment\.strategy='range' is not supported") as exc:
         load_config(env={}, overrides=['kafka.client_overrides={"partition.assignment.strategy" = "range"}'])
     assert "\n" not in str(exc.value)
     sasl = load_config(env={}, overrides=['kafka.client_overrides={"security.protocol" = "SASL_SSL"}'])

@@ -5,9 +5,17 @@ import pytest
 
 from stream.events import REJECT_REASONS, Event, EventCodec, InvalidEvent
 
-VALID = {"v": 1, "event_id": "e1", "ts": 1_767_225_600_000, "user_id": "u1", "item_id": "i1", "type": "click",
-         "context": {"position": 2, "surface": "home"}, "item": {"category": "drama", "tags": ["a"]},
-         "user": {"age": "30"}}
+VALID = {
+    "v": 1,
+    "event_id": "e1",
+    "ts": 1_767_225_600_000,
+    "user_id": "u1",
+    "item_id": "i1",
+    "type": "click",
+    "context": {"position": 2, "surface": "home"},
+    "item": {"category": "drama", "tags": ["a"]},
+    "user": {"age": "30"},
+}
 
 
 def enc(obj) -> bytes:
@@ -27,22 +35,25 @@ def test_optional_parts_may_be_absent():
     assert event.v == 1 and event.context is None
 
 
-@pytest.mark.parametrize("payload, reason", [
-    (b"{not json", "malformed_json"),
-    (b"\xff\xfe\x00", "malformed_json"),
-    (None, "malformed_json"),
-    (enc({**VALID, "type": "purchase"}), "schema"),
-    (enc({**VALID, "ts": "yesterday"}), "schema"),
-    (enc({**VALID, "ts": 1_700_000_000}), "schema"),  # seconds, not milliseconds
-    (enc({**VALID, "user_id": ""}), "schema"),
-    (enc({**VALID, "user_id": "u" * 129}), "schema"),
-    (enc({**VALID, "extra": 1}), "schema"),
-    (enc({k: v for k, v in VALID.items() if k != "item_id"}), "schema"),
-    (enc({**VALID, "item": {"tags": ["t"] * 65}}), "schema"),
-    (enc({**VALID, "context": {"position": {"deep": [[[]]]}}}), "schema"),
-    (enc({**VALID, "v": 2}), "unsupported_version"),
-    (enc({**VALID, "item": {"title": "x" * 9000}}), "oversized"),
-])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        (b"{not json", "malformed_json"),
+        (b"\xff\xfe\x00", "malformed_json"),
+        (None, "malformed_json"),
+        (enc({**VALID, "type": "purchase"}), "schema"),
+        (enc({**VALID, "ts": "yesterday"}), "schema"),
+        (enc({**VALID, "ts": 1_700_000_000}), "schema"),  # seconds, not milliseconds
+        (enc({**VALID, "user_id": ""}), "schema"),
+        (enc({**VALID, "user_id": "u" * 129}), "schema"),
+        (enc({**VALID, "extra": 1}), "schema"),
+        (enc({k: v for k, v in VALID.items() if k != "item_id"}), "schema"),
+        (enc({**VALID, "item": {"tags": ["t"] * 65}}), "schema"),
+        (enc({**VALID, "context": {"position": {"deep": [[[]]]}}}), "schema"),
+        (enc({**VALID, "v": 2}), "unsupported_version"),
+        (enc({**VALID, "item": {"title": "x" * 9000}}), "oversized"),
+    ],
+)
 def test_rejections_carry_a_known_reason(payload, reason):
     with pytest.raises(InvalidEvent) as err:
         EventCodec(max_bytes=8192).decode(payload)

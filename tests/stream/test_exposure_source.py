@@ -1,7 +1,7 @@
 """The exposure-biased impression log: exact propensities, re-clicks, drift, and an oracle at the ceiling."""
 
 from collections import defaultdict
-from itertools import islice
+from itertools import islice, pairwise
 
 import msgspec
 import numpy as np
@@ -81,7 +81,7 @@ def test_same_seed_same_bytes_in_time_order(stream):
     assert [EventCodec.encode(e) for e in again] == [EventCodec.encode(e) for e in stream]
     other = list(islice(exposure_events(msgspec.structs.replace(WORLD, seed=4)), 200))
     assert other != stream[:200]
-    assert all(a.ts <= b.ts for a, b in zip(stream, stream[1:]))
+    assert all(a.ts <= b.ts for a, b in pairwise(stream))
     assert len({e.event_id for e in stream}) == len(stream)
 
 
@@ -186,8 +186,10 @@ def test_the_oracle_beats_popularity_on_next_click_recall(stream, oracle):
         if e.type == "click":
             n += 1
             known, target, mine = list(index), index.get(e.item_id, len(index)), clicked[e.user_id]
-            hits += [served_hit(popularity[:len(known)], target, mine),
-                     served_hit(oracle.next_click_scores(e.user_id, known, e.ts), target, mine)]
+            hits += [
+                served_hit(popularity[: len(known)], target, mine),
+                served_hit(oracle.next_click_scores(e.user_id, known, e.ts), target, mine),
+            ]
         index.setdefault(e.item_id, len(index))
         if e.type == "click":
             popularity[index[e.item_id]] += 1
@@ -199,7 +201,7 @@ def test_the_oracle_beats_popularity_on_next_click_recall(stream, oracle):
 def test_the_oracle_moves_at_the_drift_and_knows_what_exists(world, oracle):
     ids = [item_key(i) for i in range(WORLD.n_items)]
     drift, just_before = world.drift_ts_ms, int(world.visit_ts[world.drift_visit - 1])
-    for user in world.visit_user[world.drift_visit:world.drift_visit + 5].tolist():
+    for user in world.visit_user[world.drift_visit : world.drift_visit + 5].tolist():
         earlier = oracle.next_click_scores(user_key(user), ids, just_before - 1)
         before = oracle.next_click_scores(user_key(user), ids, drift - 1)
         after = oracle.next_click_scores(user_key(user), ids, drift)

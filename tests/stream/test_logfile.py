@@ -13,16 +13,60 @@ from streamrec.cli import _source, build_parser, main
 
 START = 1_767_225_600  # 2026-01-01, in seconds
 BASE = {"user": "u", "item": "i", "time": "t", "time_unit": "s"}
-FULL = ColumnMap(**BASE, type="kind", event_id="id", category="cat", tags="tg", title="name",
-                 user_attrs=("age", "gender"), position="pos", request_id="req", propensity="prop", value="rev")
-FULL_FLAGS = ["--user-col", "u", "--item-col", "i", "--time-col", "t", "--time-unit", "s", "--type-col", "kind",
-              "--id-col", "id", "--category-col", "cat", "--tags-col", "tg", "--title-col", "name",
-              "--user-attr-cols", "age, gender", "--position-col", "pos", "--request-col", "req",
-              "--propensity-col", "prop", "--value-col", "rev"]
-FULL_EVENT = Event(event_id="e-1", ts=(START + 1) * 1000, user_id="u1", item_id="i9", type="conversion", value=12.5,
-                   context=Context(position=3, request_id="r-77", propensity=0.25),
-                   item=ItemAttributes(category="drama", tags=["1995", "crime"], title="Heat"),
-                   user={"age": "24", "gender": "M"})
+FULL = ColumnMap(
+    **BASE,
+    type="kind",
+    event_id="id",
+    category="cat",
+    tags="tg",
+    title="name",
+    user_attrs=("age", "gender"),
+    position="pos",
+    request_id="req",
+    propensity="prop",
+    value="rev",
+)
+FULL_FLAGS = [
+    "--user-col",
+    "u",
+    "--item-col",
+    "i",
+    "--time-col",
+    "t",
+    "--time-unit",
+    "s",
+    "--type-col",
+    "kind",
+    "--id-col",
+    "id",
+    "--category-col",
+    "cat",
+    "--tags-col",
+    "tg",
+    "--title-col",
+    "name",
+    "--user-attr-cols",
+    "age, gender",
+    "--position-col",
+    "pos",
+    "--request-col",
+    "req",
+    "--propensity-col",
+    "prop",
+    "--value-col",
+    "rev",
+]
+FULL_EVENT = Event(
+    event_id="e-1",
+    ts=(START + 1) * 1000,
+    user_id="u1",
+    item_id="i9",
+    type="conversion",
+    value=12.5,
+    context=Context(position=3, request_id="r-77", propensity=0.25),
+    item=ItemAttributes(category="drama", tags=["1995", "crime"], title="Heat"),
+    user={"age": "24", "gender": "M"},
+)
 EMPTY_CSV = dict.fromkeys(["kind", "id", "cat", "tg", "name", "age", "gender", "pos", "req", "prop", "rev"], "")
 
 
@@ -41,13 +85,39 @@ def write_log(tmp_path: Path, fmt: str, rows: list[dict]) -> Path:
 def full_rows(fmt: str) -> list[dict]:
     """A row with every field, then an earlier one with every optional cell empty."""
     if fmt == "csv":
-        full = {"u": "u1", "i": "i9", "t": START + 1, "kind": "conversion", "id": "e-1", "cat": "drama",
-                "tg": "1995| crime", "name": "Heat", "age": "24", "gender": "M", "pos": "3", "req": "r-77",
-                "prop": "0.25", "rev": "12.5"}
+        full = {
+            "u": "u1",
+            "i": "i9",
+            "t": START + 1,
+            "kind": "conversion",
+            "id": "e-1",
+            "cat": "drama",
+            "tg": "1995| crime",
+            "name": "Heat",
+            "age": "24",
+            "gender": "M",
+            "pos": "3",
+            "req": "r-77",
+            "prop": "0.25",
+            "rev": "12.5",
+        }
         return [full, {"u": "u2", "i": "i8", "t": START, **EMPTY_CSV}]
-    full = {"u": "u1", "i": "i9", "t": START + 1, "kind": "conversion", "id": "e-1", "cat": "drama",
-            "tg": ["1995", "crime"], "name": "Heat", "age": 24, "gender": "M", "pos": 3, "req": "r-77",
-            "prop": 0.25, "rev": 12.5}
+    full = {
+        "u": "u1",
+        "i": "i9",
+        "t": START + 1,
+        "kind": "conversion",
+        "id": "e-1",
+        "cat": "drama",
+        "tg": ["1995", "crime"],
+        "name": "Heat",
+        "age": 24,
+        "gender": "M",
+        "pos": 3,
+        "req": "r-77",
+        "prop": 0.25,
+        "rev": 12.5,
+    }
     return [full, {"u": "u2", "i": "i8", "t": START, **dict.fromkeys(EMPTY_CSV, None), "cat": ""}]
 
 
@@ -83,12 +153,36 @@ def test_rows_replay_in_time_order_ties_in_file_order(tmp_path):
     assert [e.user_id for e in events] == ["b", "d", "a", "c"]
 
 
-GOOD = {"user": "u1", "item": "i1", "time": START, "type": "click", "event_id": "e1", "category": "c",
-        "tags": "a|b", "title": "T", "user_attrs": "v", "position": 1, "request_id": "r", "propensity": 0.5,
-        "value": 1.0}
-LABELS = {"user": "user id", "item": "item id", "time": "time", "type": "type", "event_id": "event id",
-          "category": "category", "tags": "tags", "title": "title", "user_attrs": "user attribute",
-          "position": "position", "request_id": "request id", "propensity": "propensity", "value": "value"}
+GOOD = {
+    "user": "u1",
+    "item": "i1",
+    "time": START,
+    "type": "click",
+    "event_id": "e1",
+    "category": "c",
+    "tags": "a|b",
+    "title": "T",
+    "user_attrs": "v",
+    "position": 1,
+    "request_id": "r",
+    "propensity": 0.5,
+    "value": 1.0,
+}
+LABELS = {
+    "user": "user id",
+    "item": "item id",
+    "time": "time",
+    "type": "type",
+    "event_id": "event id",
+    "category": "category",
+    "tags": "tags",
+    "title": "title",
+    "user_attrs": "user attribute",
+    "position": "position",
+    "request_id": "request id",
+    "propensity": "propensity",
+    "value": "value",
+}
 BAD = [
     ("propensity", 1.4, "a number in (0, 1]"),
     ("propensity", 0, "a number in (0, 1]"),
@@ -110,8 +204,11 @@ BAD = [
     ("type", "buy", "one of 'click', 'conversion', 'impression'"),
     ("user", "", "text of 1 to 128 characters"),
     ("item", "", "text of 1 to 128 characters"),
-    ("time", START * 1000, "an integer in [631152000000, 4102444800000) ms (read as 1767225600000000 ms; "
-                           "check --time-unit)"),
+    (
+        "time",
+        START * 1000,
+        "an integer in [631152000000, 4102444800000) ms (read as 1767225600000000 ms; check --time-unit)",
+    ),
     ("time", "soon", "a number (s since 1970; see --time-unit)"),
 ]
 
@@ -143,14 +240,17 @@ def test_bad_value_names_file_row_column_and_bound(tmp_path, fmt, row, field, ba
     assert message.endswith(f"(column 'x') must be {requirement}")
 
 
-@pytest.mark.parametrize("field, bad, fragment", [
-    ("tags", ["t"] * 65, "must be at most 64 entries"),
-    ("tags", ["t" * 65], "must be at most 64 entries, each text of at most 64 characters"),
-    ("tags", [1995], "tags [1995] (column 'x')"),
-    ("user_attrs", {"nested": 1}, "user attribute {'nested': 1} (column 'x') must be text"),
-    ("category", ["a"], "category ['a'] (column 'x') must be text"),
-    ("value", True, "value True (column 'x') must be a number"),
-])
+@pytest.mark.parametrize(
+    "field, bad, fragment",
+    [
+        ("tags", ["t"] * 65, "must be at most 64 entries"),
+        ("tags", ["t" * 65], "must be at most 64 entries, each text of at most 64 characters"),
+        ("tags", [1995], "tags [1995] (column 'x')"),
+        ("user_attrs", {"nested": 1}, "user attribute {'nested': 1} (column 'x') must be text"),
+        ("category", ["a"], "category ['a'] (column 'x') must be text"),
+        ("value", True, "value True (column 'x') must be a number"),
+    ],
+)
 def test_bad_jsonl_types_name_the_column(tmp_path, field, bad, fragment):
     path = bad_log(tmp_path, "jsonl", field, bad)
     message = bad_row_message(path, map_x(field))
@@ -163,10 +263,21 @@ def test_bad_user_attribute_names_its_own_column(tmp_path):
     assert "(column 'b')" in message
 
 
-FLAGS = {"user": "--user-col", "item": "--item-col", "time": "--time-col", "type": "--type-col",
-         "event_id": "--id-col", "category": "--category-col", "tags": "--tags-col", "title": "--title-col",
-         "user_attrs": "--user-attr-cols", "position": "--position-col", "request_id": "--request-col",
-         "propensity": "--propensity-col", "value": "--value-col"}
+FLAGS = {
+    "user": "--user-col",
+    "item": "--item-col",
+    "time": "--time-col",
+    "type": "--type-col",
+    "event_id": "--id-col",
+    "category": "--category-col",
+    "tags": "--tags-col",
+    "title": "--title-col",
+    "user_attrs": "--user-attr-cols",
+    "position": "--position-col",
+    "request_id": "--request-col",
+    "propensity": "--propensity-col",
+    "value": "--value-col",
+}
 
 
 @pytest.mark.parametrize("fmt, row", [("csv", 2), ("jsonl", 2)])
@@ -181,11 +292,14 @@ def test_a_mapped_column_missing_from_a_row_names_the_flag(tmp_path, fmt, row, f
     assert FLAGS[field] in FULL_FLAGS, "the flag a message names is one the CLI takes"
 
 
-@pytest.mark.parametrize("columns, fragment", [
-    (ColumnMap(user_attrs=tuple(f"c{n}" for n in range(33))), "--user-attr-cols names 33 columns; use at most 32"),
-    (ColumnMap(user_attrs=("a" * 65,)), "each name text of at most 64 characters"),
-    (ColumnMap(tags_sep=""), "--tags-sep"),
-])
+@pytest.mark.parametrize(
+    "columns, fragment",
+    [
+        (ColumnMap(user_attrs=tuple(f"c{n}" for n in range(33))), "--user-attr-cols names 33 columns; use at most 32"),
+        (ColumnMap(user_attrs=("a" * 65,)), "each name text of at most 64 characters"),
+        (ColumnMap(tags_sep=""), "--tags-sep"),
+    ],
+)
 def test_a_map_no_row_can_satisfy_is_refused_up_front(tmp_path, columns, fragment):
     message = bad_row_message(write_log(tmp_path, "csv", [{"user_id": "u", "item_id": "i", "ts": START}]), columns)
     assert fragment in message
@@ -208,12 +322,33 @@ def test_cli_flags_map_every_column(tmp_path):
 def test_cli_bad_propensity_is_one_line_and_exit_2(tmp_path, capsys):
     rows = [{"u": "u1", "i": "i1", "t": START + n, "cat": "c", "prop": prop} for n, prop in enumerate(["0.5", "1.4"])]
     path = write_log(tmp_path, "csv", rows)
-    assert main(["eval", "prequential", "--dataset", "file", "--path", str(path), "--user-col", "u",
-                 "--item-col", "i", "--time-col", "t", "--time-unit", "s", "--category-col", "cat",
-                 "--propensity-col", "prop"]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "prequential",
+                "--dataset",
+                "file",
+                "--path",
+                str(path),
+                "--user-col",
+                "u",
+                "--item-col",
+                "i",
+                "--time-col",
+                "t",
+                "--time-unit",
+                "s",
+                "--category-col",
+                "cat",
+                "--propensity-col",
+                "prop",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
-    assert err == (f"streamrec eval: {path}: row 3: propensity '1.4' (column 'prop') "
-                   "must be a number in (0, 1]")
+    assert err == (f"streamrec eval: {path}: row 3: propensity '1.4' (column 'prop') must be a number in (0, 1]")
 
 
 def test_a_log_that_is_not_utf8_says_so(tmp_path):

@@ -29,15 +29,22 @@ from stream.model_artifact import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def stage_artifact(directory: Path, onnx: bytes = b"fake onnx graph", ndcg: float | None = 0.30,
-                   name: str = "student") -> Manifest:
+def stage_artifact(
+    directory: Path, onnx: bytes = b"fake onnx graph", ndcg: float | None = 0.30, name: str = "student"
+) -> Manifest:
     """What offline/ leaves in a staging directory: an ONNX file and its manifest (fake bytes will do)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "model.onnx").write_bytes(onnx)
     manifest = Manifest(
-        name=name, version=0, created_at=utc_timestamp(), onnx_sha256=hashlib.sha256(onnx).hexdigest(), opset=17,
-        inputs=[TensorSpec(name="user", dtype="int64", shape=["batch"]),
-                TensorSpec(name="recent", dtype="int64", shape=["batch", 20])],
+        name=name,
+        version=0,
+        created_at=utc_timestamp(),
+        onnx_sha256=hashlib.sha256(onnx).hexdigest(),
+        opset=17,
+        inputs=[
+            TensorSpec(name="user", dtype="int64", shape=["batch"]),
+            TensorSpec(name="recent", dtype="int64", shape=["batch", 20]),
+        ],
         outputs=[TensorSpec(name="scores", dtype="float32", shape=["batch", 200])],
         features={"user": "user index", "recent": "last 20 item indices, newest first"},
         id_maps={"users": ["u1", "u2"], "items": ["i1", "i2", "i3"]},
@@ -84,16 +91,19 @@ def test_an_onnx_file_that_does_not_match_its_checksum_is_refused(tmp_path, dama
     assert_one_line(exc, "model.onnx", "export the model again")
 
 
-@pytest.mark.parametrize("edit, fragment", [
-    (lambda doc: "{not json", "not valid JSON"),
-    (lambda doc: {**doc, "surprise": 1}, "unknown field `surprise`"),
-    (lambda doc: {**doc, "opset": "seventeen"}, "$.opset"),
-    (lambda doc: {k: v for k, v in doc.items() if k != "id_maps"}, "id_maps"),
-    (lambda doc: {k: v for k, v in doc.items() if k != "format"}, "format"),
-    (lambda doc: {**doc, "onnx_sha256": "abc"}, "$.onnx_sha256"),
-    (lambda doc: {**doc, "onnx_file": "../../elsewhere.onnx"}, "$.onnx_file"),
-    (lambda doc: {**doc, "format": 2}, "manifest format 2"),
-])
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda doc: "{not json", "not valid JSON"),
+        (lambda doc: {**doc, "surprise": 1}, "unknown field `surprise`"),
+        (lambda doc: {**doc, "opset": "seventeen"}, "$.opset"),
+        (lambda doc: {k: v for k, v in doc.items() if k != "id_maps"}, "id_maps"),
+        (lambda doc: {k: v for k, v in doc.items() if k != "format"}, "format"),
+        (lambda doc: {**doc, "onnx_sha256": "abc"}, "$.onnx_sha256"),
+        (lambda doc: {**doc, "onnx_file": "../../elsewhere.onnx"}, "$.onnx_file"),
+        (lambda doc: {**doc, "format": 2}, "manifest format 2"),
+    ],
+)
 def test_a_malformed_manifest_is_refused_with_what_is_wrong(tmp_path, edit, fragment):
     stage_artifact(tmp_path)
     path = tmp_path / "manifest.json"
@@ -143,6 +153,8 @@ def test_a_pointer_to_a_missing_version_is_refused(tmp_path):
 
 
 def test_the_contract_imports_neither_torch_nor_onnxruntime():
-    code = ("import sys, stream.model_artifact\n"
-            "assert not {'torch', 'onnxruntime', 'offline', 'serving'} & set(sys.modules), 'heavy import'\n")
+    code = (
+        "import sys, stream.model_artifact\n"
+        "assert not {'torch', 'onnxruntime', 'offline', 'serving'} & set(sys.modules), 'heavy import'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -1,6 +1,7 @@
 """MovieLens-100K from the recbole wheel (fetched once through PyPI into the cache)."""
 
 import collections
+import itertools
 
 import pytest
 
@@ -23,9 +24,9 @@ def test_ratings_become_clicks_and_good_ratings_conversions(ml):
 
 
 def test_timestamp_order_with_file_order_ties(ml):
-    assert all(a.ts <= b.ts for a, b in zip(ml, ml[1:]))
+    assert all(a.ts <= b.ts for a, b in itertools.pairwise(ml))
     clicks = [e for e in ml if e.type == "click"]
-    same_ts = [(a, b) for a, b in zip(clicks, clicks[1:]) if a.ts == b.ts]
+    same_ts = [(a, b) for a, b in itertools.pairwise(clicks) if a.ts == b.ts]
     assert same_ts and all(int(a.event_id[3:]) < int(b.event_id[3:]) for a, b in same_ts)
 
 

@@ -28,8 +28,9 @@ def test_a_learner_is_tested_before_it_learns(cfg):
 
 def _popular_catalogue(cfg, exclude_seen: bool = True) -> PartitionProcessor:
     """i0 clicked by everyone, so popularity ranks it first; u1 has clicked it too."""
-    proc = PartitionProcessor(with_section(with_section(cfg, "worker", prequential_every=1), "serving",
-                                           exclude_seen=exclude_seen))
+    proc = PartitionProcessor(
+        with_section(with_section(cfg, "worker", prequential_every=1), "serving", exclude_seen=exclude_seen)
+    )
     for n in range(5):
         proc.process(ev(n, f"u{n}", "i0"))
     proc.process(ev(10, "u9", "i1"))

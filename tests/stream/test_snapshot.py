@@ -32,7 +32,7 @@ def test_corrupt_newest_falls_back_to_previous(tmp_path, damage):
     elif damage == "flip":
         newest.write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
     else:
-        newest.write_bytes(b"PICKLE!!" + blob[len(MAGIC):])
+        newest.write_bytes(b"PICKLE!!" + blob[len(MAGIC) :])
     snap = store.latest("events", 0)
     assert snap.offset == 5 and snap.state == {"ok": True}
 

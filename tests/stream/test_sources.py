@@ -1,5 +1,6 @@
 """Sources: a deterministic synthetic world with known truth, MovieLens-100K, and user logs."""
 
+import itertools
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ from tests.conftest import small_world
 def test_synthetic_is_deterministic_and_time_ordered(small_stream):
     again = list(synthetic_events(small_world()))
     assert again == small_stream
-    assert all(a.ts <= b.ts for a, b in zip(small_stream, small_stream[1:]))
+    assert all(a.ts <= b.ts for a, b in itertools.pairwise(small_stream))
     assert len({e.event_id for e in small_stream}) == len(small_stream)
 
 
@@ -55,26 +56,31 @@ def test_synthetic_items_carry_content():
 def test_csv_log_with_column_mapping(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("who,what,when,kind\nb,x,1767225620,click\na,y,1767225610,impression\n")
-    events = list(logfile_events(path, ColumnMap(user="who", item="what", time="when", type="kind",
-                                                 time_unit="s")))
-    assert [(e.user_id, e.item_id, e.ts, e.type) for e in events] == [("a", "y", 1_767_225_610_000, "impression"),
-                                                                       ("b", "x", 1_767_225_620_000, "click")]
+    events = list(logfile_events(path, ColumnMap(user="who", item="what", time="when", type="kind", time_unit="s")))
+    assert [(e.user_id, e.item_id, e.ts, e.type) for e in events] == [
+        ("a", "y", 1_767_225_610_000, "impression"),
+        ("b", "x", 1_767_225_620_000, "click"),
+    ]
     assert events[0].event_id != events[1].event_id
 
 
 def test_jsonl_log_defaults_to_clicks(tmp_path):
     path = tmp_path / "log.jsonl"
-    path.write_text("\n".join(json.dumps({"user_id": u, "item_id": "i", "ts": 1_767_225_600_000 + n})
-                              for n, u in enumerate("abc")))
+    path.write_text(
+        "\n".join(json.dumps({"user_id": u, "item_id": "i", "ts": 1_767_225_600_000 + n}) for n, u in enumerate("abc"))
+    )
     events = list(logfile_events(path))
     assert [e.type for e in events] == ["click"] * 3
 
 
-@pytest.mark.parametrize("content, columns, message", [
-    ("u,i\n1,2\n", ColumnMap(), "no column 'user_id'"),
-    ("user_id,item_id,ts\n1,2,soon\n", ColumnMap(), "must be a number"),
-    ("user_id,item_id,ts,t\n1,2,1767225600000,buy\n", ColumnMap(type="t"), "must be one of"),
-])
+@pytest.mark.parametrize(
+    "content, columns, message",
+    [
+        ("u,i\n1,2\n", ColumnMap(), "no column 'user_id'"),
+        ("user_id,item_id,ts\n1,2,soon\n", ColumnMap(), "must be a number"),
+        ("user_id,item_id,ts,t\n1,2,1767225600000,buy\n", ColumnMap(type="t"), "must be one of"),
+    ],
+)
 def test_log_errors_name_the_problem(tmp_path, content, columns, message):
     path = tmp_path / "log.csv"
     path.write_text(content)

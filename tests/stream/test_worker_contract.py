@@ -64,8 +64,10 @@ class FakeConsumer:
     def consume(self, n, timeout):
         if not self.assigned:
             self.callbacks[0](self, [TopicPartition(self.topic, 0)])
-        out = [FakeMessage(self.topic, 0, o, self.values[o])
-               for o in range(self.position, min(self.position + self.batch, len(self.values)))]
+        out = [
+            FakeMessage(self.topic, 0, o, self.values[o])
+            for o in range(self.position, min(self.position + self.batch, len(self.values)))
+        ]
         self.position += len(out)
         return out
 
@@ -166,8 +168,9 @@ def test_a_crash_inside_an_event_leaves_the_last_checkpoint_untouched(cfg, small
     # Restarting from it replays event 55 and ends equal to a run that never failed.
     monkeypatch.setattr(PartitionProcessor, "process", original)
     restarted = FakeConsumer(cfg.kafka.events_topic, values)
-    run_until_drained(StreamWorker(cfg, WorkerMetrics(CollectorRegistry()), restarted, FakeProducer()),
-                      restarted, len(values))
+    run_until_drained(
+        StreamWorker(cfg, WorkerMetrics(CollectorRegistry()), restarted, FakeProducer()), restarted, len(values)
+    )
     clean = PartitionProcessor(cfg)
     for event in small_stream[:100]:
         clean.process(event)

@@ -21,22 +21,32 @@ TRUE_CTR = CTR[TARGET].mean()  # what the ranker's top 3 would be clicked per im
 
 @dataclass
 class Log:
-    user: np.ndarray       # (visits,)
-    shown: np.ndarray      # (visits, items) bool
-    clicked: np.ndarray    # (visits, items) bool
+    user: np.ndarray  # (visits,)
+    shown: np.ndarray  # (visits, items) bool
+    clicked: np.ndarray  # (visits, items) bool
     converted: np.ndarray  # (visits, items) bool
 
-    def feed(self, estimate: SnipsEstimate, in_top_k: np.ndarray, propensity: np.ndarray,
-             users: np.ndarray | None = None, valued: bool = True) -> SnipsEstimate:
+    def feed(
+        self,
+        estimate: SnipsEstimate,
+        in_top_k: np.ndarray,
+        propensity: np.ndarray,
+        users: np.ndarray | None = None,
+        valued: bool = True,
+    ) -> SnipsEstimate:
         for v, s in enumerate(self.shown):
-            estimate.add_visit((self.user if users is None else users)[v], in_top_k[s], propensity[s],
-                               self.clicked[v, s], self.converted[v, s],
-                               np.where(self.converted[v, s], PRICE[s], 0.0) if valued else None)
+            estimate.add_visit(
+                (self.user if users is None else users)[v],
+                in_top_k[s],
+                propensity[s],
+                self.clicked[v, s],
+                self.converted[v, s],
+                np.where(self.converted[v, s], PRICE[s], 0.0) if valued else None,
+            )
         return estimate
 
 
-def _logged(visits: int, users: int, seed: int, propensity: np.ndarray = PROPENSITY,
-            ctr: np.ndarray = CTR) -> Log:
+def _logged(visits: int, users: int, seed: int, propensity: np.ndarray = PROPENSITY, ctr: np.ndarray = CTR) -> Log:
     rng = np.random.default_rng(seed)
     shown = rng.random((visits, ITEMS)) < propensity
     clicked = shown & (rng.random((visits, ITEMS)) < ctr)
@@ -82,8 +92,10 @@ def test_a_ranker_that_shows_what_was_shown_earns_the_logging_rate():
 
 
 def test_the_interval_covers_the_truth_in_most_replications():
-    covered = [log.feed(SnipsEstimate(), TARGET, PROPENSITY, valued=False).intervals(resamples=499)["ranker"]
-               for log in (_logged(visits=500, users=100, seed=100 + r) for r in range(40))]
+    covered = [
+        log.feed(SnipsEstimate(), TARGET, PROPENSITY, valued=False).intervals(resamples=499)["ranker"]
+        for log in (_logged(visits=500, users=100, seed=100 + r) for r in range(40))
+    ]
     hits = sum(iv.low < TRUE_CTR < iv.high for iv in covered)
     assert hits >= 34, f"a 95 % interval covered the truth in {hits} of 40 replications"
 
@@ -95,7 +107,7 @@ def test_the_interval_resamples_users_not_visits():
     user = np.repeat(np.arange(10), 100)
     log = _logged(visits=1000, users=10, seed=4, ctr=1.0)
     log.user = user
-    log.clicked &= (rng.random(log.shown.shape) < user_ctr[user, None])
+    log.clicked &= rng.random(log.shown.shape) < user_ctr[user, None]
     wide = log.feed(SnipsEstimate(), TARGET, PROPENSITY).intervals(resamples=999)["ranker"]
     narrow = log.feed(SnipsEstimate(), TARGET, PROPENSITY, users=np.arange(1000)).intervals(resamples=999)["ranker"]
     assert wide.estimate == pytest.approx(narrow.estimate) and wide.users == 10
@@ -104,11 +116,10 @@ def test_the_interval_resamples_users_not_visits():
 
 def test_effective_sample_size_and_overlap_by_hand():
     estimate = SnipsEstimate()
-    estimate.add_visit("a", np.array([True, False, True]), np.array([0.5, 0.5, 0.25]), np.array([1, 0, 0]),
-                       np.zeros(3))
+    estimate.add_visit("a", np.array([True, False, True]), np.array([0.5, 0.5, 0.25]), np.array([1, 0, 0]), np.zeros(3))
     estimate.add_visit("b", np.array([False, False]), np.array([0.5, 0.5]), np.array([0, 1]), np.zeros(2))
     summary = estimate.summary(resamples=99)
-    assert summary["effective_sample_size"] == round((2 + 4) ** 2 / (2 ** 2 + 4 ** 2), 1)
+    assert summary["effective_sample_size"] == round((2 + 4) ** 2 / (2**2 + 4**2), 1)
     assert summary["overlap_share"] == 0.5
     assert (summary["visits"], summary["impressions"], summary["users"]) == (2, 5, 2)
     assert summary["click"]["ranker"]["estimate"] == round(2 / 6, 4) and summary["click"]["logging"]["estimate"] == 0.4

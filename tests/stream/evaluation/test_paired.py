@@ -58,10 +58,13 @@ def _pinned_clicks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return b | (rng.random(600) < 0.08), b, users
 
 
-@pytest.mark.parametrize(("kwargs", "low", "high"), [
-    ({}, 0.03809444970040997, 0.06976744186046512),
-    ({"confidence": 0.9, "resamples": 999, "seed": 3}, 0.03951890034364261, 0.06711524910764824),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "low", "high"),
+    [
+        ({}, 0.03809444970040997, 0.06976744186046512),
+        ({"confidence": 0.9, "resamples": 999, "seed": 3}, 0.03951890034364261, 0.06711524910764824),
+    ],
+)
 def test_the_numbers_are_pinned(kwargs, low, high):
     # Recorded before the bootstrap moved into cluster_interval: the move must not change a figure.
     a, b, users = _pinned_clicks()

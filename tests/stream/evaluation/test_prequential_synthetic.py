@@ -18,8 +18,10 @@ def run():
     events = list(synthetic_events(world_cfg, world))
     drift_at = next(n for n, e in enumerate(events) if e.ts >= world.drift_ts_ms)
     signals = []
-    proc = PartitionProcessor(load_config(overrides=["worker.prequential_every=1"], env={}),
-                              on_drift=lambda learner, position, event: signals.append((learner, position)))
+    proc = PartitionProcessor(
+        load_config(overrides=["worker.prequential_every=1"], env={}),
+        on_drift=lambda learner, position, event: signals.append((learner, position)),
+    )
     for event in events:
         proc.process(event)
     proc.signals = signals

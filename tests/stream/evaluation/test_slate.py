@@ -22,10 +22,14 @@ def test_a_tie_between_a_clicked_and_an_unclicked_item_counts_half():
 
 
 def test_gauc_weights_visits_by_impressions_and_skips_the_unjudged():
-    score = _slate([(1, [0.9, 0.5, 0.5, 0.1], [False, True, False, False]),  # AUC 1/2 on 4 impressions
-                    (2, [0.2, 0.8], [False, True]),                          # AUC 1 on 2
-                    (1, [0.3, 0.7, 0.6], [False, False, False]),              # no click: skipped
-                    (3, [0.4, 0.1], [True, True])])                          # no non-click: skipped
+    score = _slate(
+        [
+            (1, [0.9, 0.5, 0.5, 0.1], [False, True, False, False]),  # AUC 1/2 on 4 impressions
+            (2, [0.2, 0.8], [False, True]),  # AUC 1 on 2
+            (1, [0.3, 0.7, 0.6], [False, False, False]),  # no click: skipped
+            (3, [0.4, 0.1], [True, True]),
+        ]
+    )  # no non-click: skipped
     summary = score.summary(resamples=99)
     assert summary["gauc"]["estimate"] == round((4 * 0.5 + 2 * 1.0) / 6, 4)
     assert (summary["visits"], summary["gauc_visits"], summary["skipped"]) == (4, 2, 2)
@@ -41,14 +45,20 @@ def test_ndcg_discounts_the_clicked_places_against_the_ideal_for_that_many_click
 
 def test_ndcg_gives_tied_items_the_mean_discount_of_their_places():
     assert visit_ndcg(np.array([0.5, 0.5, 0.1]), np.array([True, False, False]), k=10) == pytest.approx((1 + D2) / 2)
-    assert visit_ndcg(np.array([0.1, 0.5, 0.5, 0.5]), np.array([False, False, False, True]), k=2) == \
-        pytest.approx((1 + D2 + 0) / 3)
+    assert visit_ndcg(np.array([0.1, 0.5, 0.5, 0.5]), np.array([False, False, False, True]), k=2) == pytest.approx(
+        (1 + D2 + 0) / 3
+    )
 
 
 def test_ndcg_is_the_mean_over_visits_with_a_click():
-    score = _slate([(1, [0.9, 0.1, 0.5], [False, False, True]),  # second place: D2
-                    (2, [0.9, 0.1], [True, False]),              # first: 1
-                    (2, [0.9, 0.1], [False, False])], k=5)       # no click: not averaged
+    score = _slate(
+        [
+            (1, [0.9, 0.1, 0.5], [False, False, True]),  # second place: D2
+            (2, [0.9, 0.1], [True, False]),  # first: 1
+            (2, [0.9, 0.1], [False, False]),
+        ],
+        k=5,
+    )  # no click: not averaged
     summary = score.summary(resamples=99)
     assert summary["ndcg@5"]["estimate"] == round((D2 + 1) / 2, 4) and summary["ndcg_visits"] == 2
 
@@ -71,7 +81,7 @@ def test_the_constant_predictor_knows_only_the_visits_before():
     loss = LogLossVsConstant(prior=0.5)
     loss.add_visit("a", np.array([0.8, 0.1, 0.1]), np.array([True, False, False]))  # constant 0.5
     assert loss.constant_ctr == (1 + 0.5) / (3 + 1)
-    loss.add_visit("b", np.array([0.5, 0.5]), np.array([False, True]))              # constant 0.375
+    loss.add_visit("b", np.array([0.5, 0.5]), np.array([False, True]))  # constant 0.375
     summary = loss.summary(digits=6, resamples=99)
     constant = (3 * np.log(2) - np.log(0.625) - np.log(0.375)) / 5
     model = -(np.log(0.8) + 2 * np.log(0.9) + 2 * np.log(0.5)) / 5

@@ -31,8 +31,11 @@ def test_a_score_is_the_weighted_sum_of_z_scores():
     np.testing.assert_allclose(blend.score(signals), expected)
 
 
-SMALL = {"item_knn": np.array([1.0, 2.0, 4.0, 1.0]), "isgd_mf": np.array([0.5, -1.0, 0.0, 2.0]),
-         "popularity": np.array([3.0, 3.0, 0.0, 6.0])}
+SMALL = {
+    "item_knn": np.array([1.0, 2.0, 4.0, 1.0]),
+    "isgd_mf": np.array([0.5, -1.0, 0.0, 2.0]),
+    "popularity": np.array([3.0, 3.0, 0.0, 6.0]),
+}
 SMALL_WEIGHTS = {"item_knn": 0.5, "isgd_mf": -1.0, "popularity": 2.0}
 
 

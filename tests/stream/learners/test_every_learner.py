@@ -49,8 +49,9 @@ def test_state_round_trip_keeps_scores_identical(proc, cfg, name):
 def test_new_user_gets_recommendations(proc, name):
     from stream.events import Event
 
-    x = proc.state.resolve(Event(event_id="new", ts=proc.state.max_ts_ms, user_id="brand-new", item_id="i1",
-                                 type="impression"))
+    x = proc.state.resolve(
+        Event(event_id="new", ts=proc.state.max_ts_ms, user_id="brand-new", item_id="i1", type="impression")
+    )
     assert len(proc.rankers[name].recommend(x.user, 5)) == 5
 
 
