@@ -157,10 +157,38 @@ def dockerfile() -> list[tuple[str, str]]:
     return out
 
 
-def final_stage() -> list[tuple[str, str]]:
-    steps = dockerfile()
-    last_from = max(i for i, (instr, _) in enumerate(steps) if instr == "FROM")
-    return steps[last_from:]
+def stages() -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """{stage name: (the image or stage it is FROM, its instructions after FROM)}."""
+    out: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    steps: list[tuple[str, str]] = []
+    for instruction, args in dockerfile():
+        if instruction == "FROM":
+            words = [w for w in args.split() if not w.startswith("--")]
+            assert len(words) == 3 and words[1].upper() == "AS", f"FROM {args}: name every stage"
+            steps = []
+            out[words[2]] = (words[0], steps)
+        else:
+            steps.append((instruction, args))
+    return out
+
+
+def target(name: str) -> list[tuple[str, str]]:
+    """The instructions an image built with ``--target name`` runs: its stage's, after its bases'."""
+    base, steps = stages()[name]
+    return (target(base) if base in stages() else []) + steps
+
+
+def lock_of(name: str) -> str:
+    """The lock file the venv of target ``name`` installs (the stage its /opt/venv is copied from)."""
+    sources = [re.search(r"--from=(\S+)", args)[1] for instr, args in target(name) if "--from=" in args]
+    installs = [args for instr, args in target(sources[-1]) if instr == "RUN" and " -r " in args]
+    copies = {}
+    for instruction, args in target(sources[-1]):
+        if instruction == "COPY" and "--from" not in args:
+            *srcs, dest = shlex.split(args)
+            copies[dest] = srcs[0] if len(srcs) == 1 else None
+    assert len(installs) == 1, f"{name}: one pip install -r of a lock"
+    return copies[re.search(r" -r (\S+)", installs[0])[1]]
 
 
 def is_pinned(image: str) -> bool:
@@ -184,14 +212,16 @@ def test_every_image_is_pinned_to_a_version():
         assert is_pinned(svc["image"]), f"{name}: image {svc['image']!r} is not pinned to a version"
 
 
-def test_the_streamrec_image_is_built_from_deploy_dockerfile_and_tagged_with_the_package_version():
+def test_the_streamrec_images_are_built_from_deploy_dockerfile_and_tagged_with_the_package_version():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     for name in STREAMREC:
         build = service(name)["build"]
         context = (DEPLOY / build["context"]).resolve()
         assert context == ROOT, f"{name}: the build context must be the repository root"
         assert (context / build.get("dockerfile", "Dockerfile")).resolve() == DOCKERFILE
-        assert service(name)["image"] == f"streamrec:{version}"
+        expected = "trainer" if name == "trainer" else "worker"
+        assert build.get("target") == expected, f"{name}: build the {expected} target"
+        assert service(name)["image"] == f"streamrec-{expected}:{version}"
 
 
 def test_startup_waits_for_a_healthy_broker_and_created_topics():
@@ -421,28 +451,26 @@ def test_the_dockerfile_bases_are_pinned():
     assert stages, "a multi-stage build: a builder stage and a final one"
 
 
-def test_the_image_runs_as_a_user_that_is_not_root():
-    users = [args for instruction, args in final_stage() if instruction == "USER"]
-    assert users, "the final stage has no USER: it would run as root"
-    user = users[-1].split(":")[0]
-    assert user not in ("root", "0")
+def test_the_images_run_as_a_user_that_is_not_root():
+    for name in ("worker", "trainer"):
+        users = [args for instruction, args in target(name) if instruction == "USER"]
+        assert users, f"the {name} target has no USER: it would run as root"
+        user = users[-1].split(":")[0]
+        assert user not in ("root", "0")
 
 
-def test_the_image_installs_the_lock_file_that_exists():
-    copies = {}
+def test_the_images_install_the_lock_files_that_exist():
     for instruction, args in dockerfile():
         if instruction == "COPY" and "--from" not in args:
-            *sources, dest = [w for w in shlex.split(args) if not w.startswith("--")]
-            for src in sources:
+            for src in shlex.split(args)[:-1]:
                 assert (ROOT / src).exists(), f"COPY {src}: no such file in the build context"
-                copies[dest] = src
-    installs = [args for instruction, args in dockerfile() if instruction == "RUN" and " -r " in args]
-    assert installs, "no pip install -r"
-    for args in installs:
-        requirement = re.search(r" -r (\S+)", args)[1]
-        assert copies.get(requirement) == "requirements.lock", f"pip installs {requirement}, not the lock"
-    if "+cpu" in (ROOT / "requirements.lock").read_text():
-        assert any("download.pytorch.org/whl/cpu" in args for args in installs), "the +cpu torch is on that index"
+    assert lock_of("worker") == "requirements/runtime.txt"
+    assert lock_of("trainer") == "requirements/train.txt"
+    assert not re.search(r"^torch==", (ROOT / lock_of("worker")).read_text(), re.MULTILINE), "the worker has no torch"
+    assert "+cpu" in (ROOT / lock_of("trainer")).read_text()
+    installs = [args for instruction, args in dockerfile() if instruction == "RUN" and "requirements.txt" in args]
+    trainer = [args for args in installs if "-r" in args and "download.pytorch.org/whl/cpu" in args]
+    assert len(trainer) == 1, "the +cpu torch is on PyTorch's CPU index, which only the trainer's install adds"
 
 
 def test_the_build_context_keeps_what_the_image_copies_and_ignores_local_state():
@@ -459,8 +487,9 @@ def test_the_build_context_keeps_what_the_image_copies_and_ignores_local_state()
 
 
 def test_the_entrypoint_is_the_streamrec_cli():
-    entrypoints = [args for instruction, args in final_stage() if instruction == "ENTRYPOINT"]
-    assert entrypoints and json.loads(entrypoints[-1]) == ["python", "-m", "streamrec.cli"]
+    for name in ("worker", "trainer"):
+        entrypoints = [args for instruction, args in target(name) if instruction == "ENTRYPOINT"]
+        assert entrypoints and json.loads(entrypoints[-1]) == ["python", "-m", "streamrec"]
     for name in STREAMREC:  # and every service's command is a subcommand of it
         from streamrec.cli import build_parser
 
