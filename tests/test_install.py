@@ -18,6 +18,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = {"stream", "offline", "serving", "streamrec", "tests"}
 # Declared but never imported by name; each with the reason it is needed anyway.
@@ -114,6 +116,21 @@ def test_the_locks_pin_the_cpu_torch_for_training_and_no_torch_for_the_worker():
     assert "torch" not in runtime and "onnx" not in runtime
     assert train["torch"].endswith("+cpu"), "an unpinned or plain torch is the multi-GB CUDA build"
     assert runtime.items() <= train.items() <= dev.items(), "the locks disagree on a shared pin"
+
+
+def test_the_locks_are_compiled_from_the_declared_ranges():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    locks = {"runtime": project["dependencies"], "train": extras["train"], "dev": extras["dev"]}
+    stale = []
+    for lock, specs in locks.items():
+        pins = _pins(ROOT / "requirements" / f"{lock}.txt")
+        for requirement in map(Requirement, specs):
+            pinned = pins.get(_canonical(requirement.name))
+            if pinned is None or not requirement.specifier.contains(pinned, prereleases=True):
+                found = f"pins {requirement.name}=={pinned}" if pinned else f"has no {requirement.name}"
+                stale.append(f"requirements/{lock}.txt {found}; pyproject.toml asks {requirement}")
+    assert not stale, "pyproject.toml changed since the locks were compiled; run ./run lock:\n" + "\n".join(stale)
 
 
 def test_run_adds_pytorchs_cpu_index_only_where_no_local_wheel_has_the_pinned_torch(tmp_path):
