@@ -139,7 +139,7 @@ class Scorer:
             inputs = None
             if len(items):
                 signals["item_knn"] = cands.knn
-                signals["isgd_mf"] = self._mf_scores(processor, user, items)
+                signals["isgd_mf"] = processor.mf.score_items(user, items)
                 signals["popularity"] = self._log_clicks(processor, items)
                 if current is not None:
                     inputs = current.vocab.for_partition(state).build(user_id, user, items)
@@ -225,18 +225,6 @@ class Scorer:
                 log.exception(
                     "could not learn the blend from the event %s (further failures are only counted)", event.event_id
                 )
-
-    @staticmethod
-    def _mf_scores(processor: PartitionProcessor, user: int | None, items: np.ndarray) -> np.ndarray:
-        """(m,) b_i + p_u . q_i of the online factorisation (0 for items it has no row for yet)."""
-        mf = processor.mf
-        out = np.zeros(len(items))
-        known = items < len(mf.Q)
-        rows = items[known]
-        out[known] = mf.b[rows]
-        if user is not None and user < len(mf.P):
-            out[known] += mf.Q[rows] @ mf.P[user]
-        return out
 
     @staticmethod
     def _log_clicks(processor: PartitionProcessor, items: np.ndarray) -> np.ndarray:
