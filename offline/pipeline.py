@@ -30,7 +30,6 @@ from offline.evaluate import (
     Scorer,
     auc,
     click_gains,
-    lead_interval,
     logloss,
     popularity_gains,
     ranking,
@@ -56,6 +55,7 @@ from offline.teacher import Teacher
 from offline.teacher_checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from offline.warm_start import warm_start
 from stream.config import Config
+from stream.evaluation.paired import lead_interval
 from stream.events import Event
 from stream.model_artifact import sha256_file, write_manifest
 

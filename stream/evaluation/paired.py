@@ -193,6 +193,19 @@ def paired_lead(
             f"a_hits, b_hits and users must be one (clicks,) array each; got shapes "
             f"{a_hits.shape}, {b_hits.shape}, {users.shape}"
         )
-    diff, count = user_sums(users, a_hits.astype(np.float64) - b_hits, np.ones(len(users)))
-    interval = cluster_interval((diff, count), ratio, confidence, resamples, seed)
-    return Lead(interval.estimate, interval.low, interval.high, confidence, int(count.sum()), interval.users)
+    interval = lead_interval(a_hits.astype(np.float64), b_hits.astype(np.float64), users, confidence, resamples, seed)
+    return Lead(interval.estimate, interval.low, interval.high, confidence, len(users), interval.users)
+
+
+def lead_interval(
+    a: np.ndarray,
+    b: np.ndarray,
+    users: np.ndarray,
+    confidence: float = 0.95,
+    resamples: int = 9999,
+    seed: int = 0,
+) -> Interval:
+    """mean(a - b) over the same (clicks,) figures of two rankers (hits, NDCG gains), with its
+    interval resampling ``users`` (clicks,) as clusters: how far one ranker leads the other."""
+    diff, count = user_sums(users, a - b, np.ones(len(users)))
+    return cluster_interval((diff, count), ratio, confidence, resamples, seed)
