@@ -20,7 +20,7 @@ from serving.scorer import Recommendation, Scorer
 from stream.events import EventCodec
 from stream.kafka.clients import produce_waiting
 from stream.kafka.partitioner import partition_for
-from stream.worker import OwnedPartition
+from stream.owned_partition import OwnedPartition
 
 
 class PartitionOwner(Protocol):

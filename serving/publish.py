@@ -30,7 +30,7 @@ from serving.metrics import ServingMetrics
 from serving.scorer import Scorer
 from stream.events import Event
 from stream.kafka.clients import produce_waiting
-from stream.worker import OwnedPartition
+from stream.owned_partition import OwnedPartition
 
 log = logging.getLogger(__name__)
 
