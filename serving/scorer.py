@@ -124,7 +124,7 @@ class Scorer:
         processor: PartitionProcessor,
         user_id: str,
         exclude: tuple[str, ...] = (),
-        lock: AbstractContextManager | None = None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> Scored:
         """Every candidate of ``user_id`` with each signal: the model's logits (one batched call)
         and the learners' scores. ``lock`` guards the partition's state against its worker while
@@ -147,7 +147,7 @@ class Scorer:
         fallback = None
         if not len(items):
             fallback = "no_candidates"
-        elif current is None:
+        elif current is None or inputs is None:
             fallback = "no_model"
         else:
             try:
@@ -164,7 +164,7 @@ class Scorer:
         user_id: str,
         k: int,
         exclude: tuple[str, ...] = (),
-        lock: AbstractContextManager | None = None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> Recommendation:
         """Top ``k`` unseen items for ``user_id`` from the partition ``processor`` holds."""
         started = time.perf_counter()
@@ -197,7 +197,7 @@ class Scorer:
         return rec
 
     def learn_click(
-        self, processor: PartitionProcessor, event: Event, lock: AbstractContextManager | None = None
+        self, processor: PartitionProcessor, event: Event, lock: AbstractContextManager[object] | None = None
     ) -> None:
         """Test-then-learn of the partition's blend on a click about to be applied: the candidates
         this user would have been offered, and where the clicked item stood among them. Called by

@@ -19,17 +19,29 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.stats import DegenerateDataWarning, bootstrap
 
 # (*part totals) -> figure, elementwise: each total is a scalar, or (resamples,) inside the bootstrap.
 Statistic = Callable[..., np.ndarray]
+
+
+class IntervalOptions(TypedDict):
+    """How an interval is drawn, passed through by the figures that report several."""
+
+    confidence: float
+    resamples: int
+    seed: int
+
+
 # Resampled users held at once: bounds the bootstrap's memory (8 bytes each, per part).
 _BATCH_ELEMENTS = 1 << 22
 
 
-def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def ratio(numerator: NDArray[np.float64], denominator: NDArray[np.float64]) -> NDArray[np.float64]:
     """The figure most parts make: a total per a total (hits per click, clicks per impression)."""
     return numerator / denominator
 

@@ -65,8 +65,8 @@ def _pairwise_steps(
 
 
 @numba.njit(cache=True, nogil=True)
-def _score(P: np.ndarray, Q: np.ndarray, b: np.ndarray, u: int, i: int) -> float:
-    s = b[i]
+def _score(P: NDArray[np.float64], Q: NDArray[np.float64], b: NDArray[np.float64], u: int, i: int) -> float:
+    s: float = b[i]
     for d in range(P.shape[1]):
         s += P[u, d] * Q[i, d]
     return s
@@ -144,9 +144,11 @@ class IncrementalMF(CatalogueRanker):
 
     def _known_scores(self, user: int | None, rows: slice | NDArray[np.intp]) -> NDArray[np.float64]:
         """b + Q p over rows the model has; an unknown user gets the biases."""
+        biases: NDArray[np.float64] = self.b[rows]
         if user is None or user >= len(self.P):
-            return self.b[rows]
-        return self.b[rows] + self.Q[rows] @ self.P[user]
+            return biases
+        scores: NDArray[np.float64] = biases + self.Q[rows] @ self.P[user]
+        return scores
 
     def score_one(self, user: int, item: int) -> float:
         if item >= len(self.Q):
