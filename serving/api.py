@@ -25,6 +25,7 @@ from serving.metrics import ServingMetrics
 from serving.middleware import RequestTimer
 from serving.responses import http_error, invalid_parameters, schema_components
 from serving.routes import events, metrics, probes, recommendations
+from serving.routes.dependencies import ApiState
 from stream.config import Config
 
 log = logging.getLogger(__name__)
@@ -48,30 +49,33 @@ class StreamrecApi(FastAPI):
         return self.openapi_schema
 
 
-def create_app(backend: ServingBackend | None, cfg: Config, serving_metrics: ServingMetrics) -> FastAPI:
-    """The app over ``backend`` (None only to describe the routes: ``openapi_document``)."""
+def create_app(backend: ServingBackend, cfg: Config, serving_metrics: ServingMetrics) -> FastAPI:
+    """The app over ``backend``: routes, error handling, request timing and what the routes read."""
     serving = cfg.serving
-    app = StreamrecApi(
-        title="streamrec",
-        version="1",
-        description="Real-time recommendations from the streamrec workers that own each user's state.",
-    )
-    app.state.backend = backend
-    app.state.metrics = serving_metrics
-    app.state.serving = serving
-    app.state.max_body = cfg.events.max_bytes
+    app = _routes(cfg)
+    app.state.api = ApiState(backend, serving_metrics, serving, cfg.events.max_bytes)
     app.add_middleware(RequestTimer, metrics=serving_metrics)
-    app.add_exception_handler(RequestValidationError, invalid_parameters)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.include_router(recommendations.router(serving))
-    for router in (events.router, probes.router, metrics.router):
-        app.include_router(router)
     if not serving.api_token and not _is_loopback(serving.host):
         log.warning(
             "the HTTP API listens on %s without serving.api_token: anyone who reaches it can read "
             "recommendations and produce events; set STREAMREC_SERVING__API_TOKEN",
             serving.host,
         )
+    return app
+
+
+def _routes(cfg: Config) -> StreamrecApi:
+    """The routes and their error handling: all the spec describes."""
+    app = StreamrecApi(
+        title="streamrec",
+        version="1",
+        description="Real-time recommendations from the streamrec workers that own each user's state.",
+    )
+    app.add_exception_handler(RequestValidationError, invalid_parameters)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.include_router(recommendations.router(cfg.serving))
+    for router in (events.router, probes.router, metrics.router):
+        app.include_router(router)
     return app
 
 
@@ -106,9 +110,7 @@ class ApiServer:
 
 def openapi_document(cfg: Config) -> dict[str, Any]:
     """The spec alone (no backend is needed to describe the routes)."""
-    from prometheus_client import CollectorRegistry
-
-    return create_app(None, cfg, ServingMetrics(CollectorRegistry())).openapi()
+    return _routes(cfg).openapi()
 
 
 if __name__ == "__main__":  # regenerate the committed spec: python -m serving.api > serving/openapi.json

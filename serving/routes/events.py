@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from serving.responses import body_of, error_response, json_response, rejections
-from serving.routes.dependencies import Backend, MaxBody, Metrics, require_token
+from serving.routes.dependencies import Api, require_token
 from stream.events import InvalidEvent
 
 INGEST_TIMEOUT_S = 10.0
@@ -35,17 +35,17 @@ async def _read_body(request: Request, max_body: int) -> bytes | None:
     openapi_extra={"requestBody": {"required": True, "content": body_of("Event")}},
     summary="Validate one event and produce it to the events topic (keyed by user id)",
 )
-async def ingest(request: Request, backend: Backend, metrics: Metrics, max_body: MaxBody) -> Response:
-    body = await _read_body(request, max_body)
+async def ingest(request: Request, api: Api) -> Response:
+    body = await _read_body(request, api.max_body)
     if body is None:
-        return error_response(413, f"body over the limit of {max_body} bytes")
+        return error_response(413, f"body over the limit of {api.max_body} bytes")
     try:
-        future = backend.ingest.submit(body)
+        future = api.backend.ingest.submit(body)
     except InvalidEvent as exc:
         return error_response(_STATUS_OF_REASON.get(exc.reason, 422), f"{exc.reason}: {exc.detail}"[:500])
     try:
         accepted = await asyncio.wait_for(asyncio.wrap_future(future), INGEST_TIMEOUT_S)
     except (TimeoutError, RuntimeError) as exc:
         return error_response(503, f"the event was not acknowledged by Kafka ({exc or 'timeout'}); retry it")
-    metrics.events_ingested.inc()
+    api.metrics.events_ingested.inc()
     return json_response(202, accepted)

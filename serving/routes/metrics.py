@@ -4,11 +4,11 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from serving.routes.dependencies import Metrics
+from serving.routes.dependencies import Api
 
 router = APIRouter()
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def prometheus_metrics(metrics: Metrics) -> Response:
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+def prometheus_metrics(api: Api) -> Response:
+    return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from serving.responses import json_response
-from serving.routes.dependencies import Backend
+from serving.routes.dependencies import Api
 
 router = APIRouter()
 
@@ -19,6 +19,6 @@ def healthz() -> dict[str, str]:
     responses={503: {"description": "not ready yet"}},
     summary="Ready when this worker owns partitions to answer for",
 )
-def readyz(backend: Backend) -> Response:
-    ready, status = backend.readiness()
+def readyz(api: Api) -> Response:
+    ready, status = api.backend.readiness()
     return json_response(200 if ready else 503, {"ready": ready, **status})

@@ -8,14 +8,14 @@ from fastapi.responses import Response
 
 from serving.backend import NotOwned, NotReady
 from serving.responses import body_of, error_response, json_response, rejections
-from serving.routes.dependencies import Backend, require_token
+from serving.routes.dependencies import Api, require_token
 from stream.config import ServingConfig
 
 PATH = "/v1/recommendations/{user_id}"
 
 
 def recommendations(
-    backend: Backend,
+    api: Api,
     user_id: Annotated[str, Path(min_length=1, max_length=128)],
     k: int,
     exclude: Annotated[list[str], Query(max_length=100, description="item ids not to return")] = [],  # noqa: B006
@@ -23,7 +23,7 @@ def recommendations(
     if any(not 1 <= len(item) <= 128 for item in exclude):
         return error_response(422, "exclude: every item id must be 1-128 characters")
     try:
-        rec = backend.recommend(user_id, k, tuple(exclude))
+        rec = api.backend.recommend(user_id, k, tuple(exclude))
     except NotOwned as exc:
         return error_response(
             421,
