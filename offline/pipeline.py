@@ -241,42 +241,40 @@ class SeedRun:
     seconds: dict[str, float]
 
 
-def train_seed(
-    cfg: Config,
-    ds: Dataset,
-    tables: ContentTables,
-    previous: PreviousTeacher | None,
-    seed: int,
-    log: Callable[[str], None],
-) -> SeedRun:
-    """Teacher (warm-started from ``previous`` when it fits), distilled student and student_no_kd."""
+@dataclass
+class Prepared:
+    """What every training command starts from: the dataset as ``cfg.train`` describes it, its
+    content tables, and the previous version's teacher to warm-start from."""
+
+    cfg: Config
+    ds: Dataset
+    tables: ContentTables
+    previous: PreviousTeacher | None
+
+
+def train_seed(p: Prepared, seed: int, log: Callable[[str], None]) -> SeedRun:
+    """Teacher (warm-started from the previous one when it fits), distilled student and student_no_kd."""
     seconds: dict[str, float] = {}
     lap = _Lap(seconds)
-    teacher, warm, student = train_served(cfg, ds, tables, previous, seed, log, lap)
-    no_kd = train_student(ds, tables, cfg, KDWeights.labels_only(), None, label="student_no_kd", seed=seed)
+    teacher, warm, student = train_served(p, seed, log, lap)
+    no_kd = train_student(p.ds, p.tables, p.cfg, KDWeights.labels_only(), None, label="student_no_kd", seed=seed)
     lap("student_no_kd")
     log(f"seed {seed}: student_no_kd: best epoch {no_kd.fit.best_epoch + 1}, {no_kd.fit.seconds:.0f} s")
     return SeedRun(seed, {"teacher": teacher, "student": student, "student_no_kd": no_kd}, warm, seconds)
 
 
 def train_served(
-    cfg: Config,
-    ds: Dataset,
-    tables: ContentTables,
-    previous: PreviousTeacher | None,
-    seed: int,
-    log: Callable[[str], None],
-    lap: Callable[[str], None],
+    p: Prepared, seed: int, log: Callable[[str], None], lap: Callable[[str], None]
 ) -> tuple[Trained, dict[str, Any], Trained]:
     """What serving needs, the same in ``train_once`` and the periodic retrain: the teacher (warm-
-    started from ``previous`` when it fits), how it was started, and the student distilled from it."""
-    teacher, warm = _teacher_for_this_version(cfg, ds, tables, previous, log, seed)
+    started from the previous one when it fits), how it was started, and the student distilled from it."""
+    teacher, warm = _teacher_for_this_version(p.cfg, p.ds, p.tables, p.previous, log, seed)
     lap("teacher")
     log(
         f"seed {seed}: teacher ({'warm-started' if warm['warm_started'] else 'cold'}): best epoch "
         f"{teacher.fit.best_epoch + 1}, validation loss {teacher.fit.best_loss:.4f}, {teacher.fit.seconds:.0f} s"
     )
-    student = _distilled_student(cfg, ds, tables, teacher.model, seed)
+    student = _distilled_student(p.cfg, p.ds, p.tables, teacher.model, seed)
     lap("student")
     log(f"seed {seed}: student: best epoch {student.fit.best_epoch + 1}, {student.fit.seconds:.0f} s")
     return teacher, warm, student
@@ -401,7 +399,8 @@ def train_once(
     seconds: dict[str, float] = {}
     lap = _Lap(seconds)
     root = Path(registry_root or cfg.registry.root)
-    ds, tables, previous = _prepare(cfg, events, root, log)
+    p = _prepare(cfg, events, root, log)
+    ds, tables = p.ds, p.tables
     clicks = sample_clicks(ds.test_clicks, cfg.train.test_clicks, cfg.train.seed)
     log(
         f"dataset: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test rows; ids from the "
@@ -410,7 +409,7 @@ def train_once(
         f"later take the cold path); {len(clicks)} test clicks"
     )
     lap("dataset")
-    runs = [train_seed(cfg, ds, tables, previous, seed, log) for seed in training_seeds(cfg, seeds)]
+    runs = [train_seed(p, seed, log) for seed in training_seeds(cfg, seeds)]
     lap("training")
     if _secondary_rank():
         return {}  # under torchrun, rank 0 alone evaluates, exports and registers
@@ -419,7 +418,7 @@ def train_once(
     registered = runs[0]
     report["teacher"]["warm_start"] = registered.warm
     report["registry"], report["student"]["int8"] = _publish(
-        cfg, ds, tables, registered.models, report["student"]["by_seed"][0], root, log
+        p, registered.models, report["student"]["by_seed"][0], root, log
     )
     report["registry"]["seed"] = registered.seed
     lap("export_and_register")
@@ -464,39 +463,29 @@ def retrain_served_student(
     teacher warm-started from the previous one, the distilled student, exported, registered and
     promoted behind the gate), without the baseline and the test window: nothing there is needed to serve."""
     start = time.perf_counter()
-    ds, tables, previous = _prepare(cfg, events, registry_root, log)
-    teacher, warm, student = train_served(cfg, ds, tables, previous, cfg.train.seed, log, _Lap({}))
-    registry, int8 = _publish(cfg, ds, tables, {"teacher": teacher, "student": student}, {}, registry_root, log)
+    p = _prepare(cfg, events, registry_root, log)
+    teacher, warm, student = train_served(p, cfg.train.seed, log, _Lap({}))
+    registry, int8 = _publish(p, {"teacher": teacher, "student": student}, {}, registry_root, log)
     return {
         "student": {"int8": int8},
         "teacher": {"warm_start": warm},
         "registry": registry,
-        "_run": {"seconds": round(time.perf_counter() - start, 1), "events": ds.events},
+        "_run": {"seconds": round(time.perf_counter() - start, 1), "events": p.ds.events},
     }
 
 
-def _prepare(
-    cfg: Config, events: Iterable[Event], root: Path, log: Callable[[str], None]
-) -> tuple[Dataset, ContentTables, PreviousTeacher | None]:
-    """What every training command starts from: the dataset as ``cfg.train`` describes it, its
-    content tables, and the previous version's teacher to warm-start from."""
+def _prepare(cfg: Config, events: Iterable[Event], root: Path, log: Callable[[str], None]) -> Prepared:
     torch.set_num_threads(cfg.train.threads)
     ds = dataset_from_config(cfg, events)
-    return ds, ContentTables(ds.catalogue), _previous_teacher(cfg, root, log)
+    return Prepared(cfg, ds, ContentTables(ds.catalogue), _previous_teacher(cfg, root, log))
 
 
 def _publish(
-    cfg: Config,
-    ds: Dataset,
-    tables: ContentTables,
-    models: dict[str, Trained],
-    test_figures: dict[str, Any],
-    root: Path,
-    log: Callable[[str], None],
+    p: Prepared, models: dict[str, Trained], test_figures: dict[str, Any], root: Path, log: Callable[[str], None]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Register (and, gate permitting, promote) the student; keep the teacher for the next version's warm start."""
-    registered = _register(cfg, ds, tables, models["student"].model, test_figures, root, log)
-    save_checkpoint(root, models["teacher"].model, ds.catalogue)
+    registered = _register(p.cfg, p.ds, p.tables, models["student"].model, test_figures, root, log)
+    save_checkpoint(root, models["teacher"].model, p.ds.catalogue)
     return registered
 
 
