@@ -140,7 +140,7 @@ class Scorer:
             if len(items):
                 signals["item_knn"] = cands.knn
                 signals["isgd_mf"] = processor.mf.score_items(user, items)
-                signals["popularity"] = self._log_clicks(processor, items)
+                signals["popularity"] = np.log1p(processor.popularity.score_items(user, items))
                 if current is not None:
                     inputs = current.vocab.for_partition(state).build(user_id, user, items)
             keys = state.items.keys  # append-only: safe to read after the lock
@@ -225,12 +225,3 @@ class Scorer:
                 log.exception(
                     "could not learn the blend from the event %s (further failures are only counted)", event.event_id
                 )
-
-    @staticmethod
-    def _log_clicks(processor: PartitionProcessor, items: np.ndarray) -> np.ndarray:
-        """(m,) log(1 + clicks so far) of each item."""
-        clicks = np.frombuffer(processor.popularity.clicks, dtype=np.float64)
-        out = np.zeros(len(items))
-        known = items < len(clicks)
-        out[known] = clicks[items[known]]
-        return np.log1p(out)

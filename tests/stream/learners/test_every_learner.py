@@ -103,3 +103,12 @@ def test_mf_scores_serving_candidates_and_the_catalogue_as_b_plus_q_p(proc):
         assert np.allclose(mf.score_items(user, items), expected)
         assert np.allclose(mf.score_catalogue(user)[[5, 0, 17]], np.array(expected)[[0, 1, 3]])
     assert np.allclose(mf.score_items(None, items), [mf.b[5], mf.b[0], 0.0, mf.b[17]])
+
+
+def test_popularity_scores_serving_candidates_by_their_clicks_so_far(proc):
+    pop = proc.popularity
+    clicked = [i for i in range(len(pop.clicks)) if pop.clicks[i] > 0][:3]
+    unknown = len(pop.clicks) + 2  # an item nobody has clicked yet
+    items = np.array([*clicked, unknown], dtype=np.intp)
+    assert pop.score_items(None, items).tolist() == [pop.clicks[i] for i in clicked] + [0.0]
+    assert pop.score_items(0, items).tolist() == [*pop.score_catalogue(0)[clicked].tolist(), 0.0]
