@@ -6,8 +6,8 @@
   find the clicked item's rank: Recall@K and NDCG@K = 1/log2(rank + 2) on a hit. Pointwise scoring
   (``Scorer`` on a batch of rows) is kept apart from this full-catalogue loop.
 * ``popularity_gains``: the baseline, ranking by the clicks logged so far, as the stream learners do.
-* ``share_interval`` / ``lead_interval``: how far a ratio or a difference of two models' NDCG on the
-  same clicks can be trusted, from the project's one bootstrap (``stream.evaluation.paired``), which
+* ``share_interval``: how far a ratio of two models' NDCG on the same clicks can be trusted (their
+  difference is ``stream.evaluation.paired.lead_interval``), from the project's one bootstrap, which
   resamples users with all their clicks: one user's clicks are not independent draws.
 """
 
@@ -110,9 +110,3 @@ def share_interval(gains: np.ndarray, reference: np.ndarray, users: np.ndarray, 
     """sum(gains) / sum(reference) over the same (clicks,) gains, with its 95 % interval resampling
     ``users`` (clicks,) as clusters: one model's NDCG as a share of another's."""
     return cluster_interval(user_sums(users, gains, reference), ratio, seed=seed)
-
-
-def lead_interval(gains: np.ndarray, reference: np.ndarray, users: np.ndarray, seed: int = 0) -> Interval:
-    """mean(gains - reference) over the same (clicks,) gains, with its 95 % interval resampling
-    ``users`` (clicks,) as clusters: how far one model's NDCG leads another's."""
-    return cluster_interval(user_sums(users, gains - reference, np.ones(len(users))), ratio, seed=seed)

@@ -30,7 +30,6 @@ from offline.evaluate import (
     Scorer,
     auc,
     click_gains,
-    lead_interval,
     logloss,
     popularity_gains,
     ranking,
@@ -56,6 +55,7 @@ from offline.teacher import Teacher
 from offline.teacher_checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from offline.warm_start import warm_start
 from stream.config import Config
+from stream.evaluation.paired import lead_interval
 from stream.events import Event
 from stream.model_artifact import sha256_file, write_manifest
 
@@ -241,30 +241,43 @@ class SeedRun:
     seconds: dict[str, float]
 
 
-def train_seed(
-    cfg: Config,
-    ds: Dataset,
-    tables: ContentTables,
-    previous: PreviousTeacher | None,
-    seed: int,
-    log: Callable[[str], None],
-) -> SeedRun:
-    """Teacher (warm-started from ``previous`` when it fits), distilled student and student_no_kd."""
+@dataclass
+class Prepared:
+    """What every training command starts from: the dataset as ``cfg.train`` describes it, its
+    content tables, and the previous version's teacher to warm-start from."""
+
+    cfg: Config
+    ds: Dataset
+    tables: ContentTables
+    previous: PreviousTeacher | None
+
+
+def train_seed(p: Prepared, seed: int, log: Callable[[str], None]) -> SeedRun:
+    """Teacher (warm-started from the previous one when it fits), distilled student and student_no_kd."""
     seconds: dict[str, float] = {}
     lap = _Lap(seconds)
-    teacher, warm = _teacher_for_this_version(cfg, ds, tables, previous, log, seed)
+    teacher, warm, student = train_served(p, seed, log, lap)
+    no_kd = train_student(p.ds, p.tables, p.cfg, KDWeights.labels_only(), None, label="student_no_kd", seed=seed)
+    lap("student_no_kd")
+    log(f"seed {seed}: student_no_kd: best epoch {no_kd.fit.best_epoch + 1}, {no_kd.fit.seconds:.0f} s")
+    return SeedRun(seed, {"teacher": teacher, "student": student, "student_no_kd": no_kd}, warm, seconds)
+
+
+def train_served(
+    p: Prepared, seed: int, log: Callable[[str], None], lap: Callable[[str], None]
+) -> tuple[Trained, dict[str, Any], Trained]:
+    """What serving needs, the same in ``train_once`` and the periodic retrain: the teacher (warm-
+    started from the previous one when it fits), how it was started, and the student distilled from it."""
+    teacher, warm = _teacher_for_this_version(p.cfg, p.ds, p.tables, p.previous, log, seed)
     lap("teacher")
     log(
         f"seed {seed}: teacher ({'warm-started' if warm['warm_started'] else 'cold'}): best epoch "
         f"{teacher.fit.best_epoch + 1}, validation loss {teacher.fit.best_loss:.4f}, {teacher.fit.seconds:.0f} s"
     )
-    student = _distilled_student(cfg, ds, tables, teacher.model, seed)
+    student = _distilled_student(p.cfg, p.ds, p.tables, teacher.model, seed)
     lap("student")
     log(f"seed {seed}: student: best epoch {student.fit.best_epoch + 1}, {student.fit.seconds:.0f} s")
-    no_kd = train_student(ds, tables, cfg, KDWeights.labels_only(), None, label="student_no_kd", seed=seed)
-    lap("student_no_kd")
-    log(f"seed {seed}: student_no_kd: best epoch {no_kd.fit.best_epoch + 1}, {no_kd.fit.seconds:.0f} s")
-    return SeedRun(seed, {"teacher": teacher, "student": student, "student_no_kd": no_kd}, warm, seconds)
+    return teacher, warm, student
 
 
 def evaluate_seed(
@@ -385,11 +398,10 @@ def train_once(
     start = time.perf_counter()
     seconds: dict[str, float] = {}
     lap = _Lap(seconds)
-    torch.set_num_threads(cfg.train.threads)
-    t = cfg.train
-    ds = dataset_from_config(cfg, events)
-    tables = ContentTables(ds.catalogue)
-    clicks = sample_clicks(ds.test_clicks, t.test_clicks, t.seed)
+    root = Path(registry_root or cfg.registry.root)
+    p = _prepare(cfg, events, root, log)
+    ds, tables = p.ds, p.tables
+    clicks = sample_clicks(ds.test_clicks, cfg.train.test_clicks, cfg.train.seed)
     log(
         f"dataset: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test rows; ids from the "
         f"{ds.train_events} training-window events: {len(ds.catalogue.users) - 1} users, {len(ds.catalogue.items) - 1} "
@@ -397,9 +409,7 @@ def train_once(
         f"later take the cold path); {len(clicks)} test clicks"
     )
     lap("dataset")
-    root = Path(registry_root or cfg.registry.root)
-    previous = _previous_teacher(cfg, root, log)
-    runs = [train_seed(cfg, ds, tables, previous, seed, log) for seed in training_seeds(cfg, seeds)]
+    runs = [train_seed(p, seed, log) for seed in training_seeds(cfg, seeds)]
     lap("training")
     if _secondary_rank():
         return {}  # under torchrun, rank 0 alone evaluates, exports and registers
@@ -407,19 +417,33 @@ def train_once(
     lap("evaluation")
     registered = runs[0]
     report["teacher"]["warm_start"] = registered.warm
-    report["registry"], report["student"]["int8"] = _register(
-        cfg, ds, tables, registered.models["student"].model, report["student"]["by_seed"][0], root, log
+    report["registry"], report["student"]["int8"] = _publish(
+        p, registered.models, report["student"]["by_seed"][0], root, log
     )
     report["registry"]["seed"] = registered.seed
-    save_checkpoint(root, registered.models["teacher"].model, ds.catalogue)  # the next version warm-starts from it
     lap("export_and_register")
+    report["_run"] = _run_figures(start, seconds, runs, ds, clicks, cfg)
+    for line in summary_lines(report):
+        log(line)
+    log(
+        f"teacher + student + export (seed {registered.seed}): {report['_run']['teacher_student_export_seconds']:.0f} "
+        f"s (all of this run, {len(runs)} seeds: {time.perf_counter() - start:.0f} s)"
+    )
+    return report
+
+
+def _run_figures(
+    start: float, seconds: dict[str, float], runs: list[SeedRun], ds: Dataset, clicks: list[TestClick], cfg: Config
+) -> dict[str, Any]:
+    """How long each step took, and the served path's share: what a retrain of the served model costs."""
+    registered = runs[0]
     served_path = (
         seconds["dataset"]
         + registered.seconds["teacher"]
         + registered.seconds["student"]
         + seconds["export_and_register"]
     )
-    report["_run"] = {
+    return {
         "seconds": round(time.perf_counter() - start, 1),
         "events": ds.events,
         "teacher_student_export_seconds": round(served_path, 1),
@@ -428,38 +452,41 @@ def train_once(
         "train_rows": len(ds.train),
         "train_events": ds.train_events,
         "test_clicks_ranked": len(clicks),
-        "curriculum": t.curriculum,
+        "curriculum": cfg.train.curriculum,
     }
-    for line in summary_lines(report):
-        log(line)
-    log(
-        f"teacher + student + export (seed {registered.seed}): {served_path:.0f} s "
-        f"(all of this run, {len(runs)} seeds: {time.perf_counter() - start:.0f} s)"
-    )
-    return report
 
 
 def retrain_served_student(
     cfg: Config, events: Iterable[Event], registry_root: Path, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
-    """A live system's periodic retrain: the teacher (warm-started from the previous one) and the
-    distilled student, exported, registered and promoted behind the gate. Unlike ``train_once`` it
-    trains no baseline and ranks no test window: nothing here is needed to serve."""
+    """A live system's periodic retrain: ``train_once``'s steps for the registered seed alone (the
+    teacher warm-started from the previous one, the distilled student, exported, registered and
+    promoted behind the gate), without the baseline and the test window: nothing there is needed to serve."""
     start = time.perf_counter()
-    torch.set_num_threads(cfg.train.threads)
-    ds = dataset_from_config(cfg, events)
-    tables = ContentTables(ds.catalogue)
-    previous = _previous_teacher(cfg, registry_root, log)
-    teacher, warm = _teacher_for_this_version(cfg, ds, tables, previous, log)
-    student = _distilled_student(cfg, ds, tables, teacher.model, cfg.train.seed)
-    registry, int8 = _register(cfg, ds, tables, student.model, {}, registry_root, log)
-    save_checkpoint(registry_root, teacher.model, ds.catalogue)
+    p = _prepare(cfg, events, registry_root, log)
+    teacher, warm, student = train_served(p, cfg.train.seed, log, _Lap({}))
+    registry, int8 = _publish(p, {"teacher": teacher, "student": student}, {}, registry_root, log)
     return {
         "student": {"int8": int8},
         "teacher": {"warm_start": warm},
         "registry": registry,
-        "_run": {"seconds": round(time.perf_counter() - start, 1), "events": ds.events},
+        "_run": {"seconds": round(time.perf_counter() - start, 1), "events": p.ds.events},
     }
+
+
+def _prepare(cfg: Config, events: Iterable[Event], root: Path, log: Callable[[str], None]) -> Prepared:
+    torch.set_num_threads(cfg.train.threads)
+    ds = dataset_from_config(cfg, events)
+    return Prepared(cfg, ds, ContentTables(ds.catalogue), _previous_teacher(cfg, root, log))
+
+
+def _publish(
+    p: Prepared, models: dict[str, Trained], test_figures: dict[str, Any], root: Path, log: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Register (and, gate permitting, promote) the student; keep the teacher for the next version's warm start."""
+    registered = _register(p.cfg, p.ds, p.tables, models["student"].model, test_figures, root, log)
+    save_checkpoint(root, models["teacher"].model, p.ds.catalogue)
+    return registered
 
 
 def _distilled_student(cfg: Config, ds: Dataset, tables: ContentTables, teacher: Teacher, seed: int) -> Trained:

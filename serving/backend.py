@@ -20,7 +20,7 @@ from serving.scorer import Recommendation, Scorer
 from stream.events import EventCodec
 from stream.kafka.clients import produce_waiting
 from stream.kafka.partitioner import partition_for
-from stream.worker import OwnedPartition
+from stream.owned_partition import OwnedPartition
 
 
 class PartitionOwner(Protocol):
@@ -72,10 +72,12 @@ class EventIngest:
         future: concurrent.futures.Future[Accepted] = concurrent.futures.Future()
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
-            if err is not None:
-                future.set_exception(RuntimeError(f"Kafka did not accept the event: {err.str()}"))
+            partition, offset = msg.partition(), msg.offset()
+            if err is not None or partition is None or offset is None:
+                reason = err.str() if err is not None else "no partition or offset in the acknowledgement"
+                future.set_exception(RuntimeError(f"Kafka did not accept the event: {reason}"))
             else:
-                future.set_result(Accepted(event.event_id, msg.partition(), msg.offset()))
+                future.set_result(Accepted(event.event_id, partition, offset))
 
         produce_waiting(self.producer, self.topic, payload, key=event.user_id.encode(), on_delivery=delivered)
         return future
@@ -104,7 +106,7 @@ class ServingBackend:
             raise NotOwned(partition)
         return self.scorer.recommend(owned.processor, user_id, k, exclude, lock=owned.lock)
 
-    def readiness(self) -> tuple[bool, dict]:
+    def readiness(self) -> tuple[bool, dict[str, object]]:
         partitions = sorted(self.owner.owned)
-        status = {"partitions": partitions, "model_version": self.scorer.version}
+        status: dict[str, object] = {"partitions": partitions, "model_version": self.scorer.version}
         return bool(partitions), status

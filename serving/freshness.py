@@ -45,10 +45,11 @@ class FreshnessProbe:
     def _run(self) -> None:
         while not self._stop.is_set():
             for msg in self.consumer.consume(1000, 0.05):
-                if msg.error() is not None:
+                value = msg.value()
+                if msg.error() is not None or value is None:
                     continue
                 now_ms = time.time() * 1000.0
-                rec = _decoder.decode(msg.value())
+                rec = _decoder.decode(value)
                 self.samples_ms.append(now_ms - rec.event_ts_ms)
                 self.compute_ms.append(rec.computed_at_ms - rec.event_ts_ms)
                 self.versions.add(rec.model_version)

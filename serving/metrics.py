@@ -38,23 +38,22 @@ CANDIDATE_SOURCES = ("covis", "mf", "trending", "content")
 class ServingMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self._scoring(registry)
+        self._model(registry)
+        self._traffic(registry)
+        for reason in FALLBACK_REASONS:
+            self.fallbacks.labels(reason)
+        for source in CANDIDATE_SOURCES:
+            self.candidates_by_source.labels(source)
+        for outcome in ("loaded", "refused"):
+            self.model_loads.labels(outcome)
+
+    def _scoring(self, registry: CollectorRegistry) -> None:
+        """How a top-k is computed: its latency, its candidates, and when it goes without the model."""
         self.scoring_seconds = Histogram(
             "streamrec_scoring_duration_seconds",
             "One top-k computation: candidates, model scoring and blend",
             buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.request_seconds = Histogram(
-            "streamrec_http_request_duration_seconds",
-            "HTTP request latency, by route template and status",
-            ["route", "method", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.freshness_seconds = Histogram(
-            "streamrec_recommendation_freshness_seconds",
-            "Event timestamp to the broker's acknowledgement of the recommendation it triggered",
-            buckets=FRESHNESS_BUCKETS,
             registry=registry,
         )
         self.candidates = Histogram(
@@ -75,21 +74,14 @@ class ServingMetrics:
             ["reason"],
             registry=registry,
         )
-        self.model_info = Info("streamrec_model", "The model version being served", registry=registry)
-        self.model_version = Gauge(
-            "streamrec_model_version",
-            "Version number of the model being served (0: none, serving from the online learners)",
-            registry=registry,
-        )
-        self.model_created = Gauge(
-            "streamrec_model_created_timestamp_seconds",
-            "Unix time the served model was trained (0: none); its age is how stale it is",
-            registry=registry,
-        )
-        self.model_loads = Counter(
-            "streamrec_model_loads_total",
-            "Model load attempts, by outcome (loaded, refused)",
-            ["outcome"],
+
+    def _traffic(self, registry: CollectorRegistry) -> None:
+        """What goes in and out: HTTP requests, ingested events, published recommendations and their freshness."""
+        self.request_seconds = Histogram(
+            "streamrec_http_request_duration_seconds",
+            "HTTP request latency, by route template and status",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         self.published = Counter(
@@ -107,6 +99,32 @@ class ServingMetrics:
             "Events accepted by POST /v1/events and acknowledged by Kafka",
             registry=registry,
         )
+        self.freshness_seconds = Histogram(
+            "streamrec_recommendation_freshness_seconds",
+            "Event timestamp to the broker's acknowledgement of the recommendation it triggered",
+            buckets=FRESHNESS_BUCKETS,
+            registry=registry,
+        )
+
+    def _model(self, registry: CollectorRegistry) -> None:
+        """The model served, its loads, and the online blend that weighs it against the learners."""
+        self.model_info = Info("streamrec_model", "The model version being served", registry=registry)
+        self.model_version = Gauge(
+            "streamrec_model_version",
+            "Version number of the model being served (0: none, serving from the online learners)",
+            registry=registry,
+        )
+        self.model_created = Gauge(
+            "streamrec_model_created_timestamp_seconds",
+            "Unix time the served model was trained (0: none); its age is how stale it is",
+            registry=registry,
+        )
+        self.model_loads = Counter(
+            "streamrec_model_loads_total",
+            "Model load attempts, by outcome (loaded, refused)",
+            ["outcome"],
+            registry=registry,
+        )
         self.blend_updates = Counter(
             "streamrec_blend_updates_total",
             "Steps the online blend took: clicks whose item was among the candidates the user was offered",
@@ -118,9 +136,3 @@ class ServingMetrics:
             "(the first is logged)",
             registry=registry,
         )
-        for reason in FALLBACK_REASONS:
-            self.fallbacks.labels(reason)
-        for source in CANDIDATE_SOURCES:
-            self.candidates_by_source.labels(source)
-        for outcome in ("loaded", "refused"):
-            self.model_loads.labels(outcome)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from numpy.typing import NDArray
 
 from stream.model_artifact import ArtifactError, Manifest, verify_artifact
 
@@ -49,7 +50,8 @@ class OnnxModel:
             )
         return cls(manifest, sess, directory)
 
-    def score(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    def score(self, inputs: dict[str, np.ndarray]) -> NDArray[np.float32]:
         """Pointwise: named int64 inputs with a common batch axis -> (batch,) click logits."""
         feed = {n: np.ascontiguousarray(inputs[n], dtype=np.int64) for n in self.input_names}
-        return self.session.run([self.output_name], feed)[0]
+        logits: NDArray[np.float32] = self.session.run([self.output_name], feed)[0]
+        return logits

@@ -24,13 +24,13 @@ import threading
 import time
 
 import msgspec
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Message, Producer
 
 from serving.metrics import ServingMetrics
 from serving.scorer import Scorer
 from stream.events import Event
 from stream.kafka.clients import produce_waiting
-from stream.worker import OwnedPartition
+from stream.owned_partition import OwnedPartition
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class RecommendationPublisher:
             on_delivery=functools.partial(self._delivered, event.ts),
         )
 
-    def _delivered(self, event_ts_ms: int, err, _msg) -> None:
+    def _delivered(self, event_ts_ms: int, err: KafkaError | None, _msg: Message) -> None:
         if not self.metrics:
             return
         if err is not None:

@@ -124,7 +124,7 @@ class Scorer:
         processor: PartitionProcessor,
         user_id: str,
         exclude: tuple[str, ...] = (),
-        lock: AbstractContextManager | None = None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> Scored:
         """Every candidate of ``user_id`` with each signal: the model's logits (one batched call)
         and the learners' scores. ``lock`` guards the partition's state against its worker while
@@ -139,15 +139,15 @@ class Scorer:
             inputs = None
             if len(items):
                 signals["item_knn"] = cands.knn
-                signals["isgd_mf"] = self._mf_scores(processor, user, items)
-                signals["popularity"] = self._log_clicks(processor, items)
+                signals["isgd_mf"] = processor.mf.score_items(user, items)
+                signals["popularity"] = np.log1p(processor.popularity.score_items(user, items))
                 if current is not None:
                     inputs = current.vocab.for_partition(state).build(user_id, user, items)
             keys = state.items.keys  # append-only: safe to read after the lock
         fallback = None
         if not len(items):
             fallback = "no_candidates"
-        elif current is None:
+        elif current is None or inputs is None:
             fallback = "no_model"
         else:
             try:
@@ -164,7 +164,7 @@ class Scorer:
         user_id: str,
         k: int,
         exclude: tuple[str, ...] = (),
-        lock: AbstractContextManager | None = None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> Recommendation:
         """Top ``k`` unseen items for ``user_id`` from the partition ``processor`` holds."""
         started = time.perf_counter()
@@ -197,7 +197,7 @@ class Scorer:
         return rec
 
     def learn_click(
-        self, processor: PartitionProcessor, event: Event, lock: AbstractContextManager | None = None
+        self, processor: PartitionProcessor, event: Event, lock: AbstractContextManager[object] | None = None
     ) -> None:
         """Test-then-learn of the partition's blend on a click about to be applied: the candidates
         this user would have been offered, and where the clicked item stood among them. Called by
@@ -225,24 +225,3 @@ class Scorer:
                 log.exception(
                     "could not learn the blend from the event %s (further failures are only counted)", event.event_id
                 )
-
-    @staticmethod
-    def _mf_scores(processor: PartitionProcessor, user: int | None, items: np.ndarray) -> np.ndarray:
-        """(m,) b_i + p_u . q_i of the online factorisation (0 for items it has no row for yet)."""
-        mf = processor.mf
-        out = np.zeros(len(items))
-        known = items < len(mf.Q)
-        rows = items[known]
-        out[known] = mf.b[rows]
-        if user is not None and user < len(mf.P):
-            out[known] += mf.Q[rows] @ mf.P[user]
-        return out
-
-    @staticmethod
-    def _log_clicks(processor: PartitionProcessor, items: np.ndarray) -> np.ndarray:
-        """(m,) log(1 + clicks so far) of each item."""
-        clicks = np.frombuffer(processor.popularity.clicks, dtype=np.float64)
-        out = np.zeros(len(items))
-        known = items < len(clicks)
-        out[known] = clicks[items[known]]
-        return np.log1p(out)

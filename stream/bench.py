@@ -12,10 +12,11 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from confluent_kafka import TopicPartition
+from confluent_kafka import Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from stream.config import Config
@@ -61,7 +62,7 @@ def worker_rate(cfg: Config, total: int, warmup: float, run: int) -> float:
         stop = threading.Event()
         original = worker.process_batch
 
-        def timed(messages):  # wraps the real batch path; records progress after each batch
+        def timed(messages: list[Message]) -> None:  # wraps the real batch path; records progress after each batch
             original(messages)
             done = sum(o.next_offset for o in worker.owned.values())
             marks.append((done, time.perf_counter()))
@@ -79,7 +80,7 @@ def bench_stream(
     runs: int = 5,
     warmup: float = 0.2,
     synthetic: SyntheticConfig | None = None,
-    log=print,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     synthetic = synthetic or SyntheticConfig(n_sessions=events // 10)
     producer = make_producer(cfg.kafka)

@@ -176,8 +176,8 @@ class PartitionProcessor:
             score.load_state(s["scores"][name])
         if "served" in s:  # a snapshot from before the tally was kept starts it at zero
             proc.served.load_state(s["served"])
-        for name, score in proc.pairwise.items():
-            score.load_state(s["pairwise"][name])
+        for name, pairwise in proc.pairwise.items():
+            pairwise.load_state(s["pairwise"][name])
         proc.click_logloss.load_state(s["click_logloss"])
         for name, monitor in proc.drift.items():
             monitor.load_state(s["drift"][name])

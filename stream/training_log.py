@@ -37,7 +37,7 @@ class TrainingLog:
         self._rows: dict[int, tuple[list[int], list[int], list[bytes]]] = {}
         self._max_ts: dict[Path, int] = {}  # newest event per segment, read from a footer once
 
-    def _dir(self, partition: int) -> Path:
+    def partition_dir(self, partition: int) -> Path:
         return self.root / f"p{partition}"
 
     def append(self, partition: int, offset: int, event: Event, payload: bytes) -> None:
@@ -65,7 +65,7 @@ class TrainingLog:
             },
             schema=SCHEMA,
         )
-        folder = self._dir(partition)
+        folder = self.partition_dir(partition)
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{offsets[0]:020d}-{end_offset:020d}.parquet"
         tmp = folder / f".{final.name}.{os.getpid()}.tmp"
@@ -81,7 +81,7 @@ class TrainingLog:
     def discard_from(self, partition: int, offset: int) -> None:
         """Forget what will be replayed: buffered rows and segments starting at or after ``offset``."""
         self._rows.pop(partition, None)
-        for seg in self._dir(partition).glob("*.parquet"):
+        for seg in self.partition_dir(partition).glob("*.parquet"):
             if int(seg.name.split("-")[0]) >= offset:
                 seg.unlink()
 
@@ -93,7 +93,7 @@ class TrainingLog:
         """Delete segments entirely older than the retention window; returns how many."""
         removed = 0
         horizon = newest_ts_ms - self.retention_ms
-        for seg in sorted(self._dir(partition).glob("*.parquet")):
+        for seg in sorted(self.partition_dir(partition).glob("*.parquet")):
             if self._segment_max_ts(seg) < horizon:
                 seg.unlink()
                 self._max_ts.pop(seg, None)

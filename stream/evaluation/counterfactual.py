@@ -24,15 +24,21 @@ rates computed on the same resampled users.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
-from stream.evaluation.paired import Interval, UserSums, ratio
+from stream.evaluation.paired import Interval, IntervalOptions, UserSums, ratio
 from stream.evaluation.slate import User, check_shown
 
 OUTCOMES = ("click", "conversion", "value")
 _COLUMNS = ("visits", "overlapping_visits", "impressions", "w", "w2", *OUTCOMES, *(f"w_{y}" for y in OUTCOMES))
 
 
-def _lead(weighted: np.ndarray, weights: np.ndarray, outcome: np.ndarray, impressions: np.ndarray) -> np.ndarray:
+def _lead(
+    weighted: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    outcome: NDArray[np.float64],
+    impressions: NDArray[np.float64],
+) -> NDArray[np.float64]:
     return weighted / weights - outcome / impressions
 
 
@@ -87,7 +93,7 @@ class SnipsEstimate:
         self, outcome: str = "click", confidence: float = 0.95, resamples: int = 9999, seed: int = 0
     ) -> dict[str, Interval]:
         """The ranker's rate, the logging policy's and the lead (ranker minus logging), resampling users."""
-        kw = {"confidence": confidence, "resamples": resamples, "seed": seed}
+        kw: IntervalOptions = {"confidence": confidence, "resamples": resamples, "seed": seed}
         return {
             "ranker": self._sums.interval(ratio, f"w_{outcome}", "w", **kw),
             "logging": self._sums.interval(ratio, outcome, "impressions", **kw),

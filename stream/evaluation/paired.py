@@ -19,17 +19,30 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.stats import DegenerateDataWarning, bootstrap
 
 # (*part totals) -> figure, elementwise: each total is a scalar, or (resamples,) inside the bootstrap.
 Statistic = Callable[..., np.ndarray]
+
+
+class IntervalOptions(TypedDict, total=False):
+    """How an interval is drawn (``cluster_interval``'s defaults: 0.95, 9999, 0), passed through by
+    the figures built on it."""
+
+    confidence: float
+    resamples: int
+    seed: int
+
+
 # Resampled users held at once: bounds the bootstrap's memory (8 bytes each, per part).
 _BATCH_ELEMENTS = 1 << 22
 
 
-def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def ratio(numerator: NDArray[np.float64], denominator: NDArray[np.float64]) -> NDArray[np.float64]:
     """The figure most parts make: a total per a total (hits per click, clicks per impression)."""
     return numerator / denominator
 
@@ -174,18 +187,11 @@ class Lead:
         }
 
 
-def paired_lead(
-    a_hits: np.ndarray,
-    b_hits: np.ndarray,
-    users: np.ndarray,
-    confidence: float = 0.95,
-    resamples: int = 9999,
-    seed: int = 0,
-) -> Lead:
+def paired_lead(a_hits: np.ndarray, b_hits: np.ndarray, users: np.ndarray, **options: Unpack[IntervalOptions]) -> Lead:
     """How far ranker a's recall leads b's, and a bootstrap interval over users.
 
     a_hits, b_hits: (clicks,) bool -- whether each ranker had the click's item in its top k.
-    users: (clicks,) int -- who clicked; resampled as clusters.
+    users: (clicks,) int -- who clicked; resampled as clusters. options: as ``cluster_interval``'s.
     """
     a_hits, b_hits, users = np.asarray(a_hits, bool), np.asarray(b_hits, bool), np.asarray(users)
     if not a_hits.shape == b_hits.shape == users.shape or a_hits.ndim != 1:
@@ -193,6 +199,15 @@ def paired_lead(
             f"a_hits, b_hits and users must be one (clicks,) array each; got shapes "
             f"{a_hits.shape}, {b_hits.shape}, {users.shape}"
         )
-    diff, count = user_sums(users, a_hits.astype(np.float64) - b_hits, np.ones(len(users)))
-    interval = cluster_interval((diff, count), ratio, confidence, resamples, seed)
-    return Lead(interval.estimate, interval.low, interval.high, confidence, int(count.sum()), interval.users)
+    iv = lead_interval(a_hits.astype(np.float64), b_hits.astype(np.float64), users, **options)
+    return Lead(iv.estimate, iv.low, iv.high, iv.confidence, len(users), iv.users)
+
+
+def lead_interval(
+    a: NDArray[np.float64], b: NDArray[np.float64], users: np.ndarray, **options: Unpack[IntervalOptions]
+) -> Interval:
+    """mean(a - b) over the same (clicks,) figures of two rankers (hits, NDCG gains), with its
+    interval resampling ``users`` (clicks,) as clusters: how far one ranker leads the other.
+    options: as ``cluster_interval``'s."""
+    diff, count = user_sums(users, a - b, np.ones(len(users)))
+    return cluster_interval((diff, count), ratio, **options)

@@ -36,7 +36,7 @@ class RankingScore:
         hit = rank is not None and rank < self.k
         self.n += 1
         self._win_n += 1
-        if hit:
+        if rank is not None and rank < self.k:
             self.hits += 1
             self._win_hits += 1
             self.ndcg += 1.0 / math.log2(rank + 2)
@@ -89,7 +89,7 @@ class PairwiseScore:
         return {"n": self.n, "correct": self.correct}
 
     def load_state(self, state: dict[str, float]) -> None:
-        self.n, self.correct = state["n"], state["correct"]
+        self.n, self.correct = int(state["n"]), state["correct"]
 
 
 class LogLoss:

@@ -29,8 +29,9 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import numpy as np
+from numpy.typing import NDArray
 
-from stream.evaluation.paired import Interval, UserSums, ratio
+from stream.evaluation.paired import Interval, IntervalOptions, UserSums, ratio
 
 User = Hashable
 # The log-loss of a probability of exactly 0 or 1 is infinite; the prequential LogLoss clips alike.
@@ -77,7 +78,7 @@ def visit_ndcg(scores: np.ndarray, clicked: np.ndarray, k: int) -> float:
     return float(shared[clicked].sum() / discount[:clicks].sum())
 
 
-def log_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+def log_loss(p: NDArray[np.float64], y: NDArray[np.bool_]) -> NDArray[np.float64]:
     """(n,) probabilities and bool outcomes -> (n,) log-losses, p clipped away from 0 and 1."""
     p = np.clip(p, _EPS, 1.0 - _EPS)
     return -np.where(y, np.log(p), np.log1p(-p))
@@ -113,7 +114,7 @@ class SlateScore:
 
     def intervals(self, confidence: float = 0.95, resamples: int = 9999, seed: int = 0) -> dict[str, Interval]:
         """GAUC and NDCG@k, each with an interval resampling users."""
-        kw = {"confidence": confidence, "resamples": resamples, "seed": seed}
+        kw: IntervalOptions = {"confidence": confidence, "resamples": resamples, "seed": seed}
         return {
             "gauc": self._sums.interval(ratio, "weighted_auc", "auc_impressions", **kw),
             f"ndcg@{self.k}": self._sums.interval(ratio, "ndcg", "ndcg_visits", **kw),
@@ -160,7 +161,7 @@ class LogLossVsConstant:
 
     def intervals(self, confidence: float = 0.95, resamples: int = 9999, seed: int = 0) -> dict[str, Interval]:
         """Both log-losses and the model's minus the constant's (below zero: the model is better)."""
-        kw = {"confidence": confidence, "resamples": resamples, "seed": seed}
+        kw: IntervalOptions = {"confidence": confidence, "resamples": resamples, "seed": seed}
         return {
             "model_logloss": self._sums.interval(ratio, "model", "impressions", **kw),
             "constant_logloss": self._sums.interval(ratio, "constant", "impressions", **kw),

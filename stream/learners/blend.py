@@ -29,11 +29,12 @@ import zlib
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 SIGNALS = ("student", "item_knn", "isgd_mf", "popularity")
 
 
-def standardise(scores: np.ndarray) -> np.ndarray:
+def standardise(scores: NDArray[np.float64]) -> NDArray[np.float64]:
     """(m,) -> (m,) z-scores; a constant signal contributes nothing."""
     std = scores.std()
     return (scores - scores.mean()) / std if std > 1e-12 else np.zeros_like(scores)
@@ -59,16 +60,16 @@ class OnlineBlend:
         """Is this click one to learn from? Decided by its id alone, so every replay agrees."""
         return zlib.crc32(event_id.encode()) < self._sample_below
 
-    def _design(self, signals: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
+    def _design(self, signals: dict[str, np.ndarray]) -> tuple[list[str], NDArray[np.float64]]:
         """The signals present, and their (m, signals) z-score matrix."""
         names = [name for name in SIGNALS if name in signals]
         return names, np.column_stack([standardise(np.asarray(signals[n], dtype=np.float64)) for n in names])
 
-    def score(self, signals: dict[str, np.ndarray]) -> np.ndarray:
+    def score(self, signals: dict[str, np.ndarray]) -> NDArray[np.float64]:
         """(m,) blended scores of one request's candidates, from each signal's (m,) scores."""
         weights = self.weights
         names, z = self._design(signals)
-        return z @ np.array([weights[n] for n in names])
+        return z @ np.array([weights[n] for n in names], dtype=np.float64)
 
     def learn_one(self, signals: dict[str, np.ndarray], clicked: int | None) -> None:
         """One step on a click: ``clicked`` is its item's position among the candidates, None if

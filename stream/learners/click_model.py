@@ -94,7 +94,8 @@ class ClickModel:
     # -- river API -----------------------------------------------------------------------------
 
     def predict_proba_one(self, x: dict[str, float]) -> float:
-        return self.model.predict_proba_one(x)[True]
+        p: float = self.model.predict_proba_one(x)[True]
+        return p
 
     def score_one(self, user: int, item: int) -> float:
         """Pointwise P(click) of showing ``item`` to ``user`` now (position unknown)."""

@@ -49,13 +49,15 @@ class ItemKNN(CatalogueRanker):
         covis = self.state.covis
         # Concatenate the recent items' rows as arrays (memcpy), then one vectorised scatter-add.
         idx, w = array("q"), array("d")
-        for r in recent:
-            idx += covis.neighbours[r]
-            w += covis.weights[r]
+        lengths = []
+        for r in recent:  # every recent item was clicked, so it has a row
+            row_idx, row_w = covis.row(r)
+            idx += row_idx
+            w += row_w
+            lengths.append(len(row_idx))
         if not len(idx):
             return np.empty(0, dtype=np.int64), np.empty(0)
         clicks = np.frombuffer(self.popularity.clicks, dtype=np.float64)
-        lengths = [len(covis.neighbours[r]) for r in recent]
         recent_norm = np.sqrt(clicks[recent] + 1.0)
         row_scale = np.repeat(1.0 / (recent_norm * np.arange(1.0, len(recent) + 1.0)), lengths)
         idx_np = np.frombuffer(idx, dtype=np.int64)
@@ -71,16 +73,17 @@ class ItemKNN(CatalogueRanker):
         if self._last_similarity[0] == key:
             return self._last_similarity[1]
         clicks = self.popularity.clicks
-        weights = self.state.covis.weights
+        slots, weights = self.state.covis.slots, self.state.covis.weights
         inv_norm_i = 1.0 / math.sqrt((clicks[item] if item < len(clicks) else 0.0) + 1.0)
         score = 0.0
         recent = self.state.recent_items(user)
-        # Every recent item was clicked, so it has a co-visitation row.
-        for rank, (r, s) in enumerate(
-            zip(recent, [row.get(item) for row in map(self.state.covis.slots.__getitem__, recent)])
-        ):
+        for rank, r in enumerate(recent):
+            row, row_w = slots[r], weights[r]
+            if row is None or row_w is None:  # every recent item was clicked, so it has a row: never
+                continue
+            s = row.get(item)
             if s is not None:
-                score += weights[r][s] * inv_norm_i / (math.sqrt(clicks[r] + 1.0) * (1.0 + rank))
+                score += row_w[s] * inv_norm_i / (math.sqrt(clicks[r] + 1.0) * (1.0 + rank))
         self._last_similarity = (key, score)
         return score
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numba
 import numpy as np
+from numpy.typing import NDArray
 
 from stream.learners.base import CatalogueRanker
 from stream.state.features import FeatureState, Interaction
@@ -64,8 +65,8 @@ def _pairwise_steps(
 
 
 @numba.njit(cache=True, nogil=True)
-def _score(P: np.ndarray, Q: np.ndarray, b: np.ndarray, u: int, i: int) -> float:
-    s = b[i]
+def _score(P: NDArray[np.float64], Q: NDArray[np.float64], b: NDArray[np.float64], u: int, i: int) -> float:
+    s: float = b[i]
     for d in range(P.shape[1]):
         s += P[u, d] * Q[i, d]
     return s
@@ -126,14 +127,27 @@ class IncrementalMF(CatalogueRanker):
             1.0 - self.lr * self.reg,
         )
 
-    def score_catalogue(self, user: int) -> np.ndarray:
-        """(n_items,) b + Q p; an unknown user gets the biases, an unknown item 0."""
-        n = self.state.n_items
-        scores = np.zeros(n)
-        known = min(n, len(self.Q))
-        scores[:known] = self.b[:known]
-        if user < len(self.P):
-            scores[:known] += self.Q[:known] @ self.P[user]
+    def score_catalogue(self, user: int) -> NDArray[np.float64]:
+        """(n_items,) over the whole catalogue; its rows are one slice, a view (gathering them by index
+        costs 5x on the prequential hot path)."""
+        scores = np.zeros(self.state.n_items)
+        known = min(len(scores), len(self.Q))
+        scores[:known] = self._known_scores(user, slice(0, known))
+        return scores
+
+    def score_items(self, user: int | None, items: NDArray[np.intp]) -> NDArray[np.float64]:
+        """(m,) of the given items (serving's candidates); an item without a row yet scores 0."""
+        scores = np.zeros(len(items))
+        known = items < len(self.Q)
+        scores[known] = self._known_scores(user, items[known])
+        return scores
+
+    def _known_scores(self, user: int | None, rows: slice | NDArray[np.intp]) -> NDArray[np.float64]:
+        """b + Q p over rows the model has; an unknown user gets the biases."""
+        biases: NDArray[np.float64] = self.b[rows]
+        if user is None or user >= len(self.P):
+            return biases
+        scores: NDArray[np.float64] = biases + self.Q[rows] @ self.P[user]
         return scores
 
     def score_one(self, user: int, item: int) -> float:

@@ -6,6 +6,7 @@ from array import array
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from stream.learners.base import CatalogueRanker
 from stream.state.features import FeatureState, Interaction
@@ -34,6 +35,14 @@ class Popularity(CatalogueRanker):
         counts = np.zeros(n)
         known = min(n, len(self.clicks))
         counts[:known] = np.frombuffer(self.clicks, dtype=np.float64, count=known)
+        return counts
+
+    def score_items(self, user: int | None, items: NDArray[np.intp]) -> NDArray[np.float64]:
+        """(m,) click counts of the given items (serving's candidates); 0 for an item not clicked yet."""
+        clicks = np.frombuffer(self.clicks, dtype=np.float64)
+        counts = np.zeros(len(items))
+        known = items < len(clicks)
+        counts[known] = clicks[items[known]]
         return counts
 
     def score_one(self, user: int, item: int) -> float:

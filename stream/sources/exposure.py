@@ -31,11 +31,12 @@ of the user at ``ts``, the rate at which ``i`` is their next click -- the rankin
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
-from stream.events import Context, Event, ItemAttributes
+from stream.events import Context, Event, EventType, ItemAttributes
 from stream.sources.synthetic import START_TS_MS, SyntheticConfig, SyntheticWorld, item_key, user_key
 
 NEVER = np.iinfo(np.int64).max
@@ -59,7 +60,7 @@ class ExposureConfig(SyntheticConfig, kw_only=True, forbid_unknown_fields=True):
 class Visit(NamedTuple):
     """One visit as generated. items, propensity, clicked, converted, reclicked: (slate,) in display order."""
 
-    index: int
+    number: int
     user: int
     ts_ms: int
     items: np.ndarray
@@ -69,11 +70,12 @@ class Visit(NamedTuple):
     reclicked: np.ndarray
 
 
-def masked_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def masked_softmax(logits: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray[np.float64]:
     """(n,) -> (n,) a distribution over the masked items, 0 elsewhere."""
-    z = np.where(mask, logits, -np.inf)
+    z: NDArray[np.float64] = np.where(mask, logits, -np.inf)
     e = np.exp(z - z[mask].max())
-    return e / e.sum()
+    probabilities: NDArray[np.float64] = e / e.sum()
+    return probabilities
 
 
 def inclusion_probabilities(weights: np.ndarray, k: int) -> np.ndarray:
@@ -183,10 +185,12 @@ class ExposureWorld:
 
     def shown_click_probability(
         self, user: int, items: np.ndarray, visit: int, clicked_before: np.ndarray
-    ) -> np.ndarray:
+    ) -> NDArray[np.float64]:
         """(m,) P(click | shown) averaged over the uniformly random display position."""
         positions = np.arange(self.cfg.slate_size)[:, None]
-        return self.click_probability(user, items, visit, positions, clicked_before).mean(axis=0)
+        p = self.click_probability(user, items, visit, positions, clicked_before)
+        mean: NDArray[np.float64] = p.mean(axis=0)
+        return mean
 
 
 def draw_visit(
@@ -229,9 +233,9 @@ def click_ts(visit_ts_ms: int, position: int) -> int:
     return visit_ts_ms + 1 + 2 * position
 
 
-def _visit_events(world: ExposureWorld, v: Visit) -> Iterator[tuple[int, str, dict]]:
+def _visit_events(world: ExposureWorld, v: Visit) -> Iterator[tuple[int, EventType, dict[str, Any]]]:
     """(ts, type, fields) of a visit: its impressions, then each click and its conversion."""
-    request_id = f"r{world.cfg.seed}-{v.index}"
+    request_id = f"r{world.cfg.seed}-{v.number}"
     common = [
         dict(
             user_id=user_key(v.user),
@@ -250,7 +254,7 @@ def _visit_events(world: ExposureWorld, v: Visit) -> Iterator[tuple[int, str, di
             yield click_ts(v.ts_ms, pos) + 1, "conversion", {**common[pos], "value": price}
 
 
-def first_clicks(world: ExposureWorld) -> np.ndarray:
+def first_clicks(world: ExposureWorld) -> NDArray[np.int64]:
     """(n_users, n_items) ms timestamp of each user's first click on each item, NEVER if none."""
     first = np.full((world.cfg.n_users, world.cfg.n_items), NEVER, dtype=np.int64)
     for v in simulate(world):
@@ -277,8 +281,9 @@ class ExposureOracle:
         exists = (items >= 0) & self.world.available(visit)[np.maximum(items, 0)]
         return user, np.maximum(items, 0), visit, exists
 
-    def _clicked_before(self, user: int, items: np.ndarray, ts_ms: int) -> np.ndarray:
-        return self.first_click_ts[user, items] < ts_ms
+    def _clicked_before(self, user: int, items: NDArray[np.intp], ts_ms: int) -> NDArray[np.bool_]:
+        clicked: NDArray[np.bool_] = self.first_click_ts[user, items] < ts_ms
+        return clicked
 
     def exposure(self, user_id: str, item_ids: Sequence[str], ts_ms: int) -> np.ndarray:
         """(m,) the logging policy's inclusion probability of each item in a visit at ts (0 if absent)."""

@@ -89,10 +89,11 @@ _NUMERIC = ("position", "propensity", "value")
 _BY_PATH = {f.path: name for name, f in _FIELDS.items()}
 _PARTS = {name: tuple(f.path.split(".")) for name, f in _FIELDS.items()}
 _ERROR_PATH = re.compile(r"`\$\.([\w.]+)")
+Record = dict[str, Any]  # one row: JSON values, or a CSV row's text by column
 _Mapped = tuple[tuple[str, str], ...]  # (ColumnMap field, column) for each column a row must have
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
+def _jsonl_records(path: Path) -> Iterator[tuple[int, Record]]:
     with path.open("rb") as fh:
         for row, line in enumerate(fh, 1):
             if not line.strip():
@@ -106,7 +107,7 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
             yield row, rec
 
 
-def _csv_records(path: Path) -> Iterator[tuple[int, dict]]:
+def _csv_records(path: Path) -> Iterator[tuple[int, Record]]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         try:
@@ -120,7 +121,7 @@ def _csv_records(path: Path) -> Iterator[tuple[int, dict]]:
             ) from None
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict]]:
+def _records(path: Path) -> Iterator[tuple[int, Record]]:
     """Each record with its line number: what a message can point an editor at."""
     return _jsonl_records(path) if path.suffix in (".jsonl", ".ndjson") else _csv_records(path)
 
@@ -149,7 +150,7 @@ def _check_map(path: Path, columns: ColumnMap) -> None:
         )
 
 
-def _event(path: Path, row: int, n: int, rec: dict, columns: ColumnMap, mapped: _Mapped) -> Event:
+def _event(path: Path, row: int, n: int, rec: Record, columns: ColumnMap, mapped: _Mapped) -> Event:
     where = f"{path}: row {row}"
     cells = _cells(rec, mapped, where)
     moment, ts = _timestamp(cells["time"], columns, where)
@@ -174,7 +175,7 @@ def _mapped(columns: ColumnMap) -> Iterator[tuple[str, str]]:
             yield field, column
 
 
-def _cells(rec: dict, mapped: _Mapped, where: str) -> dict[str, Any]:
+def _cells(rec: Record, mapped: _Mapped, where: str) -> dict[str, Any]:
     """Each mapped field's raw cell (user attributes: a dict by column); empty optional cells left out."""
     cells: dict[str, Any] = {}
     for field, column in mapped:
@@ -250,6 +251,7 @@ def _bad_value(message: str, cells: dict[str, Any], columns: ColumnMap, where: s
     schema = _schema_type(_FIELDS[field].path)
     if field == "user_attrs":
         column, raw = _bad_attribute(cells[field])
+        assert isinstance(schema, mi.DictType)  # user attributes are a dict of column -> text
         schema = schema.value_type
     else:
         column, raw = getattr(columns, field), cells.get(field)
@@ -273,11 +275,13 @@ def _schema_type(path: str) -> mi.Type:
     """The schema's type at a dotted Event path, optional-ness stripped."""
     schema = mi.type_info(Event)
     for name in path.split("."):
-        schema = next(f.type for f in _required(schema).fields if f.name == name)
+        struct = _required(schema)
+        assert isinstance(struct, mi.StructType)  # each step of a path but its last is a Struct
+        schema = next(f.type for f in struct.fields if f.name == name)
     return _required(schema)
 
 
-def _required(schema: mi.Type) -> Any:
+def _required(schema: mi.Type) -> mi.Type:
     if isinstance(schema, mi.UnionType):
         return next(t for t in schema.types if not isinstance(t, mi.NoneType))
     return schema

@@ -15,6 +15,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
+
 from stream.events import Event, ItemAttributes
 
 WHEEL = "recbole==1.2.1"
@@ -74,7 +76,15 @@ def movielens_events(path: Path | None = None, conversion_rating: float = 4.0) -
         ratings = [(int(float(r[3])), n, r[0], r[1], float(r[2])) for n, r in enumerate(_rows(archive, "inter"))]
     ratings.sort(key=lambda r: (r[0], r[1]))  # timestamp order, ties by file order
     for ts_s, line, user, item, rating in ratings:
-        common = dict(user_id=user, item_id=item, item=items.get(item), user=users.get(user))
-        yield Event(event_id=f"ml-{line}", ts=ts_s * 1000, type="click", **common)
+        click = Event(
+            event_id=f"ml-{line}",
+            ts=ts_s * 1000,
+            user_id=user,
+            item_id=item,
+            type="click",
+            item=items.get(item),
+            user=users.get(user),
+        )
+        yield click
         if rating >= conversion_rating:
-            yield Event(event_id=f"ml-{line}-cv", ts=ts_s * 1000, type="conversion", **common)
+            yield msgspec.structs.replace(click, event_id=f"ml-{line}-cv", type="conversion")

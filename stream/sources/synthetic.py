@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from stream.events import Context, Event, ItemAttributes
 
@@ -48,7 +49,7 @@ class SyntheticConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     mean_gap_ms: float = 200.0
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -80,12 +81,12 @@ class SyntheticWorld:
         self.drift_ts_ms: int | None = None  # set by synthetic_events when the stream reaches it
         self.session_ts_ms: list[int] = []  # each session's start, filled by synthetic_events
 
-    def _draw_user_vectors(self, rng: np.random.Generator) -> np.ndarray:
+    def _draw_user_vectors(self, rng: np.random.Generator) -> NDArray[np.float64]:
         cfg = self.cfg
         first = rng.integers(0, cfg.n_categories, cfg.n_users)
         second = rng.integers(0, cfg.n_categories, cfg.n_users)
         mix = rng.uniform(0.5, 1.0, (cfg.n_users, 1))
-        vec = mix * self.centroids[first] + (1 - mix) * self.centroids[second]
+        vec: NDArray[np.float64] = mix * self.centroids[first] + (1 - mix) * self.centroids[second]
         return vec + rng.normal(0, 0.2, (cfg.n_users, cfg.dim))
 
     def _arrivals(self, rng: np.random.Generator, n: int, initial: float) -> np.ndarray:

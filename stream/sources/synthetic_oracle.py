@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from stream.sources.exposure import masked_softmax
 from stream.sources.synthetic import SyntheticConfig, SyntheticWorld, item_key, synthetic_events, user_key
@@ -21,7 +22,7 @@ from stream.sources.synthetic import SyntheticConfig, SyntheticWorld, item_key, 
 NEVER = np.iinfo(np.int64).max
 
 
-def successive_inclusion(weights: np.ndarray, k: int, iterations: int = 50) -> np.ndarray:
+def successive_inclusion(weights: NDArray[np.float64], k: int, iterations: int = 50) -> NDArray[np.float64]:
     """(n,) non-negative weights -> (n,) approximate probability that each index is among k drawn
     without replacement in proportion to the weights: ``1 - exp(-lambda w)`` with lambda chosen
     (by bisection) so that the probabilities sum to min(k, #positive)."""
@@ -31,7 +32,7 @@ def successive_inclusion(weights: np.ndarray, k: int, iterations: int = 50) -> n
         return np.zeros(len(weights))
     if k == positive:
         return (weights > 0).astype(float)
-    w = weights / weights.max()
+    w: NDArray[np.float64] = weights / weights.max()
     lo, hi = 0.0, 1.0
     while (1.0 - np.exp(-hi * w)).sum() < k:
         hi *= 2.0
@@ -64,7 +65,7 @@ class SyntheticOracle:
         """The session under way at ts: the last one started at or before it (0 before the first)."""
         return max(int(np.searchsorted(self.session_ts, ts_ms, side="right")) - 1, 0)
 
-    def exposure(self, user: int, session: int) -> np.ndarray:
+    def exposure(self, user: int, session: int) -> NDArray[np.float64]:
         """(n_items,) approximate probability that each item is in the user's slate at this session:
         half the slate by popularity, the other half by affinity among the items that half left
         (each item's affinity weight scaled by the chance it was left)."""

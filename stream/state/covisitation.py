@@ -25,24 +25,33 @@ class CoVisitation:
         self.window = window
         # Per item (None until the item is first clicked): neighbour -> slot, and the slot arrays.
         self.slots: list[dict[int, int] | None] = []
-        self.neighbours: list[array | None] = []  # array('q')
-        self.weights: list[array | None] = []  # array('d')
+        self.neighbours: list[array[int] | None] = []  # array('q')
+        self.weights: list[array[float] | None] = []  # array('d')
         self._distance_weights = [1.0 / (1 + d) for d in range(window)]
 
-    def _ensure_row(self, item: int) -> None:
+    def _ensure_row(self, item: int) -> tuple[dict[int, int], array[int], array[float]]:
         if item >= len(self.slots):
             grow = item + 1 - len(self.slots)
             self.slots.extend([None] * grow)
             self.neighbours.extend([None] * grow)
             self.weights.extend([None] * grow)
-        if self.slots[item] is None:
-            self.slots[item], self.neighbours[item], self.weights[item] = {}, array("q"), array("d")
+        own_slots, idx, w = self.slots[item], self.neighbours[item], self.weights[item]
+        if own_slots is None or idx is None or w is None:
+            own_slots, idx, w = {}, array("q"), array("d")
+            self.slots[item], self.neighbours[item], self.weights[item] = own_slots, idx, w
+        return own_slots, idx, w
+
+    def row(self, item: int) -> tuple[array[int], array[float]]:
+        """The neighbours and weights of an item that has been clicked (it has a row)."""
+        idx, w = self.neighbours[item], self.weights[item]
+        if idx is None or w is None:
+            raise KeyError(f"item {item} has no co-visitation row: it was never clicked")
+        return idx, w
 
     def add(self, item: int, recent: list[int]) -> None:
         """recent: the user's previous items, newest first. (Hot path: kept free of helper calls.)"""
-        self._ensure_row(item)
+        own_slots, own_idx, own_w = self._ensure_row(item)
         slots, neighbours, weights = self.slots, self.neighbours, self.weights
-        own_slots, own_idx, own_w = slots[item], neighbours[item], weights[item]
         limit = 2 * self.max_neighbours
         for other, w in zip(recent, self._distance_weights):  # zip stops at the window
             if other == item:
@@ -56,22 +65,23 @@ class CoVisitation:
                 own_w[s] += w
             row_slots = slots[other] if other < len(slots) else None
             if row_slots is None:  # only when ``recent`` holds items never clicked here
-                self._ensure_row(other)
-                row_slots = slots[other]
+                row_slots = self._ensure_row(other)[0]
+            row_idx, row_w = neighbours[other], weights[other]
+            assert row_idx is not None and row_w is not None  # a row's three parts come and go together
             s = row_slots.get(item)
             if s is None:
                 row_slots[item] = len(row_slots)
-                neighbours[other].append(item)
-                weights[other].append(w)
+                row_idx.append(item)
+                row_w.append(w)
                 if len(row_slots) > limit:
                     self._prune(other)
             else:
-                weights[other][s] += w
+                row_w[s] += w
         if len(own_slots) > limit:
             self._prune(item)
 
     def _prune(self, a: int) -> None:
-        keep = sorted(zip(self.neighbours[a], self.weights[a]), key=lambda kv: (-kv[1], kv[0]))
+        keep = sorted(zip(*self.row(a)), key=lambda kv: (-kv[1], kv[0]))
         self._set_row(a, keep[: self.max_neighbours])
 
     def _set_row(self, a: int, pairs: list[tuple[int, float]]) -> None:
@@ -84,7 +94,7 @@ class CoVisitation:
         """The row of ``item`` as {neighbour: weight} (a copy; for tests and inspection)."""
         if item >= len(self.slots) or self.slots[item] is None:
             return {}
-        return dict(zip(self.neighbours[item], self.weights[item]))
+        return dict(zip(*self.row(item)))
 
     def __len__(self) -> int:
         return sum(1 for row in self.slots if row is not None)
@@ -94,9 +104,7 @@ class CoVisitation:
             "max_neighbours": self.max_neighbours,
             "window": self.window,
             "rows": [
-                [a, self.neighbours[a].tolist(), self.weights[a].tolist()]
-                for a, row in enumerate(self.slots)
-                if row is not None
+                [a, *(part.tolist() for part in self.row(a))] for a, row in enumerate(self.slots) if row is not None
             ],
         }
 

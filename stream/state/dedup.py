@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 
 class DedupWindow:
@@ -30,11 +31,11 @@ class DedupWindow:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, Any]:
         return {"capacity": self.capacity, "ids": list(self._ids)}
 
     @classmethod
-    def from_state(cls, state: dict) -> DedupWindow:
+    def from_state(cls, state: dict[str, Any]) -> DedupWindow:
         window = cls(state["capacity"])
         window._ids = OrderedDict.fromkeys(state["ids"])
         return window

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from stream.config import StateConfig
 from stream.events import EVENT_TYPES, Event
@@ -76,11 +77,12 @@ class FeatureState:
         ``max_seen_per_user``) unless ``serving.exclude_seen`` is off for re-consumption domains."""
         return self.seen_items(user) if self.exclude_seen else []
 
-    def item_ctr(self, items: np.ndarray, ts_s: float, horizon: int = -1) -> np.ndarray:
+    def item_ctr(self, items: NDArray[np.intp], ts_s: float, horizon: int = -1) -> NDArray[np.float64]:
         """(m,) -> (m,) Beta-smoothed click-through rates over half-life ``horizon`` (default longest)."""
         clicks = self.item_counters["click"].get_many(items, ts_s)[horizon]
         shown = self.item_counters["impression"].get_many(items, ts_s)[horizon]
-        return (clicks + CTR_PRIOR_CLICKS) / (np.maximum(shown, clicks) + CTR_PRIOR_IMPRESSIONS)
+        ctr: NDArray[np.float64] = (clicks + CTR_PRIOR_CLICKS) / (np.maximum(shown, clicks) + CTR_PRIOR_IMPRESSIONS)
+        return ctr
 
     def item_ctr_one(self, item: int, ts_s: float, horizon: int = -1) -> float:
         clicks = self.item_counters["click"].get_one(item, ts_s, horizon)

@@ -1,6 +1,6 @@
 """The worker's data directory fills up (a real, tiny tmpfs), then space returns.
 
-Guarantee under test (stream/worker.py, _checkpoint): a checkpoint that cannot be written is
+Guarantee under test (stream/checkpoint.py, Checkpointer.checkpoint): a checkpoint that cannot be written is
 counted (streamrec_snapshot_failures_total) and logged, and no offset past the last snapshot that
 was written is committed; when space returns the next checkpoint succeeds and every event is
 reflected exactly once -- the final state equals a crash-free run's.

@@ -24,7 +24,6 @@ import pytest
 from offline.evaluate import (
     auc,
     click_gains,
-    lead_interval,
     logloss,
     popularity_gains,
     ranking,
@@ -36,7 +35,7 @@ from offline.samples import Catalogue
 from offline.samples import (
     TestClick as Click,  # aliased: pytest would try to collect "Test*"
 )
-from stream.evaluation.paired import paired_lead
+from stream.evaluation.paired import lead_interval
 from stream.events import Event, ItemAttributes
 
 T0 = 1_700_000_000_000
@@ -254,23 +253,6 @@ def test_intervals_resample_users_not_clicks():
     one_each = lead_interval(lead, np.zeros(400), np.arange(400))
     assert clustered.estimate == one_each.estimate == pytest.approx(lead.mean())
     assert clustered.high - clustered.low > 3 * (one_each.high - one_each.low)
-
-
-def test_lead_interval_is_the_stream_paired_lead_on_hits():
-    rng = np.random.default_rng(11)
-    users = rng.integers(0, 40, 600)
-    b = rng.random(600) < 0.3
-    a = b | (rng.random(600) < 0.08)
-    lead, reference = lead_interval(a.astype(np.float64), b.astype(np.float64), users), paired_lead(a, b, users)
-    assert (lead.estimate, lead.low, lead.high, lead.users) == (
-        reference.lead,
-        reference.low,
-        reference.high,
-        reference.users,
-    )
-
-
-# -- sampling ---------------------------------------------------------------------------------------
 
 
 def many_clicks(n: int) -> list[Click]:

@@ -13,7 +13,7 @@ from serving.metrics import ServingMetrics
 from serving.scorer import Scorer
 from stream.events import EventCodec
 from stream.kafka.partitioner import partition_for
-from stream.worker import OwnedPartition
+from stream.owned_partition import OwnedPartition
 
 
 class Owner:

@@ -11,6 +11,7 @@ from stream.events import Event, EventCodec
 from stream.kafka.partitioner import partition_for
 from tests.serving.api_harness import Owner, make_app
 
+PATH = "/v1/recommendations/{user_id}"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -115,3 +116,15 @@ def test_without_a_token_the_api_is_open_but_the_spec_documents_the_scheme(clien
     assert client.get("/v1/recommendations/nobody-yet").status_code in (200, 421)
     spec = client.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_the_configured_k_and_max_k_bound_the_parameter_and_the_spec(cfg, processor):
+    from tests.conftest import with_section
+
+    app, _, _ = make_app(with_section(cfg, "serving", k=3, max_k=5), processor)
+    client = TestClient(app)
+    user = a_known_user(processor)
+    assert len(client.get(f"/v1/recommendations/{user}").json()["items"]) == 3
+    assert client.get(f"/v1/recommendations/{user}", params={"k": 6}).status_code == 422
+    k = next(p for p in client.get("/openapi.json").json()["paths"][PATH]["get"]["parameters"] if p["name"] == "k")
+    assert (k["schema"]["default"], k["schema"]["maximum"]) == (3, 5)

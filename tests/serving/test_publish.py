@@ -8,7 +8,7 @@ from serving.metrics import ServingMetrics
 from serving.publish import RecommendationMessage, RecommendationPublisher
 from serving.scorer import Scorer
 from stream.events import Event
-from stream.worker import OwnedPartition
+from stream.owned_partition import OwnedPartition
 
 
 class FakeProducer:

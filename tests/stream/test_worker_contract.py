@@ -216,5 +216,5 @@ def test_an_unloadable_newest_snapshot_falls_back_to_the_previous(cfg, small_str
     store.write(cfg.kafka.events_topic, 0, 10, good.to_state())
     store.write(cfg.kafka.events_topic, 0, 20, {**good.to_state(), "format": 99})
     worker = StreamWorker(cfg, WorkerMetrics(CollectorRegistry()), FakeConsumer("x", []), FakeProducer())
-    proc, offset = worker._restore(0)
+    proc, offset = worker.rebalance.restore(0)
     assert offset == 10 and proc.fingerprint() == good.fingerprint()

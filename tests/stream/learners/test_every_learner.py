@@ -92,3 +92,23 @@ def test_pointwise_scores_agree_with_catalogue_scores(proc, name):
         if name == "click_model":  # the catalogue holds logits of the candidates
             pointwise = np.log(pointwise / (1 - pointwise))
         np.testing.assert_allclose(pointwise, catalogue[ranked], rtol=1e-6, atol=1e-9)
+
+
+def test_mf_scores_serving_candidates_and_the_catalogue_as_b_plus_q_p(proc):
+    mf = proc.mf
+    unknown = len(mf.Q) + 3  # an item the factorisation has no row for yet
+    items = np.array([5, 0, unknown, 17], dtype=np.intp)
+    for user in (0, 17):
+        expected = [mf.b[i] + mf.Q[i] @ mf.P[user] for i in (5, 0)] + [0.0, mf.b[17] + mf.Q[17] @ mf.P[user]]
+        assert np.allclose(mf.score_items(user, items), expected)
+        assert np.allclose(mf.score_catalogue(user)[[5, 0, 17]], np.array(expected)[[0, 1, 3]])
+    assert np.allclose(mf.score_items(None, items), [mf.b[5], mf.b[0], 0.0, mf.b[17]])
+
+
+def test_popularity_scores_serving_candidates_by_their_clicks_so_far(proc):
+    pop = proc.popularity
+    clicked = [i for i in range(len(pop.clicks)) if pop.clicks[i] > 0][:3]
+    unknown = len(pop.clicks) + 2  # an item nobody has clicked yet
+    items = np.array([*clicked, unknown], dtype=np.intp)
+    assert pop.score_items(None, items).tolist() == [pop.clicks[i] for i in clicked] + [0.0]
+    assert pop.score_items(0, items).tolist() == [*pop.score_catalogue(0)[clicked].tolist(), 0.0]
