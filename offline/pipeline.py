@@ -10,9 +10,10 @@ first seed's student is the one registered. The periodic retrain trains one seed
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ from offline.warm_start import warm_start
 from stream.config import Config
 from stream.events import Event
 from stream.model_artifact import sha256_file, write_manifest
+
+log = logging.getLogger(__name__)
 
 # Distillation used for the served student, chosen by validation NDCG@10 in the ablation on ml-100k
 # (README, "Ablations"): soft targets + hint + the listwise ranking loss.
@@ -247,23 +250,22 @@ def train_seed(
     tables: ContentTables,
     previous: PreviousTeacher | None,
     seed: int,
-    log: Callable[[str], None],
 ) -> SeedRun:
     """Teacher (warm-started from ``previous`` when it fits), distilled student and student_no_kd."""
     seconds: dict[str, float] = {}
     lap = _Lap(seconds)
-    teacher, warm = _teacher_for_this_version(cfg, ds, tables, previous, log, seed)
+    teacher, warm = _teacher_for_this_version(cfg, ds, tables, previous, seed)
     lap("teacher")
-    log(
+    log.info(
         f"seed {seed}: teacher ({'warm-started' if warm['warm_started'] else 'cold'}): best epoch "
         f"{teacher.fit.best_epoch + 1}, validation loss {teacher.fit.best_loss:.4f}, {teacher.fit.seconds:.0f} s"
     )
     student = _distilled_student(cfg, ds, tables, teacher.model, seed)
     lap("student")
-    log(f"seed {seed}: student: best epoch {student.fit.best_epoch + 1}, {student.fit.seconds:.0f} s")
+    log.info(f"seed {seed}: student: best epoch {student.fit.best_epoch + 1}, {student.fit.seconds:.0f} s")
     no_kd = train_student(ds, tables, cfg, KDWeights.labels_only(), None, label="student_no_kd", seed=seed)
     lap("student_no_kd")
-    log(f"seed {seed}: student_no_kd: best epoch {no_kd.fit.best_epoch + 1}, {no_kd.fit.seconds:.0f} s")
+    log.info(f"seed {seed}: student_no_kd: best epoch {no_kd.fit.best_epoch + 1}, {no_kd.fit.seconds:.0f} s")
     return SeedRun(seed, {"teacher": teacher, "student": student, "student_no_kd": no_kd}, warm, seconds)
 
 
@@ -375,7 +377,6 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 def train_once(
     cfg: Config,
     events: Iterable[Event],
-    log: Callable[[str], None] = print,
     registry_root: Path | None = None,
     seeds: int = 3,
 ) -> dict[str, Any]:
@@ -390,7 +391,7 @@ def train_once(
     ds = dataset_from_config(cfg, events)
     tables = ContentTables(ds.catalogue)
     clicks = sample_clicks(ds.test_clicks, t.test_clicks, t.seed)
-    log(
+    log.info(
         f"dataset: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test rows; ids from the "
         f"{ds.train_events} training-window events: {len(ds.catalogue.users) - 1} users, {len(ds.catalogue.items) - 1} "
         f"items ({len(ds.catalogue.later_users) - 1} users and {len(ds.catalogue.later_items) - 1} items first logged "
@@ -398,8 +399,8 @@ def train_once(
     )
     lap("dataset")
     root = Path(registry_root or cfg.registry.root)
-    previous = _previous_teacher(cfg, root, log)
-    runs = [train_seed(cfg, ds, tables, previous, seed, log) for seed in training_seeds(cfg, seeds)]
+    previous = _previous_teacher(cfg, root)
+    runs = [train_seed(cfg, ds, tables, previous, seed) for seed in training_seeds(cfg, seeds)]
     lap("training")
     if _secondary_rank():
         return {}  # under torchrun, rank 0 alone evaluates, exports and registers
@@ -408,7 +409,7 @@ def train_once(
     registered = runs[0]
     report["teacher"]["warm_start"] = registered.warm
     report["registry"], report["student"]["int8"] = _register(
-        cfg, ds, tables, registered.models["student"].model, report["student"]["by_seed"][0], root, log
+        cfg, ds, tables, registered.models["student"].model, report["student"]["by_seed"][0], root
     )
     report["registry"]["seed"] = registered.seed
     save_checkpoint(root, registered.models["teacher"].model, ds.catalogue)  # the next version warm-starts from it
@@ -431,17 +432,15 @@ def train_once(
         "curriculum": t.curriculum,
     }
     for line in summary_lines(report):
-        log(line)
-    log(
+        log.info(line)
+    log.info(
         f"teacher + student + export (seed {registered.seed}): {served_path:.0f} s "
         f"(all of this run, {len(runs)} seeds: {time.perf_counter() - start:.0f} s)"
     )
     return report
 
 
-def retrain_served_student(
-    cfg: Config, events: Iterable[Event], registry_root: Path, log: Callable[[str], None] = print
-) -> dict[str, Any]:
+def retrain_served_student(cfg: Config, events: Iterable[Event], registry_root: Path) -> dict[str, Any]:
     """A live system's periodic retrain: the teacher (warm-started from the previous one) and the
     distilled student, exported, registered and promoted behind the gate. Unlike ``train_once`` it
     trains no baseline and ranks no test window: nothing here is needed to serve."""
@@ -449,10 +448,10 @@ def retrain_served_student(
     torch.set_num_threads(cfg.train.threads)
     ds = dataset_from_config(cfg, events)
     tables = ContentTables(ds.catalogue)
-    previous = _previous_teacher(cfg, registry_root, log)
-    teacher, warm = _teacher_for_this_version(cfg, ds, tables, previous, log)
+    previous = _previous_teacher(cfg, registry_root)
+    teacher, warm = _teacher_for_this_version(cfg, ds, tables, previous)
     student = _distilled_student(cfg, ds, tables, teacher.model, cfg.train.seed)
-    registry, int8 = _register(cfg, ds, tables, student.model, {}, registry_root, log)
+    registry, int8 = _register(cfg, ds, tables, student.model, {}, registry_root)
     save_checkpoint(registry_root, teacher.model, ds.catalogue)
     return {
         "student": {"int8": int8},
@@ -474,7 +473,7 @@ def _secondary_rank() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() > 0
 
 
-def _previous_teacher(cfg: Config, root: Path, log: Callable[[str], None]) -> PreviousTeacher | None:
+def _previous_teacher(cfg: Config, root: Path) -> PreviousTeacher | None:
     """The teacher kept beside the registry when ``train.warm_start`` and there is one that loads; a
     corrupt one is logged and costs the warm start, never the run."""
     if not cfg.train.warm_start:
@@ -482,7 +481,7 @@ def _previous_teacher(cfg: Config, root: Path, log: Callable[[str], None]) -> Pr
     try:
         return load_checkpoint(root)
     except CheckpointError as exc:
-        log(f"{exc}; training the teacher cold")
+        log.warning("%s; training the teacher cold", exc)
         return None
 
 
@@ -491,7 +490,6 @@ def _teacher_for_this_version(
     ds: Dataset,
     tables: ContentTables,
     previous: PreviousTeacher | None,
-    log: Callable[[str], None],
     seed: int | None = None,
 ) -> tuple[Trained, dict[str, Any]]:
     """Warm-started from ``previous`` when it fits this architecture; cold otherwise."""
@@ -499,7 +497,7 @@ def _teacher_for_this_version(
         try:
             model, counts = warm_teacher(ds, *previous)
         except (RuntimeError, KeyError, IndexError) as exc:
-            log(f"the previous teacher does not fit this architecture ({exc}); training the teacher cold")
+            log.warning("the previous teacher does not fit this architecture (%s); training the teacher cold", exc)
         else:
             return (
                 train_teacher(ds, tables, cfg, WARM_CURRICULUM, model=model, seed=seed),
@@ -542,7 +540,6 @@ def _register(
     student: nn.Module,
     test_figures: dict[str, Any],
     root: Path,
-    log: Callable[[str], None],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Stage the student (export + parity), register it with its validation and ``test_figures``,
     promote it if it passes the gate. Returns the registry's answer and the int8 decision."""
@@ -561,7 +558,7 @@ def _register(
     with tempfile.TemporaryDirectory(prefix="streamrec-stage-") as tmp:
         manifest = stage(student, "student", Path(tmp), ds.catalogue, tables, held_out, ds.window, ds.events, metrics)
         int8 = quantise_if_harmless(Path(tmp) / manifest.onnx_file, val_clicks, tables, held_out)
-        log(
+        log.info(
             f"int8 quantisation {'kept' if int8.kept else 'not kept'}: ndcg@10 {int8.ndcg_float:.4f} -> "
             f"{int8.ndcg_int8:.4f}, {int8.ms_float:.2f} -> {int8.ms_int8:.2f} ms per 1,000 rows"
         )
@@ -574,7 +571,7 @@ def _register(
             write_manifest(Path(tmp), manifest)
         manifest = registry.register(Path(tmp))
     result = registry.promote(manifest.version, QualityGate(cfg.registry.gate_metric, cfg.registry.gate_tolerance))
-    log(f"registry: version {manifest.version} {'promoted' if result.promoted else 'kept out'} ({result.reason})")
+    log.info(f"registry: version {manifest.version} {'promoted' if result.promoted else 'kept out'} ({result.reason})")
     return (
         {"root": str(registry.root), "version": manifest.version, "promoted": result.promoted, "reason": result.reason},
         int8.as_dict(),
