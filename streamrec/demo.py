@@ -59,7 +59,7 @@ class TeeListener:
     def __init__(self, *listeners: Any) -> None:
         self.listeners = [x for x in listeners if x is not None]
 
-    def batch_applied(self, applied: list) -> None:
+    def batch_applied(self, applied: list[Any]) -> None:
         for listener in self.listeners:
             listener.batch_applied(applied)
 
