@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from streamrec.run_record import (
+    Change,
     Histogram,
     LearnerCurve,
     Prequential,
@@ -214,16 +215,9 @@ def _time(stamp: str) -> datetime | None:
         return None
 
 
-def models_figure(record: RunRecord):
-    import matplotlib.dates as mdates
-
-    m = record.models
-    fig = _figure(10.0, 3.6)
-    ax = fig.subplots()
-    start, end = _time(record.started_at), _time(record.finished_at)
-    if start and end:
-        ax.axvspan(start, end, color="#dddddd", alpha=0.5, label="this run")
-    changes = [(t, c) for c in m.history if (t := _time(c.at)) is not None]
+def _plot_history(ax: Any, history: list[Change], end: Any) -> None:
+    """The current version as a step line over time, with a marker per promotion and rollback."""
+    changes = [(t, c) for c in history if (t := _time(c.at)) is not None]
     if changes:
         times = [t for t, _ in changes] + ([end] if end and end > changes[-1][0] else [])
         versions = [c.version for _, c in changes] + ([changes[-1][1].version] if len(times) > len(changes) else [])
@@ -240,6 +234,18 @@ def models_figure(record: RunRecord):
                     zorder=3,
                     label=f"{action} ({len(pts)})",
                 )
+
+
+def models_figure(record: RunRecord):
+    import matplotlib.dates as mdates
+
+    m = record.models
+    fig = _figure(10.0, 3.6)
+    ax = fig.subplots()
+    start, end = _time(record.started_at), _time(record.finished_at)
+    if start and end:
+        ax.axvspan(start, end, color="#dddddd", alpha=0.5, label="this run")
+    _plot_history(ax, m.history, end)
     registered = [(t, v.version) for v in m.versions if (t := _time(v.created_at)) is not None]
     if registered:
         ax.scatter(

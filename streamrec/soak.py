@@ -188,27 +188,10 @@ class WorkerChild:
 # -- state bounds from the final snapshots ------------------------------------------------------
 
 
-def check_bounds(cfg: Config, data_dir: Path, synthetic: SyntheticConfig) -> dict[str, Any]:
-    """Per-row sizes of every partition's newest snapshot against the configured bounds."""
-    store = SnapshotStore(data_dir / "snapshots")
-    topic, st = cfg.kafka.events_topic, cfg.state
-    snaps = {p: s for p in range(cfg.kafka.partitions) if (s := store.latest(topic, p)) is not None}
-    longest = {"recent": 0, "seen": 0, "dedup": 0, "covis": 0}
-    users, items, covis_over_target, snapshot_offsets, snapshot_applied, duplicates = set(), 0, 0, 0, 0, 0
-    for snap in snaps.values():
-        state = snap.state
-        fs = state["state"]
-        snapshot_offsets += snap.offset
-        snapshot_applied += state["counts"]["applied"]
-        duplicates += state["counts"]["duplicate"]
-        longest["recent"] = max([longest["recent"], *(len(r) for _, r in fs["recent"])])
-        longest["seen"] = max([longest["seen"], *(len(s) for _, s in fs["seen"])])
-        longest["dedup"] = max(longest["dedup"], len(state["dedup"]["ids"]))
-        rows = [len(keys) for _, keys, _ in fs["covis"]["rows"]]
-        longest["covis"] = max([longest["covis"], *rows])
-        covis_over_target += sum(1 for n in rows if n > st.covis_neighbours)
-        users.update(fs["users"])
-        items += len(fs["items"])
+def _bounds(
+    st: Any, longest: dict[str, int], covis_over_target: int, synthetic: SyntheticConfig
+) -> list[dict[str, Any]]:
+    """Each per-row bound of the state (``st``: cfg.state) with the longest row seen."""
     bounds = [
         {
             "what": "recent items per user",
@@ -242,6 +225,31 @@ def check_bounds(cfg: Config, data_dir: Path, synthetic: SyntheticConfig) -> dic
             f"{covis_over_target:,} rows sat between the two at the end",
         },
     ]
+    return bounds
+
+
+def check_bounds(cfg: Config, data_dir: Path, synthetic: SyntheticConfig) -> dict[str, Any]:
+    """Per-row sizes of every partition's newest snapshot against the configured bounds."""
+    store = SnapshotStore(data_dir / "snapshots")
+    topic, st = cfg.kafka.events_topic, cfg.state
+    snaps = {p: s for p in range(cfg.kafka.partitions) if (s := store.latest(topic, p)) is not None}
+    longest = {"recent": 0, "seen": 0, "dedup": 0, "covis": 0}
+    users, items, covis_over_target, snapshot_offsets, snapshot_applied, duplicates = set(), 0, 0, 0, 0, 0
+    for snap in snaps.values():
+        state = snap.state
+        fs = state["state"]
+        snapshot_offsets += snap.offset
+        snapshot_applied += state["counts"]["applied"]
+        duplicates += state["counts"]["duplicate"]
+        longest["recent"] = max([longest["recent"], *(len(r) for _, r in fs["recent"])])
+        longest["seen"] = max([longest["seen"], *(len(s) for _, s in fs["seen"])])
+        longest["dedup"] = max(longest["dedup"], len(state["dedup"]["ids"]))
+        rows = [len(keys) for _, keys, _ in fs["covis"]["rows"]]
+        longest["covis"] = max([longest["covis"], *rows])
+        covis_over_target += sum(1 for n in rows if n > st.covis_neighbours)
+        users.update(fs["users"])
+        items += len(fs["items"])
+    bounds = _bounds(st, longest, covis_over_target, synthetic)
     for b in bounds:
         b["held"] = b["max_seen"] <= b["bound"]
         b["reached"] = b["max_seen"] >= b["bound"]
