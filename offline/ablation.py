@@ -83,7 +83,7 @@ def run_ablations(cfg: Config, events: Iterable[Event]) -> dict[str, Any]:
     for name, kd in steps.items():
         trained = train_student(ds, tables, cfg, kd, teacher, targets, label=f"student {name}")
         report["distillation"][name] = {**figures(trained.model), "best_epoch": trained.fit.best_epoch + 1}
-        log.info(f"student {name}: {report['distillation'][name]}")
+        log.info("student %s: %s", name, report["distillation"][name])
 
     conversion = ds.test.conversion
     click_logit, cvr_logit = rows_logits(teacher, tables, ds.test)
@@ -94,7 +94,7 @@ def run_ablations(cfg: Config, events: Iterable[Event]) -> dict[str, Any]:
         "single_task": {"auc_conversion": auc(single_cvr, conversion)},
         "test_conversions": int(conversion.sum()),
     }
-    log.info(f"multi-task: {report['multi_task']}")
+    log.info("multi-task: %s", report["multi_task"])
     report["_run"] = {
         "seconds": round(time.perf_counter() - start, 1),
         "events": ds.events,

@@ -262,10 +262,10 @@ def train_seed(
     )
     student = _distilled_student(cfg, ds, tables, teacher.model, seed)
     lap("student")
-    log.info(f"seed {seed}: student: best epoch {student.fit.best_epoch + 1}, {student.fit.seconds:.0f} s")
+    log.info("seed %d: student: best epoch %d, %.0f s", seed, student.fit.best_epoch + 1, student.fit.seconds)
     no_kd = train_student(ds, tables, cfg, KDWeights.labels_only(), None, label="student_no_kd", seed=seed)
     lap("student_no_kd")
-    log.info(f"seed {seed}: student_no_kd: best epoch {no_kd.fit.best_epoch + 1}, {no_kd.fit.seconds:.0f} s")
+    log.info("seed %d: student_no_kd: best epoch %d, %.0f s", seed, no_kd.fit.best_epoch + 1, no_kd.fit.seconds)
     return SeedRun(seed, {"teacher": teacher, "student": student, "student_no_kd": no_kd}, warm, seconds)
 
 
@@ -571,7 +571,8 @@ def _register(
             write_manifest(Path(tmp), manifest)
         manifest = registry.register(Path(tmp))
     result = registry.promote(manifest.version, QualityGate(cfg.registry.gate_metric, cfg.registry.gate_tolerance))
-    log.info(f"registry: version {manifest.version} {'promoted' if result.promoted else 'kept out'} ({result.reason})")
+    outcome = "promoted" if result.promoted else "kept out"
+    log.info("registry: version %d %s (%s)", manifest.version, outcome, result.reason)
     return (
         {"root": str(registry.root), "version": manifest.version, "promoted": result.promoted, "reason": result.reason},
         int8.as_dict(),

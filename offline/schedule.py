@@ -60,7 +60,7 @@ def run_periodic(
         logged = count_logged()
         why = trigger.reason(clock(), logged, drift)
         if why:
-            log.info(f"retraining: {why}")
+            log.info("retraining: %s", why)
             try:
                 train(why)
                 done += 1

@@ -85,13 +85,13 @@ def bench_stream(
 ) -> dict[str, Any]:
     synthetic = synthetic or SyntheticConfig(n_sessions=events // 10)
     producer = make_producer(cfg.kafka)
-    log.info(f"producing {events} synthetic events ...")
+    log.info("producing %d synthetic events ...", events)
     total = produce_events(producer, cfg.kafka.events_topic, synthetic_events(synthetic), limit=events)
     worker_runs, raw_runs = [], []
     for run in range(runs):
         raw_runs.append(raw_rate(cfg, total, warmup))
         worker_runs.append(worker_rate(cfg, total, warmup, run))
-        log.info(f"run {run + 1}/{runs}: worker {worker_runs[-1]:,.0f} events/s, raw {raw_runs[-1]:,.0f} events/s")
+        log.info("run %d/%d: worker %.0f events/s, raw %.0f events/s", run + 1, runs, worker_runs[-1], raw_runs[-1])
     events_per_s = statistics.median(worker_runs)
     raw_per_s = statistics.median(raw_runs)
     return {

@@ -134,7 +134,7 @@ def bench_serve(
     )  # state only: the learners' full-catalogue tests are not benched
     for event in events:
         proc.process(event)
-    log.info(f"state: {proc.state.n_items:,} items, {len(proc.state.users):,} users")
+    log.info("state: %d items, %d users", proc.state.n_items, len(proc.state.users))
     with tempfile.TemporaryDirectory(prefix="streamrec-bench-") as tmp:
         teacher = _stage_student(events, Path(tmp))
         student = OnnxModel.load(Path(tmp), cfg.serving.threads)
@@ -160,7 +160,7 @@ def bench_serve(
         if rec.model_version is None or rec.fallback is not None:  # the model must really have ranked
             raise RuntimeError(f"{name} did not rank the candidates: {rec}")
         results[name] = {**_quantiles_ms(times), "candidates_median": int(statistics.median(candidates))}
-        log.info(f"{name}: p50 {results[name]['p50_ms']:.3f} ms, p99 {results[name]['p99_ms']:.3f} ms")
+        log.info("%s: p50 %.3f ms, p99 %.3f ms", name, results[name]["p50_ms"], results[name]["p99_ms"])
     s, t = results["onnx_student"], results["torch_teacher_eager"]
     results["teacher_over_student_p50"] = round(t["p50_ms"] / s["p50_ms"], 2)
     results["teacher_over_student_p99"] = round(t["p99_ms"] / s["p99_ms"], 2)
@@ -193,7 +193,7 @@ def bench_freshness(cfg: Config, rate: float = 1000.0, seconds: float = 30.0, wa
         try:
             if not stack.wait_until_assigned(stop):
                 raise RuntimeError("the serving worker joined no group within 60 s; is the broker up?")
-            log.info(f"worker owns partitions {sorted(stack.worker.owned)}; model version {stack.scorer.version}")
+            log.info("worker owns partitions %s; model version %s", sorted(stack.worker.owned), stack.scorer.version)
             probe = FreshnessProbe(cfg.kafka)
             probe.start()
             time.sleep(1.0)

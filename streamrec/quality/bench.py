@@ -73,7 +73,7 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True) -> dic
         visits = collect_visits(events)
         slates = _slates(visits, rankers, truth, path, k) if visits else None
         observers = [o for o in (path, clicks, slates) if o is not None]
-        run = replay(events, cfg, observers, k, lambda n, _: log.info(f"[{ds.name}] {n:,} of {len(events):,} events"))
+        run = replay(events, cfg, observers, k, lambda n, _: log.info("[%s] %d of %d events", ds.name, n, len(events)))
     proc: PartitionProcessor = run["processor"]
     result: dict[str, Any] = {
         "dataset": ds.name,
@@ -200,10 +200,10 @@ def bench_quality(
         for future in as_completed(futures):
             i = futures[future]
             results[i] = future.result()
-            log.info(f"{specs[i].name}: done in {results[i]['seconds']:.0f} s")
+            log.info("%s: done in %.0f s", specs[i].name, results[i]["seconds"])
         for name, future in extra.items():
             out[name] = future.result()
-            log.info(f"{name}: done")
+            log.info("%s: done", name)
     done = [r for r in results if r is not None]
     return {
         "_run": _provenance(part, quick, k, serving, time.perf_counter() - started),
