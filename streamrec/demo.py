@@ -87,15 +87,20 @@ class Demo:
         self.effect = ModelEffect(self.stack)
         self.progress = Progress(self.stack, self.feed, self.effect, self.client)
         self.started = time.perf_counter()
+        self.probing = self.stack_started = False
 
     def start(self, stop: threading.Event) -> None:
-        self.stack.start()
+        self.stack.start()  # on failure it stops what it started, and raises
+        self.stack_started = True
         self.worker.start()
         log.info("waiting for the worker to join its group ...")
         if not self.stack.wait_until_assigned(stop):
+            if stop.is_set():  # Ctrl-C while waiting: summarise what ran (nothing)
+                return
             self._check()
             raise DemoFailed("the worker was given no partitions within 60 s; is the broker up?")
         self.probe.start()
+        self.probing = True
         if self.client is not None:
             self.client.start()
         self.feed.start()
@@ -156,9 +161,12 @@ class Demo:
         self.effect.keep_weights()  # the blend's weights, read while the worker still owns its partitions
         self.halt.set()
         self.feed.halt()
-        self.worker.join(60)
-        self.probe.stop()
-        self.stack.stop()
+        if self.worker.ident is not None:
+            self.worker.join(60)
+        if self.probing:
+            self.probe.stop()
+        if self.stack_started:
+            self.stack.stop()
         self.trainer.stop()
 
     def summary(self) -> dict[str, Any]:
