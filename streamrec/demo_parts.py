@@ -196,7 +196,7 @@ def trainer_command(cfg: Config, registry_root: Path, every_events: int) -> list
     argv = [sys.executable, "-m", "streamrec.cli", "train", "--from-log", "--registry-root", str(registry_root)]
     for key, value in settings.items():
         argv += ["--set", f"{key}={json.dumps(value)}"]
-    return [*argv, "--json"]
+    return [*argv, "--log-level", "INFO", "--json"]  # trainer.log says when and why it trained
 
 
 class Trainer:
