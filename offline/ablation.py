@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -33,8 +34,10 @@ from offline.pipeline import (
 from stream.config import Config
 from stream.events import Event
 
+log = logging.getLogger(__name__)
 
-def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], None] = print) -> dict[str, Any]:
+
+def run_ablations(cfg: Config, events: Iterable[Event]) -> dict[str, Any]:
     start = time.perf_counter()
     torch.set_num_threads(cfg.train.threads)
     t = cfg.train
@@ -65,7 +68,8 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
             "validation_loss": trained.fit.best_loss,
             "seconds": round(trained.fit.seconds, 1),
         }
-        log(f"teacher, curriculum {'on' if enabled else 'off'}: {report['curriculum']['on' if enabled else 'off']}")
+        arm = "on" if enabled else "off"
+        log.info("teacher, curriculum %s: %s", arm, report["curriculum"][arm])
 
     teacher = teachers[cfg.train.curriculum]
     targets = teacher_targets(teacher, tables, ds.train, SERVED_KD.candidates, len(ds.catalogue.items), t.seed)
@@ -79,7 +83,7 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
     for name, kd in steps.items():
         trained = train_student(ds, tables, cfg, kd, teacher, targets, label=f"student {name}")
         report["distillation"][name] = {**figures(trained.model), "best_epoch": trained.fit.best_epoch + 1}
-        log(f"student {name}: {report['distillation'][name]}")
+        log.info("student %s: %s", name, report["distillation"][name])
 
     conversion = ds.test.conversion
     click_logit, cvr_logit = rows_logits(teacher, tables, ds.test)
@@ -90,7 +94,7 @@ def run_ablations(cfg: Config, events: Iterable[Event], log: Callable[[str], Non
         "single_task": {"auc_conversion": auc(single_cvr, conversion)},
         "test_conversions": int(conversion.sum()),
     }
-    log(f"multi-task: {report['multi_task']}")
+    log.info("multi-task: %s", report["multi_task"])
     report["_run"] = {
         "seconds": round(time.perf_counter() - start, 1),
         "events": ds.events,

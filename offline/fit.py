@@ -82,9 +82,10 @@ def fit(
         order = curriculum.epoch_order(difficulty, epoch, rng)
         order = order[: len(order) - len(order) % world]  # every rank takes the same number of steps
         batches = range(0, len(order), per_batch)
-        with tqdm(
-            batches, desc=f"{desc} epoch {epoch + 1}", leave=False, disable=not settings.progress or rank > 0
-        ) as bar:
+        # disable=None: tqdm turns itself off when stderr is not a terminal (CI, Docker, the demo's
+        # trainer.log), where its carriage returns would pile up into one endless line.
+        quiet = None if settings.progress and rank == 0 else True
+        with tqdm(batches, desc=f"{desc} epoch {epoch + 1}", leave=False, disable=quiet) as bar:
             for b in bar:
                 loss = batch_loss(net, groups.rows(order[b : b + per_batch][rank::world]))
                 opt.zero_grad(set_to_none=True)

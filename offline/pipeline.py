@@ -10,9 +10,10 @@ first seed's student is the one registered. The periodic retrain trains one seed
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ from stream.config import Config
 from stream.evaluation.paired import lead_interval
 from stream.events import Event
 from stream.model_artifact import sha256_file, write_manifest
+
+log = logging.getLogger(__name__)
 
 # Distillation used for the served student, chosen by validation NDCG@10 in the ablation on ml-100k
 # (README, "Ablations"): soft targets + hint + the listwise ranking loss.
@@ -252,31 +255,29 @@ class Prepared:
     previous: PreviousTeacher | None
 
 
-def train_seed(p: Prepared, seed: int, log: Callable[[str], None]) -> SeedRun:
+def train_seed(p: Prepared, seed: int) -> SeedRun:
     """Teacher (warm-started from the previous one when it fits), distilled student and student_no_kd."""
     seconds: dict[str, float] = {}
     lap = _Lap(seconds)
-    teacher, warm, student = train_served(p, seed, log, lap)
+    teacher, warm, student = train_served(p, seed, lap)
     no_kd = train_student(p.ds, p.tables, p.cfg, KDWeights.labels_only(), None, label="student_no_kd", seed=seed)
     lap("student_no_kd")
-    log(f"seed {seed}: student_no_kd: best epoch {no_kd.fit.best_epoch + 1}, {no_kd.fit.seconds:.0f} s")
+    log.info("seed %d: student_no_kd: best epoch %d, %.0f s", seed, no_kd.fit.best_epoch + 1, no_kd.fit.seconds)
     return SeedRun(seed, {"teacher": teacher, "student": student, "student_no_kd": no_kd}, warm, seconds)
 
 
-def train_served(
-    p: Prepared, seed: int, log: Callable[[str], None], lap: Callable[[str], None]
-) -> tuple[Trained, dict[str, Any], Trained]:
+def train_served(p: Prepared, seed: int, lap: Callable[[str], None]) -> tuple[Trained, dict[str, Any], Trained]:
     """What serving needs, the same in ``train_once`` and the periodic retrain: the teacher (warm-
     started from the previous one when it fits), how it was started, and the student distilled from it."""
-    teacher, warm = _teacher_for_this_version(p.cfg, p.ds, p.tables, p.previous, log, seed)
+    teacher, warm = _teacher_for_this_version(p.cfg, p.ds, p.tables, p.previous, seed)
     lap("teacher")
-    log(
+    log.info(
         f"seed {seed}: teacher ({'warm-started' if warm['warm_started'] else 'cold'}): best epoch "
         f"{teacher.fit.best_epoch + 1}, validation loss {teacher.fit.best_loss:.4f}, {teacher.fit.seconds:.0f} s"
     )
     student = _distilled_student(p.cfg, p.ds, p.tables, teacher.model, seed)
     lap("student")
-    log(f"seed {seed}: student: best epoch {student.fit.best_epoch + 1}, {student.fit.seconds:.0f} s")
+    log.info("seed %d: student: best epoch %d, %.0f s", seed, student.fit.best_epoch + 1, student.fit.seconds)
     return teacher, warm, student
 
 
@@ -388,7 +389,6 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 def train_once(
     cfg: Config,
     events: Iterable[Event],
-    log: Callable[[str], None] = print,
     registry_root: Path | None = None,
     seeds: int = 3,
 ) -> dict[str, Any]:
@@ -399,17 +399,17 @@ def train_once(
     seconds: dict[str, float] = {}
     lap = _Lap(seconds)
     root = Path(registry_root or cfg.registry.root)
-    p = _prepare(cfg, events, root, log)
+    p = _prepare(cfg, events, root)
     ds, tables = p.ds, p.tables
     clicks = sample_clicks(ds.test_clicks, cfg.train.test_clicks, cfg.train.seed)
-    log(
+    log.info(
         f"dataset: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test rows; ids from the "
         f"{ds.train_events} training-window events: {len(ds.catalogue.users) - 1} users, {len(ds.catalogue.items) - 1} "
         f"items ({len(ds.catalogue.later_users) - 1} users and {len(ds.catalogue.later_items) - 1} items first logged "
         f"later take the cold path); {len(clicks)} test clicks"
     )
     lap("dataset")
-    runs = [train_seed(p, seed, log) for seed in training_seeds(cfg, seeds)]
+    runs = [train_seed(p, seed) for seed in training_seeds(cfg, seeds)]
     lap("training")
     if _secondary_rank():
         return {}  # under torchrun, rank 0 alone evaluates, exports and registers
@@ -418,14 +418,14 @@ def train_once(
     registered = runs[0]
     report["teacher"]["warm_start"] = registered.warm
     report["registry"], report["student"]["int8"] = _publish(
-        p, registered.models, report["student"]["by_seed"][0], root, log
+        p, registered.models, report["student"]["by_seed"][0], root
     )
     report["registry"]["seed"] = registered.seed
     lap("export_and_register")
     report["_run"] = _run_figures(start, seconds, runs, ds, clicks, cfg)
     for line in summary_lines(report):
-        log(line)
-    log(
+        log.info(line)
+    log.info(
         f"teacher + student + export (seed {registered.seed}): {report['_run']['teacher_student_export_seconds']:.0f} "
         f"s (all of this run, {len(runs)} seeds: {time.perf_counter() - start:.0f} s)"
     )
@@ -456,16 +456,14 @@ def _run_figures(
     }
 
 
-def retrain_served_student(
-    cfg: Config, events: Iterable[Event], registry_root: Path, log: Callable[[str], None] = print
-) -> dict[str, Any]:
+def retrain_served_student(cfg: Config, events: Iterable[Event], registry_root: Path) -> dict[str, Any]:
     """A live system's periodic retrain: ``train_once``'s steps for the registered seed alone (the
     teacher warm-started from the previous one, the distilled student, exported, registered and
     promoted behind the gate), without the baseline and the test window: nothing there is needed to serve."""
     start = time.perf_counter()
-    p = _prepare(cfg, events, registry_root, log)
-    teacher, warm, student = train_served(p, cfg.train.seed, log, _Lap({}))
-    registry, int8 = _publish(p, {"teacher": teacher, "student": student}, {}, registry_root, log)
+    p = _prepare(cfg, events, registry_root)
+    teacher, warm, student = train_served(p, cfg.train.seed, _Lap({}))
+    registry, int8 = _publish(p, {"teacher": teacher, "student": student}, {}, registry_root)
     return {
         "student": {"int8": int8},
         "teacher": {"warm_start": warm},
@@ -474,17 +472,17 @@ def retrain_served_student(
     }
 
 
-def _prepare(cfg: Config, events: Iterable[Event], root: Path, log: Callable[[str], None]) -> Prepared:
+def _prepare(cfg: Config, events: Iterable[Event], root: Path) -> Prepared:
     torch.set_num_threads(cfg.train.threads)
     ds = dataset_from_config(cfg, events)
-    return Prepared(cfg, ds, ContentTables(ds.catalogue), _previous_teacher(cfg, root, log))
+    return Prepared(cfg, ds, ContentTables(ds.catalogue), _previous_teacher(cfg, root))
 
 
 def _publish(
-    p: Prepared, models: dict[str, Trained], test_figures: dict[str, Any], root: Path, log: Callable[[str], None]
+    p: Prepared, models: dict[str, Trained], test_figures: dict[str, Any], root: Path
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Register (and, gate permitting, promote) the student; keep the teacher for the next version's warm start."""
-    registered = _register(p.cfg, p.ds, p.tables, models["student"].model, test_figures, root, log)
+    registered = _register(p.cfg, p.ds, p.tables, models["student"].model, test_figures, root)
     save_checkpoint(root, models["teacher"].model, p.ds.catalogue)
     return registered
 
@@ -501,7 +499,7 @@ def _secondary_rank() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() > 0
 
 
-def _previous_teacher(cfg: Config, root: Path, log: Callable[[str], None]) -> PreviousTeacher | None:
+def _previous_teacher(cfg: Config, root: Path) -> PreviousTeacher | None:
     """The teacher kept beside the registry when ``train.warm_start`` and there is one that loads; a
     corrupt one is logged and costs the warm start, never the run."""
     if not cfg.train.warm_start:
@@ -509,7 +507,7 @@ def _previous_teacher(cfg: Config, root: Path, log: Callable[[str], None]) -> Pr
     try:
         return load_checkpoint(root)
     except CheckpointError as exc:
-        log(f"{exc}; training the teacher cold")
+        log.warning("%s; training the teacher cold", exc)
         return None
 
 
@@ -518,7 +516,6 @@ def _teacher_for_this_version(
     ds: Dataset,
     tables: ContentTables,
     previous: PreviousTeacher | None,
-    log: Callable[[str], None],
     seed: int | None = None,
 ) -> tuple[Trained, dict[str, Any]]:
     """Warm-started from ``previous`` when it fits this architecture; cold otherwise."""
@@ -526,7 +523,7 @@ def _teacher_for_this_version(
         try:
             model, counts = warm_teacher(ds, *previous)
         except (RuntimeError, KeyError, IndexError) as exc:
-            log(f"the previous teacher does not fit this architecture ({exc}); training the teacher cold")
+            log.warning("the previous teacher does not fit this architecture (%s); training the teacher cold", exc)
         else:
             return (
                 train_teacher(ds, tables, cfg, WARM_CURRICULUM, model=model, seed=seed),
@@ -569,7 +566,6 @@ def _register(
     student: nn.Module,
     test_figures: dict[str, Any],
     root: Path,
-    log: Callable[[str], None],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Stage the student (export + parity), register it with its validation and ``test_figures``,
     promote it if it passes the gate. Returns the registry's answer and the int8 decision."""
@@ -588,7 +584,7 @@ def _register(
     with tempfile.TemporaryDirectory(prefix="streamrec-stage-") as tmp:
         manifest = stage(student, "student", Path(tmp), ds.catalogue, tables, held_out, ds.window, ds.events, metrics)
         int8 = quantise_if_harmless(Path(tmp) / manifest.onnx_file, val_clicks, tables, held_out)
-        log(
+        log.info(
             f"int8 quantisation {'kept' if int8.kept else 'not kept'}: ndcg@10 {int8.ndcg_float:.4f} -> "
             f"{int8.ndcg_int8:.4f}, {int8.ms_float:.2f} -> {int8.ms_int8:.2f} ms per 1,000 rows"
         )
@@ -601,7 +597,8 @@ def _register(
             write_manifest(Path(tmp), manifest)
         manifest = registry.register(Path(tmp))
     result = registry.promote(manifest.version, QualityGate(cfg.registry.gate_metric, cfg.registry.gate_tolerance))
-    log(f"registry: version {manifest.version} {'promoted' if result.promoted else 'kept out'} ({result.reason})")
+    outcome = "promoted" if result.promoted else "kept out"
+    log.info("registry: version %d %s (%s)", manifest.version, outcome, result.reason)
     return (
         {"root": str(registry.root), "version": manifest.version, "promoted": result.promoted, "reason": result.reason},
         int8.as_dict(),

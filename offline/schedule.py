@@ -8,10 +8,13 @@ training, and the stop event.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,7 +49,6 @@ def run_periodic(
     stop: threading.Event,
     poll_s: float,
     clock: Callable[[], float] = time.monotonic,
-    log: Callable[[str], None] = print,
 ) -> int:
     """Until ``stop`` is set: check the trigger every ``poll_s`` and train when it fires. A failed
     training is logged and retried at the next trigger; the current model stays. Returns the
@@ -58,12 +60,12 @@ def run_periodic(
         logged = count_logged()
         why = trigger.reason(clock(), logged, drift)
         if why:
-            log(f"retraining: {why}")
+            log.info("retraining: %s", why)
             try:
                 train(why)
                 done += 1
             except Exception as exc:
-                log(f"training failed, current model kept: {exc}")
+                log.warning("training failed, current model kept: %s", exc)
             trigger.trained(clock(), logged)
             drift = 0
         stop.wait(poll_s)

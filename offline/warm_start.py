@@ -10,11 +10,15 @@ previous version never saw gets a vector built from its content, not random nois
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 from torch import nn
 
 from offline.samples import Catalogue
+
+log = logging.getLogger(__name__)
 
 
 def _rows_by_key(old_keys: list[str], new_keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +113,7 @@ def _fill_unseen(
         counts[f"{kind}_from_content"] += 1
 
 
-def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0.7) -> dict:
+def warm_start_experiment(cfg, events: list, earlier_share: float = 0.7) -> dict:
     """Version 1 on the earliest ``earlier_share`` of the log; version 2 on the latest window of the
     same length (a sliding window: what a periodic retrain of a long log trains on), cold and
     warm-started from version 1. Reports the epochs each needs to reach the cold model's best
@@ -160,7 +164,7 @@ def warm_start_experiment(cfg, events: list, log=print, earlier_share: float = 0
     }
     report.update(window_events=window, later_window_starts_at_event=len(events) - window)
     for name, c in colds.items():
-        log(
+        log.info(
             f"warm start: {name} reaches {c.fit.best_loss:.4f} at epoch {c.fit.best_epoch + 1}; "
             f"warm reaches it at epoch {report['warm'][f'epochs_to_{name}_best']}"
         )

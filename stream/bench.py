@@ -8,11 +8,11 @@ prequential scoring included, checkpoints included); ``raw_per_s`` only consumes
 
 from __future__ import annotations
 
+import logging
 import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -26,6 +26,8 @@ from stream.metrics import WorkerMetrics
 from stream.produce import produce_events
 from stream.sources.synthetic import SyntheticConfig, synthetic_events
 from stream.worker import StreamWorker
+
+log = logging.getLogger(__name__)
 
 
 def _rate(marks: list[tuple[int, float]], total: int, warmup: float) -> float:
@@ -80,17 +82,16 @@ def bench_stream(
     runs: int = 5,
     warmup: float = 0.2,
     synthetic: SyntheticConfig | None = None,
-    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     synthetic = synthetic or SyntheticConfig(n_sessions=events // 10)
     producer = make_producer(cfg.kafka)
-    log(f"producing {events} synthetic events ...")
+    log.info("producing %d synthetic events ...", events)
     total = produce_events(producer, cfg.kafka.events_topic, synthetic_events(synthetic), limit=events)
     worker_runs, raw_runs = [], []
     for run in range(runs):
         raw_runs.append(raw_rate(cfg, total, warmup))
         worker_runs.append(worker_rate(cfg, total, warmup, run))
-        log(f"run {run + 1}/{runs}: worker {worker_runs[-1]:,.0f} events/s, raw {raw_runs[-1]:,.0f} events/s")
+        log.info("run %d/%d: worker %.0f events/s, raw %.0f events/s", run + 1, runs, worker_runs[-1], raw_runs[-1])
     events_per_s = statistics.median(worker_runs)
     raw_per_s = statistics.median(raw_runs)
     return {

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 
 from stream.events import EVENT_TYPES, REJECT_REASONS
 from stream.processor import LEARNERS
 
 # Batches take from ~1 ms (a few events) to seconds (a full batch with full-catalogue scoring).
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def process_registry() -> CollectorRegistry:
+    """A registry for a process to expose, with prometheus-client's process (CPU, memory, open
+    files), GC and platform collectors: they register themselves on the default REGISTRY only, and
+    every process here serves a registry of its own so that tests can read theirs."""
+    registry = CollectorRegistry()
+    for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
+        registry.register(collector)
+    return registry
 
 
 class WorkerMetrics:

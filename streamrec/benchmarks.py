@@ -8,11 +8,12 @@ measure time, and a trained model of the same shape costs the same.
 
 from __future__ import annotations
 
+import logging
 import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ from stream.sources.synthetic import (
     synthetic_events,
 )
 
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
+
 CATALOGUE_USER = "catalogue-feed"
 
 
@@ -62,7 +64,7 @@ def catalogue_feed(world: SyntheticWorld) -> Iterator[Event]:
         )
 
 
-def _stage_student(events: list[Event], directory: Path, log: Log):
+def _stage_student(events: list[Event], directory: Path):
     """An untrained student (and teacher) over ``events``' catalogue, the student exported and checked."""
     import torch
 
@@ -79,7 +81,7 @@ def _stage_student(events: list[Event], directory: Path, log: Log):
     student, teacher = Student(*model_sizes(ds)).eval(), Teacher(*model_sizes(ds)).eval()
     held_out = tables.arrays(ds.test.user[:512], ds.test.item[:512], ds.test.recent[:512])
     stage(student, "student", directory, ds.catalogue, tables, held_out, ds.window, ds.events, {"validation": {}})
-    log(
+    log.info(
         f"student ({sum(p.numel() for p in student.parameters()):,} params) and teacher "
         f"({sum(p.numel() for p in teacher.parameters()):,} params) over {len(ds.catalogue.items) - 1:,} items"
     )
@@ -113,7 +115,6 @@ def bench_serve(
     requests: int = 10_000,
     warmup: int = 1000,
     seed: int = 0,
-    log: Log = print,
 ) -> dict[str, Any]:
     """Top-10 latency of candidates + ONNX student + blend, and of the same with the eager teacher."""
     import torch
@@ -124,7 +125,7 @@ def bench_serve(
     world = SyntheticWorld(world_cfg)
     started = time.perf_counter()
     events = list(catalogue_feed(world)) + list(synthetic_events(world_cfg, world))
-    log(
+    log.info(
         f"{len(events):,} events ({items:,} catalogue impressions + {sessions:,} sessions) in "
         f"{time.perf_counter() - started:.0f} s"
     )
@@ -133,9 +134,9 @@ def bench_serve(
     )  # state only: the learners' full-catalogue tests are not benched
     for event in events:
         proc.process(event)
-    log(f"state: {proc.state.n_items:,} items, {len(proc.state.users):,} users")
+    log.info("state: %d items, %d users", proc.state.n_items, len(proc.state.users))
     with tempfile.TemporaryDirectory(prefix="streamrec-bench-") as tmp:
-        teacher = _stage_student(events, Path(tmp), log)
+        teacher = _stage_student(events, Path(tmp))
         student = OnnxModel.load(Path(tmp), cfg.serving.threads)
     users = [u for u in proc.state.users.keys if u != CATALOGUE_USER]
     rng = np.random.default_rng(seed)
@@ -159,7 +160,7 @@ def bench_serve(
         if rec.model_version is None or rec.fallback is not None:  # the model must really have ranked
             raise RuntimeError(f"{name} did not rank the candidates: {rec}")
         results[name] = {**_quantiles_ms(times), "candidates_median": int(statistics.median(candidates))}
-        log(f"{name}: p50 {results[name]['p50_ms']:.3f} ms, p99 {results[name]['p99_ms']:.3f} ms")
+        log.info("%s: p50 %.3f ms, p99 %.3f ms", name, results[name]["p50_ms"], results[name]["p99_ms"])
     s, t = results["onnx_student"], results["torch_teacher_eager"]
     results["teacher_over_student_p50"] = round(t["p50_ms"] / s["p50_ms"], 2)
     results["teacher_over_student_p99"] = round(t["p99_ms"] / s["p99_ms"], 2)
@@ -167,9 +168,7 @@ def bench_serve(
     return results
 
 
-def bench_freshness(
-    cfg: Config, rate: float = 1000.0, seconds: float = 30.0, warmup: float = 0.2, log: Log = print
-) -> dict[str, Any]:
+def bench_freshness(cfg: Config, rate: float = 1000.0, seconds: float = 30.0, warmup: float = 0.2) -> dict[str, Any]:
     """Events at ``rate``/s through the embedded broker, the serving worker and back (one process)."""
     from offline.registry import Registry
     from streamrec.stack import ServingStack
@@ -179,7 +178,7 @@ def bench_freshness(
     events = list(synthetic_events(world))[:total]
     with tempfile.TemporaryDirectory(prefix="streamrec-freshness-") as tmp:
         registry = Registry(Path(tmp) / "models")
-        _stage_student(events, Path(tmp) / "staged", log)
+        _stage_student(events, Path(tmp) / "staged")
         registry.register(Path(tmp) / "staged")
         registry.promote(1, None)
         cfg = msgspec.structs.replace(
@@ -194,7 +193,7 @@ def bench_freshness(
         try:
             if not stack.wait_until_assigned(stop):
                 raise RuntimeError("the serving worker joined no group within 60 s; is the broker up?")
-            log(f"worker owns partitions {sorted(stack.worker.owned)}; model version {stack.scorer.version}")
+            log.info("worker owns partitions %s; model version %s", sorted(stack.worker.owned), stack.scorer.version)
             probe = FreshnessProbe(cfg.kafka)
             probe.start()
             time.sleep(1.0)

@@ -6,73 +6,51 @@
                                trainer subprocess (torch) ── registry ─┘
     HTTP client thread ──► the API (GET /v1/recommendations/...)
 
-The producer stamps each event with the time it sends it, as a live producer would, so freshness
-is measured as NOTES.md defines it. The trainer runs in its own process: the serving process never
-imports torch, and training does not share its interpreter lock.
+The producer stamps each event with the time it sends it, as a live producer would, so freshness is
+measured from the event's own timestamp to the recommendation read back from its topic. The trainer
+runs in its own process (the serving process never imports torch), starts once the first
+``first_model_after`` events are logged, so that its first model serves while events still flow, and
+runs niced on one torch thread, so that it does not take the worker's core. A part that fails ends
+the demo: the other parts are stopped and the process exits with one line (:class:`DemoFailed`).
 """
 
 from __future__ import annotations
 
-import json
-import random
-import subprocess
-import sys
+import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
-import numpy as np
+from prometheus_client import CollectorRegistry
 
 from serving.freshness import FreshnessProbe
 from stream.config import Config
-from stream.events import EVENT_TYPES, Event
-from stream.kafka.clients import make_producer
-from stream.processor import LEARNERS
-from stream.produce import produce_events
+from stream.events import Event
+from stream.training_log import count_logged, log_root
+from streamrec.demo_parts import DemoFailed, EventFeed, HttpClient, Part, Trainer, trainer_metrics_port
+from streamrec.demo_summary import ModelEffect, Progress, summarise
 from streamrec.run_record import RunRecorder, write_record
 from streamrec.stack import ServingStack
 
-Log = Callable[[str], None]
+__all__ = ["DemoFailed", "DemoOptions", "run_demo", "trainer_metrics_port"]
+
+log = logging.getLogger(__name__)
 
 
-def _ms(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 2) if values else None
+@dataclass(frozen=True)
+class DemoOptions:
+    """What a demo run does besides its configuration."""
 
-
-class HttpClient(threading.Thread):
-    """Asks the API for recommendations of users seen so far, ``rate`` requests per second."""
-
-    def __init__(self, base_url: str, users: list[str], rate: float) -> None:
-        super().__init__(name="http-client", daemon=True)
-        self.base_url, self.users, self.rate = base_url, users, rate
-        self._halt = threading.Event()
-        self.latencies_ms: list[float] = []
-        self.failures: list[str] = []
-
-    def halt(self) -> None:
-        """Stop asking, and wait for the request in flight: the demo stops its client before the
-        worker gives up its partitions, which would answer that request 503."""
-        self._halt.set()
-        self.join(10)
-
-    def run(self) -> None:
-        rng = random.Random(0)
-        while not self._halt.wait(1.0 / self.rate):
-            if not self.users:
-                continue
-            user = self.users[rng.randrange(len(self.users))]
-            started = time.perf_counter()
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/v1/recommendations/{user}?k=10", timeout=5) as r:
-                    json.loads(r.read())  # a whole, well-formed answer
-                self.latencies_ms.append((time.perf_counter() - started) * 1000.0)
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                self.failures.append(f"{user}: {exc}")
+    rate: float | None = 3000.0  # events produced per second (None: as fast as possible)
+    first_model_after: int = 20_000  # logged events before the trainer starts (its first run trains on them)
+    train_every: int = 100_000  # then retrain after this many newly logged events
+    wait_for_model_s: float = 300.0  # once the stream is drained, wait this long for a first model
+    http_rate: float = 20.0  # API requests per second
+    progress_every_s: float = 5.0  # one progress line this often
+    run_record: Path | None = None  # write the run's record here for ``streamrec report``
 
 
 class TeeListener:
@@ -81,216 +59,150 @@ class TeeListener:
     def __init__(self, *listeners: Any) -> None:
         self.listeners = [x for x in listeners if x is not None]
 
-    def batch_applied(self, applied: list) -> None:
+    def batch_applied(self, applied: list[Any]) -> None:
         for listener in self.listeners:
             listener.batch_applied(applied)
 
 
-def trainer_metrics_port(cfg: Config) -> int:
-    """The trainer subprocess serves its metrics on the port after the demo's (0: metrics off)."""
-    return cfg.metrics.port + 1 if cfg.metrics.port else 0
+class Demo:
+    """The demo's parts, started, watched once a second and stopped together."""
 
+    def __init__(self, cfg: Config, events: Iterable[Event], registry_root: Path, options: DemoOptions) -> None:
+        Path(cfg.worker.data_dir).mkdir(parents=True, exist_ok=True)
+        self.cfg, self.options, self.registry_root = cfg, options, registry_root
+        self.stack = ServingStack.build(cfg, registry_root)
+        self.recorder = None
+        if options.run_record is not None:  # samples the learners after each of the worker's batches
+            self.recorder = RunRecorder(self.stack.worker.owned, every=cfg.worker.prequential_every)
+            self.stack.worker.listener = TeeListener(self.stack.worker.listener, self.recorder)
+        self.halt = threading.Event()  # the parts' own stop; the caller's stop ends the watch
+        self.feed = EventFeed(cfg, events, options.rate, applied=lambda: self.progress.applied_offsets())
+        self.worker = Part("worker", lambda: self.stack.worker.run(self.halt), self.halt)
+        self.trainer = Trainer(cfg, registry_root, options.train_every)
+        self.probe = FreshnessProbe(cfg.kafka)
+        self.client = None
+        if self.stack.api is not None:
+            url = f"http://{cfg.serving.host}:{cfg.serving.port}"
+            self.client = HttpClient(url, self.feed.users, options.http_rate)
+        self.effect = ModelEffect(self.stack)
+        self.progress = Progress(self.stack, self.feed, self.effect, self.client)
+        self.started = time.perf_counter()
+        self.probing = self.stack_started = False
 
-def _trainer(cfg: Config, registry_root: Path, every_events: int, log_file: Path) -> subprocess.Popen:
-    argv = [
-        sys.executable,
-        "-m",
-        "streamrec.cli",
-        "train",
-        "--from-log",
-        "--registry-root",
-        str(registry_root),
-        "--set",
-        f"kafka.bootstrap_servers={json.dumps(cfg.kafka.bootstrap_servers)}",
-        "--set",
-        f"worker.data_dir={json.dumps(cfg.worker.data_dir)}",
-        "--set",
-        f"kafka.events_topic={json.dumps(cfg.kafka.events_topic)}",
-        "--set",
-        f"kafka.model_updates_topic={json.dumps(cfg.kafka.model_updates_topic)}",
-        "--set",
-        f"train.every_events={every_events}",
-        "--set",
-        "train.every_s=0",
-        "--set",
-        f"metrics.host={json.dumps(cfg.metrics.host)}",
-        "--set",
-        f"metrics.port={trainer_metrics_port(cfg)}",
-        # Demo-sized training: fewer epochs and ranked clicks than a production run.
-        "--set",
-        "train.epochs=3",
-        "--set",
-        "train.test_clicks=1000",
-        "--set",
-        "train.validation_clicks=500",
-        "--json",
-    ]
-    return subprocess.Popen(argv, stdout=log_file.open("ab"), stderr=subprocess.STDOUT)
+    def start(self, stop: threading.Event) -> None:
+        self.stack.start()  # on failure it stops what it started, and raises
+        self.stack_started = True
+        self.worker.start()
+        log.info("waiting for the worker to join its group ...")
+        if not self.stack.wait_until_assigned(stop):
+            if stop.is_set():  # Ctrl-C while waiting: summarise what ran (nothing)
+                return
+            self._check()
+            raise DemoFailed("the worker was given no partitions within 60 s; is the broker up?")
+        self.probe.start()
+        self.probing = True
+        if self.client is not None:
+            self.client.start()
+        self.feed.start()
+        self.started = time.perf_counter()
+
+    def watch(self, stop: threading.Event) -> None:
+        """Until the stream is drained and a model served (or ``stop``): one check a second."""
+        last_progress = time.monotonic()
+        drained_at: float | None = None
+        while not stop.wait(1.0):
+            self._check()
+            self._start_trainer_when_due()
+            version = self.effect.observe(self.feed.sent)
+            if version is not None:
+                log.info("model version %d is serving (%s)", version, self.progress.counts())
+                if self.recorder is not None:
+                    self.recorder.model_served(version)
+            if time.monotonic() - last_progress >= self.options.progress_every_s:
+                log.info("%s", self.progress.line(time.perf_counter() - self.started))
+                last_progress = time.monotonic()
+            if self.feed.done.is_set() and self.progress.applied_offsets() >= self.feed.produced:
+                drained_at = drained_at or time.monotonic()
+                if self.effect.versions or self.feed.produced == 0:
+                    return
+                if time.monotonic() - drained_at > self.options.wait_for_model_s:
+                    raise DemoFailed(
+                        f"no model served within {self.options.wait_for_model_s:.0f} s of the stream's end; "
+                        f"see {self.trainer.log_file} or raise --wait-for-model"
+                    )
+
+    def _check(self) -> None:
+        """Raise DemoFailed, naming the part, if the producer, worker, trainer or HTTP client failed."""
+        for problem in (
+            self.feed.failure(),
+            self.worker.failure(),
+            self.trainer.failure(),
+            self.client.failure() if self.client else None,
+        ):
+            if problem:
+                raise DemoFailed(problem)
+
+    def _start_trainer_when_due(self) -> None:
+        if self.trainer.started:
+            return
+        wanted = self.options.first_model_after
+        if self.feed.done.is_set():  # a stream shorter than that: train on all of it
+            wanted = min(wanted, self.feed.produced)
+        logged = count_logged(log_root(self.cfg.worker.data_dir), self.cfg.kafka.events_topic)
+        if logged and logged >= wanted:
+            log.info("%d events logged: starting the trainer (log: %s)", logged, self.trainer.log_file)
+            self.trainer.start()
+
+    def stop(self) -> None:
+        """Every part, in the order that loses nothing: the HTTP client before the worker gives up
+        its partitions (which would answer its request 503), the trainer last."""
+        if self.client is not None:
+            self.client.halt()
+        self.effect.keep_weights()  # the blend's weights, read while the worker still owns its partitions
+        self.halt.set()
+        self.feed.halt()
+        if self.worker.ident is not None:
+            self.worker.join(60)
+        if self.probing:
+            self.probe.stop()
+        if self.stack_started:
+            self.stack.stop()
+        self.trainer.stop()
+
+    def summary(self) -> dict[str, Any]:
+        took = time.perf_counter() - self.started
+        summary = summarise(self.stack, self.feed, self.effect, self.probe, self.client, took)
+        if self.recorder is not None and self.options.run_record is not None:
+            latencies = {"scoring": [s * 1000.0 for s in self.stack.scorer.recent_seconds]}
+            latencies["freshness"] = self.probe.samples_ms
+            if self.client is not None:
+                latencies["http"] = self.client.latencies_ms
+            record = self.recorder.finish(summary, latencies, self.registry_root)
+            try:
+                summary["run_record"] = str(write_record(record, self.options.run_record))
+            except OSError as exc:  # the run's figures are still printed
+                summary["run_record_failed"] = (
+                    f"cannot write {self.options.run_record} ({exc.strerror}); pass a writable --run-record"
+                )
+        return summary
 
 
 def run_demo(
     cfg: Config,
     events: Iterable[Event],
     registry_root: Path,
-    rate: float | None,
     stop: threading.Event,
-    train_every: int = 100_000,
-    wait_for_model_s: float = 300.0,
-    http_rate: float = 20.0,
-    log: Log = print,
-    start_metrics: Callable[[Any], None] | None = None,
-    run_record: Path | None = None,
+    options: DemoOptions = DemoOptions(),
+    start_metrics: Callable[[CollectorRegistry], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the pipeline until the stream is drained (and a first model served); returns the summary.
-    With ``run_record``, also write the run's record there for ``streamrec report``."""
-    stack = ServingStack.build(cfg, registry_root)
-    recorder = None
-    if run_record is not None:  # samples the learners after each of the worker's batches
-        recorder = RunRecorder(stack.worker.owned, every=cfg.worker.prequential_every)
-        stack.worker.listener = TeeListener(stack.worker.listener, recorder)
+    """Run the pipeline until the stream is drained and a first model served (or ``stop`` is set);
+    returns the summary. A failed part raises :class:`DemoFailed` once every part is stopped."""
+    demo = Demo(cfg, events, registry_root, options)
     if start_metrics is not None:
-        start_metrics(stack.registry)
-    stack.start()
-    worker_thread = threading.Thread(target=stack.worker.run, args=(stop,), name="worker")
-    worker_thread.start()
-    trainer = _trainer(cfg, registry_root, train_every, Path(cfg.worker.data_dir) / "trainer.log")
-    log("waiting for the worker to join its group ...")
-    stack.wait_until_assigned(stop)
-    probe = FreshnessProbe(cfg.kafka)
-    probe.start()
-    seen_users: list[str] = []
-    client = None
-    if stack.api is not None:
-        client = HttpClient(f"http://{cfg.serving.host}:{cfg.serving.port}", seen_users, http_rate)
-        client.start()
-    produced = [0]
-    producer_done = threading.Event()
-    failures: list[BaseException] = []
-
-    def stamped() -> Iterable[Event]:
-        for n, event in enumerate(events):
-            if n % 50 == 0:
-                seen_users.append(event.user_id)
-            yield msgspec.structs.replace(event, ts=int(time.time() * 1000))
-
-    def produce() -> None:
-        try:
-            produced[0] = produce_events(
-                make_producer(cfg.kafka),
-                cfg.kafka.events_topic,
-                stamped(),
-                rate=rate,
-                progress=lambda n: produced.__setitem__(0, n),
-            )
-        except BaseException as exc:
-            failures.append(exc)
-        finally:
-            producer_done.set()
-
-    threading.Thread(target=produce, name="producer", daemon=True).start()
-    started = time.perf_counter()
-    versions: list[int] = []
-    drained_at = None
-    value = stack.registry.get_sample_value
-
-    def applied() -> int:
-        return int(sum(value("streamrec_events_processed_total", {"type": t}) or 0 for t in EVENT_TYPES))
-
-    def prequential() -> dict[str, dict[str, float]]:
-        return {
-            name: {
-                "recall@10": round(value("streamrec_prequential_recall_ratio", {"learner": name}) or 0, 4),
-                "ndcg@10": round(value("streamrec_prequential_ndcg_ratio", {"learner": name}) or 0, 4),
-            }
-            for name in LEARNERS
-        }
-
+        start_metrics(demo.stack.registry)
     try:
-        while not stop.wait(1.0):
-            version = stack.scorer.version
-            if version is not None and (not versions or versions[-1] != version):
-                versions.append(version)
-                if recorder is not None:
-                    recorder.model_served(version)
-                print(file=sys.stderr)
-                log(f"model version {version} is serving")
-            done = sum(o.next_offset for o in list(stack.worker.owned.values()))
-            elapsed = time.perf_counter() - started
-            print(
-                f"\rproduced {produced[0]:,}  processed {done:,} ({done / elapsed:,.0f}/s)  "
-                f"published {int(value('streamrec_recommendations_published_total') or 0):,}  "
-                f"model {version or '-'}  http {len(client.latencies_ms) if client else 0:,}  "
-                f"item_knn recall@10 {prequential()['item_knn']['recall@10']:.3f}",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
-            if failures or (trainer.poll() is not None and not versions):
-                break  # the producer or the trainer failed: summarise what ran
-            if producer_done.is_set() and done >= produced[0]:
-                drained_at = drained_at or time.monotonic()
-                no_training_due = produced[0] < train_every  # the trainer will never fire
-                if versions or no_training_due or time.monotonic() - drained_at > wait_for_model_s:
-                    break
+        demo.start(stop)
+        demo.watch(stop)
     finally:
-        print(file=sys.stderr)
-        if client is not None:
-            client.halt()
-        stop.set()
-        worker_thread.join(60)
-        probe.stop()
-        stack.stop()
-        trainer.terminate()
-        try:
-            trainer.wait(30)
-        except subprocess.TimeoutExpired:
-            trainer.kill()
-    took = time.perf_counter() - started
-    scoring_ms = [s * 1000.0 for s in stack.scorer.recent_seconds]
-    events_applied = applied()
-    summary = {
-        "events_produced": produced[0],
-        "events_applied": events_applied,
-        "seconds": round(took, 1),
-        "events_per_s": round(events_applied / took),
-        "dead_lettered": int(
-            sum(
-                s.value
-                for m in stack.worker.metrics.dead_lettered.collect()
-                for s in m.samples
-                if s.name.endswith("_total")
-            )
-        ),
-        "prequential": prequential(),
-        "model_versions_served": versions,
-        "recommendations_published": int(value("streamrec_recommendations_published_total") or 0),
-        "blend_updates": int(value("streamrec_blend_updates_total") or 0),  # clicks the serving blend learned from
-        "scoring_ms": {"p50": _ms(scoring_ms, 50), "p99": _ms(scoring_ms, 99), "n": len(scoring_ms)},
-        "freshness_ms": {
-            "p50": _ms(probe.samples_ms, 50),
-            "p99": _ms(probe.samples_ms, 99),
-            "n": len(probe.samples_ms),
-        },
-    }
-    if client is not None:
-        summary["http_ms"] = {
-            "p50": _ms(client.latencies_ms, 50),
-            "p99": _ms(client.latencies_ms, 99),
-            "n": len(client.latencies_ms),
-            "failed": len(client.failures),
-            "first_failures": client.failures[:3],
-        }
-    if failures:
-        summary["producer_failed"] = str(failures[0])
-    if trainer.returncode not in (0, -15, None) and not versions:
-        tail = (Path(cfg.worker.data_dir) / "trainer.log").read_text(errors="replace").splitlines()[-5:]
-        summary["trainer_failed"] = f"exit code {trainer.returncode}: " + " | ".join(tail)
-    if recorder is not None:
-        latencies = {"scoring": scoring_ms, "freshness": probe.samples_ms}
-        if client is not None:
-            latencies["http"] = client.latencies_ms
-        try:
-            summary["run_record"] = str(write_record(recorder.finish(summary, latencies, registry_root), run_record))
-        except OSError as exc:  # the run's figures are still printed
-            summary["run_record_failed"] = f"cannot write {run_record} ({exc.strerror}); pass a writable --run-record"
-    return summary
+        demo.stop()
+    return demo.summary()

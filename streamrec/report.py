@@ -15,6 +15,7 @@ import base64
 import html
 import io
 import json
+import logging
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -24,6 +25,7 @@ from typing import Any
 import msgspec
 
 from streamrec.run_record import (
+    Change,
     Histogram,
     LearnerCurve,
     Prequential,
@@ -31,7 +33,7 @@ from streamrec.run_record import (
     RunRecord,
 )
 
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 ABLATIONS_HINT = "write it with `streamrec train --once --ablations --json > ablations.json`"
 LATENCY_TITLES = {
@@ -213,16 +215,9 @@ def _time(stamp: str) -> datetime | None:
         return None
 
 
-def models_figure(record: RunRecord):
-    import matplotlib.dates as mdates
-
-    m = record.models
-    fig = _figure(10.0, 3.6)
-    ax = fig.subplots()
-    start, end = _time(record.started_at), _time(record.finished_at)
-    if start and end:
-        ax.axvspan(start, end, color="#dddddd", alpha=0.5, label="this run")
-    changes = [(t, c) for c in m.history if (t := _time(c.at)) is not None]
+def _plot_history(ax: Any, history: list[Change], end: Any) -> None:
+    """The current version as a step line over time, with a marker per promotion and rollback."""
+    changes = [(t, c) for c in history if (t := _time(c.at)) is not None]
     if changes:
         times = [t for t, _ in changes] + ([end] if end and end > changes[-1][0] else [])
         versions = [c.version for _, c in changes] + ([changes[-1][1].version] if len(times) > len(changes) else [])
@@ -239,6 +234,18 @@ def models_figure(record: RunRecord):
                     zorder=3,
                     label=f"{action} ({len(pts)})",
                 )
+
+
+def models_figure(record: RunRecord):
+    import matplotlib.dates as mdates
+
+    m = record.models
+    fig = _figure(10.0, 3.6)
+    ax = fig.subplots()
+    start, end = _time(record.started_at), _time(record.finished_at)
+    if start and end:
+        ax.axvspan(start, end, color="#dddddd", alpha=0.5, label="this run")
+    _plot_history(ax, m.history, end)
     registered = [(t, v.version) for v in m.versions if (t := _time(v.created_at)) is not None]
     if registered:
         ax.scatter(
@@ -351,7 +358,7 @@ class _Page:
     def plot(self, plot_id: str, alt: str, draw: Callable[[], Any]) -> None:
         self.parts.append((plot_id, alt, draw))
 
-    def render(self, log: Log) -> tuple[list[str], list[str]]:
+    def render(self) -> tuple[list[str], list[str]]:
         plots = [p for p in self.parts if isinstance(p, tuple)]
         out, ids = [], []
         for part in self.parts:
@@ -360,7 +367,7 @@ class _Page:
                 continue
             plot_id, alt, draw = part
             ids.append(plot_id)
-            log(f"report: plot {len(ids)}/{len(plots)}: {plot_id}")
+            log.info("report: plot %d/%d: %s", len(ids), len(plots), plot_id)
             data = _png(draw())
             out.append(
                 f'<figure><img class="plot" data-plot="{html.escape(plot_id)}" alt="{html.escape(alt)}" '
@@ -386,7 +393,6 @@ p.missing { color: #8a5a00; background: #fff7e0; padding: 0.5em 0.8em; border-le
 def render_report(
     record: RunRecord,
     ablations: Ablations | None = None,
-    log: Log = lambda _: None,
     title: str = "streamrec run report",
 ) -> tuple[str, list[str]]:
     """The HTML page and the ids of its plots, in page order."""
@@ -403,17 +409,20 @@ def render_report(
         ("recommendations published", s.get("recommendations_published")),
         ("model versions served", ", ".join(map(str, s.get("model_versions_served") or [])) or "none"),
     ]
+    model = s.get("model") or {}
+    facts += [
+        ("first model served after (s)", model.get("first_served_after_s")),
+        ("share of recommendations the model scored", model.get("share_of_recommendations_scored")),
+        ("the model's blend weight, learned (mean)", (model.get("blend_weight_learned") or {}).get("mean")),
+    ]
     page.add(_table(["figure", "value"], [[k, v] for k, v in facts if v is not None]))
-    for problem in ("producer_failed", "trainer_failed"):
-        if s.get(problem):
-            page.add(_p(f"{problem.replace('_', ' ')}: {s[problem]}", "missing"))
 
     _prequential_section(page, record)
     _latency_section(page, record)
     _models_section(page, record)
     _ablations_section(page, ablations)
 
-    body, ids = page.render(log)
+    body, ids = page.render()
     doc = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
@@ -590,7 +599,6 @@ def write_report(
     record_path: str | Path,
     out: str | Path | None = None,
     ablations_path: str | Path | None = None,
-    log: Log = lambda _: None,
 ) -> tuple[Path, list[str]]:
     """Render the record at ``record_path`` (and the ablations file) to ``out`` (default: beside it)."""
     from streamrec.run_record import load_record
@@ -606,7 +614,7 @@ def write_report(
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise unwritable(exc) from None
-    doc, ids = render_report(record, ablations, log=log)
+    doc, ids = render_report(record, ablations)
     try:
         out.write_text(doc, encoding="utf-8")
     except OSError as exc:

@@ -18,6 +18,7 @@ same clicks, with a bootstrap interval that resamples users (``stream.evaluation
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,7 +32,9 @@ from stream.events import Event
 from stream.learners.blend import OnlineBlend
 from stream.processor import LEARNERS, PartitionProcessor
 from streamrec.quality.clicks import RankLog
-from streamrec.quality.replay import Log, NextClicks, ServingPath, replay
+from streamrec.quality.replay import NextClicks, ServingPath, replay
+
+log = logging.getLogger(__name__)
 
 BLEND_GRID = [
     BlendWeights(student=1.0, item_knn=knn, isgd_mf=mf, popularity=pop)
@@ -48,13 +51,12 @@ def replay_with_serving(
     k: int = 10,
     select_clicks: int = 50_000,
     registry_root: Path | None = None,
-    log: Log = print,
     progress: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     cfg = ServingPath.replay_config(cfg)
     grid = [OnlineBlend(msgspec.structs.asdict(w), learning_rate=0.0) for w in BLEND_GRID]
     with tempfile.TemporaryDirectory(prefix="streamrec-replay-") as tmp:
-        serving = ServingPath(cfg, retrain_every, registry_root or Path(tmp) / "models", log, grid)
+        serving = ServingPath(cfg, retrain_every, registry_root or Path(tmp) / "models", grid=grid)
         clicks = NextClicks({}, serving)
 
         def report(n: int, proc: PartitionProcessor) -> None:

@@ -29,7 +29,9 @@ they would grow with it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -38,7 +40,8 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +58,7 @@ from stream.produce import produce_events
 from stream.snapshot import SnapshotStore
 from stream.sources.synthetic import SyntheticConfig, synthetic_events
 
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 GROWTH_LIMIT_PCT = 10.0  # the issue's bound on resident-memory growth after warm-up
 MIN_WARMUP_MINUTES = 2.0
@@ -185,27 +188,10 @@ class WorkerChild:
 # -- state bounds from the final snapshots ------------------------------------------------------
 
 
-def check_bounds(cfg: Config, data_dir: Path, synthetic: SyntheticConfig) -> dict[str, Any]:
-    """Per-row sizes of every partition's newest snapshot against the configured bounds."""
-    store = SnapshotStore(data_dir / "snapshots")
-    topic, st = cfg.kafka.events_topic, cfg.state
-    snaps = {p: s for p in range(cfg.kafka.partitions) if (s := store.latest(topic, p)) is not None}
-    longest = {"recent": 0, "seen": 0, "dedup": 0, "covis": 0}
-    users, items, covis_over_target, snapshot_offsets, snapshot_applied, duplicates = set(), 0, 0, 0, 0, 0
-    for snap in snaps.values():
-        state = snap.state
-        fs = state["state"]
-        snapshot_offsets += snap.offset
-        snapshot_applied += state["counts"]["applied"]
-        duplicates += state["counts"]["duplicate"]
-        longest["recent"] = max([longest["recent"], *(len(r) for _, r in fs["recent"])])
-        longest["seen"] = max([longest["seen"], *(len(s) for _, s in fs["seen"])])
-        longest["dedup"] = max(longest["dedup"], len(state["dedup"]["ids"]))
-        rows = [len(keys) for _, keys, _ in fs["covis"]["rows"]]
-        longest["covis"] = max([longest["covis"], *rows])
-        covis_over_target += sum(1 for n in rows if n > st.covis_neighbours)
-        users.update(fs["users"])
-        items += len(fs["items"])
+def _bounds(
+    st: Any, longest: dict[str, int], covis_over_target: int, synthetic: SyntheticConfig
+) -> list[dict[str, Any]]:
+    """Each per-row bound of the state (``st``: cfg.state) with the longest row seen."""
     bounds = [
         {
             "what": "recent items per user",
@@ -239,6 +225,31 @@ def check_bounds(cfg: Config, data_dir: Path, synthetic: SyntheticConfig) -> dic
             f"{covis_over_target:,} rows sat between the two at the end",
         },
     ]
+    return bounds
+
+
+def check_bounds(cfg: Config, data_dir: Path, synthetic: SyntheticConfig) -> dict[str, Any]:
+    """Per-row sizes of every partition's newest snapshot against the configured bounds."""
+    store = SnapshotStore(data_dir / "snapshots")
+    topic, st = cfg.kafka.events_topic, cfg.state
+    snaps = {p: s for p in range(cfg.kafka.partitions) if (s := store.latest(topic, p)) is not None}
+    longest = {"recent": 0, "seen": 0, "dedup": 0, "covis": 0}
+    users, items, covis_over_target, snapshot_offsets, snapshot_applied, duplicates = set(), 0, 0, 0, 0, 0
+    for snap in snaps.values():
+        state = snap.state
+        fs = state["state"]
+        snapshot_offsets += snap.offset
+        snapshot_applied += state["counts"]["applied"]
+        duplicates += state["counts"]["duplicate"]
+        longest["recent"] = max([longest["recent"], *(len(r) for _, r in fs["recent"])])
+        longest["seen"] = max([longest["seen"], *(len(s) for _, s in fs["seen"])])
+        longest["dedup"] = max(longest["dedup"], len(state["dedup"]["ids"]))
+        rows = [len(keys) for _, keys, _ in fs["covis"]["rows"]]
+        longest["covis"] = max([longest["covis"], *rows])
+        covis_over_target += sum(1 for n in rows if n > st.covis_neighbours)
+        users.update(fs["users"])
+        items += len(fs["items"])
+    bounds = _bounds(st, longest, covis_over_target, synthetic)
     for b in bounds:
         b["held"] = b["max_seen"] <= b["bound"]
         b["reached"] = b["max_seen"] >= b["bound"]
@@ -321,29 +332,36 @@ def plan_warmup(
     return warmup_minutes, fill
 
 
+@dataclass(frozen=True)
+class SoakPlan:
+    """What a soak run does. ``warmup_minutes`` None: until the state can have filled (:func:`plan_warmup`)."""
+
+    minutes: float = 10.0
+    rate: float = 1000.0  # events produced per second
+    warmup_minutes: float | None = None
+    sample_every_s: float = 5.0
+    drain_timeout_s: float = 180.0  # after the run, how long the worker may take to apply what was produced
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
 def run_soak(
     cfg: Config,
-    minutes: float = 10.0,
-    rate: float = 1000.0,
-    warmup_minutes: float | None = None,
-    sample_every_s: float = 5.0,
+    plan: SoakPlan,
     worker_args: Sequence[str] = (),
     stop: threading.Event | None = None,
-    synthetic: SyntheticConfig | None = None,
-    drain_timeout_s: float = 180.0,
     fill: dict[str, Any] | None = None,
-    log: Log = print,
 ) -> dict[str, Any]:
-    """Produce at ``rate`` for ``minutes`` into a fresh topic, one worker child consuming; returns the figures.
+    """Produce at ``plan.rate`` for ``plan.minutes`` into a fresh topic, one worker child consuming;
+    returns the figures.
 
     ``cfg.kafka.bootstrap_servers`` must name a running cluster (the CLI starts the embedded broker).
     ``worker_args`` (e.g. ``--config``/``--set``) are passed to the worker, so it runs the config
-    whose bounds are checked. ``warmup_minutes`` and ``fill``: see :func:`plan_warmup` (called here
-    unless ``fill`` is given, i.e. the caller planned already).
+    whose bounds are checked. ``fill``: see :func:`plan_warmup` (called here unless ``fill`` is given,
+    i.e. the caller planned already). RuntimeError when the worker or the producer fails.
     """
-    synthetic = synthetic or SyntheticConfig()
     if fill is None:
-        warmup_minutes, fill = plan_warmup(cfg, minutes, rate, warmup_minutes, synthetic)
+        warmup, fill = plan_warmup(cfg, plan.minutes, plan.rate, plan.warmup_minutes, plan.synthetic)
+        plan = dataclasses.replace(plan, warmup_minutes=warmup)
     stop = stop or threading.Event()
     name = f"streamrec-soak-{uuid.uuid4().hex[:8]}"
     kafka = msgspec.structs.replace(cfg.kafka, events_topic=name, group_id=f"{name}-g")
@@ -355,19 +373,7 @@ def run_soak(
         ensure_topics(cfg.kafka)
         worker = WorkerChild(cfg, data_dir, worker_args)
         try:
-            figures = _soak(
-                cfg,
-                worker,
-                data_dir,
-                minutes,
-                rate,
-                warmup_minutes,
-                sample_every_s,
-                stop,
-                synthetic,
-                drain_timeout_s,
-                log,
-            )
+            figures = Soak(cfg, plan, worker, data_dir).run(stop)
             if not figures["within_bound"] and "warmup_note" in fill:
                 figures["reason"] += f" ({fill['warmup_note']})"
             return {**figures, "fill": fill}
@@ -375,191 +381,243 @@ def run_soak(
             worker.stop()
 
 
-def _soak(
-    cfg: Config,
-    worker: WorkerChild,
-    data_dir: Path,
-    minutes: float,
-    rate: float,
-    warmup_minutes: float,
-    sample_every_s: float,
-    stop: threading.Event,
-    synthetic: SyntheticConfig,
-    drain_timeout_s: float,
-    log: Log,
-) -> dict[str, Any]:
-    deadline = time.monotonic() + 90
-    while (m := worker.metrics()) is None or total(m, "streamrec_assigned_partitions") < cfg.kafka.partitions:
-        if not worker.alive():
-            raise RuntimeError(f"the worker exited with code {worker.proc.returncode}: {worker.log_tail()}")
-        if time.monotonic() > deadline or stop.is_set():
-            raise RuntimeError(
-                f"the worker did not own all {cfg.kafka.partitions} partitions within 90 s: {worker.log_tail()}"
-            )
-        time.sleep(0.2)
-    log(
-        f"worker pid {worker.proc.pid} owns {cfg.kafka.partitions} partitions of {cfg.kafka.events_topic}; "
-        f"producing {rate:,.0f} events/s for {minutes:g} min (warm-up {warmup_minutes:g} min), "
-        f"sampling every {sample_every_s:g} s"
-    )
+class SoakProducer(threading.Thread):
+    """The endless synthetic stream at a steady rate, counted as it is handed to the producer."""
 
-    produced = [0]
-    producer_stop = threading.Event()
-    producer_sent: list[int] = []
-    producer_failed: list[BaseException] = []
+    def __init__(self, cfg: Config, plan: SoakPlan) -> None:
+        super().__init__(name="soak-producer", daemon=True)
+        self.cfg, self.plan = cfg, plan
+        self.produced = 0
+        self.sent: int | None = None  # delivered, once stopped
+        self.error: BaseException | None = None
+        self._stop_producing = threading.Event()
 
-    def counted() -> Iterator[Event]:
-        for event in endless_stream(synthetic, producer_stop):
+    def _counted(self) -> Iterator[Event]:
+        for event in endless_stream(self.plan.synthetic, self._stop_producing):
             yield event
-            produced[0] += 1
+            self.produced += 1
 
-    def produce() -> None:
+    def run(self) -> None:
+        producer = make_producer(self.cfg.kafka, **{"linger.ms": PRODUCER_LINGER_MS})
         try:
-            producer_sent.append(
-                produce_events(
-                    make_producer(cfg.kafka, **{"linger.ms": PRODUCER_LINGER_MS}),
-                    cfg.kafka.events_topic,
-                    counted(),
-                    rate=rate,
-                )
-            )
+            self.sent = produce_events(producer, self.cfg.kafka.events_topic, self._counted(), rate=self.plan.rate)
         except BaseException as exc:
-            producer_failed.append(exc)
+            self.error = exc
 
-    samples: list[dict[str, Any]] = []
-    started = time.monotonic()
+    def finish(self) -> int:
+        """Stop producing; the events delivered (RuntimeError if the producer failed or hangs)."""
+        self._stop_producing.set()
+        self.join(60)
+        if self.error is not None:
+            raise RuntimeError(f"the producer failed: {self.error}") from self.error
+        if self.sent is None:
+            raise RuntimeError("the producer did not finish within 60 s")
+        return self.sent
 
-    def sample(phase: str) -> dict[str, Any]:
-        metrics = worker.metrics()
+
+class Soak:
+    """One soak run: wait for the worker, produce and sample through warm-up and steady state,
+    drain, then check the memory and state bounds."""
+
+    def __init__(self, cfg: Config, plan: SoakPlan, worker: WorkerChild, data_dir: Path) -> None:
+        self.cfg, self.plan, self.worker, self.data_dir = cfg, plan, worker, data_dir
+        self.producer = SoakProducer(cfg, plan)
+        self.samples: list[dict[str, Any]] = []
+        self.warm: dict[str, Any] | None = None
+        self.started = time.monotonic()
+
+    def run(self, stop: threading.Event) -> dict[str, Any]:
+        self._await_partitions(stop)
+        p = self.plan
+        log.info(
+            "worker pid %d owns %d partitions of %s; producing %s events/s for %g min (warm-up %g min), "
+            "sampling every %g s",
+            self.worker.proc.pid,
+            self.cfg.kafka.partitions,
+            self.cfg.kafka.events_topic,
+            f"{p.rate:,.0f}",
+            p.minutes,
+            p.warmup_minutes,
+            p.sample_every_s,
+        )
+        self.started = time.monotonic()
+        start = self.sample("start")
+        self.producer.start()
+        interrupted = self._produce_and_sample(stop)
+        sent = self.producer.finish()
+        end = self._drain(sent, stop)
+        alive = self.worker.alive()
+        code = self.worker.stop()  # SIGTERM: every partition is checkpointed before it exits
+        state = check_bounds(self.cfg, self.data_dir, p.synthetic)
+        outcome = Outcome(sent, start, end, state, interrupted, alive, code)
+        return self._figures(outcome, self._reasons(outcome))
+
+    def _await_partitions(self, stop: threading.Event) -> None:
+        deadline = time.monotonic() + 90
+        worker, partitions = self.worker, self.cfg.kafka.partitions
+        while (m := worker.metrics()) is None or total(m, "streamrec_assigned_partitions") < partitions:
+            if not worker.alive():
+                raise RuntimeError(f"the worker exited with code {worker.proc.returncode}: {worker.log_tail()}")
+            if time.monotonic() > deadline or stop.is_set():
+                raise RuntimeError(
+                    f"the worker did not own all {partitions} partitions within 90 s: {worker.log_tail()}"
+                )
+            time.sleep(0.2)
+
+    def sample(self, phase: str) -> dict[str, Any]:
+        """The worker's resident memory and metrics now, kept and logged as a progress line."""
+        metrics = self.worker.metrics()
         entries = by_label(metrics, "streamrec_state_entries", "kind")
         s = {
-            "t_s": round(time.monotonic() - started, 1),
+            "t_s": round(time.monotonic() - self.started, 1),
             "phase": phase,
-            "rss_mb": worker.rss_mb(),
-            "produced": produced[0],
+            "rss_mb": self.worker.rss_mb(),
+            "produced": self.producer.produced,
             "applied": applied(metrics),
             "handled": handled(metrics),
             "lag": int(total(metrics, "streamrec_consumer_lag_messages")),
             "entries": {k: int(v) for k, v in entries.items()},
         }
-        samples.append(s)
+        self.samples.append(s)
         rss = f"{s['rss_mb']:.1f} MB" if s["rss_mb"] is not None else "-"
-        log(
-            f"t={s['t_s']:6.0f}s {phase:8} produced {s['produced']:>9,} applied {s['applied']:>9,} "
-            f"lag {s['lag']:>7,} rss {rss:>9}  " + " ".join(f"{k} {v:,}" for k, v in sorted(s["entries"].items()))
+        log.info(
+            "t=%6.0fs %-8s produced %9s applied %9s lag %7s rss %9s  %s",
+            s["t_s"],
+            phase,
+            f"{s['produced']:,}",
+            f"{s['applied']:,}",
+            f"{s['lag']:,}",
+            rss,
+            " ".join(f"{k} {v:,}" for k, v in sorted(s["entries"].items())),
         )
         return s
 
-    start_sample = sample("start")
-    producer = threading.Thread(target=produce, name="soak-producer", daemon=True)
-    producer.start()
-    warm_at, end_at = started + warmup_minutes * 60.0, started + minutes * 60.0
-    warm_sample = None
-    next_at = started + sample_every_s
-    interrupted = False
-    while time.monotonic() < end_at and worker.alive():
-        wake = min(next_at, warm_at if warm_sample is None else end_at, end_at)
-        if stop.wait(max(0.0, wake - time.monotonic())):
-            interrupted = True
-            break
-        now = time.monotonic()
-        if warm_sample is None and now >= warm_at:
-            warm_sample = sample("warm")
-            next_at = max(next_at, now + sample_every_s / 2)
-        elif now >= next_at and now < end_at:
-            sample("warmup" if warm_sample is None else "steady")
-            next_at += sample_every_s
-    producer_stop.set()
-    producer.join(60)
-    if producer_failed:
-        raise RuntimeError(f"the producer failed: {producer_failed[0]}") from producer_failed[0]
-    if not producer_sent:
-        raise RuntimeError("the producer did not finish within 60 s")
-    sent = producer_sent[0]
+    def _produce_and_sample(self, stop: threading.Event) -> bool:
+        """Sample every ``sample_every_s`` and once at the end of the warm-up; True if ``stop`` cut it short."""
+        warm_at = self.started + (self.plan.warmup_minutes or 0.0) * 60.0
+        end_at = self.started + self.plan.minutes * 60.0
+        next_at = self.started + self.plan.sample_every_s
+        while time.monotonic() < end_at and self.worker.alive():
+            wake = min(next_at, warm_at if self.warm is None else end_at, end_at)
+            if stop.wait(max(0.0, wake - time.monotonic())):
+                return True
+            now = time.monotonic()
+            if self.warm is None and now >= warm_at:
+                self.warm = self.sample("warm")
+                next_at = max(next_at, now + self.plan.sample_every_s / 2)
+            elif now >= next_at and now < end_at:
+                self.sample("warmup" if self.warm is None else "steady")
+                next_at += self.plan.sample_every_s
+        return False
 
-    # Drain: every produced event handled by the worker (or the timeout).
-    drain_deadline = time.monotonic() + drain_timeout_s
-    while worker.alive() and not stop.is_set() and time.monotonic() < drain_deadline:
-        if handled(worker.metrics()) >= sent:
-            break
-        time.sleep(0.5)
-    end_sample = sample("end")
-    drained = end_sample["handled"] >= sent
-    worker_alive = worker.alive()
-    code = worker.stop()  # SIGTERM: every partition is checkpointed before it exits
-    state = check_bounds(cfg, data_dir, synthetic)
+    def _drain(self, sent: int, stop: threading.Event) -> dict[str, Any]:
+        """Wait until every produced event is handled by the worker (or the timeout); the end sample."""
+        deadline = time.monotonic() + self.plan.drain_timeout_s
+        while self.worker.alive() and not stop.is_set() and time.monotonic() < deadline:
+            if handled(self.worker.metrics()) >= sent:
+                break
+            time.sleep(0.5)
+        return self.sample("end")
 
-    rss = [s["rss_mb"] for s in samples if s["rss_mb"] is not None]
-    warm = warm_sample["rss_mb"] if warm_sample else None
-    after = [s["rss_mb"] for s in samples if s["phase"] in ("steady", "end") and s["rss_mb"] is not None]
-    peak_after = max(after) if after else None
-    growth = round((peak_after - warm) / warm * 100.0, 2) if warm and peak_after else None
-    lost = sent - state["snapshot_applied"]
+    def _growth(self) -> tuple[float | None, float | None, float | None]:
+        """Resident MB after the warm-up, its peak since, and the growth between them (%)."""
+        warm = self.warm["rss_mb"] if self.warm else None
+        after = [s["rss_mb"] for s in self.samples if s["phase"] in ("steady", "end") and s["rss_mb"] is not None]
+        peak = max(after) if after else None
+        growth = round((peak - warm) / warm * 100.0, 2) if warm and peak else None
+        return warm, peak, growth
 
-    reasons = []
-    if interrupted:
-        reasons.append("interrupted before the end of the run")
-    if not worker_alive:
-        reasons.append(f"the worker died during the run: {worker.log_tail(600)}")
-    elif code != 0:
-        reasons.append(f"the worker exited with code {code} on SIGTERM")
-    if growth is None:
-        reasons.append("no memory sample after the warm-up")
-    elif growth >= GROWTH_LIMIT_PCT:
-        reasons.append(f"resident memory grew {growth}% after the warm-up (limit {GROWTH_LIMIT_PCT:g}%)")
-    for b in state["bounds"]:
-        if not b["held"]:
-            reasons.append(f"{b['what']}: {b['max_seen']:,} > {b['setting']} = {b['bound']:,}")
-    if not drained:
-        reasons.append(f"not drained within {drain_timeout_s:g} s: {end_sample['handled']:,} of {sent:,} handled")
-    if state["snapshot_duplicates"]:
-        reasons.append(f"{state['snapshot_duplicates']:,} events dropped as duplicates (every event id is fresh)")
-    if lost != 0 or state["snapshot_offsets"] != sent:
-        reasons.append(
-            f"{sent:,} produced but {state['snapshot_applied']:,} applied in the final snapshots "
-            f"(offsets {state['snapshot_offsets']:,})"
-        )
-    within = not reasons
-    if within:
-        reasons.append(
-            f"memory grew {growth}% after the warm-up (< {GROWTH_LIMIT_PCT:g}%), every state bound "
-            f"held, all {sent:,} events applied exactly once"
-        )
+    def _reasons(self, o: Outcome) -> list[str]:
+        """Why the run is out of bounds; empty when it is within them."""
+        reasons = []
+        if o.interrupted:
+            reasons.append("interrupted before the end of the run")
+        if not o.worker_alive:
+            reasons.append(f"the worker died during the run: {self.worker.log_tail(600)}")
+        elif o.exit_code != 0:
+            reasons.append(f"the worker exited with code {o.exit_code} on SIGTERM")
+        growth = self._growth()[2]
+        if growth is None:
+            reasons.append("no memory sample after the warm-up")
+        elif growth >= GROWTH_LIMIT_PCT:
+            reasons.append(f"resident memory grew {growth}% after the warm-up (limit {GROWTH_LIMIT_PCT:g}%)")
+        for b in o.state["bounds"]:
+            if not b["held"]:
+                reasons.append(f"{b['what']}: {b['max_seen']:,} > {b['setting']} = {b['bound']:,}")
+        if o.end["handled"] < o.sent:
+            reasons.append(
+                f"not drained within {self.plan.drain_timeout_s:g} s: {o.end['handled']:,} of {o.sent:,} handled"
+            )
+        if o.state["snapshot_duplicates"]:
+            reasons.append(f"{o.state['snapshot_duplicates']:,} events dropped as duplicates (every event id is fresh)")
+        if o.sent != o.state["snapshot_applied"] or o.state["snapshot_offsets"] != o.sent:
+            reasons.append(
+                f"{o.sent:,} produced but {o.state['snapshot_applied']:,} applied in the final snapshots "
+                f"(offsets {o.state['snapshot_offsets']:,})"
+            )
+        return reasons
 
-    def mb(x: float | None) -> float | None:
-        return round(x, 1) if x is not None else None
+    def _figures(self, o: Outcome, reasons: list[str]) -> dict[str, Any]:
+        p, state, samples = self.plan, o.state, self.samples
+        warm, peak, growth = self._growth()
+        rss = [s["rss_mb"] for s in samples if s["rss_mb"] is not None]
+        within = not reasons
+        if within:
+            reasons = [
+                f"memory grew {growth}% after the warm-up (< {GROWTH_LIMIT_PCT:g}%), every state bound "
+                f"held, all {o.sent:,} events applied exactly once"
+            ]
+        return {
+            "minutes": p.minutes,
+            "warmup_minutes": p.warmup_minutes,
+            "rate_per_s": p.rate,
+            "sample_every_s": p.sample_every_s,
+            "seconds": round(time.monotonic() - self.started, 1),
+            "events_produced": o.sent,
+            "events_applied": state["snapshot_applied"],
+            "events_applied_metric": o.end["applied"],
+            "duplicates": state["snapshot_duplicates"],
+            "lost": o.sent - state["snapshot_applied"],
+            "achieved_rate_per_s": round(o.sent / (p.minutes * 60.0)) if not o.interrupted else None,
+            "max_lag_messages": max(s["lag"] for s in samples),
+            "rss_mb": {
+                "start": _mb(o.start["rss_mb"]),
+                "after_warmup": _mb(warm),
+                "end": _mb(o.end["rss_mb"]),
+                "max": _mb(max(rss)) if rss else None,
+                "max_after_warmup": _mb(peak),
+            },
+            "growth_after_warmup_pct": growth,
+            "growth_limit_pct": GROWTH_LIMIT_PCT,
+            "state_entries": o.end["entries"],
+            "state": state,
+            "disk_mb": self._disk_mb(),
+            "samples": [{k: s[k] for k in ("t_s", "phase", "rss_mb", "produced", "applied", "lag")} for s in samples],
+            "within_bound": within,
+            "reason": "; ".join(reasons),
+        }
 
-    return {
-        "minutes": minutes,
-        "warmup_minutes": warmup_minutes,
-        "rate_per_s": rate,
-        "sample_every_s": sample_every_s,
-        "seconds": round(time.monotonic() - started, 1),
-        "events_produced": sent,
-        "events_applied": state["snapshot_applied"],
-        "events_applied_metric": end_sample["applied"],
-        "duplicates": state["snapshot_duplicates"],
-        "lost": lost,
-        "achieved_rate_per_s": round(sent / (minutes * 60.0)) if not interrupted else None,
-        "max_lag_messages": max(s["lag"] for s in samples),
-        "rss_mb": {
-            "start": mb(start_sample["rss_mb"]),
-            "after_warmup": mb(warm),
-            "end": mb(end_sample["rss_mb"]),
-            "max": mb(max(rss)) if rss else None,
-            "max_after_warmup": mb(peak_after),
-        },
-        "growth_after_warmup_pct": growth,
-        "growth_limit_pct": GROWTH_LIMIT_PCT,
-        "state_entries": end_sample["entries"],
-        "state": state,
-        "disk_mb": {
-            "snapshots": round(_dir_mb(data_dir / "snapshots"), 1),
-            "training_log": round(_dir_mb(data_dir / "training-log"), 1),
+    def _disk_mb(self) -> dict[str, Any]:
+        return {
+            "snapshots": round(_dir_mb(self.data_dir / "snapshots"), 1),
+            "training_log": round(_dir_mb(self.data_dir / "training-log"), 1),
             "note": "the training log is kept for worker.training_log_retention_s of stream time "
-            f"({cfg.worker.training_log_retention_s / 86400:g} days): it grows on disk for that long",
-        },
-        "samples": [{k: s[k] for k in ("t_s", "phase", "rss_mb", "produced", "applied", "lag")} for s in samples],
-        "within_bound": within,
-        "reason": "; ".join(reasons),
-    }
+            f"({self.cfg.worker.training_log_retention_s / 86400:g} days): it grows on disk for that long",
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a soak run ended: what was sent, the first and last samples, the final snapshots' check."""
+
+    sent: int
+    start: dict[str, Any]
+    end: dict[str, Any]
+    state: dict[str, Any]
+    interrupted: bool
+    worker_alive: bool
+    exit_code: int
+
+
+def _mb(x: float | None) -> float | None:
+    return round(x, 1) if x is not None else None

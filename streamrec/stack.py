@@ -27,7 +27,7 @@ from serving.scorer import Scorer
 from stream.config import Config
 from stream.events import EventCodec
 from stream.kafka.clients import make_consumer, make_producer
-from stream.metrics import WorkerMetrics
+from stream.metrics import WorkerMetrics, process_registry
 from stream.worker import StreamWorker
 
 
@@ -46,7 +46,7 @@ class ServingStack:
 
     @classmethod
     def build(cls, cfg: Config, registry_root: Path, registry: CollectorRegistry | None = None) -> ServingStack:
-        registry = registry or CollectorRegistry()
+        registry = registry or process_registry()
         s = cfg.serving
         metrics = ServingMetrics(registry)
         scorer = Scorer(s, metrics)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import re
 import struct
@@ -325,9 +326,10 @@ def test_windowed_recall_spans_enough_clicks_per_window():
     assert windowed_recall([5], LearnerCurve(scored=[1], hits=[0])) == ([], [])
 
 
-def test_every_section_renders_with_one_png_per_plot():
-    lines: list[str] = []
-    doc, ids = render_report(full_record(), msgspec.convert(ABLATIONS, Ablations), log=lines.append)
+def test_every_section_renders_with_one_png_per_plot(caplog):
+    caplog.set_level(logging.INFO, logger="streamrec.report")
+    doc, ids = render_report(full_record(), msgspec.convert(ABLATIONS, Ablations))
+    lines = [r.getMessage() for r in caplog.records if r.name == "streamrec.report"]
     assert set(ids) == ALL_PLOTS and len(ids) == len(set(ids))
     sizes = png_sizes(doc)
     assert set(sizes) == ALL_PLOTS and all(w > 100 and h > 100 for w, h in sizes.values())

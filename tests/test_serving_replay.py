@@ -11,7 +11,7 @@ from tests.conftest import small_world, with_section
 def test_the_serving_path_is_scored_on_every_click_and_retrained_models_serve(cfg):
     cfg = with_section(with_section(cfg, "train", epochs=1, validation_clicks=200), "worker", prequential_every=1)
     events = list(synthetic_events(small_world(n_sessions=600)))
-    result = replay_with_serving(events, cfg, retrain_every=2500, select_clicks=200, log=lambda _: None)
+    result = replay_with_serving(events, cfg, retrain_every=2500, select_clicks=200)
     serving = result["serving"]
     assert serving["scored_clicks"] == result["item_knn"]["scored_clicks"] > 0
     versions = [m["version"] for m in serving["models"]]
@@ -51,7 +51,7 @@ def test_the_replay_teaches_the_blend_exactly_as_a_serving_worker_does(cfg):
     # Clicks and conversions only, like MovieLens: a user's first event is a click, which a new user's
     # trending candidates may hold.
     events = [e for e in synthetic_events(small_world(n_sessions=400)) if e.type != "impression"]
-    result = replay_with_serving(events, cfg, retrain_every=len(events) + 1, select_clicks=100, log=lambda _: None)
+    result = replay_with_serving(events, cfg, retrain_every=len(events) + 1, select_clicks=100)
     live_cfg = with_section(cfg, "serving", item_lists_refresh_s=1e-9)
     proc, scorer = PartitionProcessor(live_cfg), Scorer(live_cfg.serving)
     for event in events:

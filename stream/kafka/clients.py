@@ -1,7 +1,13 @@
-"""confluent-kafka client settings. Every non-default setting says why."""
+"""confluent-kafka client settings. Every non-default setting says why.
+
+librdkafka's own log lines go to the ``stream.kafka.clients.librdkafka`` logger (syslog levels
+mapped to logging's by confluent-kafka: 3 ERROR, 4 WARNING, 5-6 INFO, 7 DEBUG). They are handed
+over when a client is polled, so every client here is polled by whoever uses it.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
@@ -9,9 +15,35 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream.config import KafkaConfig
 
+LIBRDKAFKA = logging.getLogger(__name__ + ".librdkafka")
+
+# librdkafka reconnects by itself; these say a broker is (still) away. A broker that restarts or
+# shuts down (the demo's end, the fault tests) makes every client say so at ERROR, dozens of times.
+_RECONNECTING = ("Connection refused", "Disconnected", "brokers are down", "Connection reset", "timed out")
+
+
+class TransportNoise(logging.Filter):
+    """Moves librdkafka's lost-connection lines to DEBUG. A broker that stays away still shows as
+    consumer errors, delivery failures and lag; the lines themselves add nothing but noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG and any(s in record.getMessage() for s in _RECONNECTING):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return LIBRDKAFKA.isEnabledFor(logging.DEBUG)
+        return True
+
+
+LIBRDKAFKA.addFilter(TransportNoise())
+
 
 def _base(cfg: KafkaConfig) -> dict[str, Any]:
-    return {"bootstrap.servers": cfg.bootstrap_servers, **cfg.client_overrides}
+    return {
+        "bootstrap.servers": cfg.bootstrap_servers,
+        # librdkafka's lines through Python logging (handed over on poll) instead of its own
+        # "%3|...|FAIL|..." lines written straight to stderr, after a command's result among others.
+        "logger": LIBRDKAFKA,
+        **cfg.client_overrides,
+    }
 
 
 def consumer_config(cfg: KafkaConfig, group_id: str | None = None) -> dict[str, Any]:
@@ -62,6 +94,11 @@ def make_producer(cfg: KafkaConfig, **extra: Any) -> Producer:
     return Producer(producer_config(cfg, **extra))
 
 
+def make_admin(cfg: KafkaConfig) -> AdminClient:
+    """An admin client; poll it (``admin.poll(0)``) after a call to hand over its log lines."""
+    return AdminClient(_base(cfg))
+
+
 def produce_waiting(producer: Producer, topic: str, value: bytes | None, **kwargs: Any) -> None:
     """``produce`` that waits while librdkafka's local queue is full instead of raising BufferError."""
     while True:
@@ -75,7 +112,7 @@ def produce_waiting(producer: Producer, topic: str, value: bytes | None, **kwarg
 def ensure_topics(cfg: KafkaConfig, timeout_s: float = 10.0) -> None:
     """Create the events, dead-letter, signals, recommendations and model-updates topics if they
     do not exist (idempotent)."""
-    admin = AdminClient(_base(cfg))
+    admin = make_admin(cfg)
     existing = admin.list_topics(timeout=timeout_s).topics
     wanted = [
         NewTopic(cfg.events_topic, cfg.partitions, 1),
@@ -92,3 +129,4 @@ def ensure_topics(cfg: KafkaConfig, timeout_s: float = 10.0) -> None:
             except Exception as exc:  # a concurrent creator may have won the race
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
+    admin.poll(0)

@@ -18,13 +18,13 @@ is written where the docs' results page reads it.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -50,14 +50,15 @@ from streamrec.quality.slates import (
     learner_top_k,
 )
 
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
+
 BASELINE = "popularity"
 # Bootstrap resamples per interval: a run computes hundreds of them (every ranker, protocol and data
 # set), where 9,999 each cost more than the replays themselves.
 RESAMPLES = 1999
 
 
-def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True, log: Log = print) -> dict[str, Any]:
+def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True) -> dict[str, Any]:
     """Replay one data set under protocols (a)-(c); plain data out."""
     started = time.perf_counter()
     events = ds.load()
@@ -67,12 +68,12 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True, log: L
     truth = ds.oracle() if ds.oracle else None
     rankers: dict[str, Any] = {"trending": Trending(), **({"oracle": Oracle(truth)} if truth else {})}
     with tempfile.TemporaryDirectory(prefix="streamrec-quality-") as tmp:
-        path = ServingPath(cfg, ds.retrain_every, Path(tmp) / "models", log) if serving else None
+        path = ServingPath(cfg, ds.retrain_every, Path(tmp) / "models") if serving else None
         clicks = NextClicks(rankers, path)
         visits = collect_visits(events)
         slates = _slates(visits, rankers, truth, path, k) if visits else None
         observers = [o for o in (path, clicks, slates) if o is not None]
-        run = replay(events, cfg, observers, k, lambda n, _: log(f"[{ds.name}] {n:,} of {len(events):,} events"))
+        run = replay(events, cfg, observers, k, lambda n, _: log.info("[%s] %d of %d events", ds.name, n, len(events)))
     proc: PartitionProcessor = run["processor"]
     result: dict[str, Any] = {
         "dataset": ds.name,
@@ -138,7 +139,7 @@ def _prequential(log: RankLog, report: tuple[float, float], k: int, proc: Partit
 def _job(part: str, quick: bool, index: int, cfg: Config, k: int, serving: bool) -> dict[str, Any]:
     """One data set in a worker process (data sets hold loaders, so they are rebuilt here)."""
     ds = datasets(part, quick)[index]
-    return evaluate(ds, _one_thread(cfg), k, serving, log=lambda line: print(line, file=sys.stderr, flush=True))
+    return evaluate(ds, _one_thread(cfg), k, serving)
 
 
 def _one_thread(cfg: Config) -> Config:
@@ -167,7 +168,7 @@ def _offline_job(cfg: Config) -> dict[str, Any]:
 
     cfg = _one_thread(cfg)
     with tempfile.TemporaryDirectory(prefix="streamrec-quality-offline-") as tmp:
-        report = train_once(cfg, list(movielens_events()), log=lambda line: None, registry_root=Path(tmp), seeds=3)
+        report = train_once(cfg, list(movielens_events()), registry_root=Path(tmp), seeds=3)
     report.pop("registry", None)
     report["summary"] = summary_lines(report)
     return report
@@ -180,7 +181,6 @@ def bench_quality(
     k: int = 10,
     serving: bool = True,
     processes: int = 2,
-    log: Log = print,
 ) -> dict[str, Any]:
     """Every data set of ``part`` in its own job, and on full runs protocol (d) on MovieLens-100K
     (the offline temporal split at three seeds, RecBole's split); plain data with its provenance."""
@@ -200,10 +200,10 @@ def bench_quality(
         for future in as_completed(futures):
             i = futures[future]
             results[i] = future.result()
-            log(f"{specs[i].name}: done in {results[i]['seconds']:.0f} s")
+            log.info("%s: done in %.0f s", specs[i].name, results[i]["seconds"])
         for name, future in extra.items():
             out[name] = future.result()
-            log(f"{name}: done")
+            log.info("%s: done", name)
     done = [r for r in results if r is not None]
     return {
         "_run": _provenance(part, quick, k, serving, time.perf_counter() - started),

@@ -13,6 +13,7 @@ Order per event (the test-then-learn contract, as a serving worker keeps it):
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -28,7 +29,7 @@ from stream.learners.blend import OnlineBlend
 from stream.processor import Outcome, PartitionProcessor
 from streamrec.quality.clicks import RankLog
 
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 class Observer(Protocol):
@@ -75,16 +76,13 @@ class ServingPath:
     ``grid``: fixed blends also ranked on every click, for comparison with the learned one.
     """
 
-    def __init__(
-        self, cfg: Config, retrain_every: int, registry_root: Path, log: Log, grid: Sequence[OnlineBlend] = ()
-    ) -> None:
+    def __init__(self, cfg: Config, retrain_every: int, registry_root: Path, grid: Sequence[OnlineBlend] = ()) -> None:
         from serving.model_updates import ModelLoader
         from serving.scorer import Scorer
 
         self.cfg = cfg
         self.retrain_every = retrain_every
         self.root = registry_root
-        self.log = log
         self.grid = list(grid)
         self.scorer = Scorer(cfg.serving)
         self.loader = ModelLoader(self.scorer, cfg.serving.threads)
@@ -133,8 +131,8 @@ class ServingPath:
     def _retrain(self) -> None:
         from offline.pipeline import retrain_served_student
 
-        self.log(f"event {self._seen:,}: retraining the student on {len(self.history):,} events")
-        report = retrain_served_student(self.cfg, self.history, self.root, log=self.log)
+        log.info("event %s: retraining the student on %s events", f"{self._seen:,}", f"{len(self.history):,}")
+        report = retrain_served_student(self.cfg, self.history, self.root)
         loaded = self.loader.load_current(self.root)
         self.models.append(
             {

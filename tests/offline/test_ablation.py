@@ -86,7 +86,7 @@ def run():
         mp.setattr(fit, "esmm_loss", esmm_loss)
         for name in ("soft_target_loss", "hint_loss", "listwise_loss"):
             mp.setattr(fit, name, recorded(name, getattr(fit, name)))
-        report = ablation.run_ablations(cfg, events, log=lambda _: None)
+        report = ablation.run_ablations(cfg, events)
     return cfg, report, arms
 
 

@@ -21,6 +21,7 @@ seed (7) on world seeds 1-4 before choosing the margins:
 World 1 is used.
 """
 
+import logging
 import math
 import shutil
 
@@ -46,7 +47,7 @@ def events():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, events):
     root = tmp_path_factory.mktemp("registry")
-    return train_once(load_config(overrides=CFG), events, log=lambda _: None, registry_root=root, seeds=3), root
+    return train_once(load_config(overrides=CFG), events, registry_root=root, seeds=3), root
 
 
 def test_report_has_every_figure_for_every_model_as_a_mean_over_three_seeds(run):
@@ -110,20 +111,20 @@ def test_the_first_teacher_is_cold_and_kept_for_the_next_version(run):
 def test_the_next_version_warm_starts_from_the_previous_teacher(run, events, tmp_path):
     _, root = run
     shutil.copytree(root, tmp_path / "r")
-    report = train_once(load_config(overrides=RERUN), events, log=lambda _: None, registry_root=tmp_path / "r", seeds=1)
+    report = train_once(load_config(overrides=RERUN), events, registry_root=tmp_path / "r", seeds=1)
     warm = report["teacher"]["warm_start"]
     assert warm["warm_started"] is True and warm["items_copied"] > 0 and warm["params_copied"] > 0
     assert report["registry"]["version"] == 2 and report["seeds"]["trained"] == [7]
 
 
-def test_a_corrupt_previous_teacher_costs_only_the_warm_start(run, events, tmp_path):
+def test_a_corrupt_previous_teacher_costs_only_the_warm_start(run, events, tmp_path, caplog):
     _, root = run
     shutil.copytree(root, tmp_path / "r")
     weights = checkpoint_dir(tmp_path / "r") / "weights.pt"
     weights.write_bytes(weights.read_bytes()[:-100])
-    lines = []
-    report = train_once(load_config(overrides=RERUN), events, log=lines.append, registry_root=tmp_path / "r", seeds=1)
+    with caplog.at_level(logging.WARNING, logger="offline.pipeline"):
+        report = train_once(load_config(overrides=RERUN), events, registry_root=tmp_path / "r", seeds=1)
     assert report["teacher"]["warm_start"] == {"warm_started": False}
-    assert any("checksum" in line and "cold" in line for line in lines)
+    assert any("checksum" in r.getMessage() and "cold" in r.getMessage() for r in caplog.records)
     assert report["registry"]["version"] == 2
     assert load_checkpoint(tmp_path / "r") is not None  # this run's teacher replaced the corrupt one

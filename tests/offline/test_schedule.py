@@ -49,7 +49,6 @@ def test_loop_trains_on_triggers_and_survives_a_failed_run():
         stop,
         poll_s=0,
         clock=lambda: next(clock),
-        log=lambda _: None,
     )
     assert calls[0] == "first run" and "new events" in calls[1] and "drift" in calls[2]
     assert done == 2  # the failed run is not counted, and the loop went on to the next trigger

@@ -22,7 +22,7 @@ def result(world):
 
     cfg = with_section(load_config(env={}), "train", epochs=1, validation_clicks=200)
     ds, _ = world
-    return evaluate(ds, cfg, k=10, serving=True, log=lambda _: None)
+    return evaluate(ds, cfg, k=10, serving=True)
 
 
 def test_every_ranker_is_scored_on_every_click_of_the_log(world, result):

@@ -52,3 +52,17 @@ def test_snapshot_age_is_computed_at_scrape():
     m = WorkerMetrics(registry)
     m.snapshot_times([time.time() - 30, time.time() - 5])
     assert 29 < registry.get_sample_value("streamrec_snapshot_age_seconds") < 40
+
+
+def test_a_process_registry_carries_the_process_and_gc_collectors():
+    from stream.metrics import process_registry
+
+    a, b = process_registry(), process_registry()  # the demo and its tests build several in one process
+    WorkerMetrics(a)
+    for registry in (a, b):
+        assert registry.get_sample_value("process_cpu_seconds_total") > 0
+        assert registry.get_sample_value("process_resident_memory_bytes") > 0
+        assert registry.get_sample_value("python_gc_objects_collected_total", {"generation": "0"}) is not None
+        assert "python_info{" in generate_latest(registry).decode()
+    assert a.get_sample_value("streamrec_events_processed_total", {"type": "click"}) == 0
+    assert b.get_sample_value("streamrec_events_processed_total", {"type": "click"}) is None

@@ -54,7 +54,7 @@ def test_exposure_matches_the_generators_own_slates():
 
 @pytest.fixture(scope="module")
 def replayed():
-    return evaluate(synthetic(1, quick=True), Config(), serving=False, log=lambda line: None)
+    return evaluate(synthetic(1, quick=True), Config(), serving=False)
 
 
 def test_the_oracle_is_the_ceiling_of_the_replay(replayed):

@@ -1,0 +1,21 @@
+"""The one place logging is configured. Every module logs through ``logging.getLogger(__name__)``;
+stdout is left to the results a command prints (its JSON), diagnostics go to stderr."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def setup(level: str = "INFO") -> None:
+    """Send every logger's records at ``level`` and above to stderr, one line each, with time,
+    level and logger name. Called once by the command-line entry point; calling it again replaces
+    the handler rather than adding a second one."""
+    name = level.upper()
+    if name not in LEVELS:
+        raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
+    logging.basicConfig(level=name, format=FORMAT, stream=sys.stderr, force=True)
+    logging.captureWarnings(True)  # warnings.warn (torch, onnx, uvicorn) through the same channel
