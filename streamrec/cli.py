@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from stream.config import Config, ConfigError, config_reference, load_config
+from stream.config import Config, ConfigError, load_config
 from stream.sources import DATASETS, SourceError, open_source
 from stream.sources.exposure import ExposureConfig
 from stream.sources.logfile import ColumnMap, LogFormatError
@@ -614,9 +614,9 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from streamrec.config_reference import render_reference
+    from streamrec.reference.config import render
 
-    print(render_reference(), end="")
+    print(render(), end="")
     return 0
 
 
@@ -684,7 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamrec",
         description=__doc__,
-        epilog="configuration fields and defaults:\n" + config_reference(),
+        epilog="every configuration setting: `streamrec config reference`",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
