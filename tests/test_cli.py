@@ -298,3 +298,19 @@ def test_no_function_in_the_cli_is_longer_than_a_screen():
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 length = node.end_lineno - node.lineno + 1
                 assert length <= 60, f"{path.name}:{node.lineno} {node.name} has {length} lines"
+
+
+def test_the_cli_reference_has_every_command_and_every_option_with_its_help():
+    from streamrec.reference.cli import render
+
+    sections = {s.split("`", 1)[0]: s for s in render().split("\n## `streamrec ")[1:]}
+    assert set(sections) == {" ".join(argv[: 2 if argv[0] == "model" else 1]) for argv in commands_taking_config()} | {
+        "config",
+        "report",
+    }
+    demo = sections["demo"]
+    assert "| `--set NAME=VALUE` | Override any setting, at any depth" in demo
+    assert "| `--train-every INTEGER` | Retrain after this many new logged events. [default: 100000] |" in demo
+    assert "| `--data-dir TEXT` | Keep snapshots and the training log here" in demo
+    assert "| `VERSION` | Required. |" in sections["model promote"]
+    assert "| `MODE` | One of: prequential. |" in sections["eval"]
