@@ -265,7 +265,7 @@ def loaded(argv: list[str]):
 
 def test_set_reaches_a_nested_setting_on_every_command_that_takes_config():
     commands = commands_taking_config()
-    assert len(commands) == 12  # every command but `config`, with model's three
+    assert len(commands) == 13  # every command but `report` and `config reference`
     for argv in commands:
         assert loaded([*argv, "--set", "serving.blend.student=2"]).serving.blend.student == 2.0, argv
         assert (
@@ -304,13 +304,24 @@ def test_the_cli_reference_has_every_command_and_every_option_with_its_help():
     from streamrec.reference.cli import render
 
     sections = {s.split("`", 1)[0]: s for s in render().split("\n## `streamrec ")[1:]}
-    assert set(sections) == {" ".join(argv[: 2 if argv[0] == "model" else 1]) for argv in commands_taking_config()} | {
-        "config",
-        "report",
-    }
+    expected = {" ".join(argv[: 2 if argv[0] in ("model", "config") else 1]) for argv in commands_taking_config()}
+    assert set(sections) == expected | {"config reference", "report"}
     demo = sections["demo"]
     assert "| `--set NAME=VALUE` | Override any setting, at any depth" in demo
     assert "| `--train-every INTEGER` | Retrain after this many new logged events. [default: 100000] |" in demo
     assert "| `--data-dir TEXT` | Keep snapshots and the training log here" in demo
     assert "| `VERSION` | Required. |" in sections["model promote"]
     assert "| `MODE` | One of: prequential. |" in sections["eval"]
+
+
+def test_config_show_prints_the_merged_config_as_a_file_that_loads_back(tmp_path, monkeypatch, capsys):
+    from stream.config import load_config
+
+    monkeypatch.setenv("STREAMREC_SERVING__BLEND__ITEM_KNN", "3")
+    assert main(["config", "show", "--set", "serving.blend.student=2"]) == 0
+    (tmp_path / "shown.toml").write_text(capsys.readouterr().out)
+    shown = load_config(tmp_path / "shown.toml", env={})
+    assert (shown.serving.blend.student, shown.serving.blend.item_knn) == (2.0, 3.0)
+    assert shown == load_config(overrides=["serving.blend.student=2", "serving.blend.item_knn=3"], env={})
+    assert main(["config", "show", "--set", "serving.blend.student=2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["serving"]["blend"]["student"] == 2.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from streamrec.cli.options import log_level_option
-from streamrec.cli.plumbing import UsageError
+from streamrec.cli.options import Settings, config_options, json_option, log_level_option
+from streamrec.cli.plumbing import Group, UsageError, emit
 
 
 @click.command()
@@ -28,11 +28,32 @@ def report(run_record: str, ablations: str | None, output: str | None) -> int:
     return 0
 
 
-@click.command()
-@click.argument("action", type=click.Choice(["reference"]), metavar="ACTION")
-def config(action: str) -> int:
-    """The configuration reference: every setting, its type, default, variable and description (Markdown)."""
+@click.group(cls=Group)
+def config() -> None:
+    """The configuration: every setting documented, and the values a command would run with."""
+
+
+@config.command()
+def reference() -> int:
+    """Every setting, its type, default, variable and description (Markdown)."""
     from streamrec.reference.config import render
 
     print(render(), end="")
+    return 0
+
+
+@config.command()
+@config_options()
+@json_option()
+def show(settings: Settings, as_json: bool) -> int:
+    """The merged configuration (defaults < --config < STREAMREC_* variables < --set), as TOML."""
+    import msgspec
+
+    from streamrec.reference.config import to_toml
+
+    cfg = settings.load()
+    if as_json:
+        emit(msgspec.to_builtins(cfg), True)
+    else:
+        print(to_toml(cfg), end="")
     return 0

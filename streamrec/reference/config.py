@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+import msgspec
 import msgspec.inspect as mi
 
 from stream.config import ENV_SEPARATOR, Config, Setting, env_var, setting_paths
@@ -51,6 +52,29 @@ def toml_value(value: Any) -> str:
         items = (f"{k if _BARE_KEY.fullmatch(k) else json.dumps(k)} = {toml_value(v)}" for k, v in value.items())
         return "{" + ", ".join(items) + "}"
     raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def to_toml(cfg: Config) -> str:
+    """``cfg`` as a TOML file: each table's own settings, then its subtables (``[serving.blend]``)."""
+    values = msgspec.to_builtins(cfg)
+    settings = setting_paths(Config)
+
+    def value(path: str) -> Any:
+        node = values
+        for part in path.split("."):
+            node = node[part]
+        return node
+
+    def table(prefix: str) -> list[str]:
+        members = [s for s in settings if s.path.rpartition(".")[0] == prefix]
+        out = [f"[{prefix}]"] if prefix else []
+        out += [f"{s.path.rpartition('.')[2]} = {toml_value(value(s.path))}" for s in members if not s.is_table]
+        for s in members:
+            if s.is_table:
+                out += ["", *table(s.path)] if out else table(s.path)
+        return out
+
+    return "\n".join(table("")) + "\n"
 
 
 def _bounds(t: mi.IntType | mi.FloatType) -> str:
