@@ -1,48 +1,96 @@
-"""One typed configuration object, built from defaults < TOML file < ``STREAMREC_*`` env < flags.
+"""One typed configuration object, built from defaults < TOML file < ``STREAMREC_*`` variables < ``--set``.
 
-Every process receives a :class:`Config` instance; nothing reads the environment elsewhere.
-Env names are ``STREAMREC_<SECTION>__<FIELD>`` (double underscore between section and field),
-e.g. ``STREAMREC_KAFKA__BOOTSTRAP_SERVERS``; ``STREAMREC_CONFIG`` names the TOML file.
+Every process receives a :class:`Config` instance; nothing reads the environment elsewhere. Each field
+carries its description (``msgspec.Meta``), from which the reference is generated. A setting's name is
+its dotted path (``serving.blend.student``); its variable is that path upper-cased with ``__`` (two
+underscores, which no field name contains) for each dot: ``STREAMREC_SERVING__BLEND__STUDENT``.
+``STREAMREC_CONFIG`` names the TOML file.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
-Positive = Annotated[int, msgspec.Meta(gt=0)]
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
-PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
-Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
-NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
-Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+from stream.config_loader import ENV_PREFIX, ENV_SEPARATOR, ConfigError, Setting, env_var, load, setting_paths
 
-ENV_PREFIX = "STREAMREC_"
+__all__ = [
+    "ENV_PREFIX",
+    "ENV_SEPARATOR",
+    "BlendWeights",
+    "Config",
+    "ConfigError",
+    "EventLimits",
+    "KafkaConfig",
+    "LearnerConfig",
+    "MetricsConfig",
+    "RegistryConfig",
+    "ServingConfig",
+    "Setting",
+    "StateConfig",
+    "TrainConfig",
+    "WorkerConfig",
+    "env_var",
+    "load_config",
+    "setting_paths",
+]
 
-
-class ConfigError(ValueError):
-    """A one-line, user-facing message that names the fix."""
+Positive = Annotated[int, Meta(gt=0)]
+NonNegative = Annotated[int, Meta(ge=0)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+Fraction = Annotated[float, Meta(ge=0, le=1)]
+NonNegativeFloat = Annotated[float, Meta(ge=0)]
+Port = Annotated[int, Meta(ge=0, le=65535)]
 
 
 class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    # Empty means "start the embedded Tansu broker" where a command can do so.
-    bootstrap_servers: str = ""
-    events_topic: str = "events"
-    recommendations_topic: str = "recommendations"
-    signals_topic: str = "streamrec-signals"
-    # Announces every model promotion (one JSON message per promotion; see offline/registry).
-    model_updates_topic: str = "model-updates"
-    partitions: Positive = 4
-    group_id: str = "streamrec-workers"
-    # Passed verbatim to every confluent-kafka client: SASL/TLS settings live here,
-    # e.g. {"security.protocol" = "SASL_SSL", "sasl.mechanism" = "PLAIN", ...}.
-    client_overrides: dict[str, str] = {}
+    """The Kafka cluster, its topics and the consumer group the workers share."""
+
+    bootstrap_servers: Annotated[
+        str,
+        Meta(
+            description="Kafka bootstrap servers (HOST:PORT, comma-separated). Empty: commands that can "
+            "(demo, bench) start the embedded Tansu broker; the others ask for one."
+        ),
+    ] = ""
+    events_topic: Annotated[
+        str, Meta(description="Topic the producer writes events to and the workers consume; its DLQ is TOPIC.dlq.")
+    ] = "events"
+    recommendations_topic: Annotated[
+        str, Meta(description="Topic each worker publishes a user's fresh top-k to (keyed by user).")
+    ] = "recommendations"
+    signals_topic: Annotated[
+        str, Meta(description="Topic the workers announce drift on; the periodic trainer retrains on it.")
+    ] = "streamrec-signals"
+    model_updates_topic: Annotated[
+        str,
+        Meta(
+            description="Topic every model promotion is announced on (one JSON message each; see "
+            "offline/registry); serving workers hot-swap the student when one arrives."
+        ),
+    ] = "model-updates"
+    partitions: Annotated[
+        Positive,
+        Meta(
+            description="Partitions of the events topic when streamrec creates it: the most workers that "
+            "can share the stream. Raise it before scaling out; an existing topic keeps its count."
+        ),
+    ] = 4
+    group_id: Annotated[
+        str,
+        Meta(description="Consumer group of the stream workers; give two deployments on one cluster different ids."),
+    ] = "streamrec-workers"
+    client_overrides: Annotated[
+        dict[str, str],
+        Meta(
+            description="librdkafka settings passed verbatim to every client: SASL/TLS live here, e.g. "
+            '{"security.protocol" = "SASL_SSL", "sasl.mechanism" = "PLAIN"}. Set as a whole table.'
+        ),
+    ] = {}
 
     def __post_init__(self) -> None:
         # The worker hands out partitions with incremental_assign(), which an eager protocol refuses
@@ -60,104 +108,245 @@ class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class EventLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    max_bytes: Positive = 8192
-    # Events older than this relative to the partition's newest timestamp are dead-lettered.
-    allowed_lateness_ms: NonNegative = 24 * 3600 * 1000
+    """What an event may be before it is dead-lettered instead of applied."""
+
+    max_bytes: Annotated[
+        Positive, Meta(description="Largest encoded event accepted, in bytes; larger ones go to the DLQ.")
+    ] = 8192
+    allowed_lateness_ms: Annotated[
+        NonNegative,
+        Meta(
+            description="Events older than this (milliseconds) relative to their partition's newest "
+            "timestamp are dead-lettered; raise it for sources that deliver late."
+        ),
+    ] = 24 * 3600 * 1000
 
 
 class StateConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    recent_items: Positive = 40
-    max_seen_per_user: Positive = 2000
-    half_lives_s: list[PositiveFloat] = msgspec.field(default_factory=lambda: [3600.0, 86400.0, 7 * 86400.0])
-    covis_window: Positive = 40
-    covis_neighbours: Positive = 200
-    dedup_window: Positive = 100_000
+    """Per-user and per-item state every learner reads; its bounds cap each worker's memory."""
+
+    recent_items: Annotated[
+        Positive,
+        Meta(description="Items kept per user, newest first: the history item-kNN and the candidates start from."),
+    ] = 40
+    max_seen_per_user: Annotated[
+        Positive,
+        Meta(
+            description="Items remembered per user as seen (excluded from their recommendations); the "
+            "oldest are forgotten past this, bounding memory for heavy users."
+        ),
+    ] = 2000
+    half_lives_s: Annotated[
+        list[PositiveFloat],
+        Meta(
+            description="Half-lives in seconds of the decayed user and item counters (popularity, trending): "
+            "one counter per half-life, so add one to follow a slower or faster trend."
+        ),
+    ] = msgspec.field(default_factory=lambda: [3600.0, 86400.0, 7 * 86400.0])
+    covis_window: Annotated[
+        Positive,
+        Meta(
+            description="How many of a user's previous clicks each click is paired with in the co-visitation "
+            "counts (weight 1/(1+distance)); longer windows link items further apart in a session."
+        ),
+    ] = 40
+    covis_neighbours: Annotated[
+        Positive,
+        Meta(
+            description="Neighbours kept per item in the co-visitation table (a row is pruned back to this "
+            "at twice as many): memory is O(items x this)."
+        ),
+    ] = 200
+    dedup_window: Annotated[
+        Positive,
+        Meta(
+            description="Event ids remembered per partition to drop redelivered duplicates; cover at least "
+            "the events between two snapshots."
+        ),
+    ] = 100_000
 
 
 class LearnerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    seed: int = 7
-    mf_factors: Positive = 16
-    mf_learning_rate: PositiveFloat = 0.2
-    mf_regularisation: Fraction = 0.01
-    mf_negatives: NonNegative = 4
-    click_learning_rate: PositiveFloat = 0.05
-    click_l2: Fraction = 0.0
-    # Non-clicked impressions kept for the click model, weighted by 1/rate (negative downsampling).
-    click_negative_rate: Fraction = 0.1
-    click_sampled_negatives: NonNegative = 1
-    candidates_per_source: Positive = 50
-    drift_threshold: PositiveFloat = 20.0
-    # Step size of the serving blend's online weights (stream/learners/blend.py); 0 keeps the
-    # configured serving.blend fixed. 0.003, 0.01 and 0.03 gave recall@10 within 0.001 of each other
-    # in an offline sweep over the MovieLens-100K replay's candidates.
-    blend_learning_rate: NonNegativeFloat = 0.01
-    # Share of clicks the blend learns from (by a hash of the event id). Each costs the worker one more
-    # scoring of the user's candidates: learning from every click doubled the demo's freshness p50/p99
-    # (104/1,036 ms -> 243/2,136 ms with the trainer sharing two cores).
-    blend_sample_rate: Fraction = 0.25
+    """The online learners each worker updates with every event."""
+
+    seed: Annotated[int, Meta(description="Seed of the learners' random draws (MF initialisation, negatives).")] = 7
+    mf_factors: Annotated[
+        Positive, Meta(description="Latent factors of the incremental matrix factorisation; more fit more, cost more.")
+    ] = 16
+    mf_learning_rate: Annotated[PositiveFloat, Meta(description="SGD step size of the incremental MF.")] = 0.2
+    mf_regularisation: Annotated[Fraction, Meta(description="L2 penalty of the incremental MF's factors.")] = 0.01
+    mf_negatives: Annotated[
+        NonNegative, Meta(description="Sampled unclicked items per click in the MF's pairwise update.")
+    ] = 4
+    click_learning_rate: Annotated[
+        PositiveFloat, Meta(description="SGD step size of the pointwise click model (logistic regression).")
+    ] = 0.05
+    click_l2: Annotated[Fraction, Meta(description="L2 penalty of the click model's weights; 0 is none.")] = 0.0
+    click_negative_rate: Annotated[
+        Fraction,
+        Meta(
+            description="Share of non-clicked impressions the click model learns from, each weighted by "
+            "1/rate (negative downsampling); raise it for a better-calibrated model at more cost."
+        ),
+    ] = 0.1
+    click_sampled_negatives: Annotated[
+        NonNegative,
+        Meta(description="Items drawn from the candidates as negatives per click where no impressions are logged."),
+    ] = 1
+    candidates_per_source: Annotated[
+        Positive, Meta(description="Candidates the click model draws from each learner when it samples negatives.")
+    ] = 50
+    drift_threshold: Annotated[
+        PositiveFloat,
+        Meta(
+            description="Page-Hinkley threshold on each ranking learner's loss: lower detects drift sooner "
+            "and more often (each detection can trigger a retraining)."
+        ),
+    ] = 20.0
+    blend_learning_rate: Annotated[
+        NonNegativeFloat,
+        Meta(
+            description="Step size of the serving blend's online weights (stream/learners/blend.py); 0 keeps "
+            "serving.blend fixed. 0.003, 0.01 and 0.03 gave recall@10 within 0.001 of each other in an "
+            "offline sweep over the MovieLens-100K replay's candidates."
+        ),
+    ] = 0.01
+    blend_sample_rate: Annotated[
+        Fraction,
+        Meta(
+            description="Share of clicks the blend learns from (by a hash of the event id). Each costs one "
+            "more scoring of the user's candidates: learning from every click doubled the demo's freshness "
+            "p50/p99 (104/1,036 ms -> 243/2,136 ms with the trainer sharing two cores)."
+        ),
+    ] = 0.25
 
 
 class WorkerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    batch_size: Positive = 5000
-    # consume() waits this long to fill a batch: it bounds how long an event can sit before it is
-    # applied (and its recommendation published). 0.2 s measured 130 ms median staleness at 1,000/s.
-    poll_timeout_s: PositiveFloat = 0.02
-    snapshot_every_events: Positive = 50_000
-    snapshot_every_s: PositiveFloat = 10.0
-    data_dir: str = "./streamrec-data"
-    training_log_retention_s: PositiveFloat = 7 * 86400.0
-    # Score the ranking learners (full-catalogue, O(items) per click) on every n-th click; the
-    # pointwise click model is scored on every example it learns. `eval` scores every click.
-    prequential_every: Positive = 20
+    """A stream worker's batching, snapshots and local files."""
+
+    batch_size: Annotated[
+        Positive, Meta(description="Most events consumed and applied per batch; bigger batches raise throughput.")
+    ] = 5000
+    poll_timeout_s: Annotated[
+        PositiveFloat,
+        Meta(
+            description="Seconds consume() waits to fill a batch: it bounds how long an event can sit before "
+            "it is applied and its recommendation published. 0.2 s measured 130 ms median staleness at 1,000/s."
+        ),
+    ] = 0.02
+    snapshot_every_events: Annotated[
+        Positive,
+        Meta(description="Snapshot a partition's state after this many applied events (less replay after a crash)."),
+    ] = 50_000
+    snapshot_every_s: Annotated[
+        PositiveFloat, Meta(description="Snapshot a partition with pending events at least this often, in seconds.")
+    ] = 10.0
+    data_dir: Annotated[
+        str, Meta(description="Directory of the worker's snapshots and training log (the trainer reads the log here).")
+    ] = "./streamrec-data"
+    training_log_retention_s: Annotated[
+        PositiveFloat,
+        Meta(description="Seconds of stream time the training log keeps; the disk it takes grows with it."),
+    ] = 7 * 86400.0
+    prequential_every: Annotated[
+        Positive,
+        Meta(
+            description="Score the ranking learners (full catalogue, O(items) per click) on every n-th click; "
+            "the click model is scored on every example it learns. `eval` scores every click."
+        ),
+    ] = 20
 
 
 class RegistryConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    root: str = "./streamrec-models"
-    # Versions kept on disk besides the current and the previous promoted one.
-    keep: Positive = 5
-    # Promotion gate: a candidate may not be worse than the current model's validation
-    # ``gate_metric`` (higher is better) by more than this absolute amount.
-    gate_metric: str = "ndcg@10"
-    gate_tolerance: Fraction = 0.005
+    """The model registry: versions on disk and the gate a promotion passes."""
+
+    root: Annotated[str, Meta(description="Directory of the model registry the trainer writes and workers serve.")] = (
+        "./streamrec-models"
+    )
+    keep: Annotated[
+        Positive, Meta(description="Versions kept on disk besides the current and the previous promoted one.")
+    ] = 5
+    gate_metric: Annotated[
+        str, Meta(description="Validation metric (higher is better) the promotion gate compares, e.g. ndcg@10.")
+    ] = "ndcg@10"
+    gate_tolerance: Annotated[
+        Fraction,
+        Meta(description="How much worse (absolute) than the current model a candidate's gate_metric may be."),
+    ] = 0.005
 
 
 class TrainConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    seed: int = 7
-    # Temporal split of the log: train on the earliest share, validate and test on what follows.
-    validation_share: Fraction = 0.1
-    test_share: Fraction = 0.1
-    # Negatives per positive where the log has no impressions (uniform over unseen items).
-    sampled_negatives: Positive = 4
-    recent_items: Positive = 20
-    epochs: Positive = 8
-    batch_size: Positive = 1024
-    learning_rate: PositiveFloat = 3e-3
-    weight_decay: Fraction = 1e-4
-    patience: Positive = 2
-    curriculum: bool = True
-    # Start each version's teacher from the previous one (kept under registry.root/teacher/).
-    warm_start: bool = True
-    # Weight of the teacher's group softmax (a click against its group) beside its pointwise losses;
-    # 1.0 was chosen on validation (README, "What 2,000 clicks can tell apart"); 0 switches it off.
-    teacher_listwise: NonNegativeFloat = 1.0
-    # Clicks ranked against the full catalogue (deterministic samples in time order; 0 = all):
-    # the test window's for the report (all: with 2,000 the student's share of the teacher's NDCG
-    # had a +-6-point interval), the validation window's each epoch to select the student.
-    test_clicks: NonNegative = 0
-    validation_clicks: NonNegative = 2000
-    threads: Positive = 2
-    # The periodic trainer (`streamrec train` without --once) retrains when any of these fires:
-    # this many newly logged events (0: never), this much time (0: never), a drift signal.
-    every_events: NonNegative = 100_000
-    every_s: NonNegative = 3600
-    on_drift: bool = True
-    poll_s: PositiveFloat = 5.0
+    """The offline trainer: teacher, distilled student, and when the periodic trainer retrains."""
+
+    seed: Annotated[int, Meta(description="Seed of training (initialisation, shuffling, sampled negatives).")] = 7
+    validation_share: Annotated[
+        Fraction, Meta(description="Share of the log, after the training part in time, used to validate.")
+    ] = 0.1
+    test_share: Annotated[Fraction, Meta(description="Share of the log, the latest in time, held out to test.")] = 0.1
+    sampled_negatives: Annotated[
+        Positive, Meta(description="Negatives per positive where the log has no impressions (uniform over unseen).")
+    ] = 4
+    recent_items: Annotated[
+        Positive, Meta(description="Items of a user's history the teacher and the student see as features.")
+    ] = 20
+    epochs: Annotated[Positive, Meta(description="Most epochs per training run (early stopping may end sooner).")] = 8
+    batch_size: Annotated[Positive, Meta(description="Examples per training step.")] = 1024
+    learning_rate: Annotated[PositiveFloat, Meta(description="Adam step size of the teacher and the student.")] = 3e-3
+    weight_decay: Annotated[Fraction, Meta(description="Adam weight decay (L2) of the networks.")] = 1e-4
+    patience: Annotated[
+        Positive, Meta(description="Epochs without a better validation figure before training stops early.")
+    ] = 2
+    curriculum: Annotated[
+        bool, Meta(description="Order epochs from easy to hard examples; false trains on plain shuffled epochs.")
+    ] = True
+    warm_start: Annotated[
+        bool,
+        Meta(description="Start each version's teacher from the previous one (kept under registry.root/teacher/)."),
+    ] = True
+    teacher_listwise: Annotated[
+        NonNegativeFloat,
+        Meta(
+            description="Weight of the teacher's group softmax (a click against its group) beside its "
+            "pointwise losses; 1.0 was chosen on validation (docs, evaluation protocol); 0 switches it off."
+        ),
+    ] = 1.0
+    test_clicks: Annotated[
+        NonNegative,
+        Meta(
+            description="Test-window clicks ranked against the full catalogue for the report (deterministic "
+            "samples in time order; 0 = all: with 2,000 the student's share of the teacher's NDCG had a "
+            "+-6-point interval)."
+        ),
+    ] = 0
+    validation_clicks: Annotated[
+        NonNegative,
+        Meta(description="Validation-window clicks ranked each epoch to select the student (0 = all)."),
+    ] = 2000
+    threads: Annotated[
+        Positive, Meta(description="torch threads of the trainer; keep it below the cores so workers keep theirs.")
+    ] = 2
+    every_events: Annotated[
+        NonNegative,
+        Meta(description="The periodic trainer retrains after this many newly logged events (0: never for this)."),
+    ] = 100_000
+    every_s: Annotated[
+        NonNegative, Meta(description="The periodic trainer retrains after this many seconds (0: never for this).")
+    ] = 3600
+    on_drift: Annotated[bool, Meta(description="The periodic trainer also retrains when a worker signals drift.")] = (
+        True
+    )
+    poll_s: Annotated[
+        PositiveFloat, Meta(description="Seconds between the periodic trainer's checks of its triggers.")
+    ] = 5.0
 
 
 class MetricsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    host: str = "127.0.0.1"
-    # 0 disables the endpoint.
-    port: Port = 9464
+    """The Prometheus endpoint every process exposes."""
+
+    host: Annotated[str, Meta(description="Address the /metrics endpoint listens on; 0.0.0.0 for a scraper.")] = (
+        "127.0.0.1"
+    )
+    port: Annotated[Port, Meta(description="Port of the /metrics endpoint; 0 disables it.")] = 9464
 
 
 class BlendWeights(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -166,79 +355,98 @@ class BlendWeights(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     a snapshot goes on from its learned weights (learners.blend_learning_rate 0: these weights, as
     set, always). The student's weight is dropped when no model is loaded (the fallback).
 
-    Equal by default, no preference: the learned weights do not depend on where they start
-    (README, "The serving path in the MovieLens-100K replay")."""
+    Equal by default, no preference: the learned weights do not depend on where they start."""
 
-    student: NonNegativeFloat = 1.0
-    item_knn: NonNegativeFloat = 1.0
-    isgd_mf: NonNegativeFloat = 1.0
-    popularity: NonNegativeFloat = 1.0
+    student: Annotated[NonNegativeFloat, Meta(description="Starting weight of the distilled ONNX student.")] = 1.0
+    item_knn: Annotated[NonNegativeFloat, Meta(description="Starting weight of item-kNN (co-visitation).")] = 1.0
+    isgd_mf: Annotated[NonNegativeFloat, Meta(description="Starting weight of the incremental MF.")] = 1.0
+    popularity: Annotated[NonNegativeFloat, Meta(description="Starting weight of decayed popularity.")] = 1.0
 
 
 class ServingConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    # The HTTP API's address: loopback unless an operator opens it on purpose.
-    host: str = "127.0.0.1"
-    # The HTTP API's port; 0 disables the API.
-    port: Port = 8080
-    # Bearer token every /v1/ request must carry (Authorization: Bearer ...); empty: none. Give it
-    # through the environment (STREAMREC_SERVING__API_TOKEN), not a file in version control.
-    api_token: str = ""
-    # Items per published recommendation and the default of ?k=; requests may ask up to max_k.
-    k: Positive = 10
-    max_k: Annotated[int, msgspec.Meta(gt=0, le=1000)] = 100
-    # Candidates per source before ranking (co-visitation, online MF, trending, content).
-    covis_candidates: NonNegative = 100
-    mf_candidates: NonNegative = 100
-    trending_candidates: NonNegative = 50
-    content_candidates: NonNegative = 50
-    # Item-side candidate lists (trending, per-category) are rebuilt at most this often.
-    item_lists_refresh_s: PositiveFloat = 1.0
-    # External item ids never recommended (e.g. withdrawn items), besides each user's seen items.
-    exclude_items: list[str] = []
-    # Never recommend an item the user clicked before (films, news). Off for domains where people
-    # consume again (music, groceries): candidates, every learner's recommend() and the prequential
-    # figures then all keep seen items, and a re-click counts as rankable.
-    exclude_seen: bool = True
-    # Event types that make the owning worker recompute and publish the user's top-k.
-    publish_on: list[Literal["impression", "click", "conversion"]] = msgspec.field(
-        default_factory=lambda: ["click", "conversion"]
-    )
-    # onnxruntime intra-op threads per scoring call; one keeps a request on one core.
-    threads: Positive = 1
-    # Registry re-read interval: a safety net for a missed model-updates message (0: never).
-    registry_poll_s: NonNegativeFloat = 30.0
-    blend: BlendWeights = msgspec.field(default_factory=BlendWeights)
+    """The serving path: candidates, the student's scoring, the blend, and the HTTP API."""
+
+    host: Annotated[
+        str, Meta(description="The HTTP API's address: loopback unless an operator opens it on purpose.")
+    ] = "127.0.0.1"
+    port: Annotated[Port, Meta(description="The HTTP API's port; 0 disables the API.")] = 8080
+    api_token: Annotated[
+        str,
+        Meta(
+            description="Bearer token every /v1/ request must carry (Authorization: Bearer ...); empty: none. "
+            "Give it through STREAMREC_SERVING__API_TOKEN, not a file in version control."
+        ),
+    ] = ""
+    k: Annotated[
+        Positive, Meta(description="Items per published recommendation, and the default of the API's ?k=.")
+    ] = 10
+    max_k: Annotated[
+        int, Meta(gt=0, le=1000), Meta(description="Largest ?k= a request may ask for (bounds a request's cost).")
+    ] = 100
+    covis_candidates: Annotated[
+        NonNegative, Meta(description="Candidates from co-visitation per request before ranking.")
+    ] = 100
+    mf_candidates: Annotated[NonNegative, Meta(description="Candidates from the online MF per request.")] = 100
+    trending_candidates: Annotated[NonNegative, Meta(description="Candidates from trending items per request.")] = 50
+    content_candidates: Annotated[
+        NonNegative, Meta(description="Candidates from the user's categories and tags per request.")
+    ] = 50
+    item_lists_refresh_s: Annotated[
+        PositiveFloat,
+        Meta(description="Seconds between rebuilds of the item-side candidate lists (trending, per category)."),
+    ] = 1.0
+    exclude_items: Annotated[
+        list[str], Meta(description="External item ids never recommended (e.g. withdrawn items).")
+    ] = []
+    exclude_seen: Annotated[
+        bool,
+        Meta(
+            description="Never recommend an item the user clicked before (films, news). False for domains "
+            "where people consume again (music, groceries): every learner and the prequential figures then "
+            "keep seen items, and a re-click counts as rankable."
+        ),
+    ] = True
+    publish_on: Annotated[
+        list[Literal["impression", "click", "conversion"]],
+        Meta(description="Event types that make the owning worker recompute and publish the user's top-k."),
+    ] = msgspec.field(default_factory=lambda: ["click", "conversion"])
+    threads: Annotated[
+        Positive, Meta(description="onnxruntime intra-op threads per scoring call; one keeps a request on one core.")
+    ] = 1
+    registry_poll_s: Annotated[
+        NonNegativeFloat,
+        Meta(
+            description="Seconds between registry re-reads: a safety net for a missed model-updates message (0: never)."
+        ),
+    ] = 30.0
+    blend: Annotated[
+        BlendWeights,
+        Meta(description="Starting weights of the final ranking's signals, learned from clicks as they come."),
+    ] = msgspec.field(default_factory=BlendWeights)
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    kafka: KafkaConfig = msgspec.field(default_factory=KafkaConfig)
-    events: EventLimits = msgspec.field(default_factory=EventLimits)
-    state: StateConfig = msgspec.field(default_factory=StateConfig)
-    learners: LearnerConfig = msgspec.field(default_factory=LearnerConfig)
-    worker: WorkerConfig = msgspec.field(default_factory=WorkerConfig)
-    registry: RegistryConfig = msgspec.field(default_factory=RegistryConfig)
-    train: TrainConfig = msgspec.field(default_factory=TrainConfig)
-    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
-    serving: ServingConfig = msgspec.field(default_factory=ServingConfig)
+    """Everything a streamrec process can be told, one section per concern."""
 
-
-def _set_path(tree: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
-    parts = dotted.split(".")
-    if len(parts) != 2 or not all(parts):
-        raise ConfigError(f"{origin}: {dotted!r} is not SECTION.FIELD (e.g. worker.batch_size)")
-    section, field = parts
-    if section not in Config.__struct_fields__:
-        known = ", ".join(Config.__struct_fields__)
-        raise ConfigError(f"{origin}: unknown section {section!r}; use one of {known}")
-    tree.setdefault(section, {})[field] = value
-
-
-def _parse_scalar(raw: str) -> Any:
-    """Env and --set values are strings; TOML-parse them so lists and numbers work."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
+    kafka: Annotated[KafkaConfig, Meta(description=KafkaConfig.__doc__)] = msgspec.field(default_factory=KafkaConfig)
+    events: Annotated[EventLimits, Meta(description=EventLimits.__doc__)] = msgspec.field(default_factory=EventLimits)
+    state: Annotated[StateConfig, Meta(description=StateConfig.__doc__)] = msgspec.field(default_factory=StateConfig)
+    learners: Annotated[LearnerConfig, Meta(description=LearnerConfig.__doc__)] = msgspec.field(
+        default_factory=LearnerConfig
+    )
+    worker: Annotated[WorkerConfig, Meta(description=WorkerConfig.__doc__)] = msgspec.field(
+        default_factory=WorkerConfig
+    )
+    registry: Annotated[RegistryConfig, Meta(description=RegistryConfig.__doc__)] = msgspec.field(
+        default_factory=RegistryConfig
+    )
+    train: Annotated[TrainConfig, Meta(description=TrainConfig.__doc__)] = msgspec.field(default_factory=TrainConfig)
+    metrics: Annotated[MetricsConfig, Meta(description=MetricsConfig.__doc__)] = msgspec.field(
+        default_factory=MetricsConfig
+    )
+    serving: Annotated[ServingConfig, Meta(description=ServingConfig.__doc__)] = msgspec.field(
+        default_factory=ServingConfig
+    )
 
 
 def load_config(
@@ -246,53 +454,5 @@ def load_config(
     overrides: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
 ) -> Config:
-    """Merge file, env and ``section.field=value`` overrides (in rising priority) into a Config."""
-    env = os.environ if env is None else env
-    tree: dict[str, Any] = {}
-    file = file or env.get(f"{ENV_PREFIX}CONFIG") or None
-    if file:
-        path = Path(file)
-        try:
-            tree = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist; fix --config or STREAMREC_CONFIG") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML ({exc}); fix the file") from None
-    for name, raw in env.items():
-        if name.startswith(ENV_PREFIX) and "__" in name:
-            section, _, field = name[len(ENV_PREFIX) :].partition("__")
-            _set_path(tree, f"{section.lower()}.{field.lower()}", _parse_scalar(raw), f"env {name}")
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {item!r}: expected SECTION.FIELD=VALUE")
-        _set_path(tree, key.strip(), _parse_scalar(raw.strip()), f"--set {item}")
-    try:
-        return msgspec.convert(tree, Config, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(_explain(str(exc))) from None
-
-
-def _explain(text: str) -> str:
-    """Turn msgspec's "<problem> - at `$.section.field`" into a line that names the fix."""
-    problem, _, at = text.partition(" - at `$.")
-    where = at.rstrip("`")
-    if "unknown field" in problem:
-        field = problem.split("`")[1]
-        struct = type(getattr(Config(), where)) if where else Config
-        known = ", ".join(f.name for f in msgspec.structs.fields(struct))
-        return f"config {where + '.' if where else ''}{field}: no such setting; known: {known}"
-    setting = ".".join(re.sub(r"\[\d+\]", "", where).split(".")[:2])  # serving.publish_on[0] -> serving.publish_on
-    env_name = ENV_PREFIX + setting.replace(".", "__").upper()
-    return f"config {where}: {problem}; fix it with --set {setting}=..., {env_name} or the config file"
-
-
-def config_reference() -> str:
-    """Every field with its default, for ``--help`` and the README."""
-    lines = []
-    defaults = msgspec.to_builtins(Config())
-    for section, fields in defaults.items():
-        lines.append(f"[{section}]")
-        for name, value in fields.items():
-            lines.append(f"  {name} = {value!r}")
-    return "\n".join(lines)
+    """The Config of defaults < ``file`` (or ``STREAMREC_CONFIG``) < ``env`` (default os.environ) < ``overrides``."""
+    return load(Config, file, overrides, env)

@@ -26,17 +26,20 @@ COMMANDS = [
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_subcommand_has_help(command, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main([command, "--help"])
-    assert exit_.value.code == 0
-    assert "usage: streamrec " + command in capsys.readouterr().out
+    assert main([command, "--help"]) == 0
+    assert "Usage: streamrec " + command in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
     "argv, fragment",
     [
         (["eval", "prequential", "--set", "worker.batch_size=0"], "worker.batch_size"),
-        (["eval", "prequential", "--set", "nope.x=1"], "unknown section"),
+        (["eval", "prequential", "--set", "nope.x=1"], "no setting nope.x; the sections are"),
+        (["eval", "prequential", "--set", "serving.blend.studnt=2"], "did you mean serving.blend.student?"),
+        (["eval", "prequential", "--no-such-flag"], "No such option '--no-such-flag'"),
+        (["eval", "prequential", "--datset", "file"], "Did you mean one of: '--dataset'"),
+        (["eval", "nonsense"], "'nonsense' is not 'prequential'"),
+        (["model", "promote"], "Missing argument 'VERSION'"),
         (["eval", "prequential", "--dataset", "file"], "--path"),
         (["produce"], "--bootstrap-servers"),
         (["stream"], "--bootstrap-servers"),
@@ -201,3 +204,124 @@ def test_an_unreachable_broker_is_one_line(capsys):
     assert main(["produce", "--bootstrap-servers", f"127.0.0.1:{free_port()}", "--limit", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert "cannot reach Kafka" in err and "\n" not in err
+
+
+def test_version_prints_the_distributions_version(capsys):
+    from streamrec.cli import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"streamrec {version()}\n"
+
+
+def imported_by(code: str) -> set[str]:
+    """Top-level packages a fresh interpreter has imported after running ``code``."""
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return {name.split(".")[0] for name in out.stdout.split()}
+
+
+def test_serve_and_its_help_import_neither_torch_nor_offline():
+    help_ = "from streamrec.cli import main; main(['serve', '--help'])"
+    assert not imported_by(help_) & {"torch", "offline"}
+    # serve imports its implementation before waiting for Kafka; SIGTERM ends the wait.
+    serve = (
+        "import os, signal, threading; from streamrec.cli import main\n"
+        "threading.Timer(3, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()\n"
+        "assert main(['serve', '--bootstrap-servers', '127.0.0.1:1', '--metrics-port', '0', '--port', '0']) == 0"
+    )
+    modules = imported_by(serve)
+    assert "serving" in modules and not modules & {"torch", "offline"}
+
+
+POSITIONAL = {"eval": ["prequential"], "bench": ["stream"], "model promote": ["1"]}
+
+
+def commands_taking_config() -> list[list[str]]:
+    import click
+
+    from streamrec.cli import cli
+
+    found = []
+    for name, command in cli.commands.items():
+        leaves = command.commands.items() if isinstance(command, click.Group) else [("", command)]
+        for sub, leaf in leaves:
+            path = " ".join(filter(None, [name, sub]))
+            if any(p.name == "overrides" for p in leaf.params):
+                found.append([*path.split(), *POSITIONAL.get(path, [])])
+    return found
+
+
+def loaded(argv: list[str]):
+    from streamrec.cli import parse
+    from streamrec.cli.options import Settings
+
+    return Settings.from_context(parse(argv)).load()
+
+
+def test_set_reaches_a_nested_setting_on_every_command_that_takes_config():
+    commands = commands_taking_config()
+    assert len(commands) == 13  # every command but `report` and `config reference`
+    for argv in commands:
+        assert loaded([*argv, "--set", "serving.blend.student=2"]).serving.blend.student == 2.0, argv
+        assert (
+            loaded(
+                [*argv, "--set", "serving.blend.student=2", "--set", "serving.blend.student=3"]
+            ).serving.blend.student
+            == 3.0
+        )
+
+
+def test_a_variable_sets_a_nested_setting_and_set_beats_it(monkeypatch):
+    monkeypatch.setenv("STREAMREC_SERVING__BLEND__STUDENT", "4")
+    assert loaded(["demo"]).serving.blend.student == 4.0
+    assert loaded(["demo", "--set", "serving.blend.student=2"]).serving.blend.student == 2.0
+
+
+def test_a_shortcut_flag_beats_set():
+    cfg = loaded(["stream", "--set", "worker.data_dir=a", "--data-dir", "b"])
+    assert cfg.worker.data_dir == "b"
+
+
+def test_no_function_in_the_cli_is_longer_than_a_screen():
+    import ast
+    from pathlib import Path
+
+    import streamrec.cli
+
+    for path in Path(streamrec.cli.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 60, f"{path.name}:{node.lineno} {node.name} has {length} lines"
+
+
+def test_the_cli_reference_has_every_command_and_every_option_with_its_help():
+    from streamrec.reference.cli import render
+
+    sections = {s.split("`", 1)[0]: s for s in render().split("\n## `streamrec ")[1:]}
+    expected = {" ".join(argv[: 2 if argv[0] in ("model", "config") else 1]) for argv in commands_taking_config()}
+    assert set(sections) == expected | {"config reference", "report"}
+    demo = sections["demo"]
+    assert "| `--set NAME=VALUE` | Override any setting, at any depth" in demo
+    assert "| `--train-every INTEGER` | Retrain after this many new logged events. [default: 100000] |" in demo
+    assert "| `--data-dir TEXT` | Keep snapshots and the training log here" in demo
+    assert "| `VERSION` | Required. |" in sections["model promote"]
+    assert "| `MODE` | One of: prequential. |" in sections["eval"]
+
+
+def test_config_show_prints_the_merged_config_as_a_file_that_loads_back(tmp_path, monkeypatch, capsys):
+    from stream.config import load_config
+
+    monkeypatch.setenv("STREAMREC_SERVING__BLEND__ITEM_KNN", "3")
+    assert main(["config", "show", "--set", "serving.blend.student=2"]) == 0
+    (tmp_path / "shown.toml").write_text(capsys.readouterr().out)
+    shown = load_config(tmp_path / "shown.toml", env={})
+    assert (shown.serving.blend.student, shown.serving.blend.item_knn) == (2.0, 3.0)
+    assert shown == load_config(overrides=["serving.blend.student=2", "serving.blend.item_knn=3"], env={})
+    assert main(["config", "show", "--set", "serving.blend.student=2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["serving"]["blend"]["student"] == 2.0

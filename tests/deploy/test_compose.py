@@ -491,6 +491,6 @@ def test_the_entrypoint_is_the_streamrec_cli():
         entrypoints = [args for instruction, args in target(name) if instruction == "ENTRYPOINT"]
         assert entrypoints and json.loads(entrypoints[-1]) == ["python", "-m", "streamrec"]
     for name in STREAMREC:  # and every service's command is a subcommand of it
-        from streamrec.cli import build_parser
+        from streamrec.cli import parse
 
-        build_parser().parse_args(command(name))
+        parse(command(name))

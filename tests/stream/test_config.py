@@ -1,8 +1,8 @@
-"""Config is one typed object: defaults < TOML file < STREAMREC_* env < --set flags."""
+"""Config is one typed object: defaults < TOML file < STREAMREC_* variables < --set, at any depth."""
 
 import pytest
 
-from stream.config import Config, ConfigError, load_config
+from stream.config import ENV_SEPARATOR, Config, ConfigError, load_config, setting_paths
 
 
 def test_defaults_are_valid():
@@ -39,9 +39,13 @@ def test_lists_and_numbers_parse_from_strings():
     [
         (["worker.batch_size=0"], "worker.batch_size"),
         (["worker.batch_size=many"], "worker.batch_size"),
-        (["nosuch.field=1"], "unknown section 'nosuch'"),
+        (["nosuch.field=1"], "no setting nosuch.field; the sections are kafka, events"),
         (["worker.nosuch=1"], "worker.nosuch"),
-        (["justakey"], "SECTION.FIELD=VALUE"),
+        (["worker.batchsize=1"], "did you mean worker.batch_size?"),
+        (["serving.blend.studnt=2"], "did you mean serving.blend.student?"),
+        (["serving.blend.x=2"], "serving.blend has student, item_knn, isgd_mf, popularity"),
+        (["serving.port.x=2"], "serving.port has no members; set it whole"),
+        (["justakey"], "NAME=VALUE"),
     ],
 )
 def test_bad_values_give_one_line_naming_the_fix(override, fragment):
@@ -73,3 +77,52 @@ def test_an_eager_assignment_strategy_is_refused_up_front():
     assert "\n" not in str(exc.value)
     sasl = load_config(env={}, overrides=['kafka.client_overrides={"security.protocol" = "SASL_SSL"}'])
     assert sasl.kafka.client_overrides == {"security.protocol": "SASL_SSL"}  # everything else passes through
+
+
+def test_a_nested_setting_is_set_alone_by_variable_and_by_set():
+    cfg = load_config(env={"STREAMREC_SERVING__BLEND__STUDENT": "2"})
+    assert cfg.serving.blend.student == 2.0 and cfg.serving.blend.item_knn == 1.0
+    cfg = load_config(overrides=["serving.blend.student=3", "serving.blend.popularity=0.5"], env={})
+    assert (cfg.serving.blend.student, cfg.serving.blend.popularity, cfg.serving.blend.isgd_mf) == (3.0, 0.5, 1.0)
+
+
+def test_nested_precedence_file_then_variables_then_set(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[serving.blend]\nstudent = 5.0\nitem_knn = 4.0\npopularity = 3.0\n")
+    env = {"STREAMREC_SERVING__BLEND__ITEM_KNN": "2", "STREAMREC_SERVING__BLEND__POPULARITY": "2"}
+    blend = load_config(f, ["serving.blend.popularity=0"], env=env).serving.blend
+    assert (blend.student, blend.item_knn, blend.popularity) == (5.0, 2.0, 0.0)
+
+
+def test_a_members_variable_beats_its_tables_and_the_table_keeps_the_files_other_members(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[serving.blend]\nisgd_mf = 4.0\n")
+    env = {"STREAMREC_SERVING__BLEND__STUDENT": "2", "STREAMREC_SERVING__BLEND": "{student = 9.0, item_knn = 3.0}"}
+    blend = load_config(f, env=env).serving.blend
+    assert (blend.student, blend.item_knn, blend.isgd_mf) == (2.0, 3.0, 4.0)
+
+
+def test_a_misspelt_variable_or_file_key_names_the_nearest_setting(tmp_path):
+    with pytest.raises(ConfigError, match=r"did you mean STREAMREC_SERVING__BLEND__STUDENT\?$"):
+        load_config(env={"STREAMREC_SERVING__BLEND__STUDNT": "2"})
+    f = tmp_path / "c.toml"
+    f.write_text("[serving.blend]\nstudnt = 2.0\n")
+    with pytest.raises(
+        ConfigError, match=r"c.toml: no setting serving.blend.studnt; did you mean serving.blend.student"
+    ):
+        load_config(f, env={})
+
+
+def test_a_bad_nested_value_names_its_variable():
+    with pytest.raises(ConfigError, match="STREAMREC_SERVING__BLEND__STUDENT") as exc:
+        load_config(overrides=["serving.blend.student=-1"], env={})
+    assert str(exc.value).startswith("config serving.blend.student: Expected `float` >= 0.0")
+
+
+def test_every_setting_has_a_description_in_code():
+    missing = [s.path for s in setting_paths(Config) if len(s.description) < 15]
+    assert not missing, f"describe these fields with Annotated[..., msgspec.Meta(description=...)]: {missing}"
+
+
+def test_the_separator_is_never_part_of_a_field_name():
+    assert all(ENV_SEPARATOR not in part for s in setting_paths(Config) for part in s.path.split("."))

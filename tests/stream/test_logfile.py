@@ -9,7 +9,8 @@ import pytest
 
 from stream.events import Context, Event, ItemAttributes
 from stream.sources.logfile import ColumnMap, LogFormatError, logfile_events
-from streamrec.cli import _source, build_parser, main
+from streamrec.cli import main, parse
+from streamrec.cli.options import SourceSpec
 
 START = 1_767_225_600  # 2026-01-01, in seconds
 BASE = {"user": "u", "item": "i", "time": "t", "time_unit": "s"}
@@ -313,8 +314,8 @@ def test_a_jsonl_line_that_is_not_an_object_names_its_row(tmp_path):
 
 def test_cli_flags_map_every_column(tmp_path):
     path = write_log(tmp_path, "csv", full_rows("csv"))
-    args = build_parser().parse_args(["eval", "prequential", "--dataset", "file", "--path", str(path), *FULL_FLAGS])
-    bare, full = _source(args)
+    ctx = parse(["eval", "prequential", "--dataset", "file", "--path", str(path), *FULL_FLAGS])
+    bare, full = SourceSpec.from_params(ctx.params).open()
     assert full == FULL_EVENT
     assert_bare(bare)
 
