@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import click
 
@@ -32,6 +31,13 @@ log = logging.getLogger(__name__)
     "--train-every", type=int, default=100_000, show_default=True, help="Retrain after this many new logged events."
 )
 @click.option(
+    "--first-model-after",
+    type=int,
+    default=20_000,
+    show_default=True,
+    help="Start the first training after this many logged events, so a model serves while events still flow.",
+)
+@click.option(
     "--wait-for-model",
     type=float,
     default=300.0,
@@ -47,6 +53,7 @@ def demo(
     source: SourceSpec,
     rate: float,
     train_every: int,
+    first_model_after: int,
     wait_for_model: float,
     run_record: str | None,
     as_json: bool,
@@ -56,7 +63,7 @@ def demo(
     from pathlib import Path
 
     from serving.api import ApiUnavailable
-    from streamrec.demo import run_demo
+    from streamrec.demo import DemoOptions, run_demo
 
     cfg = settings.load()
     stop = stop_on_signals()
@@ -66,15 +73,19 @@ def demo(
         registry_root = Path(cfg.registry.root if settings.given("registry.root") else Path(tmp) / "models")
         _announce_endpoints(cfg)
         try:
+            options = DemoOptions(
+                rate=rate,
+                first_model_after=first_model_after,
+                train_every=train_every,
+                wait_for_model_s=wait_for_model,
+                run_record=Path(run_record) if run_record else None,
+            )
             summary = run_demo(
                 cfg,
                 source.open(),
                 registry_root,
-                rate,
                 stop,
-                train_every=train_every,
-                wait_for_model_s=wait_for_model,
-                run_record=Path(run_record) if run_record else None,
+                options,
                 start_metrics=lambda registry: start_metrics(cfg, registry),
             )
         except ApiUnavailable as exc:
@@ -116,7 +127,7 @@ def soak(
 ) -> int:
     """One worker under a steady rate for minutes: memory sampled, state bounds checked (exit 1 if out of bounds)."""
     from stream.sources.synthetic import SyntheticConfig
-    from streamrec.soak import plan_warmup, run_soak
+    from streamrec.soak import SoakPlan, plan_warmup, run_soak
 
     if warmup_minutes is not None and not 0 <= warmup_minutes < minutes:
         raise UsageError("--warmup-minutes must be at least 0 and less than --minutes")
@@ -130,16 +141,13 @@ def soak(
         try:
             result = run_soak(
                 cfg,
-                minutes=minutes,
-                rate=rate,
-                warmup_minutes=warmup,
+                SoakPlan(minutes=minutes, rate=rate, warmup_minutes=warmup, sample_every_s=sample_every),
                 fill=fill,
-                sample_every_s=sample_every,
                 worker_args=settings.argv(),  # the worker applies the same bounds the soak checks
                 stop=stop,
             )
         except RuntimeError as exc:  # the worker or the producer failed: no figures to print
-            print(f"streamrec soak: {exc}", file=sys.stderr)
+            log.error("streamrec soak: %s", exc)
             return 1
     if not as_json:
         result.pop("samples")  # they were the progress lines

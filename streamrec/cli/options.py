@@ -94,9 +94,9 @@ def _description(setting: str) -> str:
 
 
 def _configure_logging(_ctx: click.Context, _param: click.Parameter, level: str) -> str:
-    from streamrec.cli.plumbing import configure_logging
+    from streamrec.logs import setup
 
-    configure_logging(level)
+    setup(level)
     return level
 
 

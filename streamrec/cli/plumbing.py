@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -47,13 +46,6 @@ class Group(click.Group):
             return super().invoke(ctx)
         except _user_errors() as exc:
             raise CommandError(f"{ctx.command_path} {ctx.invoked_subcommand}: {exc}") from None
-
-
-def configure_logging(level: str) -> None:
-    """The one logging set-up of a streamrec process: stdlib logging to stderr."""
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
 
 
 def with_section(cfg: Config, section: str, **changes: Any) -> Config:
@@ -135,11 +127,6 @@ def start_metrics(cfg: Config, registry: Any) -> None:
             "pass --metrics-port N, or 0 to disable"
         ) from None
     log.info("metrics on http://%s:%d/metrics", cfg.metrics.host, cfg.metrics.port)
-
-
-def to_stderr(line: str) -> None:
-    """Progress and notes for a person: stderr, so stdout holds only the result."""
-    print(line, file=sys.stderr, flush=True)
 
 
 class Throttle:

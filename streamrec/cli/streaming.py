@@ -72,12 +72,10 @@ def produce(settings: Settings, source: SourceSpec, rate: float | None, limit: i
 @IDLE_EXIT
 def stream(settings: Settings, idle_exit: float | None) -> int:
     """Run a stream worker in the consumer group."""
-    from prometheus_client import CollectorRegistry
-
-    from stream.metrics import WorkerMetrics
+    from stream.metrics import WorkerMetrics, process_registry
     from stream.worker import StreamWorker
 
-    registry = CollectorRegistry()
+    registry = process_registry()
     metrics = WorkerMetrics(registry)
     start_metrics(settings.load(), registry)  # up first: operators see a worker waiting for Kafka
     stop = stop_on_signals()

@@ -136,13 +136,12 @@ def _train_periodically(
     cfg: Config, logged_events: Callable[[], list[Any]], count_logged: Callable[[], int], as_json: bool
 ) -> int:
     """Retrain from the training log on new events, elapsed time or drift signals, until SIGINT/SIGTERM."""
-    from prometheus_client import CollectorRegistry
-
     from offline.metrics import TrainerMetrics
     from offline.schedule import RetrainTrigger, run_periodic
+    from stream.metrics import process_registry
     from stream.model_artifact import current_version
 
-    metrics = TrainerMetrics(CollectorRegistry())
+    metrics = TrainerMetrics(process_registry())
     metrics.registry_version.set(current_version(cfg.registry.root) or 0)
     start_metrics(cfg, metrics.registry)
 
