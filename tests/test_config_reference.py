@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -12,8 +11,6 @@ from stream.config import Config, ConfigError, load_config
 from streamrec.cli import main
 from streamrec.config_reference import env_var, field_comments, render_reference
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
 # | `field` | type | `default` | `ENV` or in `ENV` | description |
 ROW = re.compile(r"^\| `(?P<field>[\w.]+)` \| (?P<type>.*?) \| `(?P<default>.*?)` \| (?:in )?`(?P<env>\w+)` \| ")
 
@@ -84,12 +81,3 @@ def test_the_comment_above_a_field_is_its_description():
 def test_streamrec_config_reference_prints_it(capsys):
     assert main(["config", "reference"]) == 0
     assert capsys.readouterr().out == render_reference()
-
-
-def test_the_readme_holds_the_current_reference_between_its_markers():
-    text = README.read_text()
-    assert START in text and END in text, f"README.md needs {START} ... {END} around `streamrec config reference`"
-    inside = text.split(START, 1)[1].split(END, 1)[0]
-    assert inside.strip() == render_reference().strip(), (
-        "README.md's configuration reference is stale: replace it with `streamrec config reference`"
-    )
