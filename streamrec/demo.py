@@ -7,7 +7,7 @@
     HTTP client thread ──► the API (GET /v1/recommendations/...)
 
 The producer stamps each event with the time it sends it, as a live producer would, so freshness
-is measured as NOTES.md defines it. The trainer runs in its own process: the serving process never
+is measured as docs/explanation/definitions.md says. The trainer runs in its own process: the serving process never
 imports torch, and training does not share its interpreter lock.
 """
 
