@@ -25,7 +25,8 @@ BOUNDS = (
 
 def spec() -> dict[str, Any]:
     """The committed OpenAPI document."""
-    return json.loads(resources.files("serving").joinpath("openapi.json").read_text())
+    doc: dict[str, Any] = json.loads(resources.files("serving").joinpath("openapi.json").read_text())
+    return doc
 
 
 def schema_type(schema: dict[str, Any]) -> str:

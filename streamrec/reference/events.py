@@ -70,7 +70,12 @@ def describe_type(t: Any) -> tuple[str, str]:
         return f"object of {key} to {value}", ", ".join(b for b in bounds if not b.endswith(" "))
     if isinstance(t, mi.StructType):
         return "object", "unknown fields refused" if t.forbid_unknown_fields else ""
-    names = {mi.StrType: "string", mi.IntType: "integer", mi.FloatType: "number", mi.BoolType: "boolean"}
+    names: dict[type, str] = {
+        mi.StrType: "string",
+        mi.IntType: "integer",
+        mi.FloatType: "number",
+        mi.BoolType: "boolean",
+    }
     return names[type(t)], _bounds(t)
 
 
