@@ -1,4 +1,4 @@
-"""Offline metrics on the test window, as defined in shared/NOTES.md.
+"""Offline metrics on the test window, as defined in docs/explanation/definitions.md.
 
 * ``auc`` / ``logloss``: pointwise, over labelled rows.
 * ``ranking``: for each sampled test click, score every item logged before the click for that user

@@ -47,7 +47,7 @@ class Embeddings(nn.Module):
 
     A user is described by demographics and recent items, not by an id vector: on MovieLens-100K a
     per-user vector fitted to the training window ranked the later windows worse (validation
-    NDCG@10 0.0893 -> 0.0905 for the teacher without it, README "Design"); tastes drift and the
+    NDCG@10 0.0893 -> 0.0905 for the teacher without it, docs/explanation/design.md); tastes drift and the
     recent items carry them. The id keeps only a click-propensity bias, which calibrates the click
     probability and cannot reorder one user's items. A user never seen in training is scored from
     the same demographics and history as everyone else.

@@ -3,7 +3,7 @@
 The figures of every model come from the same test window and the same sampled test clicks, so
 teacher, students and the popularity baseline (clicks so far) are compared on equal terms.
 ``train_once`` trains the three models under several training seeds on that one dataset (a change of
-float summation order alone moved NDCG@10 by several per cent, README): every figure is the mean
+float summation order alone moved NDCG@10 by several per cent, docs/results/history.md): every figure is the mean
 over the seeds with its spread, the paired comparisons carry intervals that resample users, and the
 first seed's student is the one registered. The periodic retrain trains one seed.
 """
@@ -63,7 +63,7 @@ from stream.model_artifact import sha256_file, write_manifest
 log = logging.getLogger(__name__)
 
 # Distillation used for the served student, chosen by validation NDCG@10 in the ablation on ml-100k
-# (README, "Ablations"): soft targets + hint + the listwise ranking loss.
+# (docs/results/history.md, "Ablations"): soft targets + hint + the listwise ranking loss.
 SERVED_KD = KDWeights(soft=0.5, hint=0.1, rank=3.0, temperature=1.0)
 
 
@@ -533,7 +533,7 @@ def _teacher_for_this_version(
 
 
 # A warm-started teacher trains without the curriculum: easy-first epochs start an untrained model
-# and undo a trained one's calibration (README, "Warm start").
+# and undo a trained one's calibration (docs/explanation/offline.md, "Warm start").
 WARM_CURRICULUM = Curriculum(enabled=False)
 
 

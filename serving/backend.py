@@ -3,7 +3,7 @@
 Routing: a user's state lives in partition ``murmur2(user_id) mod partitions`` (the producers'
 partitioner), owned by exactly one worker of the group. A request for a user whose partition this
 process does not own is answered ``421 Misdirected Request`` naming the partition; a router in
-front of the workers (README, "How an HTTP request reaches the worker that owns the user") sends
+front of the workers (docs/explanation/design.md, "How an HTTP request reaches the worker") sends
 each request to the owner in the first place.
 """
 

@@ -1,4 +1,4 @@
-"""Freshness as NOTES.md defines it: from an event's own timestamp (set by its producer) to the
+"""Freshness as docs/explanation/definitions.md defines it: from an event's own timestamp (set by its producer) to the
 moment the recommendation it triggered is read back from the recommendations topic."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ and the ONNX file's sha256). A registry of them is laid out as::
 This module is the read side of that layout (``current_version``, ``current_artifact``); writing
 it is ``offline.registry``. A promotion is announced on the model-updates topic as a
 :class:`ModelUpdate`. The sha256 detects corruption, not tampering: the registry directory is
-trusted like the process's own memory (README, "What is trusted on disk").
+trusted like the process's own memory (docs/explanation/design.md, "What is trusted on disk").
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ payload is msgpack of plain data (no pickle: decoding never runs code). Written 
 file, fsynced, renamed into place, then the directory fsynced; the newest file whose checksum
 verifies wins, so a torn write falls back to the previous snapshot. The last ``keep`` are kept.
 The checksum detects corruption, not tampering: the snapshot directory is trusted like the
-process's own memory (README, "What is trusted on disk").
+process's own memory (docs/explanation/design.md, "What is trusted on disk").
 """
 
 from __future__ import annotations

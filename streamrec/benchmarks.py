@@ -1,6 +1,6 @@
 """``streamrec bench serve`` and ``streamrec bench freshness``: scripts that print figures.
 
-Latency follows NOTES.md: p50 and p99 over at least 10,000 requests after a warm-up, one request
+Latency follows docs/explanation/definitions.md: p50 and p99 over at least 10,000 requests after a warm-up, one request
 in flight. Freshness: from an event's producer-set timestamp to the moment its recommendation is
 read back from the recommendations topic. Models are untrained (random weights): these figures
 measure time, and a trained model of the same shape costs the same.

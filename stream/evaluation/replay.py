@@ -2,7 +2,7 @@
 
 With ``partitions > 1`` users are split by a hash of their id, each shard with its own state, as
 the workers would hold it: the difference to ``partitions=1`` measures what the per-partition
-item-side approximation costs (README, "Where state lives").
+item-side approximation costs (docs/explanation/design.md, "Where state lives").
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Producers here are configured with ``partitioner=murmur2_random`` (stream/kafka/clients.py), the
 Java client's default, so this function tells any process which partition -- and therefore which
 worker -- holds a user's state, without asking the broker. It is the routing function of the HTTP
-API (README, "How an HTTP request reaches the worker that owns the user").
+API (docs/explanation/design.md, "How an HTTP request reaches the worker").
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ is learned from.
 
 The configured weights are only the starting point: on the MovieLens-100K replay, runs starting from
 equal weights and from (student 0.25, item_knn 4, isgd_mf 0, popularity 2) ended with the same
-weights and the same recall to the fourth decimal (README, "The serving path in the MovieLens-100K
+weights and the same recall to the fourth decimal (docs/results/history.md, "The serving path in the MovieLens-100K
 replay").
 """
 

@@ -3,7 +3,7 @@
 One :class:`FeatureState` per Kafka partition. Users live in exactly one partition (events are keyed
 by user), so user-side state here is complete. Item-side state (popularity, co-visitation, CTR) is
 built from this partition's events only: an approximation of the global view whose cost is measured
-by ``streamrec eval prequential --partitions N`` (README, "Where state lives").
+by ``streamrec eval prequential --partitions N`` (docs/explanation/design.md, "Where state lives").
 """
 
 from __future__ import annotations

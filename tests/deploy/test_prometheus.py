@@ -30,7 +30,7 @@ from tests.deploy.expressions import (
     recording_rules,
 )
 
-README = PROMETHEUS_CONFIG.parents[2] / "README.md"
+RUNBOOK = PROMETHEUS_CONFIG.parents[2] / "docs" / "how-to" / "operating.md"
 
 
 def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -70,14 +70,14 @@ def test_every_alert_fires_and_stays_silent_in_its_unit_tests():
         assert silent, f"{name}: no test case where it stays silent"
 
 
-def test_every_alert_is_threshold_clauses_with_a_runbook_section_in_the_readme():
-    headings = {line.lstrip("#").strip().lower() for line in README.read_text().splitlines() if line.startswith("#")}
+def test_every_alert_is_threshold_clauses_with_a_runbook_section_in_the_docs():
+    headings = {line.lstrip("#").strip().lower() for line in RUNBOOK.read_text().splitlines() if line.startswith("#")}
     for alert in alerts():
         assert alert_clauses(alert)  # raises when the expression is not '<expr> <op> <number> [and ...]'
         assert alert["labels"]["severity"] in {"page", "ticket"}
         anchor = alert["annotations"]["runbook"]
-        assert anchor == f"README.md#{alert['alert'].lower()}"
-        assert alert["alert"].lower() in headings, f"README has no runbook section '### {alert['alert']}'"
+        assert anchor == f"docs/how-to/operating.md#{alert['alert'].lower()}"
+        assert alert["alert"].lower() in headings, f"{RUNBOOK.name} has no runbook section '### {alert['alert']}'"
 
 
 def _process_registries() -> dict[str, CollectorRegistry]:

@@ -119,7 +119,7 @@ def test_a_rebalance_storm_in_a_group_of_three_equals_a_crash_free_run(kafka_cfg
         leaving = group.pop(rng.randrange(len(group)))
         # A clean leave (revoke, checkpoint, LeaveGroup), then a fresh member. Each move waits for the
         # group to settle: on Tansu a member leaving while a rebalance is still in its sync phase can
-        # stall the group for good (see README, fault table); Apache Kafka times such members out.
+        # stall the group for good (see docs/explanation/limitations.md); Apache Kafka times such members out.
         leaving.stop(signal.SIGTERM)
         group.append(workers(cfg))
         moves += 1
