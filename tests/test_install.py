@@ -53,7 +53,7 @@ def without_training(*argv: str) -> subprocess.CompletedProcess[str]:
 def test_serve_help_runs_without_torch_and_onnx():
     done = without_training("streamrec", "serve", "--help")
     assert done.returncode == 0, done.stderr
-    assert "usage:" in done.stdout and "serve" in done.stdout
+    assert "Usage: streamrec serve" in done.stdout
 
 
 def test_every_module_of_the_served_path_imports_without_torch_and_onnx(tmp_path):

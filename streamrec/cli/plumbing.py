@@ -70,6 +70,14 @@ def kafka(cfg: Config) -> Iterator[Config]:
         yield cfg
 
 
+def require_broker(cfg: Config, command: str) -> None:
+    """A command that joins a cluster fails at once, before it starts anything, when none is named."""
+    if not cfg.kafka.bootstrap_servers:
+        raise UsageError(
+            f"{command} needs a broker: pass --bootstrap-servers HOST:PORT (start one with `streamrec broker`)"
+        )
+
+
 def external_kafka(cfg: Config, command: str, wait: threading.Event | None = None) -> Config | None:
     """``cfg`` once its cluster answers (topics created if missing), for a command that joins one.
 
@@ -80,10 +88,7 @@ def external_kafka(cfg: Config, command: str, wait: threading.Event | None = Non
 
     from stream.kafka.clients import ensure_topics
 
-    if not cfg.kafka.bootstrap_servers:
-        raise UsageError(
-            f"{command} needs a broker: pass --bootstrap-servers HOST:PORT (start one with `streamrec broker`)"
-        )
+    require_broker(cfg, command)
     while True:
         try:
             ensure_topics(cfg.kafka)

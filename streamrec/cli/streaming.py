@@ -8,7 +8,14 @@ import time
 import click
 
 from streamrec.cli.options import Settings, SourceSpec, config_options, source_options
-from streamrec.cli.plumbing import Throttle, UsageError, external_kafka, start_metrics, stop_on_signals
+from streamrec.cli.plumbing import (
+    Throttle,
+    UsageError,
+    external_kafka,
+    require_broker,
+    start_metrics,
+    stop_on_signals,
+)
 
 log = logging.getLogger(__name__)
 IDLE_EXIT = click.option(
@@ -75,6 +82,7 @@ def stream(settings: Settings, idle_exit: float | None) -> int:
     from stream.metrics import WorkerMetrics, process_registry
     from stream.worker import StreamWorker
 
+    require_broker(settings.load(), "stream")
     registry = process_registry()
     metrics = WorkerMetrics(registry)
     start_metrics(settings.load(), registry)  # up first: operators see a worker waiting for Kafka
