@@ -8,6 +8,7 @@ by another worker 421, not ready yet 503, a missing or wrong bearer token 401 (w
 ``serving.api_token`` is set: it guards /v1/; health, readiness and metrics stay open for probes).
 """
 
+import contextlib
 import ipaddress
 import logging
 import threading
@@ -87,20 +88,29 @@ class ApiServer:
     """uvicorn on a background thread (it installs no signal handlers off the main thread)."""
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        # log_config=None: uvicorn's records go through the process's one logging set-up
+        # (streamrec.logs) instead of handlers of its own.
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off", log_config=None
         )
+        self.server = uvicorn.Server(config)
         self.thread: threading.Thread | None = None
         self.host, self.port = host, port
 
     def start(self, timeout_s: float = 10.0) -> None:
-        self.thread = threading.Thread(target=self.server.run, name="http-api", daemon=True)
+        self.thread = threading.Thread(target=self._serve, name="http-api", daemon=True)
         self.thread.start()
         deadline = time.monotonic() + timeout_s
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise ApiUnavailable(f"the HTTP API could not start on {self.host}:{self.port}")
             time.sleep(0.02)
+
+    def _serve(self) -> None:
+        # uvicorn ends a failed start-up (e.g. the port is taken) with SystemExit after logging why;
+        # start() reports it as ApiUnavailable, so the thread need not die with a traceback.
+        with contextlib.suppress(SystemExit):
+            self.server.run()
 
     def stop(self) -> None:
         self.server.should_exit = True
