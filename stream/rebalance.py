@@ -100,6 +100,8 @@ class Rebalance:
         except Exception as exc:  # unknown: trust the snapshots, as before topic ids were kept
             log.warning("no topic id for %s (%s); not checking that the snapshots belong to its log", self.topic, exc)
             return None
+        finally:
+            self.admin.poll(0)  # hands librdkafka's log lines of this call to logging
         high, low = uuid.get_most_significant_bits() % 2**64, uuid.get_least_significant_bits() % 2**64
         return f"{high:016x}{low:016x}" if high or low else None
 

@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from stream.checkpoint import Checkpointer
 from stream.config import Config
 from stream.events import EVENT_TYPES, Event, EventCodec, InvalidEvent
-from stream.kafka.clients import make_consumer, make_producer
+from stream.kafka.clients import make_admin, make_consumer, make_producer
 from stream.metrics import WorkerMetrics
 from stream.outbox import Outbox
 from stream.owned_partition import OwnedPartition
@@ -104,11 +103,7 @@ class StreamWorker:
             self._release,
         )
         # Asks for the topic's id on assignment (only when the worker makes its own clients).
-        admin = (
-            None
-            if consumer is not None
-            else AdminClient({"bootstrap.servers": cfg.kafka.bootstrap_servers, **cfg.kafka.client_overrides})
-        )
+        admin = None if consumer is not None else make_admin(cfg.kafka)
         self.rebalance = Rebalance(
             cfg, self.owned, self.checkpointer, self.outbox, self.training_log, metrics, admin, self._release
         )
