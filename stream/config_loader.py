@@ -84,12 +84,18 @@ def _parse_value(raw: str) -> Any:
         return raw
 
 
-def _unknown(cls: type[msgspec.Struct], path: str, origin: str, as_env: bool) -> ConfigError:
-    """A miss names the nearest setting at the same depth, else the names the deepest known table has."""
-    settings = _settings(cls)
+def _known_parent(settings: Mapping[str, Setting], path: str) -> str:
+    """The deepest enclosing name of ``path`` that is a setting ("" for the top level)."""
     parent = path.rpartition(".")[0]
     while parent and parent not in settings:
         parent = parent.rpartition(".")[0]
+    return parent
+
+
+def _unknown(cls: type[msgspec.Struct], path: str, origin: str, as_env: bool) -> ConfigError:
+    """A miss names the nearest setting at the same depth, else the names the deepest known table has."""
+    settings = _settings(cls)
+    parent = _known_parent(settings, path)
     level = [k for k in settings if k.rpartition(".")[0] == parent]
     show = env_var if as_env else str
     if parent == path.rpartition(".")[0]:  # a misspelt member of a known table: compare the names alone
@@ -111,9 +117,7 @@ def _resolve(tree_type: type[msgspec.Struct], path: str, origin: str, as_env: bo
     settings = _settings(tree_type)
     if path in settings:
         return settings[path]
-    parent = path.rpartition(".")[0]
-    while parent and parent not in settings:
-        parent = parent.rpartition(".")[0]
+    parent = _known_parent(settings, path)
     if parent and not settings[parent].is_table:
         raise ConfigError(f"{origin}: {parent} has no members; set it whole, e.g. --set {parent}=VALUE")
     raise _unknown(tree_type, path, origin, as_env)
