@@ -32,6 +32,7 @@ from stream.events import Event
 from stream.training_log import count_logged, log_root
 from streamrec.demo_parts import DemoFailed, EventFeed, HttpClient, Part, Trainer, trainer_metrics_port
 from streamrec.demo_summary import ModelEffect, Progress, summarise
+from streamrec.logs import Throttle
 from streamrec.run_record import RunRecorder, write_record
 from streamrec.stack import ServingStack
 
@@ -108,7 +109,7 @@ class Demo:
 
     def watch(self, stop: threading.Event) -> None:
         """Until the stream is drained and a model served (or ``stop``): one check a second."""
-        last_progress = time.monotonic()
+        progress_line = Throttle(self.options.progress_every_s)
         drained_at: float | None = None
         while not stop.wait(1.0):
             self._check()
@@ -118,9 +119,8 @@ class Demo:
                 log.info("model version %d is serving (%s)", version, self.progress.counts())
                 if self.recorder is not None:
                     self.recorder.model_served(version)
-            if time.monotonic() - last_progress >= self.options.progress_every_s:
+            if progress_line.due():
                 log.info("%s", self.progress.line(time.perf_counter() - self.started))
-                last_progress = time.monotonic()
             if self.feed.done.is_set() and self.progress.applied_offsets() >= self.feed.produced:
                 drained_at = drained_at or time.monotonic()
                 if self.effect.versions or self.feed.produced == 0:

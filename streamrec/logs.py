@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -19,3 +20,18 @@ def setup(level: str = "INFO") -> None:
         raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
     logging.basicConfig(level=name, format=FORMAT, stream=sys.stderr, force=True)
     logging.captureWarnings(True)  # warnings.warn (torch, onnx, uvicorn) through the same channel
+
+
+class Throttle:
+    """True at most once every ``every_s`` seconds: progress lines a terminal and a CI log both read well."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.every_s = every_s
+        self.last = time.monotonic()
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < self.every_s:
+            return False
+        self.last = now
+        return True

@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from streamrec.cli.options import Settings, SourceSpec, config_options, json_option, source_options
-from streamrec.cli.plumbing import Throttle, UsageError, emit, kafka, with_section
+from streamrec.cli.plumbing import UsageError, emit, kafka, with_section
+from streamrec.logs import Throttle
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ import json
 import logging
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -132,18 +131,3 @@ def start_metrics(cfg: Config, registry: Any) -> None:
             "pass --metrics-port N, or 0 to disable"
         ) from None
     log.info("metrics on http://%s:%d/metrics", cfg.metrics.host, cfg.metrics.port)
-
-
-class Throttle:
-    """True at most once every ``every_s`` seconds: progress lines a terminal and a CI log both read well."""
-
-    def __init__(self, every_s: float = 5.0) -> None:
-        self.every_s = every_s
-        self.last = time.monotonic()
-
-    def due(self) -> bool:
-        now = time.monotonic()
-        if now - self.last < self.every_s:
-            return False
-        self.last = now
-        return True

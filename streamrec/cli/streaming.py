@@ -9,13 +9,13 @@ import click
 
 from streamrec.cli.options import Settings, SourceSpec, config_options, source_options
 from streamrec.cli.plumbing import (
-    Throttle,
     UsageError,
     external_kafka,
     require_broker,
     start_metrics,
     stop_on_signals,
 )
+from streamrec.logs import Throttle
 
 log = logging.getLogger(__name__)
 IDLE_EXIT = click.option(
