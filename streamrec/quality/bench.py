@@ -6,10 +6,12 @@ Per data set, one prequential replay (``streamrec.quality.replay``) is watched b
   popularity (clicks so far), trending (decayed clicks), the stream learners, the serving path with
   its periodic retraining, and on generated data the oracle -- each with a 95 % interval that
   resamples users, and its lead over popularity paired on the same clicks;
+* (a) for conversions (``ConversionLog``): each conversion credited with the ranks its click got,
+  the same figures on those, and where conversions carry a value, the share of value in the top k;
 * (b, c) ``Slates`` where the log has impressions: per-visit GAUC and NDCG of the clicked among the
   shown, the click model's log-loss against the constant click-through rate, and where propensities
-  were logged the self-normalised IPS click-through and conversion rate of each ranker's top k
-  beside the logging policy's.
+  were logged the self-normalised IPS click-through rate, conversion rate and value per impression
+  of each ranker's top k beside the logging policy's.
 
 Data sets run in parallel processes (one per core); each returns plain data, and the whole result
 is written where the docs' results page reads it.
@@ -36,6 +38,7 @@ from stream.config import Config
 from stream.evaluation.replay import served_rule
 from stream.processor import LEARNERS, PartitionProcessor
 from streamrec.quality.clicks import RankLog
+from streamrec.quality.conversions import ConversionLog
 from streamrec.quality.datasets import DataSet, datasets
 from streamrec.quality.rankers import Oracle, Trending
 from streamrec.quality.replay import NextClicks, ServingPath, replay
@@ -80,7 +83,7 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True) -> dic
         "seed": ds.seed,
         "held_out": ds.held_out,
         "events": run["events"],
-        "prequential": _prequential(clicks.log, ds.report, k, proc),
+        "prequential": _prequential(clicks.log, ds.report, k, proc, clicks.conversions),
     }
     if path is not None:
         result["serving"] = {**path.summary(proc, len(clicks.log)), "student": bool(ds.retrain_every)}
@@ -113,9 +116,16 @@ def _slates(visits: dict[str, Visit], rankers: dict[str, Any], truth: Any, path:
     return Slates(visits, shown, top, k, click_probabilities)
 
 
-def _prequential(log: RankLog, report: tuple[float, float], k: int, proc: PartitionProcessor) -> dict[str, Any]:
+def _prequential(
+    log: RankLog,
+    report: tuple[float, float],
+    k: int,
+    proc: PartitionProcessor,
+    conversions: ConversionLog | None = None,
+) -> dict[str, Any]:
     """Every ranker on the reported clicks: figures with intervals, the paired lead over
-    popularity, and the share of the popularity-to-oracle gap closed."""
+    popularity, and the share of the popularity-to-oracle gap closed; where the log has
+    conversions, the same figures of the conversions that followed the reported clicks."""
     n = len(log)
     part = slice(int(report[0] * n), int(report[1] * n))
     figures = {name: log.figures(name, k, part, resamples=RESAMPLES) for name in log.ranks}
@@ -133,6 +143,7 @@ def _prequential(log: RankLog, report: tuple[float, float], k: int, proc: Partit
         "report": list(report),
         "served_rule": served_rule([proc]),
         "rankers": figures,
+        **({"conversions": conversions.figures(log, k, part, BASELINE, RESAMPLES)} if conversions else {}),
     }
 
 

@@ -44,6 +44,16 @@ class RankLog:
         asked = ranks != NOT_SCORED
         return ranks[asked], users[asked]
 
+    def select(self, rows: np.ndarray) -> RankLog:
+        """The log of ``rows`` (click indices, in their order and as often as given), for figures only:
+        another event credited with its click's ranks (a conversion, ``streamrec.quality.conversions``)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = RankLog()
+        out.users = array("q", np.frombuffer(self.users, dtype=np.int64)[rows].tobytes())
+        for name, column in self.ranks.items():
+            out.ranks[name] = array("i", np.frombuffer(column, dtype=np.int32)[rows].tobytes())
+        return out
+
     def hits(self, name: str, k: int, part: slice = slice(None)) -> np.ndarray:
         """(clicks,) bool over every click in ``part``: the ranker had the item in its top k."""
         ranks = np.frombuffer(self.ranks[name], dtype=np.int32)[part]

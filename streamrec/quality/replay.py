@@ -28,6 +28,7 @@ from stream.learners.base import rank_of
 from stream.learners.blend import OnlineBlend
 from stream.processor import Outcome, PartitionProcessor
 from streamrec.quality.clicks import RankLog
+from streamrec.quality.conversions import ConversionLog
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +157,14 @@ class ServingPath:
 class NextClicks:
     """Protocol (a): before each click, every ranker ranks the served set (the catalogue known
     before the click, less the served rule's exclusions); the ranks are kept per click in ``log``.
-    The processor's own learners are read from its test of the same click (``last_ranks``)."""
+    The processor's own learners are read from its test of the same click (``last_ranks``). Each
+    conversion is matched to its click in ``conversions``."""
 
     def __init__(self, rankers: dict[str, CatalogueScorer], serving: ServingPath | None = None) -> None:
         self.rankers = rankers
         self.serving = serving
         self.log = RankLog()
+        self.conversions = ConversionLog()  # each conversion credited with its click's ranks
         self._pending: dict[str, int | None] | None = None
 
     def before(self, proc: PartitionProcessor, event: Event) -> None:
@@ -182,3 +185,6 @@ class NextClicks:
     def after(self, proc: PartitionProcessor, event: Event, outcome: Outcome) -> None:
         if self._pending is not None and outcome is Outcome.APPLIED:
             self.log.add(event.user_id, {**self._pending, **proc.last_ranks})
+            self.conversions.click(event, len(self.log) - 1)
+        elif event.type == "conversion" and outcome is Outcome.APPLIED:
+            self.conversions.conversion(event, len(self.log))

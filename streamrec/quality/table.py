@@ -76,21 +76,67 @@ def _interval(i: dict[str, Any], sign: str = "") -> str:
 
 
 def counterfactual_table(result: dict[str, Any]) -> list[str]:
+    """Each ranker's rates with its paired lead over the logging policy, whose own rates are the
+    first row (the same log for every ranker, so one row)."""
     if "counterfactual" not in result:
         return []
-    out = [f"{result['dataset']}: (c) self-normalised IPS click-through rate of each ranker's top k"]
-    rows = [
+    figures = result["counterfactual"]
+    valued = all("value" in c for c in figures.values())
+    logged = next(iter(figures.values()))
+    out = [
+        f"{result['dataset']}: (c) self-normalised IPS click-through rate, conversion rate"
+        f"{' and value per impression' if valued else ''} of each ranker's top k, beside the logging policy's"
+    ]
+    header = ["ranker", "CTR", "ranker - logging", "conversion rate", "ranker - logging"]
+    rows = [["logging policy", *(x for y in ("click", "conversion") for x in (_interval(logged[y]["logging"]), "-"))]]
+    rows += [
         [
             name,
             _interval(c["click"]["ranker"]),
-            _interval(c["click"]["logging"]),
             _interval(c["click"]["lead"], "+"),
             _interval(c["conversion"]["ranker"]),
-            f"{c['effective_sample_size']:.0f}",
+            _interval(c["conversion"]["lead"], "+"),
         ]
-        for name, c in result["counterfactual"].items()
+        for name, c in figures.items()
     ]
-    return out + _rows(["ranker", "CTR", "logging CTR", "ranker - logging", "conversion rate", "ESS"], rows)
+    if valued:
+        header.append("value / impression")
+        rows[0].append(_interval(logged["value"]["logging"]))
+        for row, c in zip(rows[1:], figures.values()):
+            row.append(_interval(c["value"]["ranker"]))
+    for row, c in zip(rows, [None, *figures.values()]):
+        row.append(f"{c['effective_sample_size']:.0f}" if c else "-")
+    return out + _rows([*header, "ESS"], rows)
+
+
+def conversion_table(result: dict[str, Any], k: int) -> list[str]:
+    """Protocol (a) on conversions, each credited with its click's rank, beside the click recall."""
+    c = result["prequential"].get("conversions")
+    if not c or not c["rankers"]:
+        return []
+    clicks = result["prequential"]["rankers"]
+    recall, ndcg, value = f"recall@{k}", f"ndcg@{k}", f"value_recall@{k}"
+    out = [
+        f"{result['dataset']}: (a) conversions, {c['conversions']:,} credited with the rank of their click "
+        f"({c['unmatched']:,} without a scored click, left out)"
+    ]
+    header = ["ranker", f"click {recall}", f"conversion {recall}", f"conversion {ndcg}", "lead over popularity"]
+    rows = []
+    for name, f in sorted(c["rankers"].items(), key=lambda kv: -(clicks[kv[0]][recall] or 0)):
+        if name.startswith("serving, blend"):
+            continue
+        label = name if name != "serving" or result.get("serving", {}).get("student") else "serving (no student)"
+        rows.append(
+            [
+                label,
+                "-" if clicks[name][recall] is None else f"{clicks[name][recall]:.4f}",
+                _ci(f[recall], f.get(f"{recall}_interval")),
+                _ci(f[ndcg], f.get(f"{ndcg}_interval")),
+                _lead(f.get(f"{recall}_lead_over_popularity")),
+                *([_ci(f.get(value), f.get(f"{value}_interval"))] if c["valued"] else []),
+            ]
+        )
+    return out + _rows([*header, *([f"value {recall}"] if c["valued"] else [])], rows)
 
 
 def recbole_table(split: dict[str, Any]) -> list[str]:
@@ -108,7 +154,12 @@ def render(bench: dict[str, Any]) -> str:
     k = bench["_run"]["k"]
     lines: list[str] = []
     for result in bench["datasets"]:
-        for block in (prequential_table(result, k), slate_table(result), counterfactual_table(result)):
+        for block in (
+            prequential_table(result, k),
+            conversion_table(result, k),
+            slate_table(result),
+            counterfactual_table(result),
+        ):
             if block:
                 lines += [*block, ""]
     for generator, summary in bench["across_seeds"].items():

@@ -82,14 +82,50 @@ def slates(dataset: dict[str, Any], run: dict[str, Any]) -> list[str]:
 
 
 def counterfactual(dataset: dict[str, Any], run: dict[str, Any]) -> list[str]:
-    """Protocol (c): self-normalised IPS click-through rate of each ranker's top k against the logging policy."""
+    """Protocol (c): self-normalised IPS click-through rate, conversion rate and (where conversions
+    carry a value) value per impression of each ranker's top k against the logging policy."""
     rows = [
         [name, _est(c["click"]["ranker"]), _est(c["click"]["logging"]), _est(c["click"]["lead"], "+"),
-         _est(c.get("conversion", {}).get("ranker")), f"{c.get('effective_sample_size', 0):,.0f}"]
+         _est(c.get("conversion", {}).get("ranker")), _est(c.get("conversion", {}).get("logging")),
+         _est(c.get("conversion", {}).get("lead"), "+"), f"{c.get('effective_sample_size', 0):,.0f}"]
         for name, c in dataset["counterfactual"].items()
     ]  # fmt: skip
-    header = ["ranker", "CTR", "logging CTR", "ranker - logging", "conversion rate", "effective sample size"]
+    header = ["ranker", "CTR", "logging CTR", "ranker - logging", "conversion rate", "logging conversion rate"]
+    header += ["ranker - logging (conversions)", "effective sample size"]
+    if all("value" in c for c in dataset["counterfactual"].values()):
+        header[-1:-1] = ["value / impression", "logging value / impression"]
+        for row, c in zip(rows, dataset["counterfactual"].values()):
+            row[-1:-1] = [_est(c["value"]["ranker"]), _est(c["value"]["logging"])]
     return [f"#### {dataset['dataset']}: (c) counterfactual", "", *_table(header, rows, run)]
+
+
+def conversions(dataset: dict[str, Any], k: int, run: dict[str, Any]) -> list[str]:
+    """Protocol (a) for conversions: each credited with its click's rank, beside the click recall."""
+    c = dataset["prequential"].get("conversions")
+    if not c or not c.get("rankers"):
+        return []
+    clicks = dataset["prequential"]["rankers"]
+    recall, value = f"recall@{k}", f"value_recall@{k}"
+    rows = [
+        [
+            name,
+            _f(clicks[name][recall]),
+            _ci(r[recall], *r[f"{recall}_interval"]),
+            _ci(r[f"ndcg@{k}"], *r[f"ndcg@{k}_interval"]),
+            _est(r.get(f"{recall}_lead_over_popularity"), "+"),
+            *([_ci(r.get(value), *(r.get(f"{value}_interval") or [None, None]))] if c["valued"] else []),
+        ]
+        for name, r in sorted(c["rankers"].items(), key=lambda kv: -(clicks[kv[0]][recall] or 0))
+    ]
+    header = ["ranker", f"click {recall}", f"conversion {recall}", f"conversion ndcg@{k}", "lead over popularity"]
+    lines = [
+        f"#### {dataset['dataset']}: (a) conversions",
+        "",
+        f"{c['conversions']:,} conversions, each credited with its click's rank; {c['unmatched']:,} without a "
+        "scored click, left out.",
+        "",
+    ]
+    return lines + _table([*header, *([f"value {recall}"] if c["valued"] else [])], rows, run)
 
 
 def across_seeds(bench: dict[str, Any], run: dict[str, Any]) -> list[str]:
@@ -139,6 +175,7 @@ def render_run(name: str, bench: dict[str, Any]) -> list[str]:
     lines += ["### Per dataset and seed", ""]
     for dataset in bench.get("datasets", []):
         lines += next_click(dataset, run.get("k", 10), run)
+        lines += conversions(dataset, run.get("k", 10), run)
         lines += slates(dataset, run) if dataset.get("slate") else []
         lines += counterfactual(dataset, run) if dataset.get("counterfactual") else []
     return lines

@@ -7,6 +7,7 @@ import pytest
 from streamrec.quality.bench import across_seeds, evaluate
 from streamrec.quality.datasets import SEEDS, datasets, exposure
 from streamrec.quality.table import render
+from streamrec.reference import results
 from tests.conftest import with_section
 
 
@@ -64,6 +65,21 @@ def test_the_logging_rate_is_the_logs_own_click_through_rate(world, result):
     assert result["visits"] == len({e.context.request_id for e in events if e.type == "impression"})
 
 
+def test_every_conversion_is_credited_with_its_click_and_sits_beside_it(world, result):
+    _, events = world
+    conversions = [e for e in events if e.type == "conversion"]
+    figures = result["prequential"]["conversions"]
+    assert figures["conversions"] == len(conversions) > 0 and figures["unmatched"] == 0 and figures["valued"]
+    serving = figures["rankers"]["serving"]
+    assert serving["conversions"] == len(conversions) and "recall@10_lead_over_popularity" in serving
+    assert 0 < serving["recall@10"] <= 1 and 0 < serving["value_recall@10"] <= 1
+    cf = result["counterfactual"]["serving"]
+    shown = sum(e.type == "impression" for e in events)
+    assert cf["conversion"]["logging"]["estimate"] == pytest.approx(len(conversions) / shown, abs=1e-4)
+    revenue = sum(e.value for e in conversions)
+    assert cf["value"]["logging"]["estimate"] == pytest.approx(revenue / shown, abs=1e-4)
+
+
 def test_the_oracle_orders_each_slate_better_than_any_learner(result):
     gauc = {name: s["gauc"]["estimate"] for name, s in result["slate"].items()}
     assert gauc["oracle"] > max(v for name, v in gauc.items() if name != "oracle") + 0.1
@@ -78,22 +94,16 @@ def test_seeds_are_summarised_and_the_tables_render(result):
     summary = across_seeds([result, {**result, "seed": 99}], k=10)["exposure"]
     assert summary["seeds"] == [result["seed"], 99]
     assert summary["rankers"]["oracle"]["min"] == summary["rankers"]["oracle"]["max"]
-    text = render(
-        {
-            "_run": {
-                "k": 10,
-                "date": "d",
-                "commit": "c",
-                "dirty": False,
-                "machine": "m",
-                "command": "x",
-                "seconds": 1.0,
-            },
-            "datasets": [result],
-            "across_seeds": {},
-        }
-    )
+    bench = {
+        "_run": {"k": 10, "date": "d", "commit": "c", "dirty": False, "machine": "m", "command": "x", "seconds": 1.0},
+        "datasets": [result],
+        "across_seeds": {},
+    }
+    text = render(bench)
     assert "(a) next click" in text and "(b) slates" in text and "(c) self-normalised IPS" in text
+    assert "(a) conversions" in text and "value / impression" in text and "logging policy" in text
+    page = "\n".join(results.render_run("x", bench))
+    assert "(a) conversions" in page and "| logging conversion rate |" in page
 
 
 def test_development_and_evaluation_parts_never_share_a_seed_or_a_half():
