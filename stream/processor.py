@@ -85,7 +85,9 @@ class PartitionProcessor:
         # The click model's every-event test is its log-loss on each example it learns.
         self.pairwise = {name: PairwiseScore() for name in self.rankers if name != "click_model"}
         self.click_logloss = LogLoss()
-        self.drift = {name: DriftMonitor(lc.drift_threshold) for name in self.rankers if name != "popularity"}
+        self.drift = {
+            name: DriftMonitor(lc.drift_threshold, lc.drift_delta) for name in self.rankers if name != "popularity"
+        }
         self.counts = dict.fromkeys(["applied", "duplicate", "late", *EVENT_TYPES], 0)
 
     def _late(self, event: Event) -> bool:
@@ -109,7 +111,9 @@ class PartitionProcessor:
             self._test_rankers(x, known)
         # The pointwise learner is scored on each of its training examples, then learns it.
         for features, label, weight in self.click_model.examples(x):
-            self.click_logloss.update(self.click_model.predict_proba_one(features), label, weight)
+            loss = self.click_logloss.update(self.click_model.predict_proba_one(features), label, weight)
+            if not label:
+                self._watch("click_model", loss, x)
             self.click_model.model.learn_one(features, label, w=weight)
         if x.type == "click":
             self.mf.learn_one(x)
@@ -120,16 +124,18 @@ class PartitionProcessor:
         return Outcome.APPLIED
 
     def _test_rankers(self, x: Interaction, known: int) -> None:
-        """Before anything learns from click ``x``: the pairwise test on every click, and the
-        ranking test (Recall/NDCG, drift) on every ``prequential_every``-th, over the ``known``
-        items the catalogue held before the click, by the served rule."""
+        """Before anything learns from click ``x``: the pairwise test on every click (its loss is
+        what the drift monitors of item-kNN and MF watch), and the ranking test (Recall/NDCG) on
+        every ``prequential_every``-th, over the ``known`` items the catalogue held before the
+        click, by the served rule."""
         n_items = self.state.n_items
         if n_items > 1:
             other = (zlib.crc32(x.event.event_id.encode()) * 2654435761 + 1) % n_items
             other = other if other != x.item else (other + 1) % n_items
             for name, pair in self.pairwise.items():
                 learner = self.rankers[name]
-                pair.update(learner.score_one(x.user, x.item), learner.score_one(x.user, other))
+                loss = pair.update(learner.score_one(x.user, x.item), learner.score_one(x.user, other))
+                self._watch(name, loss, x)
         if self.counts["click"] % self._every:
             return
         position = self.counts["applied"]
@@ -137,10 +143,15 @@ class PartitionProcessor:
         self.served.update(x.item in self.state.seen.get(x.user, ()), x.item >= known, known)
         for name, learner in self.rankers.items():
             rank = self.last_ranks[name] = rank_of(learner.score_catalogue(x.user)[:known], x.item, excluded)
-            loss = self.scores[name].update(rank, position)
-            monitor = self.drift.get(name)
-            if monitor is not None and monitor.update(loss, position) and self.on_drift:
-                self.on_drift(name, position, x.event)
+            self.scores[name].update(rank, position)
+
+    def _watch(self, name: str, loss: float, x: Interaction) -> None:
+        """Feed learner ``name``'s drift monitor a loss measured on event ``x`` (every event of its
+        kind, whatever ``prequential_every`` samples: docs/explanation/learners.md, "Drift")."""
+        monitor = self.drift.get(name)
+        position = self.counts["applied"]
+        if monitor is not None and monitor.update(loss, position) and self.on_drift:
+            self.on_drift(name, position, x.event)
 
     # -- snapshots -----------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ class RankingScore:
     def update(self, rank: int | None, position_in_stream: int) -> float:
         """Record one test given the clicked item's 0-based rank (None: not ranked at all).
 
-        Returns the loss (1 - hit) that drift detection watches.
+        Returns the loss (1 - hit).
         """
         hit = rank is not None and rank < self.k
         self.n += 1
@@ -77,9 +77,12 @@ class PairwiseScore:
         self.n = 0
         self.correct = 0.0
 
-    def update(self, positive: float, negative: float) -> None:
+    def update(self, positive: float, negative: float) -> float:
+        """Record one pair; returns its loss (0 ordered right, 0.5 a tie, 1 wrong)."""
+        credit = 1.0 if positive > negative else 0.5 if positive == negative else 0.0
         self.n += 1
-        self.correct += 1.0 if positive > negative else 0.5 if positive == negative else 0.0
+        self.correct += credit
+        return 1.0 - credit
 
     @property
     def value(self) -> float:

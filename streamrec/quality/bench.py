@@ -11,7 +11,10 @@ Per data set, one prequential replay (``streamrec.quality.replay``) is watched b
 * (b, c) ``Slates`` where the log has impressions: per-visit GAUC and NDCG of the clicked among the
   shown, the click model's log-loss against the constant click-through rate, and where propensities
   were logged the self-normalised IPS click-through rate, conversion rate and value per impression
-  of each ranker's top k beside the logging policy's.
+  of each ranker's top k beside the logging policy's;
+* (e) ``DriftClicks`` where the generator's drift point is known: each ranker's recall in windows
+  around the drift and its recovery, each learner's detector's false alarms and delay
+  (``streamrec.quality.drift``).
 
 Data sets run in parallel processes (one per core); each returns plain data, and the whole result
 is written where the docs' results page reads it.
@@ -40,6 +43,7 @@ from stream.processor import LEARNERS, PartitionProcessor
 from streamrec.quality.clicks import RankLog
 from streamrec.quality.conversions import ConversionLog
 from streamrec.quality.datasets import DataSet, datasets
+from streamrec.quality.drift import DriftClicks, drift_summary
 from streamrec.quality.rankers import Oracle, Trending
 from streamrec.quality.replay import NextClicks, ServingPath, replay
 from streamrec.quality.slates import (
@@ -75,7 +79,9 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True) -> dic
         clicks = NextClicks(rankers, path)
         visits = collect_visits(events)
         slates = _slates(visits, rankers, truth, path, k) if visits else None
-        observers = [o for o in (path, clicks, slates) if o is not None]
+        drift_ts = ds.drift_ts_ms() if ds.drift_ts_ms else None
+        marks = DriftClicks(drift_ts) if drift_ts is not None else None
+        observers = [o for o in (path, clicks, slates, marks) if o is not None]
         run = replay(events, cfg, observers, k, lambda n, _: log.info("[%s] %d of %d events", ds.name, n, len(events)))
     proc: PartitionProcessor = run["processor"]
     result: dict[str, Any] = {
@@ -89,6 +95,8 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True) -> dic
         result["serving"] = {**path.summary(proc, len(clicks.log)), "student": bool(ds.retrain_every)}
     if slates is not None:
         result.update(slates.summary(RESAMPLES))
+    if marks is not None:
+        result["drift"] = drift_summary(clicks.log, marks, proc, k)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 

@@ -9,13 +9,14 @@ designed while its second half was read, its figures there are reported as *not 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from stream.events import Event
-from stream.sources.exposure import ExposureConfig, ExposureOracle, exposure_events
+from stream.sources.exposure import ExposureConfig, ExposureOracle, ExposureWorld, exposure_events
 from stream.sources.movielens import movielens_events
-from stream.sources.synthetic import SyntheticConfig, synthetic_events
+from stream.sources.synthetic import SyntheticConfig, SyntheticWorld, synthetic_events
 from stream.sources.synthetic_oracle import SyntheticOracle
 from streamrec.quality.rankers import NextClickOracle
 
@@ -38,27 +39,33 @@ class DataSet:
     # learners' blend alone). Each retraining trains on everything so far, so the cadence sets the
     # command's cost: four or so per log keep the whole command within its 30 minutes.
     retrain_every: int = 20_000
+    # The generator's drift point (ms), known once ``load`` has run; None: no known drift.
+    drift_ts_ms: Callable[[], int | None] | None = None
 
 
 def exposure(seed: int, quick: bool = False) -> DataSet:
     cfg = ExposureConfig(seed=seed, n_users=300, n_items=200, n_sessions=1500) if quick else ExposureConfig(seed=seed)
+    world = functools.cache(lambda: ExposureWorld(cfg))
     return DataSet(
         f"exposure/{seed}",
         seed,
-        lambda: list(exposure_events(cfg)),
+        lambda: list(exposure_events(cfg, world())),
         lambda: ExposureOracle(cfg),
         retrain_every=8_000 if quick else 50_000,
+        drift_ts_ms=lambda: world().drift_ts_ms,
     )
 
 
 def synthetic(seed: int, quick: bool = False) -> DataSet:
     cfg = SyntheticConfig(seed=seed, n_users=300, n_items=200, n_sessions=1500) if quick else SyntheticConfig(seed=seed)
+    world = functools.cache(lambda: SyntheticWorld(cfg))  # its drift time is set as the events are drawn
     return DataSet(
         f"synthetic/{seed}",
         seed,
-        lambda: list(synthetic_events(cfg)),
+        lambda: list(synthetic_events(cfg, world())),
         lambda: SyntheticOracle(cfg),
         retrain_every=4_000 if quick else 80_000,
+        drift_ts_ms=lambda: world().drift_ts_ms,
     )
 
 

@@ -150,6 +150,51 @@ def recbole_table(split: dict[str, Any]) -> list[str]:
     return out + _rows(["ranker", f"recall@{k}", f"ndcg@{k}"], rows)
 
 
+def drift_table(result: dict[str, Any], k: int) -> list[str]:
+    """Protocol (e): each ranker's recall in windows around the drift and its recovery; each
+    learner's detector."""
+    d = result.get("drift")
+    if not d:
+        return []
+    out = [
+        f"{result['dataset']}: (e) drift at event {d['drift_event']:,} (click {d['drift_click']:,}); recall@{k} in "
+        f"windows of {d['window_clicks']:,} clicks; recovery: clicks (events) after the drift until a window's "
+        f"recall is back to {1 - d['tolerance']:.0%} of the level before it"
+    ]
+    first = next((r for r in d["rankers"].values() if r["windows"]), None)
+    if first is None:
+        return out
+    start = first["first_window"]
+    labels = [str(j) if j < 0 else f"+{j + 1}" for j in range(start, start + len(first["windows"]))]
+    rows = [
+        [
+            name,
+            _fig(r["level_before"]),
+            *(_fig(w) for w in r["windows"]),
+            _fig(r["level_at_end"]),
+            "never" if r["recovery_clicks"] is None else f"{r['recovery_clicks']:,} ({r['recovery_events']:,})",
+        ]
+        for name, r in sorted(d["rankers"].items(), key=lambda kv: -(kv[1]["level_before"] or 0))
+        if r["windows"]
+    ]
+    out += _rows(["ranker", "before", *labels, "at end", "recovery"], rows)
+    detectors = [
+        [
+            name,
+            str(t["false_alarms"]),
+            str(t["detections_after"]),
+            "-" if t["first_delay_events"] is None else f"{t['first_delay_events']:,} ({t['first_delay_clicks']:,})",
+        ]
+        for name, t in d["detectors"].items()
+    ]
+    header = ["detector", "false alarms before", "detections after", "first after: events (clicks)"]
+    return out + _rows(header, detectors)
+
+
+def _fig(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
 def render(bench: dict[str, Any]) -> str:
     k = bench["_run"]["k"]
     lines: list[str] = []
@@ -159,6 +204,7 @@ def render(bench: dict[str, Any]) -> str:
             conversion_table(result, k),
             slate_table(result),
             counterfactual_table(result),
+            drift_table(result, k),
         ):
             if block:
                 lines += [*block, ""]

@@ -112,3 +112,15 @@ def test_development_and_evaluation_parts_never_share_a_seed_or_a_half():
     ml_dev, ml_ev = (next(d for d in part if d.name == "ml-100k") for part in (dev, ev))
     assert ml_dev.report[1] <= ml_ev.report[0] and not ml_ev.held_out
     assert np.isclose(ml_dev.report[1], 0.5)
+
+
+def test_the_drift_section_covers_every_ranker_and_detector_at_the_worlds_drift(world, result):
+    ds, events = world
+    drift = result["drift"]
+    assert drift["drift_click"] == sum(e.type == "click" and e.ts < ds.drift_ts_ms() for e in events)
+    rankers = {name for name in result["prequential"]["rankers"] if not name.startswith("serving, blend")}
+    assert set(drift["rankers"]) == rankers and set(drift["detectors"]) == {"item_knn", "isgd_mf", "click_model"}
+    assert drift["rankers"]["oracle"]["recovery_clicks"] == drift["window_clicks"]  # it knows the drift
+    run = {"k": 10, "date": "d", "commit": "c", "dirty": False, "machine": "m", "command": "x", "seconds": 1.0}
+    text = render({"_run": run, "datasets": [result], "across_seeds": {}})
+    assert "(e) drift at event" in text and "false alarms before" in text
