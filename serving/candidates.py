@@ -7,7 +7,9 @@ Sources, each capped by ``serving.*_candidates``:
   searched in a float32 copy of the item factors taken with the item-side lists;
 * ``trending`` -- most clicked under the shortest half-life, the same list for every user;
 * ``content``  -- popular and newest items of the user's favourite categories: how new users (a click
-  or two) and new items (no co-visitation yet) get candidates.
+  or two) and new items (no co-visitation yet) get candidates;
+* ``shown``    -- the items the user was shown most (impression logs: ``stream.state.exposure``), what
+  the logging policy will likely show again.
 
 Item-side lists (trending, per-category, the item-factor copy) depend on the partition only, so they
 are rebuilt every ``item_lists_refresh_s`` (or sooner, when the state has doubled since) and shared
@@ -29,7 +31,7 @@ from stream.learners.item_knn import ItemKNN
 from stream.learners.mf import IncrementalMF
 from stream.state.features import FeatureState
 
-SOURCES = ("covis", "mf", "trending", "content")
+SOURCES = ("covis", "mf", "trending", "content", "shown")
 FAVOURITE_CATEGORIES = 2
 
 
@@ -56,6 +58,18 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
         survivors = np.flatnonzero(scores >= threshold)
         return survivors[np.argpartition(-scores[survivors], n - 1)[:n]] if len(survivors) > n else survivors
     return np.argpartition(-scores, n - 1)[:n]
+
+
+def _most_shown(state: FeatureState, user: int, dropped: np.ndarray, n: int) -> np.ndarray:
+    """Up to n of the items ``user`` was shown most, none of ``dropped``."""
+    shown = state.exposure.shown.get(user)
+    if not shown or not n:
+        return np.empty(0, dtype=np.int64)
+    items = np.fromiter(shown.keys(), dtype=np.int64, count=len(shown))
+    counts = np.fromiter(shown.values(), dtype=np.float64, count=len(shown))
+    allowed = ~np.isin(items, dropped)
+    most: np.ndarray = items[allowed][_top(counts[allowed], n)]
+    return most
 
 
 class ItemLists:
@@ -148,6 +162,7 @@ class CandidateGenerator:
             if favourites and cfg.content_candidates:
                 top = sorted(favourites, key=favourites.__getitem__, reverse=True)[:FAVOURITE_CATEGORIES]
                 proposed["content"] = np.concatenate([lists.by_category.get(c, np.empty(0, np.int64)) for c in top])
+            proposed["shown"] = _most_shown(state, user, dropped, cfg.shown_candidates)
         items = np.unique(np.concatenate(list(proposed.values())).astype(np.int64, copy=False))
         items = items[~np.isin(items, dropped)]
         knn_scores = np.zeros(len(items))

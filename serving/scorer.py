@@ -31,6 +31,7 @@ from serving.metrics import ServingMetrics
 from serving.model_inputs import ModelVocabulary
 from stream.config import ServingConfig
 from stream.events import Event
+from stream.learners.exposure import SIGNALS as EXPOSURE_SIGNALS
 from stream.model_artifact import Manifest, parse_utc_timestamp
 from stream.processor import PartitionProcessor
 
@@ -141,6 +142,11 @@ class Scorer:
                 signals["item_knn"] = cands.knn
                 signals["isgd_mf"] = processor.mf.score_items(user, items)
                 signals["popularity"] = np.log1p(processor.popularity.score_items(user, items))
+                exposure = processor.exposure.signals(user, items)
+                signals.update({name: exposure[name] for name in EXPOSURE_SIGNALS})
+                signals["click_model"] = processor.click_model.score_items(
+                    user, items, cands.knn, signals["isgd_mf"], exposure
+                )
                 if current is not None:
                     inputs = current.vocab.for_partition(state).build(user_id, user, items)
             keys = state.items.keys  # append-only: safe to read after the lock

@@ -15,7 +15,7 @@ from prometheus_client import (
 )
 
 from stream.events import EVENT_TYPES, REJECT_REASONS
-from stream.processor import LEARNERS
+from stream.processor import DRIFT_MONITORED
 
 # Batches take from ~1 ms (a few events) to seconds (a full batch with full-catalogue scoring).
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -119,9 +119,8 @@ class WorkerMetrics:
             self.dead_lettered.labels(reason)
         for event_type in EVENT_TYPES:
             self.processed.labels(event_type)
-        for learner in LEARNERS:
-            if learner != "popularity":  # no drift monitor: popularity is the baseline
-                self.drift.labels(learner)
+        for learner in DRIFT_MONITORED:
+            self.drift.labels(learner)
         self._oldest_snapshot: float | None = None
         self.snapshot_age.set_function(
             lambda: 0.0 if self._oldest_snapshot is None else time.time() - self._oldest_snapshot

@@ -26,6 +26,7 @@ from stream.events import EVENT_TYPES, Event
 from stream.learners.base import rank_of
 from stream.learners.blend import OnlineBlend
 from stream.learners.click_model import ClickModel
+from stream.learners.exposure import ExposureRanker
 from stream.learners.item_knn import ItemKNN
 from stream.learners.mf import IncrementalMF
 from stream.learners.popularity import Popularity
@@ -33,7 +34,9 @@ from stream.state.dedup import DedupWindow
 from stream.state.features import FeatureState, Interaction
 
 SNAPSHOT_FORMAT = 1
-LEARNERS = ("popularity", "item_knn", "isgd_mf", "click_model")
+LEARNERS = ("popularity", "item_knn", "isgd_mf", "exposure", "click_model")
+# Learners with a drift detector: popularity and the exposure ranker are counts that nothing retrains.
+DRIFT_MONITORED = ("item_knn", "isgd_mf", "click_model")
 
 
 class Outcome(StrEnum):
@@ -60,18 +63,20 @@ class PartitionProcessor:
         self.mf = IncrementalMF(
             self.state, lc.mf_factors, lc.mf_learning_rate, lc.mf_regularisation, lc.mf_negatives, lc.seed
         )
+        self.exposure = ExposureRanker(self.state)
         self.click_model = ClickModel(
             self.state,
             self.popularity,
             self.knn,
             self.mf,
+            self.exposure,
             lc.click_learning_rate,
             lc.click_l2,
             lc.click_negative_rate,
             lc.click_sampled_negatives,
             lc.candidates_per_source,
         )
-        self.rankers = {m.name: m for m in (self.popularity, self.knn, self.mf, self.click_model)}
+        self.rankers = {m.name: m for m in (self.popularity, self.knn, self.mf, self.exposure, self.click_model)}
         # The serving path's blend weights: partition state, snapshotted with it, but learned by the
         # serving scorer (it alone computes the candidates), before each click this processor applies.
         self.blend = OnlineBlend(
@@ -82,12 +87,11 @@ class PartitionProcessor:
         # Each ranker's rank of the latest tested click (None: a miss by the served rule), for
         # harnesses that keep per-click records; not state, so not in snapshots.
         self.last_ranks: dict[str, int | None] = {}
-        # The click model's every-event test is its log-loss on each example it learns.
-        self.pairwise = {name: PairwiseScore() for name in self.rankers if name != "click_model"}
+        # Every ranker's pairwise test on every click (what the drift monitors watch); the click
+        # model is also scored by its log-loss on each example it learns.
+        self.pairwise = {name: PairwiseScore() for name in self.rankers}
         self.click_logloss = LogLoss()
-        self.drift = {
-            name: DriftMonitor(lc.drift_threshold, lc.drift_delta) for name in self.rankers if name != "popularity"
-        }
+        self.drift = {name: DriftMonitor(lc.drift_threshold, lc.drift_delta) for name in DRIFT_MONITORED}
         self.counts = dict.fromkeys(["applied", "duplicate", "late", *EVENT_TYPES], 0)
 
     def _late(self, event: Event) -> bool:
@@ -107,13 +111,13 @@ class PartitionProcessor:
         known = self.state.n_items  # the catalogue a request could have been served from
         x = self.state.resolve(event)
         self.last_ranks = {}
+        examples = self.click_model.examples(x)  # built from the state before the event, like every test
         if x.type == "click":
-            self._test_rankers(x, known)
+            # Its logged position dropped: the other item of the pairwise test has none.
+            self._test_rankers(x, known, {**examples[0][0], "position": 0.0})
         # The pointwise learner is scored on each of its training examples, then learns it.
-        for features, label, weight in self.click_model.examples(x):
-            loss = self.click_logloss.update(self.click_model.predict_proba_one(features), label, weight)
-            if not label:
-                self._watch("click_model", loss, x)
+        for features, label, weight in examples:
+            self.click_logloss.update(self.click_model.predict_proba_one(features), label, weight)
             self.click_model.model.learn_one(features, label, w=weight)
         if x.type == "click":
             self.mf.learn_one(x)
@@ -123,19 +127,24 @@ class PartitionProcessor:
         self.counts[x.type] += 1
         return Outcome.APPLIED
 
-    def _test_rankers(self, x: Interaction, known: int) -> None:
+    def _test_rankers(self, x: Interaction, known: int, clicked_features: dict[str, float]) -> None:
         """Before anything learns from click ``x``: the pairwise test on every click (its loss is
-        what the drift monitors of item-kNN and MF watch), and the ranking test (Recall/NDCG) on
+        what the drift monitors watch), and the ranking test (Recall/NDCG) on
         every ``prequential_every``-th, over the ``known`` items the catalogue held before the
-        click, by the served rule."""
+        click, by the served rule. ``clicked_features``: the click model's features of the click,
+        already built for its training example."""
         n_items = self.state.n_items
         if n_items > 1:
             other = (zlib.crc32(x.event.event_id.encode()) * 2654435761 + 1) % n_items
             other = other if other != x.item else (other + 1) % n_items
             for name, pair in self.pairwise.items():
                 learner = self.rankers[name]
-                loss = pair.update(learner.score_one(x.user, x.item), learner.score_one(x.user, other))
-                self._watch(name, loss, x)
+                clicked = (
+                    self.click_model.score_features(x.user, x.item, clicked_features)
+                    if learner is self.click_model
+                    else learner.score_one(x.user, x.item)
+                )
+                self._watch(name, pair.update(clicked, learner.score_one(x.user, other)), x)
         if self.counts["click"] % self._every:
             return
         position = self.counts["applied"]
@@ -181,17 +190,22 @@ class PartitionProcessor:
         for learner in proc.rankers.values():  # learners hold a reference to the state
             learner.state = proc.state
         proc.dedup = DedupWindow.from_state(s["dedup"])
+        # A learner added since the snapshot was taken (absent from it) starts afresh.
         for name, learner in proc.rankers.items():
-            learner.load_state(s["learners"][name])
+            if name in s["learners"]:
+                learner.load_state(s["learners"][name])
         for name, score in proc.scores.items():
-            score.load_state(s["scores"][name])
+            if name in s["scores"]:
+                score.load_state(s["scores"][name])
         if "served" in s:  # a snapshot from before the tally was kept starts it at zero
             proc.served.load_state(s["served"])
         for name, pairwise in proc.pairwise.items():
-            pairwise.load_state(s["pairwise"][name])
+            if name in s["pairwise"]:
+                pairwise.load_state(s["pairwise"][name])
         proc.click_logloss.load_state(s["click_logloss"])
         for name, monitor in proc.drift.items():
-            monitor.load_state(s["drift"][name])
+            if name in s["drift"]:
+                monitor.load_state(s["drift"][name])
         # A learning blend goes on from its snapshot; a fixed one (learning rate 0) uses the weights
         # configured now, as does a snapshot written before the blend was learned.
         if "blend" in s and proc.blend.learning_rate:

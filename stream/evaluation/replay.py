@@ -63,7 +63,7 @@ def summarise(shards: list[PartitionProcessor], k: int = 10, digits: int | None 
             if pairs
             else None,
         }
-        if name != "popularity":
+        if name in shards[0].drift:
             detections = sorted(d for s in shards for d in s.drift[name].detections)
             out[name]["drift_detections"] = len(detections)
             out[name]["first_drift_at_event"] = detections[0] if detections else None

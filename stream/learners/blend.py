@@ -31,7 +31,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-SIGNALS = ("student", "item_knn", "isgd_mf", "popularity")
+SIGNALS = (
+    "student",
+    "item_knn",
+    "isgd_mf",
+    "popularity",
+    "trending",
+    "shown",
+    "category_exposure",
+    "category_lift",
+    "click_model",
+)
 
 
 def standardise(scores: NDArray[np.float64]) -> NDArray[np.float64]:

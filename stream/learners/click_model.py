@@ -1,7 +1,15 @@
 """Online click model: river logistic regression over feature dictionaries built from state.
 
+It estimates P(click | shown): calibrated per impression (its log-loss is measured against the
+constant click-through rate's). What a catalogue ranking is asked is another quantity, the
+probability that the user takes the item next: on an impression log that is how likely the item is
+to be seen times how likely it is to be taken, so ``score_catalogue`` adds the exposure ranker's log
+exposure (``ExposureRanker.seen``) to log P(click | shown). On a log of clicks alone (sampled
+negatives) the model's P already compares a click with a random item, and ranks as it is.
+
 Pointwise by nature, so ranking is two-stage: candidates are the union of the top
-``candidates_per_source`` items of popularity, item-kNN and MF, then each candidate is scored.
+``candidates_per_source`` items of popularity, item-kNN, MF and the exposure ranker, then each
+candidate is scored.
 
 Training examples, learned after being scored (test-then-learn):
 * a click is a positive;
@@ -23,12 +31,14 @@ import numpy as np
 from river import linear_model, optim
 
 from stream.learners.base import top_k
+from stream.learners.exposure import ExposureRanker
 from stream.learners.item_knn import ItemKNN
 from stream.learners.mf import IncrementalMF
 from stream.learners.popularity import Popularity
+from stream.state.exposure import SIGNALS
 from stream.state.features import FeatureState, Interaction
 
-FEATURES = ("pop", "trend", "ctr", "cat_affinity", "knn", "mf", "position")
+FEATURES = ("pop", "trend", "ctr", "cat_affinity", "knn", "mf", "position", *SIGNALS)
 
 
 class ClickModel:
@@ -40,7 +50,8 @@ class ClickModel:
         popularity: Popularity,
         knn: ItemKNN,
         mf: IncrementalMF,
-        learning_rate: float = 0.05,
+        exposure: ExposureRanker,
+        learning_rate: float = 0.002,
         l2: float = 0.0,
         negative_rate: float = 0.1,
         sampled_negatives: int = 1,
@@ -50,6 +61,7 @@ class ClickModel:
         self.popularity = popularity
         self.knn = knn
         self.mf = mf
+        self.exposure = exposure
         self.negative_rate = negative_rate
         self.sampled_negatives = sampled_negatives
         self.candidates_per_source = candidates_per_source
@@ -60,6 +72,7 @@ class ClickModel:
     def features(self, user: int, item: int, ts_s: float, position: int = -1) -> dict[str, float]:
         """One example's feature dictionary, from state as it is now (before learning)."""
         st = self.state
+        shown, category_exposure, category_lift = st.exposure.signals_one(user, item, st.item_category[item])
         return {
             "pop": math.log1p(self.popularity.score_one(user, item)),
             "trend": math.log1p(st.item_counters["click"].get_one(item, ts_s, 0)),
@@ -68,14 +81,26 @@ class ClickModel:
             "knn": self._squash(self.knn.similarity(user, item)),
             "mf": self.mf.score_one(user, item),
             "position": math.log1p(position) if position >= 0 else 0.0,
+            "shown": shown,
+            "category_exposure": category_exposure,
+            "category_lift": category_lift,
         }
 
     @staticmethod
     def _squash(knn: float) -> float:
         return knn / (1.0 + knn)
 
-    def _feature_matrix(self, user: int, items: np.ndarray, ts_s: float, knn: np.ndarray, mf: np.ndarray) -> np.ndarray:
-        """(m,) candidates -> (m, len(FEATURES)), the same features as ``features`` row by row."""
+    def _feature_matrix(
+        self,
+        user: int,
+        items: np.ndarray,
+        ts_s: float,
+        knn: np.ndarray,
+        mf: np.ndarray,
+        exposure: dict[str, np.ndarray],
+    ) -> np.ndarray:
+        """(m,) candidates -> (m, len(FEATURES)), the same features as ``features`` row by row;
+        ``exposure``: the exposure ranker's (m,) signals of the candidates."""
         st = self.state
         clicks = self.popularity.score_catalogue(user)[items]
         trend = st.item_counters["click"].get_many(items, ts_s)[0]
@@ -88,6 +113,7 @@ class ClickModel:
                 knn / (1.0 + knn),
                 mf,
                 np.zeros(len(items)),
+                *(exposure[name] for name in SIGNALS),
             ]
         )
 
@@ -97,9 +123,21 @@ class ClickModel:
         p: float = self.model.predict_proba_one(x)[True]
         return p
 
+    def click_probability(self, user: int, item: int, position: int = -1) -> float:
+        """P(click | shown) of showing ``item`` to ``user`` now (-1: position unknown)."""
+        return self.predict_proba_one(self.features(user, item, self.state.max_ts_ms / 1000.0, position))
+
     def score_one(self, user: int, item: int) -> float:
-        """Pointwise P(click) of showing ``item`` to ``user`` now (position unknown)."""
-        return self.predict_proba_one(self.features(user, item, self.state.max_ts_ms / 1000.0))
+        """Pointwise, ranked as ``score_catalogue`` ranks: log P(seen) + log P(click | shown) on an
+        impression log, P(click) on a log of clicks alone."""
+        return self.score_features(user, item, self.features(user, item, self.state.max_ts_ms / 1000.0))
+
+    def score_features(self, user: int, item: int, features: dict[str, float]) -> float:
+        """``score_one`` from the item's features, already built."""
+        p = self.predict_proba_one(features)
+        if not self.state.exposure.impressions:
+            return p
+        return self.exposure.seen_one(user, item) + math.log(p)
 
     def examples(self, x: Interaction) -> list[tuple[dict[str, float], bool, float]]:
         """The (features, label, weight) examples this interaction teaches, built before learning."""
@@ -134,19 +172,43 @@ class ClickModel:
         knn_all = self.knn.score_catalogue(user)
         mf_all = self.mf.score_catalogue(user)
         pop_all = self.popularity.score_catalogue(user)
+        sources = [pop_all, knn_all, mf_all]
+        if self.state.exposure.impressions:
+            sources.append(self.exposure.score_catalogue(user))  # memoised: the scores reuse it
         excluded = self.state.excluded_items(user)
-        items = np.unique(np.concatenate([top_k(s, c, excluded) for s in (pop_all, knn_all, mf_all)]))
+        items = np.unique(np.concatenate([top_k(s, c, excluded) for s in sources]))
         # knn_all carries a 1e-9 popularity tie-breaker; strip it so features match ``features``.
         return items, knn_all[items] - pop_all[items] * 1e-9, mf_all[items]
 
+    def score_items(
+        self,
+        user: int | None,
+        items: np.ndarray,
+        knn: np.ndarray,
+        mf: np.ndarray,
+        exposure: dict[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """(m,) of the (ascending) ``items`` whose item-kNN and MF scores are ``knn`` and ``mf``
+        (and exposure ranker's signals ``exposure``, computed here if not given): log P(seen) +
+        log P(click | shown) on an impression log, the logit of P(click) on a log of clicks alone
+        (the same order as P)."""
+        if user is None or not len(items):
+            return np.zeros(len(items))
+        exposure = exposure if exposure is not None else self.exposure.signals(user, items)
+        X = self._feature_matrix(user, items, self.state.max_ts_ms / 1000.0, knn, mf, exposure)
+        w = np.array([self.model.weights.get(f, 0.0) for f in FEATURES])
+        logit: np.ndarray = X @ w + self.model.intercept
+        if not self.state.exposure.impressions:
+            return logit
+        scores: np.ndarray = exposure["seen"] - np.logaddexp(0.0, -logit)
+        return scores
+
     def score_catalogue(self, user: int) -> np.ndarray:
-        """(n_items,): candidates get P(click); everything else -inf."""
+        """(n_items,): candidates get ``score_items``; everything else -inf."""
         scores = np.full(self.state.n_items, -np.inf)
         items, knn, mf = self.candidates(user)
-        if len(items):
-            X = self._feature_matrix(user, items, self.state.max_ts_ms / 1000.0, knn, mf)
-            w = np.array([self.model.weights.get(f, 0.0) for f in FEATURES])
-            scores[items] = X @ w + self.model.intercept  # the logit: same order as P(click)
+        exposure = self.exposure.catalogue_signals(user)
+        scores[items] = self.score_items(user, items, knn, mf, {name: s[items] for name, s in exposure.items()})
         return scores
 
     def recommend(self, user: int, k: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from stream.config import StateConfig
 from stream.events import EVENT_TYPES, Event
 from stream.state.counters import DecayedCounters
 from stream.state.covisitation import CoVisitation
+from stream.state.exposure import ExposureEvidence
 from stream.state.ids import IdIndex
 
 # Beta prior for CTR estimates: a new item starts at 1/20 and moves with evidence.
@@ -46,11 +47,11 @@ class FeatureState:
         self.item_category: list[int] = []  # -1 where unknown
         self.recent: dict[int, list[int]] = {}  # newest first, at most cfg.recent_items
         self.seen: dict[int, dict[int, None]] = {}  # ordered set of clicked items, bounded
-        self.user_counters = {t: DecayedCounters(cfg.half_lives_s) for t in EVENT_TYPES}
         self.item_counters = {t: DecayedCounters(cfg.half_lives_s) for t in EVENT_TYPES}
         self.user_categories: dict[int, dict[int, float]] = {}  # clicks per category
         self.user_category_totals: dict[int, float] = {}
         self.covis = CoVisitation(cfg.covis_neighbours, cfg.covis_window)
+        self.exposure = ExposureEvidence(cfg.shown_per_user, cfg.shown_decay)
         self.max_ts_ms = 0
         self.version = 0  # bumped by every update; lets readers memoise derived views
 
@@ -126,8 +127,9 @@ class FeatureState:
         """Fold one interaction into the state (call after the learners were tested on it)."""
         self.max_ts_ms = max(self.max_ts_ms, x.event.ts)
         self.version += 1
-        self.user_counters[x.type].add(x.user, x.ts_s)
         self.item_counters[x.type].add(x.item, x.ts_s)
+        if x.type in ("impression", "click"):
+            self.exposure.add(x.user, x.item, self.item_category[x.item], x.event)
         if x.type != "click":
             return
         recent = self.recent.setdefault(x.user, [])
@@ -159,10 +161,10 @@ class FeatureState:
             "item_category": self.item_category,
             "recent": [[u, r] for u, r in self.recent.items()],
             "seen": [[u, list(s)] for u, s in self.seen.items()],
-            "user_counters": {t: c.to_state() for t, c in self.user_counters.items()},
             "item_counters": {t: c.to_state() for t, c in self.item_counters.items()},
             "user_categories": [[u, list(c.keys()), list(c.values())] for u, c in self.user_categories.items()],
             "covis": self.covis.to_state(),
+            "exposure": self.exposure.to_state(),
             "max_ts_ms": self.max_ts_ms,
             "version": self.version,
         }
@@ -176,11 +178,12 @@ class FeatureState:
         st.item_category = list(s["item_category"])
         st.recent = {int(u): list(r) for u, r in s["recent"]}
         st.seen = {int(u): dict.fromkeys(items) for u, items in s["seen"]}
-        st.user_counters = {t: DecayedCounters.from_state(c) for t, c in s["user_counters"].items()}
         st.item_counters = {t: DecayedCounters.from_state(c) for t, c in s["item_counters"].items()}
         st.user_categories = {int(u): dict(zip(k, v)) for u, k, v in s["user_categories"]}
         st.user_category_totals = {u: sum(c.values()) for u, c in st.user_categories.items()}
         st.covis = CoVisitation.from_state(s["covis"])
+        if "exposure" in s:  # absent from snapshots taken before it was kept
+            st.exposure.load_state(s["exposure"])
         st.max_ts_ms = s["max_ts_ms"]
         # Kept, not restarted at 0: readers pace rebuilds of derived views by how far it has moved.
         st.version = s.get("version", 0)  # 0: a snapshot from before it was kept

@@ -103,6 +103,9 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True) -> dic
 
 def _slates(visits: dict[str, Visit], rankers: dict[str, Any], truth: Any, path: ServingPath | None, k: int) -> Slates:
     shown = {name: learner_scores(name) for name in LEARNERS}
+    # Among shown items the click model is judged on what it estimates per impression, P(click |
+    # shown) at the logged position, as the oracle is; its catalogue score adds exposure.
+    shown["click_model"] = click_probabilities
     shown["trending"] = catalogue_scores(rankers["trending"])
     top = {name: learner_top_k(name, k) for name in LEARNERS}
     top.update({name: catalogue_top_k(r, k) for name, r in rankers.items()})

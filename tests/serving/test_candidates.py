@@ -28,7 +28,7 @@ def test_seen_items_and_exclusions_are_never_candidates(cfg, processor):
     ids = {processor.state.items.keys[i] for i in c.items}
     assert not ids & {processor.state.items.keys[i] for i in processor.state.seen_items(user)}
     assert banned not in ids and asked_away not in ids
-    assert set(c.generated) == {"covis", "mf", "trending", "content"}
+    assert set(c.generated) == {"covis", "mf", "trending", "content", "shown"}
 
 
 def test_with_seen_items_allowed_a_users_own_items_can_be_candidates(cfg, small_stream):
@@ -91,7 +91,13 @@ def test_top_returns_exactly_the_n_largest(scores, n):
 def test_the_users_own_items_do_not_use_up_the_co_visitation_budget(cfg, processor):
     user = a_user_with_history(processor)
     only_covis = with_section(
-        cfg, "serving", covis_candidates=5, mf_candidates=0, trending_candidates=0, content_candidates=0
+        cfg,
+        "serving",
+        covis_candidates=5,
+        mf_candidates=0,
+        trending_candidates=0,
+        content_candidates=0,
+        shown_candidates=0,
     )
     c = generate(only_covis, processor, processor.state.users.keys[user])
     unseen_neighbours = set(processor.knn.neighbour_scores(user)[0].tolist()) - set(processor.state.seen_items(user))

@@ -8,9 +8,8 @@ import pytest
 from serving.model import OnnxModel
 from serving.model_inputs import ModelVocabulary
 from serving.scorer import Scorer, rank_of_item, top_k_order
-from stream.config import BlendWeights
 from stream.events import Event, ItemAttributes
-from stream.learners.blend import OnlineBlend
+from stream.learners.blend import SIGNALS, OnlineBlend
 
 
 def busy_user(processor) -> str:
@@ -51,9 +50,7 @@ def test_a_failing_model_falls_back_and_stays_loaded(cfg, processor, student_dir
 
 
 def test_with_only_the_student_weighted_the_order_is_the_models(cfg, processor, student_dir):
-    processor.blend = OnlineBlend(
-        msgspec.structs.asdict(BlendWeights(student=1.0, item_knn=0.0, isgd_mf=0.0, popularity=0.0)), learning_rate=0.0
-    )
+    processor.blend = OnlineBlend({**dict.fromkeys(SIGNALS, 0.0), "student": 1.0}, learning_rate=0.0)
     model = OnnxModel.load(student_dir)
     scorer = Scorer(cfg.serving)
     scorer.swap(model)

@@ -1,0 +1,187 @@
+"""What each user was shown: the exposure evidence of an impression log.
+
+A non-clicked impression says what a click cannot: the logging policy judged the item worth showing
+to this user (it is likely to show it, or items like it, again), and the user did not take it.
+Counted per user and item, per user and category, and per category overall, three signals follow
+(each a log-rate, so that they add):
+
+* ``shown``: log(1 + impressions of the item to the user) -- the evidence of exposure;
+* ``category_exposure``: log of the user's (smoothed) share of impressions in the item's category
+  over everyone's share -- exposure that reaches items of that category not shown yet, beyond what
+  the category gets from everyone's popular items;
+* ``category_lift``: log of the user's click-through rate in the item's category over everyone's,
+  Beta-smoothed toward everyone's -- what the user takes among what they are shown.
+
+A request's events count only once the request is over (the user's next event of another request).
+Everything a visit shows is all the user can click in it, so counting it at once would tell a test of
+the visit's own clicks what was on screen: evidence no ranking made before the visit has. A serving
+request for the user is that next request, so serving and the prequential test read the same counts.
+Events without a request id are grouped by timestamp. Per user at most ``max_items`` items are kept
+(the least recently shown are dropped), and a user's counts shrink by ``decay`` per closed request,
+so what they were shown long ago can weigh less after their tastes change.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream.events import Event
+
+# Beta priors of the click-through rates: a category starts at 1/20; a user's rate in a category at
+# the category's, with the weight of this many impressions.
+PRIOR_CLICKS, PRIOR_IMPRESSIONS = 1.0, 20.0
+USER_PRIOR_IMPRESSIONS = 10.0
+SIGNALS = ("shown", "category_exposure", "category_lift")
+
+
+def request_key(event: Event) -> str | int:
+    """The request an event belongs to: its request id, else its timestamp."""
+    context = event.context
+    return (context.request_id or event.ts) if context is not None else event.ts
+
+
+class ExposureEvidence:
+    def __init__(self, max_items: int = 200, decay: float = 1.0) -> None:
+        self.max_items = max_items
+        self.decay = decay
+        self.shown: dict[int, dict[int, float]] = {}  # user -> item -> impressions (least recent first)
+        self.user_category: dict[int, dict[int, list[float]]] = {}  # user -> category -> [clicks, impressions]
+        self.user_impressions: dict[int, float] = {}
+        self.category: dict[int, list[float]] = {}  # category -> [clicks, impressions], everyone's
+        self.impressions = 0.0  # everyone's, over every category
+        # user -> (request key, [(item, category, clicked)]): the open request, not counted yet.
+        self.open: dict[int, tuple[str | int, list[tuple[int, int, bool]]]] = {}
+
+    def add(self, user: int, item: int, category: int, event: Event) -> None:
+        """One impression or click; a new request of the user closes (counts) the previous one."""
+        key = request_key(event)
+        current = self.open.get(user)
+        if current is None or current[0] != key:
+            if current is not None:
+                self._close(user, current[1])
+            current = self.open[user] = (key, [])
+        current[1].append((item, category, event.type == "click"))
+
+    def _close(self, user: int, events: list[tuple[int, int, bool]]) -> None:
+        shown = self.shown.setdefault(user, {})
+        cats = self.user_category.setdefault(user, {})
+        if self.decay < 1.0:
+            self._shrink(user, shown, cats)
+        for item, category, clicked in events:
+            if not clicked:
+                shown[item] = shown.pop(item, 0.0) + 1.0  # re-inserted: the most recent last
+                self.user_impressions[user] = self.user_impressions.get(user, 0.0) + 1.0
+                self.impressions += 1.0
+            if category >= 0:
+                column = 0 if clicked else 1
+                cats.setdefault(category, [0.0, 0.0])[column] += 1.0
+                self.category.setdefault(category, [0.0, 0.0])[column] += 1.0
+        while len(shown) > self.max_items:
+            del shown[next(iter(shown))]
+
+    def _shrink(self, user: int, shown: dict[int, float], cats: dict[int, list[float]]) -> None:
+        for i in shown:
+            shown[i] *= self.decay
+        for cell in cats.values():
+            cell[0] *= self.decay
+            cell[1] *= self.decay
+        if user in self.user_impressions:
+            self.user_impressions[user] *= self.decay
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def signals_one(self, user: int, item: int, category: int) -> tuple[float, float, float]:
+        """``shown``, ``category_exposure`` and ``category_lift`` of one item, O(1)."""
+        shown = self.shown.get(user)
+        s = math.log1p(shown.get(item, 0.0)) if shown else 0.0
+        if category < 0 or not self.impressions:
+            return s, 0.0, 0.0
+        cats = self.user_category.get(user)
+        cell = cats.get(category) if cats else None
+        if cell is None:
+            return s, self._exposure(user, category, 0.0), 0.0
+        return s, self._exposure(user, category, cell[1]), self._lift(category, cell)
+
+    def _exposure(self, user: int, category: int, user_shown: float) -> float:
+        n = len(self.category)
+        everyone = self.category.get(category)
+        ratio = (user_shown + 1.0) * (self.impressions + n)
+        ratio /= (self.user_impressions.get(user, 0.0) + n) * ((everyone[1] if everyone else 0.0) + 1.0)
+        return math.log(ratio)
+
+    def _lift(self, category: int, cell: list[float]) -> float:
+        clicks, shown = self.category[category]
+        rate = (clicks + PRIOR_CLICKS) / ((shown if shown > clicks else clicks) + PRIOR_IMPRESSIONS)
+        mine = (cell[0] + USER_PRIOR_IMPRESSIONS * rate) / (max(cell[0], cell[1]) + USER_PRIOR_IMPRESSIONS)
+        return math.log(mine / rate)
+
+    def signals(
+        self, user: int | None, items: NDArray[np.intp], categories: NDArray[np.intp]
+    ) -> dict[str, NDArray[np.float64]]:
+        """(m,) each of ``SIGNALS`` for ``items`` (ascending) whose categories are ``categories``
+        (-1: unknown, neutral). All 0 for an unknown user and on a log without impressions."""
+        m = len(items)
+        out = {name: np.zeros(m) for name in SIGNALS}
+        if user is None or not m or not self.impressions:
+            return out
+        shown = self.shown.get(user)
+        if shown:
+            keys = np.fromiter(shown.keys(), dtype=np.int64, count=len(shown))
+            at = np.minimum(np.searchsorted(items, keys), m - 1)
+            hit = items[at] == keys
+            out["shown"][at[hit]] = np.log1p(np.fromiter(shown.values(), dtype=np.float64, count=len(shown))[hit])
+        known = categories >= 0
+        if known.any():
+            exposure, lift = self._per_category(user, int(categories.max()) + 1)
+            out["category_exposure"][known] = exposure[categories[known]]
+            out["category_lift"][known] = lift[categories[known]]
+        return out
+
+    def _per_category(self, user: int, n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(n,) ``category_exposure`` and (n,) ``category_lift`` of categories 0..n-1 for one user:
+        the same values as ``signals_one``, vectorised over categories."""
+        ids = np.fromiter(self.category.keys(), dtype=np.int64, count=len(self.category))
+        counts = np.array(list(self.category.values()), dtype=np.float64).reshape(-1, 2)
+        inside = ids < n
+        everyone = np.zeros(n)
+        everyone[ids[inside]] = counts[inside, 1]
+        mine = np.zeros(n)
+        clicks = np.zeros(n)
+        for c, cell in self.user_category.get(user, {}).items():
+            if c < n:
+                clicks[c], mine[c] = cell
+        k = len(self.category)
+        exposure = np.log(
+            (mine + 1.0) * (self.impressions + k) / ((self.user_impressions.get(user, 0.0) + k) * (everyone + 1.0))
+        )
+        exposure[~np.isin(np.arange(n), ids)] = 0.0
+        rate = np.ones(n)
+        rate[ids[inside]] = (counts[inside, 0] + PRIOR_CLICKS) / (counts[inside].max(axis=1) + PRIOR_IMPRESSIONS)
+        user_rate = (clicks + USER_PRIOR_IMPRESSIONS * rate) / (np.maximum(clicks, mine) + USER_PRIOR_IMPRESSIONS)
+        lift = np.log(user_rate / rate)
+        lift[(clicks == 0) & (mine == 0)] = 0.0
+        return exposure, lift
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "shown": [[u, list(d), list(d.values())] for u, d in self.shown.items()],
+            "user_category": [[u, [[c, *cell] for c, cell in d.items()]] for u, d in self.user_category.items()],
+            "user_impressions": [[u, n] for u, n in self.user_impressions.items()],
+            "category": [[c, *cell] for c, cell in self.category.items()],
+            "impressions": self.impressions,
+            "open": [[u, key, [list(e) for e in events]] for u, (key, events) in self.open.items()],
+        }
+
+    def load_state(self, s: dict[str, Any]) -> None:
+        self.shown = {int(u): dict(zip(items, counts)) for u, items, counts in s["shown"]}
+        self.user_category = {int(u): {int(c): [k, n] for c, k, n in cells} for u, cells in s["user_category"]}
+        self.user_impressions = {int(u): n for u, n in s["user_impressions"]}
+        self.category = {int(c): [k, n] for c, k, n in s["category"]}
+        self.impressions = s["impressions"]
+        self.open = {int(u): (key, [(int(i), int(c), bool(k)) for i, c, k in events]) for u, key, events in s["open"]}
