@@ -137,7 +137,7 @@ class ClickModel:
         p = self.predict_proba_one(features)
         if not self.state.exposure.impressions:
             return p
-        return self.exposure.seen_one(user, item) + math.log(p)
+        return self.exposure.seen_one(user, item) + math.log(max(p, 1e-300))  # p underflows to 0 when saturated
 
     def examples(self, x: Interaction) -> list[tuple[dict[str, float], bool, float]]:
         """The (features, label, weight) examples this interaction teaches, built before learning."""

@@ -163,7 +163,6 @@ class ExposureEvidence:
         rate[ids[inside]] = (counts[inside, 0] + PRIOR_CLICKS) / (counts[inside].max(axis=1) + PRIOR_IMPRESSIONS)
         user_rate = (clicks + USER_PRIOR_IMPRESSIONS * rate) / (np.maximum(clicks, mine) + USER_PRIOR_IMPRESSIONS)
         lift = np.log(user_rate / rate)
-        lift[(clicks == 0) & (mine == 0)] = 0.0
         return exposure, lift
 
     # -- snapshots -----------------------------------------------------------------------------

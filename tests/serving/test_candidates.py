@@ -125,3 +125,27 @@ def test_item_lists_built_from_a_partitions_first_events_do_not_outlive_its_grow
         processor.process(event)
     lists = generator.item_lists(processor.state, processor.mf)
     assert lists.version == processor.state.version and len(lists.trending) > 0
+
+
+def test_the_shown_source_proposes_what_the_user_was_shown_most(cfg):
+    from stream.processor import PartitionProcessor
+    from stream.sources.exposure import ExposureConfig, exposure_events
+
+    proc = PartitionProcessor(cfg)
+    for e in exposure_events(ExposureConfig(seed=3, n_users=100, n_items=150, n_sessions=800)):
+        proc.process(e)
+    st = proc.state
+    user = max(st.exposure.shown, key=lambda u: len(st.exposure.shown[u]))
+    only_shown = with_section(
+        cfg,
+        "serving",
+        covis_candidates=0,
+        mf_candidates=0,
+        trending_candidates=0,
+        content_candidates=0,
+        shown_candidates=5,
+    )
+    c = generate(only_shown, proc, st.users.keys[user])
+    shown = {i: n for i, n in st.exposure.shown[user].items() if i not in st.excluded_items(user)}
+    assert len(shown) > 5 and len(c.items) == 5
+    assert min(shown[i] for i in c.items.tolist()) >= sorted(shown.values(), reverse=True)[4]
