@@ -139,8 +139,8 @@ class StateConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     half_lives_s: Annotated[
         list[PositiveFloat],
         Meta(
-            description="Half-lives in seconds of the decayed user and item counters (popularity, trending): "
-            "one counter per half-life, so add one to follow a slower or faster trend."
+            description="Half-lives in seconds of the decayed item counters, shortest first: trending and the "
+            "exposure signals read the first, click-through rates the last; add one to follow another trend."
         ),
     ] = msgspec.field(default_factory=lambda: [300.0, 3600.0, 7 * 86400.0])
     covis_window: Annotated[
@@ -161,7 +161,7 @@ class StateConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         Positive,
         Meta(
             description="Items remembered per user as shown to them (impressions, the exposure evidence); the "
-            "least recently shown are forgotten past this."
+            "least recently shown are forgotten past this. Memory: about 100 bytes per item kept, per user."
         ),
     ] = 200
     shown_decay: Annotated[
@@ -195,7 +195,8 @@ class LearnerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     click_learning_rate: Annotated[
         PositiveFloat,
         Meta(
-            description="SGD step size of the pointwise click model (logistic regression). At 0.05 its "
+            description="SGD step size of the pointwise click model's weights (logistic regression; river "
+            "keeps the intercept's at 0.01). At 0.05 its "
             "per-impression log-loss was worse than the constant click-through rate's (overconfident); "
             "0.002 was chosen on the development worlds."
         ),
@@ -218,9 +219,9 @@ class LearnerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     drift_threshold: Annotated[
         PositiveFloat,
         Meta(
-            description="Page-Hinkley threshold on each learner's every-event loss (item-kNN and MF: the "
-            "pairwise test's; the click model: its log-loss on non-clicked examples): lower detects drift "
-            "sooner and more often (each detection can trigger a retraining)."
+            description="Page-Hinkley threshold on the pairwise test's loss of item-kNN, MF and the click "
+            "model, taken on every click: lower detects drift sooner and more often (each detection can "
+            "trigger a retraining)."
         ),
     ] = 20.0
     drift_delta: Annotated[
@@ -228,7 +229,7 @@ class LearnerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         Meta(
             description="Page-Hinkley's tolerated rise of the mean loss before evidence accumulates. With the "
             "threshold at 20, on the synthetic world's development seeds (three learners' detectors each), 0.1 "
-            "gave one false alarm before the drift and a detection within 1,600 clicks after it every time; "
+            "gave one false alarm before the drift and a detection within 1,000 clicks after it every time; "
             "0.05 gave eight false alarms, 0.15 missed two drifts."
         ),
     ] = 0.1
@@ -405,7 +406,10 @@ class BlendWeights(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ] = 1.0
     click_model: Annotated[
         NonNegativeFloat,
-        Meta(description="Starting weight of the click model's log P(seen) + log P(click | shown)."),
+        Meta(
+            description="Starting weight of the click model's log P(seen) + log P(click | shown) (on logs "
+            "without impressions, its logit of P(click))."
+        ),
     ] = 1.0
 
 

@@ -18,8 +18,9 @@ from typing import Any
 from river import drift
 
 # What the monitors' losses are. A snapshot whose monitors watched something else (before version 2,
-# each ranking test's 1 - hit) restarts its detectors: their running mean is of another quantity.
-SIGNAL = 2
+# each ranking test's 1 - hit; version 2, the click model's log-loss on non-clicks) restarts its
+# detectors: their running mean is of another quantity.
+SIGNAL = 3
 
 
 class DriftMonitor:

@@ -102,7 +102,7 @@ class ClickModel:
         """(m,) candidates -> (m, len(FEATURES)), the same features as ``features`` row by row;
         ``exposure``: the exposure ranker's (m,) signals of the candidates."""
         st = self.state
-        clicks = self.popularity.score_catalogue(user)[items]
+        clicks = self.popularity.score_items(user, items)
         trend = st.item_counters["click"].get_many(items, ts_s)[0]
         return np.column_stack(
             [
@@ -207,8 +207,10 @@ class ClickModel:
         """(n_items,): candidates get ``score_items``; everything else -inf."""
         scores = np.full(self.state.n_items, -np.inf)
         items, knn, mf = self.candidates(user)
-        exposure = self.exposure.catalogue_signals(user)
-        scores[items] = self.score_items(user, items, knn, mf, {name: s[items] for name, s in exposure.items()})
+        exposure = None
+        if self.state.exposure.impressions:  # the exposure ranker's catalogue, already scored for candidates
+            exposure = {name: s[items] for name, s in self.exposure.catalogue_signals(user).items()}
+        scores[items] = self.score_items(user, items, knn, mf, exposure)
         return scores
 
     def recommend(self, user: int, k: int) -> np.ndarray:

@@ -48,12 +48,7 @@ class ExposureRanker(CatalogueRanker):
         now = st.max_ts_ms / 1000.0
         trend = st.item_counters["click"].get_many(items, now)[0]
         impressions = st.item_counters["impression"].get_many(items, now)[0]
-        categories = (
-            np.asarray(st.item_category, dtype=np.int64)[items]  # one conversion beats m lookups
-            if len(items) > 64
-            else np.fromiter((st.item_category[i] for i in items.tolist()), dtype=np.int64, count=len(items))
-        )
-        out = {"trending": np.log(trend + TREND_FLOOR), **st.exposure.signals(user, items, categories)}
+        out = {"trending": np.log(trend + TREND_FLOOR), **st.exposure.signals(user, items, st.categories_of(items))}
         out["seen"] = np.log(impressions + TREND_FLOOR) + out["shown"] + out["category_exposure"]
         return out
 
@@ -61,9 +56,10 @@ class ExposureRanker(CatalogueRanker):
         """``signals`` of the whole catalogue, memoised until the state changes (the click model's
         candidates and scores reuse them)."""
         key = (user, self.state.version, self.state.n_items)
-        if self._memo is None or self._memo[0] != key:
-            self._memo = (key, self.signals(user, np.arange(self.state.n_items)))
-        return self._memo[1]
+        memo = self._memo
+        if memo is None or memo[0] != key:
+            memo = self._memo = (key, self.signals(user, np.arange(self.state.n_items)))
+        return memo[1]
 
     def score_items(self, user: int | None, items: NDArray[np.intp]) -> NDArray[np.float64]:
         signals = self.signals(user, items)

@@ -6,19 +6,21 @@ Counted per user and item, per user and category, and per category overall, thre
 (each a log-rate, so that they add):
 
 * ``shown``: log(1 + impressions of the item to the user) -- the evidence of exposure;
-* ``category_exposure``: log of the user's (smoothed) share of impressions in the item's category
-  over everyone's share -- exposure that reaches items of that category not shown yet, beyond what
-  the category gets from everyone's popular items;
+* ``category_exposure``: log of the user's share of impressions in the item's category over
+  everyone's share, the user's smoothed towards everyone's (0 for a user without evidence) --
+  exposure that reaches items of that category not shown yet, beyond what everyone is shown;
 * ``category_lift``: log of the user's click-through rate in the item's category over everyone's,
   Beta-smoothed toward everyone's -- what the user takes among what they are shown.
 
-A request's events count only once the request is over (the user's next event of another request).
-Everything a visit shows is all the user can click in it, so counting it at once would tell a test of
-the visit's own clicks what was on screen: evidence no ranking made before the visit has. A serving
-request for the user is that next request, so serving and the prequential test read the same counts.
-Events without a request id are grouped by timestamp. Per user at most ``max_items`` items are kept
-(the least recently shown are dropped), and a user's counts shrink by ``decay`` per closed request,
-so what they were shown long ago can weigh less after their tastes change.
+A request's events count only once the request is over: when the user's next request starts (an
+impression of another request; without request ids, of another timestamp). Clicks and conversions
+never open a request: they join the user's open one, whatever their timestamp. Everything a visit
+shows is all the user can click in it, so counting it at once would tell a test of the visit's own
+clicks what was on screen: evidence no ranking made before the visit has. The price: a request
+served before the user's next visit starts does not see their last visit yet (one visit less than
+the prequential test sees). Per user at most ``max_items`` items are kept (the least recently shown
+are dropped), and a user's counts shrink by ``decay`` per closed request, so what they were shown
+long ago can weigh less after their tastes change.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ SIGNALS = ("shown", "category_exposure", "category_lift")
 
 
 def request_key(event: Event) -> str | int:
-    """The request an event belongs to: its request id, else its timestamp."""
+    """The request an impression belongs to: its request id, else its timestamp."""
     context = event.context
     return (context.request_id or event.ts) if context is not None else event.ts
 
@@ -57,13 +59,17 @@ class ExposureEvidence:
         self.open: dict[int, tuple[str | int, list[tuple[int, int, bool]]]] = {}
 
     def add(self, user: int, item: int, category: int, event: Event) -> None:
-        """One impression or click; a new request of the user closes (counts) the previous one."""
-        key = request_key(event)
+        """One impression or click. An impression of another request closes (counts) the user's
+        open one; a click joins the open request."""
         current = self.open.get(user)
-        if current is None or current[0] != key:
-            if current is not None:
-                self._close(user, current[1])
-            current = self.open[user] = (key, [])
+        if event.type == "impression":
+            key = request_key(event)
+            if current is None or current[0] != key:
+                if current is not None:
+                    self._close(user, current[1])
+                current = self.open[user] = (key, [])
+        elif current is None:
+            current = self.open[user] = (request_key(event), [])
         current[1].append((item, category, event.type == "click"))
 
     def _close(self, user: int, events: list[tuple[int, int, bool]]) -> None:
@@ -107,11 +113,17 @@ class ExposureEvidence:
         return s, self._exposure(user, category, cell[1]), self._lift(category, cell)
 
     def _exposure(self, user: int, category: int, user_shown: float) -> float:
-        n = len(self.category)
+        """log of the user's share of impressions in ``category`` over everyone's; the user's share
+        smoothed towards everyone's with ``USER_PRIOR_IMPRESSIONS``; 0 for a category nobody was
+        shown (or clicked) yet."""
         everyone = self.category.get(category)
-        ratio = (user_shown + 1.0) * (self.impressions + n)
-        ratio /= (self.user_impressions.get(user, 0.0) + n) * ((everyone[1] if everyone else 0.0) + 1.0)
-        return math.log(ratio)
+        if everyone is None:
+            return 0.0
+        share = (everyone[1] + 1.0) / (self.impressions + len(self.category))
+        mine = (user_shown + USER_PRIOR_IMPRESSIONS * share) / (
+            self.user_impressions.get(user, 0.0) + USER_PRIOR_IMPRESSIONS
+        )
+        return math.log(mine / share)
 
     def _lift(self, category: int, cell: list[float]) -> float:
         clicks, shown = self.category[category]
@@ -154,10 +166,9 @@ class ExposureEvidence:
         for c, cell in self.user_category.get(user, {}).items():
             if c < n:
                 clicks[c], mine[c] = cell
-        k = len(self.category)
-        exposure = np.log(
-            (mine + 1.0) * (self.impressions + k) / ((self.user_impressions.get(user, 0.0) + k) * (everyone + 1.0))
-        )
+        share = (everyone + 1.0) / (self.impressions + len(self.category))
+        user_total = self.user_impressions.get(user, 0.0)
+        exposure = np.log((mine + USER_PRIOR_IMPRESSIONS * share) / (user_total + USER_PRIOR_IMPRESSIONS) / share)
         exposure[~np.isin(np.arange(n), ids)] = 0.0
         rate = np.ones(n)
         rate[ids[inside]] = (counts[inside, 0] + PRIOR_CLICKS) / (counts[inside].max(axis=1) + PRIOR_IMPRESSIONS)

@@ -45,6 +45,7 @@ class FeatureState:
         self.items = IdIndex()
         self.categories = IdIndex()
         self.item_category: list[int] = []  # -1 where unknown
+        self._category_array: NDArray[np.int64] | None = None
         self.recent: dict[int, list[int]] = {}  # newest first, at most cfg.recent_items
         self.seen: dict[int, dict[int, None]] = {}  # ordered set of clicked items, bounded
         self.item_counters = {t: DecayedCounters(cfg.half_lives_s) for t in EVENT_TYPES}
@@ -65,6 +66,15 @@ class FeatureState:
     def has_impressions(self) -> bool:
         """Whether this partition's log carries impressions (real negatives) at all."""
         return self.item_counters["impression"].t_ref is not None
+
+    def categories_of(self, items: NDArray[np.intp]) -> NDArray[np.int64]:
+        """(m,) -> (m,) each item's category index, -1 where unknown; a numpy copy of
+        ``item_category`` is kept until a category is set or the catalogue grows."""
+        array = self._category_array
+        if array is None or len(array) != len(self.item_category):
+            array = self._category_array = np.asarray(self.item_category, dtype=np.int64)
+        categories: NDArray[np.int64] = array[items]
+        return categories
 
     def recent_items(self, user: int) -> list[int]:
         return self.recent.get(user, [])
@@ -120,6 +130,7 @@ class FeatureState:
             self.item_category.append(-1)
         if event.item is not None and event.item.category and self.item_category[item] < 0:
             self.item_category[item] = self.categories.add(event.item.category)
+            self._category_array = None
         position = event.context.position if event.context and event.context.position is not None else -1
         return Interaction(user, item, event.type, event.ts / 1000.0, position, event)
 

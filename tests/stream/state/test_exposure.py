@@ -46,13 +46,23 @@ def test_a_visits_slate_counts_only_once_the_user_starts_another_request():
     assert st.exposure.user_impressions[user] == 2 and st.exposure.impressions == 2
 
 
-def test_events_without_a_request_id_are_grouped_by_timestamp():
+def test_without_request_ids_impressions_open_requests_and_clicks_join_them():
+    """A click is logged after its slate, at a later timestamp: it must not close (count) the slate."""
     ev = ExposureEvidence()
     ev.add(0, 1, 0, event(0, "impression", "u", "a", None))
     ev.add(0, 2, 0, msgspec.structs.replace(event(0, "impression", "u", "b", None), event_id="x"))
-    assert not ev.shown  # same timestamp: one request, still open
-    ev.add(0, 3, 0, event(1, "impression", "u", "c", None))
-    assert set(ev.shown[0]) == {1, 2}
+    ev.add(0, 1, 0, event(5, "click", "u", "a", None))
+    assert not ev.shown  # same timestamp and a click: one request, still open
+    ev.add(0, 3, 0, event(9, "impression", "u", "c", None))
+    assert set(ev.shown[0]) == {1, 2} and ev.user_category[0][0] == [1.0, 2.0]
+
+
+def test_a_user_without_evidence_gets_neutral_signals(exposure_processor):
+    ev, st = exposure_processor.state.exposure, exposure_processor.state
+    stranger = len(st.users) + 10
+    items = np.arange(st.n_items)
+    signals = ev.signals(stranger, items, st.categories_of(items))
+    assert all(np.abs(v).max() < 1e-12 for v in signals.values())
 
 
 def test_a_log_of_clicks_alone_gives_no_exposure_signals():
@@ -74,11 +84,12 @@ def exposure_processor():
 def test_vectorised_signals_equal_the_one_item_signals(exposure_processor):
     st = exposure_processor.state
     items, categories = np.arange(st.n_items), np.asarray(st.item_category, dtype=np.int64)
+    categories[:5] = categories.max() + 1  # a category nobody was shown yet: neutral in both
     checked = 0
     for user in list(st.exposure.shown)[:40]:
         vectorised = st.exposure.signals(user, items, categories)
         for i in items.tolist():
-            one = st.exposure.signals_one(user, i, st.item_category[i])
+            one = st.exposure.signals_one(user, i, int(categories[i]))
             np.testing.assert_allclose(one, [vectorised[name][i] for name in SIGNALS], rtol=1e-12, atol=1e-12)
             checked += 1
     assert checked > 1000 and any(vectorised["category_lift"] != 0)
