@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from stream.processor import LEARNERS
 from streamrec.cli import main
 
 COMMANDS = [
@@ -61,7 +62,7 @@ def test_bad_config_file_is_one_line(tmp_path, capsys):
 def test_eval_prequential_prints_one_json_object(capsys):
     assert main(["eval", "prequential", "--dataset", "synthetic", "--sessions", "300", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    for learner in ("popularity", "item_knn", "isgd_mf", "click_model"):
+    for learner in LEARNERS:
         assert {"recall@10", "ndcg@10"} <= set(result[learner])
     assert result["_run"]["dataset"] == "synthetic"
 
@@ -157,7 +158,7 @@ def test_demo_runs_the_pipeline_end_to_end(tmp_path):
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["events_applied"] == summary["events_produced"] > 0
     assert summary["dead_lettered"] == 0
-    assert set(summary["prequential"]) == {"popularity", "item_knn", "isgd_mf", "click_model"}
+    assert set(summary["prequential"]) == set(LEARNERS)
     assert summary["model_versions_served"] == [1], out.stderr[-2000:]
     assert summary["recommendations_published"] > 0 and summary["freshness_ms"]["n"] > 0
     assert summary["blend_updates"] > 0  # the serving blend learned from the clicks as they came
