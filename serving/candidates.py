@@ -101,7 +101,7 @@ class ItemLists:
         self.trending = _top(counts[0], cfg.trending_candidates)
         self.trending = self.trending[counts[0][self.trending] > 0]
         popularity = counts[-1]
-        categories = np.asarray(state.item_category[:n], dtype=np.int64)
+        categories = state.categories_of(np.arange(n))
         per_category = max(cfg.content_candidates // FAVOURITE_CATEGORIES, 1)
         order = np.lexsort((-popularity, categories))  # by category, most clicked first
         cats_sorted = categories[order]

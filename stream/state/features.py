@@ -110,14 +110,13 @@ class FeatureState:
     def category_affinity(self, user: int, items: np.ndarray) -> np.ndarray:
         """(m,) -> (m,) share of the user's clicks that went to each item's category."""
         counts = self.user_categories.get(user)
-        out = np.zeros(len(items))
         if not counts:
-            return out
-        total = self.user_category_totals[user]
-        for n, item in enumerate(items.tolist()):
-            cat = self.item_category[item]
-            if cat >= 0:
-                out[n] = counts.get(cat, 0.0) / total
+            return np.zeros(len(items))
+        categories = self.categories_of(items)
+        shares = np.zeros(max(int(categories.max(initial=-1)), max(counts)) + 2)  # the last: unknown (-1)
+        shares[list(counts)] = list(counts.values())
+        shares /= self.user_category_totals[user]
+        out: np.ndarray = shares[categories]
         return out
 
     # -- writing -------------------------------------------------------------------------------
