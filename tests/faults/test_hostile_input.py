@@ -377,7 +377,8 @@ def non_utf8(draw) -> tuple[bytes, frozenset]:
     bad = draw(invalid_utf8)
     how = draw(st.sampled_from(["value", "tag", "attribute", "key", "front", "utf16", "utf32", "latin1"]))
     if how in ("value", "tag", "attribute"):
-        inside = st.text(st.characters(codec="utf-8", exclude_characters='"\\'), max_size=8)  # a quote would end the string early
+        # A quote would end the string early, and the bytes would no longer be inside it.
+        inside = st.text(st.characters(codec="utf-8", exclude_characters='"\\'), max_size=8)
         text = Raw(b'"' + draw(inside).encode() + bad + draw(inside).encode() + b'"')
         if how == "value":
             event = set_path(event, draw(st.sampled_from(STRING_PATHS)), text)
