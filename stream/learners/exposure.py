@@ -46,8 +46,8 @@ class ExposureRanker(CatalogueRanker):
         ``category_exposure``) of the (ascending) ``items``."""
         st = self.state
         now = st.max_ts_ms / 1000.0
-        trend = st.item_counters["click"].get_many(items, now)[0]
-        impressions = st.item_counters["impression"].get_many(items, now)[0]
+        trend = st.item_counters["click"].get_row(items, now, 0)
+        impressions = st.item_counters["impression"].get_row(items, now, 0)
         out = {"trending": np.log(trend + TREND_FLOOR), **st.exposure.signals(user, items, st.categories_of(items))}
         out["seen"] = np.log(impressions + TREND_FLOOR) + out["shown"] + out["category_exposure"]
         return out

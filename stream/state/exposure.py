@@ -158,9 +158,13 @@ class ExposureEvidence:
         the same values as ``signals_one``, vectorised over categories."""
         ids = np.fromiter(self.category.keys(), dtype=np.int64, count=len(self.category))
         counts = np.array(list(self.category.values()), dtype=np.float64).reshape(-1, 2)
-        inside = ids < n
+        if len(ids) and ids.max() >= n:
+            inside = ids < n
+            ids, counts = ids[inside], counts[inside]
         everyone = np.zeros(n)
-        everyone[ids[inside]] = counts[inside, 1]
+        everyone[ids] = counts[:, 1]
+        known = np.zeros(n, dtype=bool)
+        known[ids] = True
         mine = np.zeros(n)
         clicks = np.zeros(n)
         for c, cell in self.user_category.get(user, {}).items():
@@ -169,9 +173,9 @@ class ExposureEvidence:
         share = (everyone + 1.0) / (self.impressions + len(self.category))
         user_total = self.user_impressions.get(user, 0.0)
         exposure = np.log((mine + USER_PRIOR_IMPRESSIONS * share) / (user_total + USER_PRIOR_IMPRESSIONS) / share)
-        exposure[~np.isin(np.arange(n), ids)] = 0.0
+        exposure[~known] = 0.0
         rate = np.ones(n)
-        rate[ids[inside]] = (counts[inside, 0] + PRIOR_CLICKS) / (counts[inside].max(axis=1) + PRIOR_IMPRESSIONS)
+        rate[ids] = (counts[:, 0] + PRIOR_CLICKS) / (counts.max(axis=1) + PRIOR_IMPRESSIONS)
         user_rate = (clicks + USER_PRIOR_IMPRESSIONS * rate) / (np.maximum(clicks, mine) + USER_PRIOR_IMPRESSIONS)
         lift = np.log(user_rate / rate)
         return exposure, lift

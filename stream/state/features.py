@@ -90,8 +90,8 @@ class FeatureState:
 
     def item_ctr(self, items: NDArray[np.intp], ts_s: float, horizon: int = -1) -> NDArray[np.float64]:
         """(m,) -> (m,) Beta-smoothed click-through rates over half-life ``horizon`` (default longest)."""
-        clicks = self.item_counters["click"].get_many(items, ts_s)[horizon]
-        shown = self.item_counters["impression"].get_many(items, ts_s)[horizon]
+        clicks = self.item_counters["click"].get_row(items, ts_s, horizon)
+        shown = self.item_counters["impression"].get_row(items, ts_s, horizon)
         ctr: NDArray[np.float64] = (clicks + CTR_PRIOR_CLICKS) / (np.maximum(shown, clicks) + CTR_PRIOR_IMPRESSIONS)
         return ctr
 
