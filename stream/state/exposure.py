@@ -57,6 +57,9 @@ class ExposureEvidence:
         self.impressions = 0.0  # everyone's, over every category
         # user -> (request key, [(item, category, clicked)]): the open request, not counted yet.
         self.open: dict[int, tuple[str | int, list[tuple[int, int, bool]]]] = {}
+        # signals_one of the last few (user, item, category): a click's features, tests and exposure
+        # ask for the same two items several times between two closed requests, which clear it.
+        self._recent_signals: dict[tuple[int, int, int], tuple[float, float, float]] = {}
 
     def add(self, user: int, item: int, category: int, event: Event) -> None:
         """One impression or click. An impression of another request closes (counts) the user's
@@ -75,6 +78,7 @@ class ExposureEvidence:
     def _close(self, user: int, events: list[tuple[int, int, bool]]) -> None:
         """Count a closed request. (Hot path, once per request: the running totals are summed in
         locals, one addition per impression in order as before, so the floats are the same.)"""
+        self._recent_signals.clear()
         shown = self.shown.get(user)
         if shown is None:
             shown = self.shown[user] = {}
@@ -120,6 +124,16 @@ class ExposureEvidence:
 
     def signals_one(self, user: int, item: int, category: int) -> tuple[float, float, float]:
         """``shown``, ``category_exposure`` and ``category_lift`` of one item, O(1)."""
+        key = (user, item, category)
+        recent = self._recent_signals
+        signals = recent.get(key)
+        if signals is None:
+            if len(recent) >= 4:
+                recent.clear()
+            signals = recent[key] = self._signals_one(user, item, category)
+        return signals
+
+    def _signals_one(self, user: int, item: int, category: int) -> tuple[float, float, float]:
         shown = self.shown.get(user)
         s = math.log1p(shown.get(item, 0.0)) if shown else 0.0
         if category < 0 or not self.impressions:
@@ -211,6 +225,7 @@ class ExposureEvidence:
         }
 
     def load_state(self, s: dict[str, Any]) -> None:
+        self._recent_signals.clear()
         self.shown = {int(u): dict(zip(items, counts)) for u, items, counts in s["shown"]}
         self.user_category = {int(u): {int(c): [k, n] for c, k, n in cells} for u, cells in s["user_category"]}
         self.user_impressions = {int(u): n for u, n in s["user_impressions"]}
