@@ -65,7 +65,8 @@ class ExposureEvidence:
         """One impression or click. An impression of another request closes (counts) the user's
         open one; a click joins the open request."""
         current = self.open.get(user)
-        if event.type == "impression":
+        kind = event.type
+        if kind == "impression":
             key = request_key(event)
             if current is None or current[0] != key:
                 if current is not None:
@@ -73,7 +74,7 @@ class ExposureEvidence:
                 current = self.open[user] = (key, [])
         elif current is None:
             current = self.open[user] = (request_key(event), [])
-        current[1].append((item, category, event.type == "click"))
+        current[1].append((item, category, kind == "click"))
 
     def _close(self, user: int, events: list[tuple[int, int, bool]]) -> None:
         """Count a closed request. (Hot path, once per request: the running totals are summed in
