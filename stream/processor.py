@@ -102,29 +102,32 @@ class PartitionProcessor:
         return not self._late(event) and event.event_id not in self.dedup
 
     def process(self, event: Event) -> Outcome:
+        counts, state = self.counts, self.state
         if self._late(event):
-            self.counts["late"] += 1
+            counts["late"] += 1
             return Outcome.LATE
         if self.dedup.seen_before(event.event_id):
-            self.counts["duplicate"] += 1
+            counts["duplicate"] += 1
             return Outcome.DUPLICATE
-        known = self.state.n_items  # the catalogue a request could have been served from
-        x = self.state.resolve(event)
+        known = state.n_items  # the catalogue a request could have been served from
+        x = state.resolve(event)
         self.last_ranks = {}
-        examples = self.click_model.examples(x)  # built from the state before the event, like every test
-        if x.type == "click":
+        click_model = self.click_model
+        examples = click_model.examples(x)  # built from the state before the event, like every test
+        click = x.type == "click"
+        if click:
             # Its logged position dropped: the other item of the pairwise test has none.
             self._test_rankers(x, known, {**examples[0][0], "position": 0.0})
         # The pointwise learner is scored on each of its training examples, then learns it.
         for features, label, weight in examples:
-            self.click_logloss.update(self.click_model.predict_proba_one(features), label, weight)
-            self.click_model.model.learn_one(features, label, w=weight)
-        if x.type == "click":
+            self.click_logloss.update(click_model.predict_proba_one(features), label, weight)
+            click_model.model.learn_one(features, label, w=weight)
+        if click:
             self.mf.learn_one(x)
             self.popularity.learn_one(x)
-        self.state.update(x)
-        self.counts["applied"] += 1
-        self.counts[x.type] += 1
+        state.update(x)
+        counts["applied"] += 1
+        counts[x.type] += 1
         return Outcome.APPLIED
 
     def _test_rankers(self, x: Interaction, known: int, clicked_features: dict[str, float]) -> None:

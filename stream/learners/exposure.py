@@ -36,6 +36,7 @@ class ExposureRanker(CatalogueRanker):
     def __init__(self, state: FeatureState) -> None:
         self.state = state
         self._memo: tuple[tuple[int, int, int], dict[str, NDArray[np.float64]]] | None = None
+        self._memo_total: tuple[tuple[int, int, int], NDArray[np.float64]] | None = None
 
     def learn_one(self, x: Interaction) -> None:
         """Nothing of its own: the exposure evidence and the counters are feature state."""
@@ -46,8 +47,8 @@ class ExposureRanker(CatalogueRanker):
         ``category_exposure``) of the (ascending) ``items``."""
         st = self.state
         now = st.max_ts_ms / 1000.0
-        trend = st.item_counters["click"].get_many(items, now)[0]
-        impressions = st.item_counters["impression"].get_many(items, now)[0]
+        trend = st.item_counters["click"].get_row(items, now, 0)
+        impressions = st.item_counters["impression"].get_row(items, now, 0)
         out = {"trending": np.log(trend + TREND_FLOOR), **st.exposure.signals(user, items, st.categories_of(items))}
         out["seen"] = np.log(impressions + TREND_FLOOR) + out["shown"] + out["category_exposure"]
         return out
@@ -74,9 +75,14 @@ class ExposureRanker(CatalogueRanker):
         return math.log(shown + TREND_FLOOR) + user_shown + category_exposure
 
     def score_catalogue(self, user: int) -> NDArray[np.float64]:
-        signals = self.catalogue_signals(user)
-        total: NDArray[np.float64] = sum((signals[name] for name in SIGNALS), start=np.zeros(self.state.n_items))
-        return total
+        """Memoised like ``catalogue_signals``: a ranking test asks once, the click model's candidates again."""
+        key = (user, self.state.version, self.state.n_items)
+        memo = self._memo_total
+        if memo is None or memo[0] != key:
+            signals = self.catalogue_signals(user)
+            total = sum((signals[name] for name in SIGNALS), start=np.zeros(self.state.n_items))
+            memo = self._memo_total = (key, total)
+        return memo[1]
 
     def score_one(self, user: int, item: int) -> float:
         st = self.state

@@ -36,8 +36,9 @@ class ItemKNN(CatalogueRanker):
             return self._memo[2]
         pop = self.popularity.score_catalogue(user)
         scores = pop * 1e-9
-        items, covis_scores = self.neighbour_scores(user)
-        scores[items] += covis_scores
+        pairs = self._neighbour_weights(user)
+        if pairs is not None:  # summed per item over the whole catalogue: no np.unique (a sort) needed
+            scores += np.bincount(pairs[0], pairs[1], minlength=len(scores))[: len(scores)]
         self._memo = (user, self.state.version, scores)
         return scores
 
@@ -45,6 +46,15 @@ class ItemKNN(CatalogueRanker):
         """The co-visitation part of the score, only where it is non-zero: (m,) items (ascending)
         and their (m,) scores. O(recent items x neighbours), independent of the catalogue size,
         which is what candidate generation over a large catalogue needs."""
+        pairs = self._neighbour_weights(user)
+        if pairs is None:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        items, inverse = np.unique(pairs[0], return_inverse=True)
+        return items, np.bincount(inverse, pairs[1], minlength=len(items))
+
+    def _neighbour_weights(self, user: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every (neighbour, weighted co-visitation) pair of the user's recent items' rows, in row
+        order (None without any): summing them per neighbour gives the co-visitation scores."""
         recent = self.state.recent_items(user)
         covis = self.state.covis
         # Concatenate the recent items' rows as arrays (memcpy), then one vectorised scatter-add.
@@ -56,15 +66,13 @@ class ItemKNN(CatalogueRanker):
             w += row_w
             lengths.append(len(row_idx))
         if not len(idx):
-            return np.empty(0, dtype=np.int64), np.empty(0)
+            return None
         clicks = np.frombuffer(self.popularity.clicks, dtype=np.float64)
         recent_norm = np.sqrt(clicks[recent] + 1.0)
         row_scale = np.repeat(1.0 / (recent_norm * np.arange(1.0, len(recent) + 1.0)), lengths)
         idx_np = np.frombuffer(idx, dtype=np.int64)
-        items, inverse = np.unique(idx_np, return_inverse=True)
         # Every neighbour was clicked, so it lies inside the click counts.
-        weights = np.frombuffer(w, dtype=np.float64) * row_scale / np.sqrt(clicks[idx_np] + 1.0)
-        return items, np.bincount(inverse, weights, minlength=len(items))
+        return idx_np, np.frombuffer(w, dtype=np.float64) * row_scale / np.sqrt(clicks[idx_np] + 1.0)
 
     def similarity(self, user: int, item: int) -> float:
         """The co-visitation part of one item's score, in O(recent items); memoised for the last
@@ -76,14 +84,11 @@ class ItemKNN(CatalogueRanker):
         slots, weights = self.state.covis.slots, self.state.covis.weights
         inv_norm_i = 1.0 / math.sqrt((clicks[item] if item < len(clicks) else 0.0) + 1.0)
         score = 0.0
-        recent = self.state.recent_items(user)
-        for rank, r in enumerate(recent):
-            row, row_w = slots[r], weights[r]
-            if row is None or row_w is None:  # every recent item was clicked, so it has a row: never
-                continue
-            s = row.get(item)
+        for rank, r in enumerate(self.state.recent_items(user)):
+            row = slots[r]
+            s = row.get(item) if row is not None else None  # every recent item was clicked: a row
             if s is not None:
-                score += row_w[s] * inv_norm_i / (math.sqrt(clicks[r] + 1.0) * (1.0 + rank))
+                score += weights[r][s] * inv_norm_i / (math.sqrt(clicks[r] + 1.0) * (1.0 + rank))  # type: ignore[index]
         self._last_similarity = (key, score)
         return score
 

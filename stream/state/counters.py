@@ -66,13 +66,31 @@ class DecayedCounters:
         """(m,) keys -> (h, m) decayed counts at ``ts_s`` (zeros for unknown keys)."""
         keys = np.asarray(keys, dtype=np.int64)
         out = np.zeros((len(self.rates), len(keys)))
-        if self.t_ref is None:
-            return out
-        known = keys < len(self.rows[0])
-        for h, (row, rate) in enumerate(zip(self.rows, self.rates)):
-            decay = math.exp(min(-rate * (ts_s - self.t_ref), _MAX_EXPONENT))
-            out[h, known] = np.frombuffer(row, dtype=np.float64)[keys[known]] * decay
+        if self.t_ref is not None:
+            for h in range(len(self.rates)):
+                self._read(h, keys, ts_s, out[h])
         return out
+
+    def get_row(self, keys: np.ndarray, ts_s: float, horizon: int) -> np.ndarray:
+        """(m,) keys -> (m,) decayed counts for one half-life: ``get_many(keys, ts_s)[horizon]``
+        without reading the others (the catalogue-wide readers need one)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        out = np.zeros(len(keys))
+        if self.t_ref is not None:
+            self._read(horizon, keys, ts_s, out)
+        return out
+
+    def _read(self, h: int, keys: np.ndarray, ts_s: float, out: np.ndarray) -> None:
+        """``out[:] =`` row ``h`` of ``keys`` decayed to ``ts_s``; keys past the rows stay as they are (0).
+        When every key is inside the rows (the usual case) no mask is built."""
+        assert self.t_ref is not None
+        row = np.frombuffer(self.rows[h], dtype=np.float64)
+        decay = math.exp(min(-self.rates[h] * (ts_s - self.t_ref), _MAX_EXPONENT))
+        if not len(keys) or keys.max() < len(row):
+            np.multiply(row[keys], decay, out=out)
+        else:
+            known = keys < len(row)
+            out[known] = row[keys[known]] * decay
 
     def __len__(self) -> int:
         return sum(1 for v in self.rows[-1] if v)

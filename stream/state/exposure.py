@@ -57,12 +57,16 @@ class ExposureEvidence:
         self.impressions = 0.0  # everyone's, over every category
         # user -> (request key, [(item, category, clicked)]): the open request, not counted yet.
         self.open: dict[int, tuple[str | int, list[tuple[int, int, bool]]]] = {}
+        # signals_one of the last few (user, item, category): a click's features, tests and exposure
+        # ask for the same two items several times between two closed requests, which clear it.
+        self._recent_signals: dict[tuple[int, int, int], tuple[float, float, float]] = {}
 
     def add(self, user: int, item: int, category: int, event: Event) -> None:
         """One impression or click. An impression of another request closes (counts) the user's
         open one; a click joins the open request."""
         current = self.open.get(user)
-        if event.type == "impression":
+        kind = event.type
+        if kind == "impression":
             key = request_key(event)
             if current is None or current[0] != key:
                 if current is not None:
@@ -70,22 +74,41 @@ class ExposureEvidence:
                 current = self.open[user] = (key, [])
         elif current is None:
             current = self.open[user] = (request_key(event), [])
-        current[1].append((item, category, event.type == "click"))
+        current[1].append((item, category, kind == "click"))
 
     def _close(self, user: int, events: list[tuple[int, int, bool]]) -> None:
-        shown = self.shown.setdefault(user, {})
-        cats = self.user_category.setdefault(user, {})
+        """Count a closed request. (Hot path, once per request: the running totals are summed in
+        locals, one addition per impression in order as before, so the floats are the same.)"""
+        self._recent_signals.clear()
+        shown = self.shown.get(user)
+        if shown is None:
+            shown = self.shown[user] = {}
+        cats = self.user_category.get(user)
+        if cats is None:
+            cats = self.user_category[user] = {}
         if self.decay < 1.0:
             self._shrink(user, shown, cats)
+        everyone = self.category
+        mine, total, impressions = self.user_impressions.get(user, 0.0), self.impressions, 0
         for item, category, clicked in events:
             if not clicked:
                 shown[item] = shown.pop(item, 0.0) + 1.0  # re-inserted: the most recent last
-                self.user_impressions[user] = self.user_impressions.get(user, 0.0) + 1.0
-                self.impressions += 1.0
+                mine += 1.0
+                total += 1.0
+                impressions += 1
             if category >= 0:
                 column = 0 if clicked else 1
-                cats.setdefault(category, [0.0, 0.0])[column] += 1.0
-                self.category.setdefault(category, [0.0, 0.0])[column] += 1.0
+                cell = cats.get(category)
+                if cell is None:
+                    cell = cats[category] = [0.0, 0.0]
+                cell[column] += 1.0
+                cell = everyone.get(category)
+                if cell is None:
+                    cell = everyone[category] = [0.0, 0.0]
+                cell[column] += 1.0
+        if impressions:
+            self.user_impressions[user] = mine
+            self.impressions = total
         while len(shown) > self.max_items:
             del shown[next(iter(shown))]
 
@@ -102,6 +125,16 @@ class ExposureEvidence:
 
     def signals_one(self, user: int, item: int, category: int) -> tuple[float, float, float]:
         """``shown``, ``category_exposure`` and ``category_lift`` of one item, O(1)."""
+        key = (user, item, category)
+        recent = self._recent_signals
+        signals = recent.get(key)
+        if signals is None:
+            if len(recent) >= 4:
+                recent.clear()
+            signals = recent[key] = self._signals_one(user, item, category)
+        return signals
+
+    def _signals_one(self, user: int, item: int, category: int) -> tuple[float, float, float]:
         shown = self.shown.get(user)
         s = math.log1p(shown.get(item, 0.0)) if shown else 0.0
         if category < 0 or not self.impressions:
@@ -158,9 +191,13 @@ class ExposureEvidence:
         the same values as ``signals_one``, vectorised over categories."""
         ids = np.fromiter(self.category.keys(), dtype=np.int64, count=len(self.category))
         counts = np.array(list(self.category.values()), dtype=np.float64).reshape(-1, 2)
-        inside = ids < n
+        if len(ids) and ids.max() >= n:
+            inside = ids < n
+            ids, counts = ids[inside], counts[inside]
         everyone = np.zeros(n)
-        everyone[ids[inside]] = counts[inside, 1]
+        everyone[ids] = counts[:, 1]
+        known = np.zeros(n, dtype=bool)
+        known[ids] = True
         mine = np.zeros(n)
         clicks = np.zeros(n)
         for c, cell in self.user_category.get(user, {}).items():
@@ -169,9 +206,9 @@ class ExposureEvidence:
         share = (everyone + 1.0) / (self.impressions + len(self.category))
         user_total = self.user_impressions.get(user, 0.0)
         exposure = np.log((mine + USER_PRIOR_IMPRESSIONS * share) / (user_total + USER_PRIOR_IMPRESSIONS) / share)
-        exposure[~np.isin(np.arange(n), ids)] = 0.0
+        exposure[~known] = 0.0
         rate = np.ones(n)
-        rate[ids[inside]] = (counts[inside, 0] + PRIOR_CLICKS) / (counts[inside].max(axis=1) + PRIOR_IMPRESSIONS)
+        rate[ids] = (counts[:, 0] + PRIOR_CLICKS) / (counts.max(axis=1) + PRIOR_IMPRESSIONS)
         user_rate = (clicks + USER_PRIOR_IMPRESSIONS * rate) / (np.maximum(clicks, mine) + USER_PRIOR_IMPRESSIONS)
         lift = np.log(user_rate / rate)
         return exposure, lift
@@ -189,6 +226,7 @@ class ExposureEvidence:
         }
 
     def load_state(self, s: dict[str, Any]) -> None:
+        self._recent_signals.clear()
         self.shown = {int(u): dict(zip(items, counts)) for u, items, counts in s["shown"]}
         self.user_category = {int(u): {int(c): [k, n] for c, k, n in cells} for u, cells in s["user_category"]}
         self.user_impressions = {int(u): n for u, n in s["user_impressions"]}

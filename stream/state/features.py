@@ -90,8 +90,8 @@ class FeatureState:
 
     def item_ctr(self, items: NDArray[np.intp], ts_s: float, horizon: int = -1) -> NDArray[np.float64]:
         """(m,) -> (m,) Beta-smoothed click-through rates over half-life ``horizon`` (default longest)."""
-        clicks = self.item_counters["click"].get_many(items, ts_s)[horizon]
-        shown = self.item_counters["impression"].get_many(items, ts_s)[horizon]
+        clicks = self.item_counters["click"].get_row(items, ts_s, horizon)
+        shown = self.item_counters["impression"].get_row(items, ts_s, horizon)
         ctr: NDArray[np.float64] = (clicks + CTR_PRIOR_CLICKS) / (np.maximum(shown, clicks) + CTR_PRIOR_IMPRESSIONS)
         return ctr
 
@@ -130,17 +130,20 @@ class FeatureState:
         if event.item is not None and event.item.category and self.item_category[item] < 0:
             self.item_category[item] = self.categories.add(event.item.category)
             self._category_array = None
-        position = event.context.position if event.context and event.context.position is not None else -1
+        context = event.context
+        position = context.position if context is not None and context.position is not None else -1
         return Interaction(user, item, event.type, event.ts / 1000.0, position, event)
 
     def update(self, x: Interaction) -> None:
         """Fold one interaction into the state (call after the learners were tested on it)."""
-        self.max_ts_ms = max(self.max_ts_ms, x.event.ts)
+        event, kind = x.event, x.type
+        if event.ts > self.max_ts_ms:
+            self.max_ts_ms = event.ts
         self.version += 1
-        self.item_counters[x.type].add(x.item, x.ts_s)
-        if x.type in ("impression", "click"):
-            self.exposure.add(x.user, x.item, self.item_category[x.item], x.event)
-        if x.type != "click":
+        self.item_counters[kind].add(x.item, x.ts_s)
+        if kind == "impression" or kind == "click":
+            self.exposure.add(x.user, x.item, self.item_category[x.item], event)
+        if kind != "click":
             return
         recent = self.recent.setdefault(x.user, [])
         self.covis.add(x.item, recent)

@@ -112,3 +112,20 @@ def test_popularity_scores_serving_candidates_by_their_clicks_so_far(proc):
     items = np.array([*clicked, unknown], dtype=np.intp)
     assert pop.score_items(None, items).tolist() == [pop.clicks[i] for i in clicked] + [0.0]
     assert pop.score_items(0, items).tolist() == [*pop.score_catalogue(0)[clicked].tolist(), 0.0]
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_memoised_catalogue_scores_follow_the_state(cfg, small_stream, name):
+    """Scoring a user's catalogue after every event (as the tests and candidates do) gives what a
+    learner that never scored before gives: no memo outlives a change of state."""
+    later = [e.user_id for e in small_stream[1500:1700] if e.user_id in {e.user_id for e in small_stream[:1500]}]
+    user_id = max(set(later), key=later.count)  # the most active: their own events change the state
+    asked, fresh = trained(cfg, small_stream, 1500), trained(cfg, small_stream, 1500)
+    user = asked.state.users.get(user_id)
+    assert user is not None
+    for event in small_stream[1500:1700]:
+        for proc in (asked, fresh):
+            proc.process(event)
+        asked.rankers[name].score_catalogue(user)
+    fresh.rankers[name].score_catalogue(user + 1)  # a memo of another user, as a first ask finds none
+    np.testing.assert_array_equal(asked.rankers[name].score_catalogue(user), fresh.rankers[name].score_catalogue(user))

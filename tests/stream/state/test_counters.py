@@ -45,3 +45,18 @@ def test_snapshot_round_trip():
     back = DecayedCounters.from_state(c.to_state())
     keys = np.arange(7)
     assert np.array_equal(back.get_many(keys, 200.0), c.get_many(keys, 200.0))
+
+
+def test_one_half_life_read_equals_that_row_of_the_full_read():
+    c = DecayedCounters([10.0, 100.0, 1000.0])
+    assert c.get_row(np.array([0, 1]), 5.0, 0).tolist() == [0.0, 0.0]  # nothing counted yet
+    for k in range(40):
+        c.add(k % 9, float(k))
+    inside, mixed = np.arange(9)[::-1], np.array([2, 99, 0, 9, 8])  # the second: keys never counted
+    for keys in (inside, mixed, np.array([], dtype=np.int64)):
+        full = c.get_many(keys, 60.0)
+        for h in (0, 1, 2, -1):
+            assert np.array_equal(c.get_row(keys, 60.0, h), full[h])
+        one_by_one = [[c.get_one(k, 60.0, h) for k in keys[keys < 9]] for h in range(3)]
+        assert np.array_equal(full[:, keys < 9], np.array(one_by_one).reshape(3, -1))
+    assert not c.get_many(mixed, 60.0)[:, [1, 3]].any()
