@@ -192,15 +192,30 @@ class LearnerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     mf_negatives: Annotated[
         NonNegative, Meta(description="Sampled unclicked items per click in the MF's pairwise update.")
     ] = 4
+    click_optimiser: Annotated[
+        Literal["adagrad", "sgd"],
+        Meta(
+            description="How the click model's weights learn: AdaGrad (a step per weight that shrinks with its "
+            "squared gradients, snapshotted with it) or plain SGD. On the development data AdaGrad kept "
+            "MovieLens recall and beat the constant click-through rate per impression; SGD did one or the other."
+        ),
+    ] = "adagrad"
     click_learning_rate: Annotated[
         PositiveFloat,
         Meta(
-            description="SGD step size of the pointwise click model's weights (logistic regression; river "
-            "keeps the intercept's at 0.01). At 0.05 its "
-            "per-impression log-loss was worse than the constant click-through rate's (overconfident); "
-            "0.002 was chosen on the development worlds."
+            description="Step size of the click model's optimiser (river keeps the intercept's at 0.01). "
+            "Chosen on development data: AdaGrad 0.1 on standardised features. Plain SGD on raw features "
+            "needed 0.05 for MovieLens recall and 0.002 to be calibrated per impression."
         ),
-    ] = 0.002
+    ] = 0.1
+    click_standardise: Annotated[
+        bool,
+        Meta(
+            description="Standardise the click model's features online (running mean and variance) before "
+            "the regression: its features differ in scale by orders of magnitude. Raised MovieLens "
+            "first-half recall@10 from 0.165 to 0.183 with AdaGrad."
+        ),
+    ] = True
     click_l2: Annotated[Fraction, Meta(description="L2 penalty of the click model's weights; 0 is none.")] = 0.0
     click_negative_rate: Annotated[
         Fraction,
