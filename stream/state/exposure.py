@@ -18,7 +18,9 @@ never open a request: they join the user's open one, whatever their timestamp. E
 shows is all the user can click in it, so counting it at once would tell a test of the visit's own
 clicks what was on screen: evidence no ranking made before the visit has. The price: a request
 served before the user's next visit starts does not see their last visit yet (one visit less than
-the prequential test sees). Per user at most ``max_items`` items are kept (the least recently shown
+the prequential test sees). The same rule holds for everyone's item impression counts, which are
+counted as impressions arrive: ``open_impressions`` lists the user's own open slate, so that a
+reader can leave it out. Per user at most ``max_items`` items are kept (the least recently shown
 are dropped), and a user's counts shrink by ``decay`` per closed request, so what they were shown
 long ago can weigh less after their tastes change.
 """
@@ -55,8 +57,8 @@ class ExposureEvidence:
         self.user_impressions: dict[int, float] = {}
         self.category: dict[int, list[float]] = {}  # category -> [clicks, impressions], everyone's
         self.impressions = 0.0  # everyone's, over every category
-        # user -> (request key, [(item, category, clicked)]): the open request, not counted yet.
-        self.open: dict[int, tuple[str | int, list[tuple[int, int, bool]]]] = {}
+        # user -> (request key, [(item, category, clicked, ts_s)]): the open request, not counted yet.
+        self.open: dict[int, tuple[str | int, list[tuple[int, int, bool, float]]]] = {}
 
     def add(self, user: int, item: int, category: int, event: Event) -> None:
         """One impression or click. An impression of another request closes (counts) the user's
@@ -70,14 +72,14 @@ class ExposureEvidence:
                 current = self.open[user] = (key, [])
         elif current is None:
             current = self.open[user] = (request_key(event), [])
-        current[1].append((item, category, event.type == "click"))
+        current[1].append((item, category, event.type == "click", event.ts / 1000.0))
 
-    def _close(self, user: int, events: list[tuple[int, int, bool]]) -> None:
+    def _close(self, user: int, events: list[tuple[int, int, bool, float]]) -> None:
         shown = self.shown.setdefault(user, {})
         cats = self.user_category.setdefault(user, {})
         if self.decay < 1.0:
             self._shrink(user, shown, cats)
-        for item, category, clicked in events:
+        for item, category, clicked, _ in events:
             if not clicked:
                 shown[item] = shown.pop(item, 0.0) + 1.0  # re-inserted: the most recent last
                 self.user_impressions[user] = self.user_impressions.get(user, 0.0) + 1.0
@@ -99,6 +101,11 @@ class ExposureEvidence:
             self.user_impressions[user] *= self.decay
 
     # -- reading -------------------------------------------------------------------------------
+
+    def open_impressions(self, user: int | None) -> list[tuple[int, float]]:
+        """(item, ts_s) of each impression of ``user``'s open request: what the visit under test shows."""
+        current = self.open.get(user) if user is not None else None
+        return [(item, ts) for item, _, clicked, ts in current[1] if not clicked] if current else []
 
     def signals_one(self, user: int, item: int, category: int) -> tuple[float, float, float]:
         """``shown``, ``category_exposure`` and ``category_lift`` of one item, O(1)."""
@@ -194,4 +201,7 @@ class ExposureEvidence:
         self.user_impressions = {int(u): n for u, n in s["user_impressions"]}
         self.category = {int(c): [k, n] for c, k, n in s["category"]}
         self.impressions = s["impressions"]
-        self.open = {int(u): (key, [(int(i), int(c), bool(k)) for i, c, k in events]) for u, key, events in s["open"]}
+        self.open = {
+            int(u): (key, [(int(i), int(c), bool(k), float(t)) for i, c, k, t in events])
+            for u, key, events in s["open"]
+        }
