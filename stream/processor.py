@@ -75,6 +75,8 @@ class PartitionProcessor:
             lc.click_negative_rate,
             lc.click_sampled_negatives,
             lc.candidates_per_source,
+            optimiser=lc.click_optimiser,
+            standardise=lc.click_standardise,
         )
         self.rankers = {m.name: m for m in (self.popularity, self.knn, self.mf, self.exposure, self.click_model)}
         # The serving path's blend weights: partition state, snapshotted with it, but learned by the

@@ -43,12 +43,13 @@ class ExposureRanker(CatalogueRanker):
 
     def signals(self, user: int | None, items: NDArray[np.intp]) -> dict[str, NDArray[np.float64]]:
         """(m,) each of ``SIGNALS`` (what the ranking adds up) and ``seen`` (the log-rate of
-        exposure: the item's impressions under the shortest half-life, the user's ``shown`` and
+        exposure: the item's impressions under the shortest half-life, less the user's own open slate
+        (``FeatureState.others_impressions``), the user's ``shown`` and
         ``category_exposure``) of the (ascending) ``items``."""
         st = self.state
         now = st.max_ts_ms / 1000.0
         trend = st.item_counters["click"].get_row(items, now, 0)
-        impressions = st.item_counters["impression"].get_row(items, now, 0)
+        impressions = st.others_impressions(user, items, now, 0)
         out = {"trending": np.log(trend + TREND_FLOOR), **st.exposure.signals(user, items, st.categories_of(items))}
         out["seen"] = np.log(impressions + TREND_FLOOR) + out["shown"] + out["category_exposure"]
         return out
@@ -70,7 +71,7 @@ class ExposureRanker(CatalogueRanker):
     def seen_one(self, user: int, item: int) -> float:
         """``seen`` of one item, O(1)."""
         st = self.state
-        shown = st.item_counters["impression"].get_one(item, st.max_ts_ms / 1000.0, 0)
+        shown = st.others_impressions_one(user, item, st.max_ts_ms / 1000.0, 0)
         user_shown, category_exposure, _ = st.exposure.signals_one(user, item, st.item_category[item])
         return math.log(shown + TREND_FLOOR) + user_shown + category_exposure
 

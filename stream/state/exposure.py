@@ -18,7 +18,9 @@ never open a request: they join the user's open one, whatever their timestamp. E
 shows is all the user can click in it, so counting it at once would tell a test of the visit's own
 clicks what was on screen: evidence no ranking made before the visit has. The price: a request
 served before the user's next visit starts does not see their last visit yet (one visit less than
-the prequential test sees). Per user at most ``max_items`` items are kept (the least recently shown
+the prequential test sees). The same rule holds for everyone's item impression counts, which are
+counted as impressions arrive: ``open_impressions`` lists the user's own open slate, so that a
+reader can leave it out. Per user at most ``max_items`` items are kept (the least recently shown
 are dropped), and a user's counts shrink by ``decay`` per closed request, so what they were shown
 long ago can weigh less after their tastes change.
 """
@@ -55,8 +57,8 @@ class ExposureEvidence:
         self.user_impressions: dict[int, float] = {}
         self.category: dict[int, list[float]] = {}  # category -> [clicks, impressions], everyone's
         self.impressions = 0.0  # everyone's, over every category
-        # user -> (request key, [(item, category, clicked)]): the open request, not counted yet.
-        self.open: dict[int, tuple[str | int, list[tuple[int, int, bool]]]] = {}
+        # user -> (request key, [(item, category, clicked, ts_s)]): the open request, not counted yet.
+        self.open: dict[int, tuple[str | int, list[tuple[int, int, bool, float]]]] = {}
         # signals_one of the last few (user, item, category): a click's features, tests and exposure
         # ask for the same two items several times between two closed requests, which clear it.
         self._recent_signals: dict[tuple[int, int, int], tuple[float, float, float]] = {}
@@ -74,9 +76,9 @@ class ExposureEvidence:
                 current = self.open[user] = (key, [])
         elif current is None:
             current = self.open[user] = (request_key(event), [])
-        current[1].append((item, category, kind == "click"))
+        current[1].append((item, category, kind == "click", event.ts / 1000.0))
 
-    def _close(self, user: int, events: list[tuple[int, int, bool]]) -> None:
+    def _close(self, user: int, events: list[tuple[int, int, bool, float]]) -> None:
         """Count a closed request. (Hot path, once per request: the running totals are summed in
         locals, one addition per impression in order as before, so the floats are the same.)"""
         self._recent_signals.clear()
@@ -90,7 +92,7 @@ class ExposureEvidence:
             self._shrink(user, shown, cats)
         everyone = self.category
         mine, total, impressions = self.user_impressions.get(user, 0.0), self.impressions, 0
-        for item, category, clicked in events:
+        for item, category, clicked, _ in events:
             if not clicked:
                 shown[item] = shown.pop(item, 0.0) + 1.0  # re-inserted: the most recent last
                 mine += 1.0
@@ -122,6 +124,11 @@ class ExposureEvidence:
             self.user_impressions[user] *= self.decay
 
     # -- reading -------------------------------------------------------------------------------
+
+    def open_impressions(self, user: int | None) -> list[tuple[int, float]]:
+        """(item, ts_s) of each impression of ``user``'s open request: what the visit under test shows."""
+        current = self.open.get(user) if user is not None else None
+        return [(item, ts) for item, _, clicked, ts in current[1] if not clicked] if current else []
 
     def signals_one(self, user: int, item: int, category: int) -> tuple[float, float, float]:
         """``shown``, ``category_exposure`` and ``category_lift`` of one item, O(1)."""
@@ -232,4 +239,7 @@ class ExposureEvidence:
         self.user_impressions = {int(u): n for u, n in s["user_impressions"]}
         self.category = {int(c): [k, n] for c, k, n in s["category"]}
         self.impressions = s["impressions"]
-        self.open = {int(u): (key, [(int(i), int(c), bool(k)) for i, c, k in events]) for u, key, events in s["open"]}
+        self.open = {
+            int(u): (key, [(int(i), int(c), bool(k), float(t)) for i, c, k, t in events])
+            for u, key, events in s["open"]
+        }

@@ -8,6 +8,7 @@ by ``streamrec eval prequential --partitions N`` (docs/explanation/design.md, "W
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -94,6 +95,31 @@ class FeatureState:
         shown = self.item_counters["impression"].get_row(items, ts_s, horizon)
         ctr: NDArray[np.float64] = (clicks + CTR_PRIOR_CLICKS) / (np.maximum(shown, clicks) + CTR_PRIOR_IMPRESSIONS)
         return ctr
+
+    def others_impressions(
+        self, user: int | None, items: NDArray[np.intp], ts_s: float, horizon: int
+    ) -> NDArray[np.float64]:
+        """(m,) decayed impressions of the (ascending) ``items``, less ``user``'s open slate: a ranking
+        made for the visit under test must not know what that visit shows (the visit rule of
+        ``stream.state.exposure``), while everyone else's impressions so far are fair evidence."""
+        counters = self.item_counters["impression"]
+        counts: NDArray[np.float64] = counters.get_row(items, ts_s, horizon)
+        rate = counters.rates[horizon]
+        for item, shown_at in self.exposure.open_impressions(user):
+            at = int(np.searchsorted(items, item))
+            if at < len(items) and items[at] == item:
+                counts[at] = max(counts[at] - math.exp(-rate * (ts_s - shown_at)), 0.0)
+        return counts
+
+    def others_impressions_one(self, user: int, item: int, ts_s: float, horizon: int) -> float:
+        """``others_impressions`` of one item."""
+        counters = self.item_counters["impression"]
+        count = counters.get_one(item, ts_s, horizon)
+        rate = counters.rates[horizon]
+        for shown, shown_at in self.exposure.open_impressions(user):
+            if shown == item:
+                count -= math.exp(-rate * (ts_s - shown_at))
+        return max(count, 0.0)
 
     def item_ctr_one(self, item: int, ts_s: float, horizon: int = -1) -> float:
         clicks = self.item_counters["click"].get_one(item, ts_s, horizon)

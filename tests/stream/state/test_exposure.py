@@ -46,6 +46,28 @@ def test_a_visits_slate_counts_only_once_the_user_starts_another_request():
     assert st.exposure.user_impressions[user] == 2 and st.exposure.impressions == 2
 
 
+def test_everyone_s_impressions_leave_out_the_visit_under_test():
+    """``seen`` reads everyone's impression counts, which grow as impressions arrive: the user's own
+    open slate must not be among them (it would tell the test of the visit's clicks what is on
+    screen), while another user's open slate is evidence like any other."""
+    proc = PartitionProcessor(load_config(env={}))
+    st = proc.state
+    feed(proc, [event(0, "impression", "v", "a", "r0"), event(1, "impression", "v", "b", "r0")])
+    feed(proc, [event(2, "impression", "u", "a", "r1"), event(3, "impression", "u", "c", "r1")])
+    u, v = st.users.get("u"), st.users.get("v")
+    items = np.array(sorted(st.items.get(i) for i in "abc"))
+    now = st.max_ts_ms / 1000.0
+    everyone = st.item_counters["impression"].get_many(items, now)[0]
+    mine = st.others_impressions(u, items, now, 0)
+    theirs = st.others_impressions(v, items, now, 0)
+    a, b, c = everyone
+    assert mine == pytest.approx([a - 1, b, 0.0], abs=1e-3) and mine[0] > 0  # v's impression of a stays
+    assert theirs == pytest.approx([a - 1, 0.0, c], abs=1e-3)
+    assert [st.others_impressions_one(u, int(i), now, 0) for i in items] == pytest.approx(mine)
+    ranker = proc.exposure
+    assert ranker.signals(u, items)["seen"] == pytest.approx([ranker.seen_one(u, int(i)) for i in items])
+
+
 def test_without_request_ids_impressions_open_requests_and_clicks_join_them():
     """A click is logged after its slate, at a later timestamp: it must not close (count) the slate."""
     ev = ExposureEvidence()
