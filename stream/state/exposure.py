@@ -239,7 +239,10 @@ class ExposureEvidence:
         self.user_impressions = {int(u): n for u, n in s["user_impressions"]}
         self.category = {int(c): [k, n] for c, k, n in s["category"]}
         self.impressions = s["impressions"]
-        self.open = {
-            int(u): (key, [(int(i), int(c), bool(k), float(t)) for i, c, k, t in events])
-            for u, key, events in s["open"]
-        }
+        self.open = {int(u): (key, [_open_entry(*e) for e in events]) for u, key, events in s["open"]}
+
+
+def _open_entry(item: int, category: int, clicked: bool, ts_s: float = -math.inf) -> tuple[int, int, bool, float]:
+    """One open-request entry of a snapshot; one written before entries kept their time has weight 0
+    in ``FeatureState.others_impressions`` (its impressions are not left out)."""
+    return int(item), int(category), bool(clicked), float(ts_s)

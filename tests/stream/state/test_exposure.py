@@ -68,6 +68,18 @@ def test_everyone_s_impressions_leave_out_the_visit_under_test():
     assert ranker.signals(u, items)["seen"] == pytest.approx([ranker.seen_one(u, int(i)) for i in items])
 
 
+def test_a_snapshot_without_open_impression_times_still_loads():
+    proc = PartitionProcessor(load_config(env={}))
+    st = proc.state
+    feed(proc, [event(0, "impression", "u", "a", "r1")])
+    saved = st.exposure.to_state()
+    saved["open"] = [[u, key, [e[:3] for e in events]] for u, key, events in saved["open"]]
+    st.exposure.load_state(saved)
+    u, a = st.users.get("u"), st.items.get("a")
+    assert st.exposure.open_impressions(u) == [(a, -math.inf)]
+    assert st.others_impressions_one(u, a, st.max_ts_ms / 1000.0, 0) == pytest.approx(1.0)
+
+
 def test_without_request_ids_impressions_open_requests_and_clicks_join_them():
     """A click is logged after its slate, at a later timestamp: it must not close (count) the slate."""
     ev = ExposureEvidence()
