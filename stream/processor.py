@@ -25,7 +25,7 @@ from stream.evaluation.prequential import LogLoss, PairwiseScore, RankingScore, 
 from stream.events import EVENT_TYPES, Event
 from stream.learners.base import rank_of
 from stream.learners.blend import OnlineBlend
-from stream.learners.click_model import ClickModel
+from stream.learners.click_model import POSITION, ClickModel
 from stream.learners.exposure import ExposureRanker
 from stream.learners.item_knn import ItemKNN
 from stream.learners.mf import IncrementalMF
@@ -119,7 +119,9 @@ class PartitionProcessor:
         click = x.type == "click"
         if click:
             # Its logged position dropped: the other item of the pairwise test has none.
-            self._test_rankers(x, known, {**examples[0][0], "position": 0.0})
+            features = list(examples[0][0])
+            features[POSITION] = 0.0
+            self._test_rankers(x, known, features)
         # The pointwise learner is scored on each of its training examples, then learns it.
         for features, label, weight in examples:
             self.click_logloss.update(click_model.predict_proba_one(features), label, weight)
@@ -132,7 +134,7 @@ class PartitionProcessor:
         counts[x.type] += 1
         return Outcome.APPLIED
 
-    def _test_rankers(self, x: Interaction, known: int, clicked_features: dict[str, float]) -> None:
+    def _test_rankers(self, x: Interaction, known: int, clicked_features: list[float]) -> None:
         """Before anything learns from click ``x``: the pairwise test on every click (its loss is
         what the drift monitors watch), and the ranking test (Recall/NDCG) on
         every ``prequential_every``-th, over the ``known`` items the catalogue held before the

@@ -1,4 +1,4 @@
-"""Online click model: river logistic regression over feature dictionaries built from state.
+"""Online click model: logistic regression over features built from state.
 
 It estimates P(click | shown): calibrated per impression (its log-loss is measured against the
 constant click-through rate's). What a catalogue ranking is asked is another quantity, the
@@ -20,10 +20,12 @@ Training examples, learned after being scored (test-then-learn):
 Impressions that are later clicked are learned as a negative and then as a positive ("fake
 negative" training, Ktena et al. 2019): the model's odds p/(1-p) estimate the CTR.
 
-The features are standardised online (river's ``StandardScaler``: running mean and variance) and
-the weights learn by AdaGrad (step 0.1). The features' scales differ by orders of magnitude (log
-popularity against a CTR), so no one SGD step fit them all: 0.05 ranked MovieLens but was
-overconfident per impression, 0.002 was calibrated but lost MovieLens recall. Development figures,
+The features are standardised online (running mean and variance) and the weights learn by
+AdaGrad (step 0.1): river's ``StandardScaler | LogisticRegression``, step for step, on feature
+lists rather than dictionaries (``stream.learners.logistic``, for speed). The features' scales
+differ by orders of magnitude (log popularity against a CTR), so no one SGD step fit them all:
+0.05 ranked MovieLens but was overconfident per impression, 0.002 was calibrated but lost
+MovieLens recall. Development figures,
 ``streamrec bench quality`` (docs/explanation/learners.md has the alternatives tried):
 
 =========================  =============  ==================  ==================  ==================
@@ -44,28 +46,23 @@ from __future__ import annotations
 import logging
 import math
 import zlib
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from river import compose, linear_model, optim, preprocessing
 
 from stream.learners.base import top_k
 from stream.learners.exposure import ExposureRanker
 from stream.learners.item_knn import ItemKNN
+from stream.learners.logistic import Optimiser, StandardisedLogistic
 from stream.learners.mf import IncrementalMF
 from stream.learners.popularity import Popularity
 from stream.state.exposure import SIGNALS
 from stream.state.features import FeatureState, Interaction
 
 FEATURES = ("pop", "trend", "ctr", "cat_affinity", "knn", "mf", "position", *SIGNALS)
-
-Optimiser = Literal["adagrad", "sgd"]
+POSITION = FEATURES.index("position")
 
 log = logging.getLogger(__name__)
-
-
-def _optimiser(name: Optimiser, learning_rate: float) -> optim.base.Optimizer:
-    return optim.AdaGrad(learning_rate) if name == "adagrad" else optim.SGD(learning_rate)
 
 
 class ClickModel:
@@ -94,30 +91,26 @@ class ClickModel:
         self.negative_rate = negative_rate
         self.sampled_negatives = sampled_negatives
         self.candidates_per_source = candidates_per_source
-        self.optimiser: Optimiser = optimiser
-        self.regression = linear_model.LogisticRegression(optimizer=_optimiser(optimiser, learning_rate), l2=l2)
-        self.scaler = preprocessing.StandardScaler() if standardise else None
-        # What learns (``model.learn_one``): the scaler, then the regression on scaled features.
-        self.model: Any = compose.Pipeline(self.scaler, self.regression) if self.scaler else self.regression
+        self.model = StandardisedLogistic(FEATURES, optimiser, learning_rate, l2, standardise)
 
     # -- features ------------------------------------------------------------------------------
 
-    def features(self, user: int, item: int, ts_s: float, position: int = -1) -> dict[str, float]:
-        """One example's feature dictionary, from state as it is now (before learning)."""
+    def features(self, user: int, item: int, ts_s: float, position: int = -1) -> list[float]:
+        """One example's features in ``FEATURES`` order, from state as it is now (before learning)."""
         st = self.state
         shown, category_exposure, category_lift = st.exposure.signals_one(user, item, st.item_category[item])
-        return {
-            "pop": math.log1p(self.popularity.score_one(user, item)),
-            "trend": math.log1p(st.item_counters["click"].get_one(item, ts_s, 0)),
-            "ctr": st.item_ctr_one(item, ts_s),
-            "cat_affinity": st.category_affinity_one(user, item),
-            "knn": self._squash(self.knn.similarity(user, item)),
-            "mf": self.mf.score_one(user, item),
-            "position": math.log1p(position) if position >= 0 else 0.0,
-            "shown": shown,
-            "category_exposure": category_exposure,
-            "category_lift": category_lift,
-        }
+        return [
+            math.log1p(self.popularity.score_one(user, item)),
+            math.log1p(st.item_counters["click"].get_one(item, ts_s, 0)),
+            st.item_ctr_one(item, ts_s),
+            st.category_affinity_one(user, item),
+            self._squash(self.knn.similarity(user, item)),
+            self.mf.score_one(user, item),
+            math.log1p(position) if position >= 0 else 0.0,
+            shown,
+            category_exposure,
+            category_lift,
+        ]
 
     @staticmethod
     def _squash(knn: float) -> float:
@@ -152,9 +145,8 @@ class ClickModel:
 
     # -- river API -----------------------------------------------------------------------------
 
-    def predict_proba_one(self, x: dict[str, float]) -> float:
-        p: float = self.model.predict_proba_one(x)[True]
-        return p
+    def predict_proba_one(self, x: list[float]) -> float:
+        return self.model.predict_proba_one(x)
 
     def click_probability(self, user: int, item: int, position: int = -1) -> float:
         """P(click | shown) of showing ``item`` to ``user`` now (-1: position unknown)."""
@@ -165,16 +157,16 @@ class ClickModel:
         impression log, P(click) on a log of clicks alone."""
         return self.score_features(user, item, self.features(user, item, self.state.max_ts_ms / 1000.0))
 
-    def score_features(self, user: int, item: int, features: dict[str, float]) -> float:
+    def score_features(self, user: int, item: int, features: list[float]) -> float:
         """``score_one`` from the item's features, already built."""
         p = self.predict_proba_one(features)
         if not self.state.exposure.impressions:
             return p
         return self.exposure.seen_one(user, item) + math.log(max(p, 1e-300))  # p underflows to 0 when saturated
 
-    def examples(self, x: Interaction) -> list[tuple[dict[str, float], bool, float]]:
+    def examples(self, x: Interaction) -> list[tuple[list[float], bool, float]]:
         """The (features, label, weight) examples this interaction teaches, built before learning."""
-        out: list[tuple[dict[str, float], bool, float]] = []
+        out: list[tuple[list[float], bool, float]] = []
         if x.type == "click":
             out.append((self.features(x.user, x.item, x.ts_s, x.position), True, 1.0))
             n = self.state.n_items
@@ -229,8 +221,7 @@ class ClickModel:
             return np.zeros(len(items))
         exposure = exposure if exposure is not None else self.exposure.signals(user, items)
         X = self._standardised(self._feature_matrix(user, items, self.state.max_ts_ms / 1000.0, knn, mf, exposure))
-        w = np.array([self.regression.weights.get(f, 0.0) for f in FEATURES])
-        logit: np.ndarray = X @ w + self.regression.intercept
+        logit: np.ndarray = X @ np.array(self.model.weights) + self.model.intercept
         if not self.state.exposure.impressions:
             return logit
         scores: np.ndarray = exposure["seen"] - np.logaddexp(0.0, -logit)
@@ -238,10 +229,9 @@ class ClickModel:
 
     def _standardised(self, X: np.ndarray) -> np.ndarray:
         """``X``'s columns as the scaler transforms them (0 where a feature has not varied yet)."""
-        if self.scaler is None:
+        if not self.model.standardise:
             return X
-        mean = np.array([self.scaler.means.get(f, 0.0) for f in FEATURES])
-        var = np.array([self.scaler.vars.get(f, 0.0) for f in FEATURES])
+        mean, var = np.array(self.model.means), np.array(self.model.vars)
         varied = var > 0
         scaled: np.ndarray = np.where(varied, (X - mean) / np.sqrt(np.where(varied, var, 1.0)), 0.0)
         return scaled
@@ -262,44 +252,19 @@ class ClickModel:
     # -- snapshots -----------------------------------------------------------------------------
 
     def _kind(self) -> dict[str, Any]:
-        return {"optimiser": self.optimiser, "standardise": self.scaler is not None}
+        return {"optimiser": self.model.optimiser, "standardise": self.model.standardise}
 
     def to_state(self) -> dict[str, Any]:
         """Everything the next prediction and the next step depend on: the weights, AdaGrad's
         accumulated squared gradients, the scaler's running statistics."""
-        optimizer = self.regression.optimizer
-        state: dict[str, Any] = {
-            **self._kind(),
-            "weights": dict(self.regression.weights),
-            "intercept": self.regression.intercept,
-            "n_iterations": optimizer.n_iterations,
-            "g2": dict(optimizer.g2) if isinstance(optimizer, optim.AdaGrad) else {},
-        }
-        if self.scaler is not None:
-            state["scaler"] = {
-                "counts": dict(self.scaler.counts),
-                "means": dict(self.scaler.means),
-                "vars": dict(self.scaler.vars),
-            }
-        return state
+        return {**self._kind(), **self.model.to_state()}
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore ``to_state``; a snapshot of another kind of model (another optimiser, scaled or
-        not; snapshots older than these keys were
-        plain SGD on raw features) leaves this one fresh: its weights belong to
-        other feature scales."""
+        not; snapshots older than these keys were plain SGD on raw features) leaves this one fresh:
+        its weights belong to other feature scales."""
         kind = {"optimiser": state.get("optimiser", "sgd"), "standardise": state.get("standardise", False)}
         if kind != self._kind():
             log.warning("click model snapshot is %s, configured %s: starting it afresh", kind, self._kind())
             return
-        for name, value in state["weights"].items():
-            self.regression._weights[name] = value
-        self.regression.intercept = state["intercept"]
-        optimizer = self.regression.optimizer
-        optimizer.n_iterations = state["n_iterations"]
-        if isinstance(optimizer, optim.AdaGrad):
-            optimizer.g2.update(state["g2"])
-        if self.scaler is not None:
-            self.scaler.counts.update(state["scaler"]["counts"])
-            self.scaler.means.update(state["scaler"]["means"])
-            self.scaler.vars.update(state["scaler"]["vars"])
+        self.model.load_state(state)

@@ -29,14 +29,15 @@ def fresh(cfg):
     return make
 
 
-def examples(seed: int, n: int) -> list[tuple[dict[str, float], bool, float]]:
-    """Feature dictionaries on very different scales (as the real ones are), labels tied to them."""
+def examples(seed: int, n: int) -> list[tuple[list[float], bool, float]]:
+    """Feature lists on very different scales (as the real ones are), labels tied to them."""
     rng = np.random.default_rng(seed)
     scales = np.geomspace(0.01, 30.0, len(FEATURES))
     out = []
     for _ in range(n):
-        x = {f: float(s * (1 + rng.normal())) for f, s in zip(FEATURES, scales, strict=True)}
-        out.append((x, bool(rng.random() < 1 / (1 + math.exp(-x["ctr"] * 50 + 1))), float(rng.choice([1.0, 10.0]))))
+        x = [float(s * (1 + rng.normal())) for s in scales]
+        ctr = x[FEATURES.index("ctr")]
+        out.append((x, bool(rng.random() < 1 / (1 + math.exp(-ctr * 50 + 1))), float(rng.choice([1.0, 10.0]))))
     return out
 
 
@@ -79,7 +80,7 @@ def test_a_snapshot_of_another_kind_of_model_leaves_it_fresh(fresh):
         state.pop(key)
     fresh_sgd = fresh(optimiser="sgd", standardise=False)
     fresh_sgd.load_state(state)
-    assert fresh_sgd.regression.weights == old.regression.weights  # what such a snapshot was
+    assert fresh_sgd.model.weights == old.model.weights  # what such a snapshot was
     model = fresh()
     model.load_state(state)
     assert model.to_state() == fresh().to_state()
@@ -87,12 +88,12 @@ def test_a_snapshot_of_another_kind_of_model_leaves_it_fresh(fresh):
 
 def test_catalogue_logits_are_the_standardised_regression_on_a_click_log(cfg, small_stream):
     """On a log of clicks alone the catalogue score is the logit of ``predict_proba_one``, the
-    vectorised standardisation matching river's one-example transform."""
+    vectorised standardisation matching the one-example transform."""
     proc = PartitionProcessor(cfg)
     for event in [e for e in small_stream if e.type == "click"][:3000]:
         proc.process(event)
     model = proc.click_model
-    assert model.scaler is not None and not proc.state.exposure.impressions
+    assert model.model.standardise and not proc.state.exposure.impressions
     scores = model.score_catalogue(3)
     candidates = np.flatnonzero(np.isfinite(scores))
     assert len(candidates) > 50

@@ -1,0 +1,146 @@
+"""Online logistic regression on standardised features, for a fixed list of features.
+
+The same estimator as river's ``StandardScaler | LogisticRegression`` (Welford running mean and
+variance per feature, learnt before the example is scaled; log loss; AdaGrad or plain SGD on the
+weights, plain SGD at 0.01 on the intercept; optional L2 on the weights), step for step: the tests
+run both side by side and compare their probabilities. What differs is the representation. River
+takes a dictionary per example and walks it through a pipeline, ~55 us per learnt example and ~10
+us per prediction on the click model's ten features; here an example is a list in ``names`` order
+and one learnt example costs a few microseconds. The click model learns and predicts on every
+click and on a share of the impressions, so this was a fifth of a worker's time per event.
+
+The state keeps river's shape (per-feature dictionaries of weights, squared gradients, counts,
+means and variances), so snapshots written while the click model was river's load unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+Optimiser = Literal["adagrad", "sgd"]
+
+INTERCEPT_LEARNING_RATE = 0.01  # river's default for its linear models
+ADAGRAD_EPS = 1e-8  # river's AdaGrad default
+_SATURATED = 18.0  # river's log loss: past this margin its gradient takes the asymptotic form
+_SIGMOID_CLIP = 30.0  # river's sigmoid: 0 or 1 past this logit
+
+
+def sigmoid(logit: float) -> float:
+    """river.utils.math.sigmoid: exactly 0 or 1 beyond +-30."""
+    if logit < -_SIGMOID_CLIP:
+        return 0.0
+    if logit > _SIGMOID_CLIP:
+        return 1.0
+    return 1.0 / (1.0 + math.exp(-logit))
+
+
+class StandardisedLogistic:
+    """``learn_one(x, y, w)`` / ``predict_proba_one(x)`` on feature lists ``x`` in ``names`` order."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        optimiser: Optimiser = "adagrad",
+        learning_rate: float = 0.1,
+        l2: float = 0.0,
+        standardise: bool = True,
+    ) -> None:
+        n = len(names)
+        self.names = tuple(names)
+        self.optimiser: Optimiser = optimiser
+        self.learning_rate = learning_rate
+        self.l2 = l2
+        self.standardise = standardise
+        self.weights = [0.0] * n
+        self.g2 = [0.0] * n  # AdaGrad's accumulated squared gradients
+        self.intercept = 0.0
+        self.n_iterations = 0
+        self.counts = [0] * n  # the scaler's running statistics
+        self.means = [0.0] * n
+        self.vars = [0.0] * n
+        self._inv_std = [0.0] * n  # 1 / sqrt(var), 0 where a feature has not varied: read by every prediction
+
+    def scale(self, x: Sequence[float]) -> list[float]:
+        """``x`` as the scaler transforms it now: 0 for a feature that has not varied yet."""
+        if not self.standardise:
+            return list(x)
+        return [(xi - m) * r for xi, m, r in zip(x, self.means, self._inv_std)]
+
+    def logit(self, x: Sequence[float]) -> float:
+        return sum([w * zi for w, zi in zip(self.weights, self.scale(x))]) + self.intercept
+
+    def predict_proba_one(self, x: Sequence[float]) -> float:
+        """P(y = True | x)."""
+        return sigmoid(self.logit(x))
+
+    def learn_one(self, x: Sequence[float], y: bool, w: float = 1.0) -> None:
+        """One example of weight ``w``: the scaler learns it, then the weights take one step on the
+        log loss of the scaled example."""
+        if self.standardise:
+            self._learn_scaler(x)
+        z = self.scale(x)
+        sign = 1.0 if y else -1.0
+        margin = (sum([wi * zi for wi, zi in zip(self.weights, z)]) + self.intercept) * sign
+        if margin > _SATURATED:
+            gradient = w * math.exp(-margin) * -sign
+        elif margin < -_SATURATED:
+            gradient = w * -sign
+        else:
+            gradient = w * -sign / (math.exp(margin) + 1.0)
+        self.intercept -= INTERCEPT_LEARNING_RATE * gradient
+        weights, g2, lr, l2 = self.weights, self.g2, self.learning_rate, self.l2
+        adagrad = self.optimiser == "adagrad"
+        for i, zi in enumerate(z):
+            g = zi * gradient + l2 * weights[i] if l2 else zi * gradient
+            if adagrad:
+                g2[i] += g * g
+                weights[i] -= lr / (g2[i] + ADAGRAD_EPS) ** 0.5 * g
+            else:
+                weights[i] -= lr * g
+        self.n_iterations += 1
+
+    def _learn_scaler(self, x: Sequence[float]) -> None:
+        """Welford's update, as river's StandardScaler.learn_one writes it."""
+        counts, means, variances, inv_std = self.counts, self.means, self.vars, self._inv_std
+        for i, xi in enumerate(x):
+            n = counts[i] = counts[i] + 1
+            old = means[i]
+            mean = means[i] = old + (xi - old) / n
+            v = variances[i] = variances[i] + ((xi - old) * (xi - mean) - variances[i]) / n
+            inv_std[i] = 1.0 / v**0.5 if v else 0.0
+
+    # -- snapshots (river's per-feature dictionaries) ------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "weights": dict(zip(self.names, self.weights)),
+            "intercept": self.intercept,
+            "n_iterations": self.n_iterations,
+            "g2": dict(zip(self.names, self.g2)) if self.optimiser == "adagrad" else {},
+        }
+        if self.standardise:
+            state["scaler"] = {
+                "counts": dict(zip(self.names, self.counts)),
+                "means": dict(zip(self.names, self.means)),
+                "vars": dict(zip(self.names, self.vars)),
+            }
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore ``to_state``; a feature the snapshot does not name starts at 0."""
+
+        def column(values: dict[str, Any]) -> list[Any]:
+            return [values.get(name, 0) for name in self.names]
+
+        self.weights = [float(v) for v in column(state["weights"])]
+        self.intercept = float(state["intercept"])
+        self.n_iterations = int(state["n_iterations"])
+        self.g2 = [float(v) for v in column(state.get("g2", {}))]
+        scaler = state.get("scaler")
+        if self.standardise and scaler is not None:
+            self.counts = [int(v) for v in column(scaler["counts"])]
+            self.means = [float(v) for v in column(scaler["means"])]
+            self.vars = [float(v) for v in column(scaler["vars"])]
+            self._inv_std = [1.0 / v**0.5 if v else 0.0 for v in self.vars]
