@@ -1,0 +1,175 @@
+"""How far could a learner get on the exposure world? A ranker that knows everything but the users.
+
+The oracle (``ExposureOracle``) knows every user's taste, which no learner can. This ranker knows
+everything else -- the world's item vectors, popularity, logging policy, click model and drift
+point -- and infers each user's taste from their earlier visits: a posterior over ``samples`` draws
+from the world's prior of tastes (shared by all users; importance weights per user). Each closed
+visit multiplies a user's weights by the likelihood of what it showed (the policy's inclusion
+probabilities, as a pseudo-likelihood of the slate) and of which shown items were clicked; at the
+drift point every user's weights start afresh. A click is ranked, before its visit is learnt, by
+the posterior mean of inclusion x P(click | shown) over the items logged so far, less the user's
+earlier clicks (the served rule).
+
+Its recall is a ceiling for learners that is reachable in principle (the oracle's is not): what
+is left between the serving path and it is what better estimates of the world and of users could
+still win. Development figures (seeds 1-3) are in docs/explanation/learners.md.
+
+    python -m streamrec.quality.ceiling --seeds 1,2,3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stream.sources.exposure import (
+    ExposureConfig,
+    ExposureWorld,
+    Visit,
+    click_ts,
+    first_clicks,
+    masked_softmax,
+    simulate,
+)
+from stream.sources.synthetic import user_key
+from streamrec.quality.clicks import RankLog
+
+RANKERS = ("popularity", "posterior", "oracle")
+
+
+class TastePosterior:
+    """Each user's posterior over prior draws of their taste vector, given the world's parameters."""
+
+    def __init__(self, world: ExposureWorld, samples: int, seed: int = 0) -> None:
+        cfg, latent = world.cfg, world.latent
+        rng = np.random.default_rng([cfg.seed, 99, seed])
+        first, second = rng.integers(0, cfg.n_categories, (2, samples))
+        mix = rng.uniform(0.5, 1.0, (samples, 1))
+        draws = mix * latent.centroids[first] + (1 - mix) * latent.centroids[second]
+        draws += rng.normal(0, 0.2, (samples, cfg.dim))  # SyntheticWorld._draw_user_vectors' prior
+        self.world = world
+        self.affinity = draws @ latent.item_vec.T  # (samples, items)
+        self.log_weights: dict[int, NDArray[np.float64]] = {}
+        self._terms: tuple[tuple[int, bool], NDArray[np.float64], NDArray[np.float64]] | None = None
+
+    def terms(self, visit: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(samples, items) inclusion probabilities and click logits at ``visit``, per taste draw."""
+        world, cfg = self.world, self.world.cfg
+        available = world.available(visit)
+        key = (int(available.sum()), visit >= world.latent.drift_session)
+        if self._terms is None or self._terms[0] != key:
+            bias = world.latent.item_bias(visit)
+            popular = masked_softmax(cfg.popularity_temperature * bias, available)
+            z = np.where(available, cfg.affinity_temperature * self.affinity, -np.inf)
+            liked = np.exp(z - z.max(axis=1, keepdims=True))
+            liked /= liked.sum(axis=1, keepdims=True)
+            weights = cfg.popularity_share * popular + (1 - cfg.popularity_share) * liked
+            inclusion = np.minimum(1.0, cfg.slate_size * weights)  # the policy's cap, not iterated
+            logits = cfg.click_bias + cfg.affinity_scale * self.affinity + bias
+            self._terms = (key, inclusion, logits)
+        return self._terms[1], self._terms[2]
+
+    def scores(self, user: int, visit: int) -> NDArray[np.float64]:
+        """(items,) posterior mean of inclusion x P(click | shown)."""
+        inclusion, logits = self.terms(visit)
+        log_w = self.log_weights.get(user)
+        w = np.full(len(inclusion), 1.0 / len(inclusion)) if log_w is None else np.exp(log_w - log_w.max())
+        w /= w.sum()
+        scores: NDArray[np.float64] = w @ (inclusion / (1.0 + np.exp(-logits)))
+        return scores
+
+    def learn(self, v: Visit) -> None:
+        """Fold one closed visit into its user's weights; at the drift point everyone starts afresh."""
+        if v.number == self.world.latent.drift_session:
+            self.log_weights.clear()
+        inclusion, logits = self.terms(v.number)
+        shown = v.items
+        logit = logits[:, shown] - self.world.cfg.position_decay * np.arange(len(shown))
+        clicked = v.clicked.astype(np.float64)
+        log_w = self.log_weights.get(v.user, np.zeros(len(inclusion)))
+        log_w = log_w + np.log(np.maximum(inclusion[:, shown], 1e-12)).sum(axis=1)
+        log_w -= (clicked * np.logaddexp(0.0, -logit) + (1 - clicked) * np.logaddexp(0.0, logit)).sum(axis=1)
+        self.log_weights[v.user] = log_w
+
+
+def _rank(scores: NDArray[np.float64], allowed: NDArray[np.bool_], item: int) -> int:
+    masked = np.where(allowed, scores, -np.inf)
+    return int(np.count_nonzero(masked > masked[item]) + np.count_nonzero(masked[:item] == masked[item]))
+
+
+def replay(cfg: ExposureConfig, samples: int) -> RankLog:
+    """Every click of the world's log ranked by popularity (clicks so far), the posterior and the
+    oracle, over the items logged up to the click (its visit's slate included, as in a replay)."""
+    world = ExposureWorld(cfg)
+    n_items = world.cfg.n_items
+    posterior = TastePosterior(world, samples)
+    first = first_clicks(world)
+    known = np.zeros(n_items, dtype=bool)
+    clicks = np.zeros(n_items)
+    log = RankLog(RANKERS)
+    everything = np.arange(n_items)
+    for v in simulate(world):
+        known[v.items] = True
+        if v.clicked.any():
+            ranked = posterior.scores(v.user, v.number)
+            inclusion = world.inclusion(v.user, v.number)
+            for pos in np.flatnonzero(v.clicked).tolist():
+                item = int(v.items[pos])
+                before = first[v.user] < click_ts(v.ts_ms, pos)
+                allowed = known & ~before
+                ranks: dict[str, int | None] = dict.fromkeys(RANKERS)
+                if allowed[item]:
+                    truth = inclusion * world.shown_click_probability(v.user, everything, v.number, before)
+                    tie_break = -everything * 1e-12  # popularity ties go to the lower item id
+                    ranks = {
+                        "popularity": _rank(clicks + tie_break, allowed, item),
+                        "posterior": _rank(ranked, allowed, item),
+                        "oracle": _rank(truth, allowed, item),
+                    }
+                log.add(user_key(v.user), ranks)
+                clicks[item] += 1
+        posterior.learn(v)
+    return log
+
+
+def ceiling(cfg: ExposureConfig, samples: int = 500, k: int = 10) -> dict[str, Any]:
+    """Recall@k with its user-level interval per ranker, and the share of the popularity-to-oracle
+    gap the posterior closes."""
+    started = time.perf_counter()
+    log = replay(cfg, samples)
+    figures = {name: log.figures(name, k, resamples=1999) for name in RANKERS}
+    recall = {name: float(f[f"recall@{k}"]) for name, f in figures.items()}  # type: ignore[arg-type]
+    gap = (recall["posterior"] - recall["popularity"]) / (recall["oracle"] - recall["popularity"])
+    return {
+        "seed": cfg.seed,
+        "samples": samples,
+        "rankers": figures,
+        "gap_closed": round(gap, 3),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m streamrec.quality.ceiling", description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="1,2,3", help="exposure-world generator seeds (development: 1,2,3)")
+    parser.add_argument("--samples", type=int, default=500, help="prior draws of a user's taste")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--json", action="store_true", help="one JSON object per seed")
+    args = parser.parse_args(argv)
+    for seed in (int(s) for s in args.seeds.split(",")):
+        result = ceiling(ExposureConfig(seed=seed), args.samples, args.k)
+        if args.json:
+            print(json.dumps(result), flush=True)
+            continue
+        metric = f"recall@{args.k}"
+        cells = "  ".join(f"{name} {f[metric]:.4f} {f[metric + '_interval']}" for name, f in result["rankers"].items())
+        print(f"exposure/{seed}: {metric}  {cells}  gap closed {result['gap_closed']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
