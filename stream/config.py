@@ -203,7 +203,7 @@ class LearnerConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     click_learning_rate: Annotated[
         PositiveFloat,
         Meta(
-            description="Step size of the click model's optimiser (river keeps the intercept's at 0.01). "
+            description="Step size of the click model's optimiser (the intercept's is 0.01, as in river). "
             "Chosen on development data: AdaGrad 0.1 on standardised features. Plain SGD on raw features "
             "needed 0.05 for MovieLens recall and 0.002 to be calibrated per impression."
         ),

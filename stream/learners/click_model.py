@@ -25,8 +25,8 @@ AdaGrad (step 0.1): river's ``StandardScaler | LogisticRegression``, step for st
 lists rather than dictionaries (``stream.learners.logistic``, for speed). The features' scales
 differ by orders of magnitude (log popularity against a CTR), so no one SGD step fit them all:
 0.05 ranked MovieLens but was overconfident per impression, 0.002 was calibrated but lost
-MovieLens recall. Development figures,
-``streamrec bench quality`` (docs/explanation/learners.md has the alternatives tried):
+MovieLens recall. Development figures, ``streamrec bench quality`` (docs/explanation/learners.md
+has the alternatives tried):
 
 =========================  =============  ==================  ==================  ==================
 click model                ML-100K        exposure recall@10  per-visit GAUC      log-loss per
@@ -143,7 +143,7 @@ class ClickModel:
             ]
         )
 
-    # -- river API -----------------------------------------------------------------------------
+    # -- learn / predict -----------------------------------------------------------------------
 
     def predict_proba_one(self, x: list[float]) -> float:
         return self.model.predict_proba_one(x)
