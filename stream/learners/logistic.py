@@ -146,10 +146,10 @@ class StandardisedLogistic:
         self.intercept = float(state["intercept"])
         self.n_iterations = int(state["n_iterations"])
         self.g2 = [float(v) for v in column(state.get("g2", {}))]
-        scaler = state.get("scaler")
-        if self.standardise and scaler is None:
-            raise ValueError("a standardised model's state needs the scaler's statistics ('scaler')")
         if self.standardise:
+            scaler = state.get("scaler")
+            if scaler is None:
+                raise ValueError("a standardised model's state needs the scaler's statistics ('scaler')")
             self.counts = [int(v) for v in column(scaler["counts"])]
             self.means = [float(v) for v in column(scaler["means"])]
             self.vars = [float(v) for v in column(scaler["vars"])]
