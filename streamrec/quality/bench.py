@@ -136,7 +136,8 @@ def _prequential(
     conversions: ConversionLog | None = None,
 ) -> dict[str, Any]:
     """Every ranker on the reported clicks: figures with intervals, the paired lead over
-    popularity, and the share of the popularity-to-oracle gap closed; where the log has
+    popularity (and the serving path's over item-kNN), and the share of the popularity-to-oracle
+    gap closed; where the log has
     conversions, the same figures of the conversions that followed the reported clicks."""
     n = len(log)
     part = slice(int(report[0] * n), int(report[1] * n))
@@ -145,6 +146,9 @@ def _prequential(
     for name, f in figures.items():
         if name != BASELINE and f["clicks"]:
             f[f"{recall}_lead_over_{BASELINE}"] = log.lead(name, BASELINE, k, part, RESAMPLES).to_dict()
+    serving = figures.get("serving")
+    if serving and serving["clicks"] and "item_knn" in figures:  # the strongest classic baseline
+        serving[f"{recall}_lead_over_item_knn"] = log.lead("serving", "item_knn", k, part, RESAMPLES).to_dict()
     oracle, base = figures.get("oracle", {}).get(recall), figures[BASELINE][recall]
     if oracle is not None and base is not None and oracle > base:
         for f in figures.values():

@@ -47,7 +47,9 @@ def prequential_table(result: dict[str, Any], k: int) -> list[str]:
                 f"{f['gap_closed']:.2f}" if "gap_closed" in f else "-",
             ]
         )
-    return out + _rows(["ranker", recall, ndcg, "lead over popularity", "gap closed"], rows)
+    out += _rows(["ranker", recall, ndcg, "lead over popularity", "gap closed"], rows)
+    over_knn = p["rankers"].get("serving", {}).get(f"{recall}_lead_over_item_knn")
+    return out + ([f"serving's lead over item_knn (paired, users resampled): {_lead(over_knn)}"] if over_knn else [])
 
 
 def slate_table(result: dict[str, Any]) -> list[str]:

@@ -6,7 +6,7 @@ import pytest
 
 from streamrec.quality.bench import across_seeds, evaluate
 from streamrec.quality.datasets import SEEDS, datasets, exposure
-from streamrec.quality.table import render
+from streamrec.quality.table import prequential_table, render
 from streamrec.reference import results
 from tests.conftest import with_section
 
@@ -33,6 +33,15 @@ def test_every_ranker_is_scored_on_every_click_of_the_log(world, result):
     assert {"popularity", "trending", "item_knn", "isgd_mf", "click_model", "serving", "oracle"} <= set(rankers)
     assert result["prequential"]["clicks"] == clicks
     assert all(rankers[name]["clicks"] == clicks for name in ("popularity", "oracle", "serving", "item_knn"))
+
+
+def test_the_serving_path_is_compared_with_item_knn_on_the_same_clicks(result):
+    rankers = result["prequential"]["rankers"]
+    lead = rankers["serving"]["recall@10_lead_over_item_knn"]
+    assert lead["lead"] == pytest.approx(rankers["serving"]["recall@10"] - rankers["item_knn"]["recall@10"], abs=1e-4)
+    assert lead["low"] <= lead["lead"] <= lead["high"]
+    text = "\n".join(prequential_table(result, 10))
+    assert "serving's lead over item_knn" in text
 
 
 def test_the_served_rule_counts_the_worlds_re_clicks(world, result):
