@@ -33,6 +33,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from stream.checkpoint import Checkpointer
 from stream.config import Config
 from stream.events import EVENT_TYPES, Event, EventCodec, InvalidEvent
+from stream.gc_tuning import young_generation_for
 from stream.kafka.clients import make_admin, make_consumer, make_producer
 from stream.metrics import WorkerMetrics
 from stream.outbox import Outbox
@@ -127,8 +128,12 @@ class StreamWorker:
         With ``idle_exit_s``, also leave once nothing arrived for that long and the whole group is
         done: every partition's committed offset has reached its high watermark (so a batch
         job does not exit while a dead member's partitions still wait to be taken over).
+        The garbage collector's young generation holds a whole batch meanwhile (``stream.gc_tuning``).
         """
-        stop = stop or threading.Event()
+        with young_generation_for(self.cfg.worker.batch_size):
+            self._run(stop or threading.Event(), idle_exit_s)
+
+    def _run(self, stop: threading.Event, idle_exit_s: float | None) -> None:
         r = self.rebalance
         self.consumer.subscribe([self.topic], on_assign=r.on_assign, on_revoke=r.on_revoke, on_lost=r.on_lost)
         last_message = time.monotonic()

@@ -3,6 +3,7 @@ what was and was not checkpointed or committed."""
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
@@ -124,6 +125,26 @@ def test_a_clean_run_checkpoints_and_commits_everything(cfg, small_stream):
     run_until_drained(worker, consumer, len(values))
     snap = SnapshotStore(f"{cfg.worker.data_dir}/snapshots").latest(cfg.kafka.events_topic, 0)
     assert snap.offset == 100 and consumer.commits[-1] == 100
+
+
+def test_batches_are_applied_with_a_young_generation_that_holds_them(cfg, small_stream):
+    """stream.gc_tuning: a batch's messages die young instead of being promoted (which set off full
+    collections of the whole state); the process has its own setting back after the run."""
+    before = gc.get_threshold()
+    values = payloads(small_stream, 100)
+    consumer = FakeConsumer(cfg.kafka.events_topic, values)
+    worker = StreamWorker(cfg, WorkerMetrics(CollectorRegistry()), consumer, FakeProducer())
+    during = []
+    original = worker.process_batch
+
+    def batch(messages):
+        during.append(gc.get_threshold()[0])
+        original(messages)
+
+    worker.process_batch = batch
+    run_until_drained(worker, consumer, len(values))
+    assert during and min(during) >= 2 * cfg.worker.batch_size
+    assert gc.get_threshold() == before
 
 
 def test_the_click_hook_sees_each_applied_click_once_before_it_is_applied(cfg, small_stream):
