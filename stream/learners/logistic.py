@@ -76,8 +76,12 @@ class StandardisedLogistic:
         return sum([w * zi for w, zi in zip(self.weights, z)]) + self.intercept
 
     def logit(self, x: Sequence[float]) -> float:
-        """The log-odds of ``x``, as river's ``_raw_dot_one`` computes it on the scaled example."""
-        return self._dot(self.scale(x))
+        """The log-odds of ``x``, as river's ``_raw_dot_one`` computes it on the scaled example
+        (``_dot(scale(x))`` in one pass: the same products, summed in the same order)."""
+        if not self.standardise:
+            return self._dot(x)
+        products = [w * ((xi - m) / sd) if sd else 0.0 for w, xi, m, sd in zip(self.weights, x, self.means, self._std)]
+        return sum(products) + self.intercept
 
     def logits(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """(m, features) -> (m,) log-odds of many examples at once (a candidate set), as ``logit``
@@ -111,14 +115,14 @@ class StandardisedLogistic:
             gradient = -sign / (math.exp(margin) + 1.0) * w
         self.intercept -= INTERCEPT_LEARNING_RATE * gradient
         weights, g2, lr, l2 = self.weights, self.g2, self.learning_rate, self.l2
-        adagrad = self.optimiser == "adagrad"
-        for i, zi in enumerate(z):
-            g = zi * gradient + l2 * weights[i] if l2 else zi * gradient
-            if adagrad:
-                g2[i] += g * g
-                weights[i] -= lr / (g2[i] + ADAGRAD_EPS) ** 0.5 * g
-            else:
-                weights[i] -= lr * g
+        if self.optimiser == "adagrad":
+            for i, zi in enumerate(z):
+                g = zi * gradient + l2 * weights[i] if l2 else zi * gradient
+                s = g2[i] = g2[i] + g * g
+                weights[i] -= lr / (s + ADAGRAD_EPS) ** 0.5 * g
+        else:
+            for i, zi in enumerate(z):
+                weights[i] -= lr * (zi * gradient + l2 * weights[i] if l2 else zi * gradient)
         self.n_iterations += 1
 
     def _learn_scaler(self, x: Sequence[float]) -> None:

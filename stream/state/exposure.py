@@ -69,7 +69,8 @@ class ExposureEvidence:
         current = self.open.get(user)
         kind = event.type
         if kind == "impression":
-            key = request_key(event)
+            context = event.context  # request_key(event), inlined: once per impression
+            key = (context.request_id or event.ts) if context is not None else event.ts
             if current is None or current[0] != key:
                 if current is not None:
                     self._close(user, current[1])
