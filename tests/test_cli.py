@@ -107,18 +107,20 @@ def test_eval_of_a_user_log(tmp_path, capsys):
 
 
 @pytest.mark.integration
-def test_bench_stream_reports_both_rates():
+def test_bench_stream_reports_both_rates_and_writes_them_stamped(tmp_path):
+    output = tmp_path / "stream.json"
+    command = ["bench", "stream", "--events", "20000", "--runs", "1", "--json", "--output", str(output)]
     out = subprocess.run(
-        [sys.executable, "-m", "streamrec.cli", "bench", "stream", "--events", "20000", "--runs", "1", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+        [sys.executable, "-m", "streamrec.cli", *command], capture_output=True, text=True, timeout=300, check=True
     )
     result = json.loads(out.stdout)
     assert result["events"] == 20000
     assert result["events_per_s"] > 0 and result["raw_per_s"] > 0
     assert result["ratio"] == pytest.approx(result["events_per_s"] / result["raw_per_s"], rel=0.01)
+    written = json.loads(output.read_text())
+    assert written == result
+    assert written["_run"]["bench"] == "stream" and written["_run"]["command"] == "streamrec " + " ".join(command)
+    assert written["_run"]["commit"] and written["_run"]["date"].startswith("20")
 
 
 @pytest.mark.integration

@@ -12,6 +12,7 @@ import click
 from streamrec.cli.options import Settings, SourceSpec, config_options, json_option, source_options
 from streamrec.cli.plumbing import UsageError, emit, kafka, with_section
 from streamrec.logs import Throttle
+from streamrec.provenance import run_stamp
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,8 @@ def evaluate(
     "--output",
     metavar="JSON",
     help="quality: write the result here (default: docs/results/quality-PART.json when run from a "
-    "checkout, except with --quick).",
+    "checkout, except with --quick); stream: write the result, stamped with its run, here (e.g. "
+    "docs/results/stream.json).",
 )
 @json_option()
 def bench(settings: Settings, target: str, as_json: bool, **options: Any) -> int:
@@ -142,6 +144,10 @@ def bench(settings: Settings, target: str, as_json: bool, **options: Any) -> int
             cfg = with_section(cfg, "worker", prequential_every=options["prequential_every"])
         with kafka(cfg) as cfg:
             result = bench_stream(cfg, events=options["events"], runs=options["runs"])
+        if options["output"]:
+            result["_run"] = {**run_stamp("streamrec bench stream"), "bench": "stream"}
+            Path(options["output"]).write_text(json.dumps(result, indent=1) + "\n")
+            log.info("results written to %s", options["output"])
     emit(result, as_json)
     return 0
 

@@ -22,12 +22,7 @@ is written where the docs' results page reads it.
 
 from __future__ import annotations
 
-import datetime
 import logging
-import os
-import platform
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -40,6 +35,7 @@ import numpy as np
 from stream.config import Config
 from stream.evaluation.replay import served_rule
 from stream.processor import LEARNERS, PartitionProcessor
+from streamrec.provenance import run_stamp
 from streamrec.quality.clicks import RankLog
 from streamrec.quality.conversions import ConversionLog
 from streamrec.quality.datasets import DataSet, datasets
@@ -263,23 +259,9 @@ def across_seeds(results: list[dict[str, Any]], k: int) -> dict[str, Any]:
 
 
 def _provenance(part: str, quick: bool, k: int, serving: bool, seconds: float) -> dict[str, Any]:
-    """Date, commit, machine and command: what every reported figure carries."""
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", *args], capture_output=True, text=True, timeout=10, cwd=Path(__file__).resolve().parent
-            ).stdout.strip()
-        except OSError:
-            return ""
-
+    """Date, commit, machine and command (``streamrec.provenance``), and how this part was run."""
     return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "dirty": bool(git("status", "--porcelain")),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
-        f"{platform.python_version()}",
-        "command": "streamrec " + " ".join(sys.argv[1:]) if sys.argv[1:] else "streamrec bench quality",
+        **run_stamp("streamrec bench quality"),
         "part": part,
         "quick": quick,
         "k": k,

@@ -1,7 +1,8 @@
 """The results page, generated from the benches' JSON in ``docs/results/``.
 
-``streamrec bench quality`` writes each run's figures with a ``_run`` stamp (date, commit, machine,
-command); every table here carries that stamp, so no figure appears without the run that produced it.
+``streamrec bench quality`` and ``streamrec bench stream --output`` write each run's figures with a
+``_run`` stamp (date, commit, machine, command); every table here carries that stamp, so no figure
+appears without the run that produced it.
 """
 
 from __future__ import annotations
@@ -166,9 +167,27 @@ def recbole(bench: dict[str, Any], run: dict[str, Any]) -> list[str]:
     return lines + _table(["ranker", "recall@10", "ndcg@10"], rows, run)
 
 
+def throughput(bench: dict[str, Any], run: dict[str, Any]) -> list[str]:
+    """``bench stream``: the worker's rate beside the raw consume + decode rate, run by run."""
+    rows = [
+        [str(i + 1), f"{worker:,}", f"{raw:,}"]
+        for i, (worker, raw) in enumerate(zip(bench["worker_runs"], bench["raw_runs"], strict=True))
+    ]
+    rows.append(["**median**", f"**{bench['events_per_s']:,}**", f"**{bench['raw_per_s']:,}**"])
+    return [
+        f"{bench['events']:,} synthetic events, {bench['partitions']} partitions, the ranking test on every "
+        f"{bench['prequential_every']}th click; events per second of wall time in one process after a 20 % "
+        f"warm-up. Worker over raw: {bench['ratio']}.",
+        "",
+        *_table(["run", "worker events/s", "raw consume + decode events/s"], rows, run),
+    ]
+
+
 def render_run(name: str, bench: dict[str, Any]) -> list[str]:
     """One bench output: its stamp, then every table it holds."""
     run = bench["_run"]
+    if run.get("bench") == "stream":
+        return [f"## {name}: worker throughput", "", *throughput(bench, run)]
     lines = [f"## {name}", "", stamp(run), "", f"The bench's own text output: [{name}.md](../results/{name}.md).", ""]
     lines += ["### Generated worlds across seeds", "", *across_seeds(bench, run)] if bench.get("across_seeds") else []
     lines += offline(bench, run) + recbole(bench, run)
@@ -187,7 +206,8 @@ def render(directory: Path = RESULTS) -> str:
     lines = [
         "# Results from the benches",
         "",
-        "Generated from `docs/results/*.json`, which `streamrec bench quality` writes; every table names the run "
+        "Generated from `docs/results/*.json`, which `streamrec bench quality` and `streamrec bench stream "
+        "--output` write; every table names the run "
         "that produced it. How the figures are measured: [the evaluation protocol](../protocol.md).",
         "",
     ]

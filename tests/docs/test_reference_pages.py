@@ -72,3 +72,32 @@ def test_a_results_file_without_its_run_stamp_is_refused(tmp_path):
     (tmp_path / "quality-evaluation.json").write_text(json.dumps(bench))
     with pytest.raises(ValueError, match="lacks commit"):
         results.render(tmp_path)
+
+
+def test_the_results_page_shows_a_stream_run_with_its_stamp(tmp_path):
+    run = {
+        "date": "2026-12-06T23:35:00+00:00",
+        "commit": "abc1234",
+        "dirty": False,
+        "machine": "x86_64, 2 cores",
+        "command": "streamrec bench stream --output docs/results/stream.json",
+        "bench": "stream",
+    }
+    bench = {
+        "events_per_s": 55276,
+        "raw_per_s": 139279,
+        "ratio": 0.397,
+        "events": 200000,
+        "runs": 2,
+        "worker_runs": [55529, 54628],
+        "raw_runs": [139843, 156583],
+        "partitions": 4,
+        "prequential_every": 20,
+        "_run": run,
+    }
+    (tmp_path / "stream.json").write_text(json.dumps(bench))
+    page = results.render(tmp_path)
+    assert "## stream: worker throughput" in page
+    assert "| 2 | 54,628 | 156,583 |" in page and "| **median** | **55,276** | **139,279** |" in page
+    table_end = page.index("| **median**")
+    assert page[table_end:].split("\n\n")[1].strip() == results.stamp(run)
