@@ -12,9 +12,11 @@ earlier clicks (the served rule).
 
 Its recall is a ceiling for learners that is reachable in principle (the oracle's is not): what
 is left between the serving path and it is what better estimates of the world and of users could
-still win. Development figures (seeds 1-3) are in docs/explanation/learners.md.
+still win. ``--ablation`` adds posteriors that learn from the clicks alone, the slates alone and
+nothing at all (the prior): which evidence carries the ceiling. Development figures (seeds 1-3)
+are in docs/explanation/learners.md.
 
-    python -m streamrec.quality.ceiling --seeds 1,2,3
+    python -m streamrec.quality.ceiling --seeds 1,2,3 [--ablation]
 """
 
 from __future__ import annotations
@@ -40,13 +42,24 @@ from stream.sources.exposure import (
 from stream.sources.synthetic import user_key
 from streamrec.quality.clicks import RankLog
 
-RANKERS = ("popularity", "posterior", "oracle")
+# Posteriors by the evidence they learn from: (slates, clicks). The ablation adds the last three.
+POSTERIORS = {
+    "posterior": (True, True),
+    "posterior, clicks only": (False, True),
+    "posterior, slates only": (True, False),
+    "posterior, no user evidence": (False, False),
+}
 
 
 class TastePosterior:
-    """Each user's posterior over prior draws of their taste vector, given the world's parameters."""
+    """Each user's posterior over prior draws of their taste vector, given the world's parameters.
+    ``slates``/``clicks``: which evidence of a visit it learns from (both, by default; the ablation
+    leaves one or both out)."""
 
-    def __init__(self, world: ExposureWorld, samples: int, seed: int = 0) -> None:
+    def __init__(
+        self, world: ExposureWorld, samples: int, seed: int = 0, slates: bool = True, clicks: bool = True
+    ) -> None:
+        self.slates, self.clicks = slates, clicks
         cfg, latent = world.cfg, world.latent
         rng = np.random.default_rng([cfg.seed, 99, seed])
         first, second = rng.integers(0, cfg.n_categories, (2, samples))
@@ -93,58 +106,66 @@ class TastePosterior:
         logit = logits[:, shown] - self.world.cfg.position_decay * np.arange(len(shown))
         clicked = v.clicked.astype(np.float64)
         log_w = self.log_weights.get(v.user, np.zeros(len(inclusion)))
-        log_w = log_w + np.log(np.maximum(inclusion[:, shown], 1e-12)).sum(axis=1)
-        log_w -= (clicked * np.logaddexp(0.0, -logit) + (1 - clicked) * np.logaddexp(0.0, logit)).sum(axis=1)
+        if self.slates:
+            log_w = log_w + np.log(np.maximum(inclusion[:, shown], 1e-12)).sum(axis=1)
+        if self.clicks:
+            log_w = log_w - (clicked * np.logaddexp(0.0, -logit) + (1 - clicked) * np.logaddexp(0.0, logit)).sum(axis=1)
         self.log_weights[v.user] = log_w
 
 
-def replay(cfg: ExposureConfig, samples: int) -> RankLog:
-    """Every click of the world's log ranked by popularity (clicks so far), the posterior and the
-    oracle, over the items logged up to the click (its visit's slate included, as in a replay)."""
+def replay(cfg: ExposureConfig, samples: int, ablation: bool = False) -> RankLog:
+    """Every click of the world's log ranked by popularity (clicks so far), the posterior (with
+    ``ablation``, also the posteriors that leave evidence out) and the oracle, over the items logged
+    up to the click (its visit's slate included, as in a replay)."""
     world = ExposureWorld(cfg)
     n_items = world.cfg.n_items
-    posterior = TastePosterior(world, samples)
+    names = list(POSTERIORS) if ablation else ["posterior"]
+    posteriors = {name: TastePosterior(world, samples, 0, *POSTERIORS[name]) for name in names}
     first = first_clicks(world)
     known = np.zeros(n_items, dtype=bool)
     clicks = np.zeros(n_items)
-    log = RankLog(RANKERS)
+    log = RankLog(["popularity", *names, "oracle"])
     everything = np.arange(n_items)
     for v in simulate(world):
         known[v.items] = True
         if v.clicked.any():
-            ranked = posterior.scores(v.user, v.number)
+            ranked = {name: p.scores(v.user, v.number) for name, p in posteriors.items()}
             inclusion = world.inclusion(v.user, v.number)
             for pos in np.flatnonzero(v.clicked).tolist():
                 item = int(v.items[pos])
                 before = first[v.user] < click_ts(v.ts_ms, pos)
                 allowed = known & ~before
-                ranks: dict[str, int | None] = dict.fromkeys(RANKERS)
+                ranks: dict[str, int | None] = dict.fromkeys(log.ranks)
                 if allowed[item]:
                     truth = inclusion * world.shown_click_probability(v.user, everything, v.number, before)
-                    ranks = {  # rank_of: ties go to the lower item id
-                        "popularity": rank_of(np.where(allowed, clicks, -np.inf), item, []),
-                        "posterior": rank_of(np.where(allowed, ranked, -np.inf), item, []),
-                        "oracle": rank_of(np.where(allowed, truth, -np.inf), item, []),
-                    }
+                    scores = {"popularity": clicks, **ranked, "oracle": truth}
+                    # rank_of: ties go to the lower item id
+                    ranks = {name: rank_of(np.where(allowed, x, -np.inf), item, []) for name, x in scores.items()}
                 log.add(user_key(v.user), ranks)
                 clicks[item] += 1
-        posterior.learn(v)
+        for p in posteriors.values():
+            p.learn(v)
     return log
 
 
-def ceiling(cfg: ExposureConfig, samples: int = 500, k: int = 10) -> dict[str, Any]:
+def ceiling(cfg: ExposureConfig, samples: int = 500, k: int = 10, ablation: bool = False) -> dict[str, Any]:
     """Recall@k with its user-level interval per ranker, and the share of the popularity-to-oracle
-    gap the posterior closes."""
+    gap each posterior closes (``gap_closed``: the full posterior's)."""
     started = time.perf_counter()
-    log = replay(cfg, samples)
-    figures = {name: log.figures(name, k, resamples=1999) for name in RANKERS}
+    log = replay(cfg, samples, ablation)
+    figures = {name: log.figures(name, k, resamples=1999) for name in log.ranks}
     recall = {name: float(f[f"recall@{k}"]) for name, f in figures.items()}  # type: ignore[arg-type]
-    gap = (recall["posterior"] - recall["popularity"]) / (recall["oracle"] - recall["popularity"])
+    gaps = {
+        name: round((r - recall["popularity"]) / (recall["oracle"] - recall["popularity"]), 3)
+        for name, r in recall.items()
+        if name in POSTERIORS
+    }
     return {
         "seed": cfg.seed,
         "samples": samples,
         "rankers": figures,
-        "gap_closed": round(gap, 3),
+        "gap_closed": gaps["posterior"],
+        "gaps_closed": gaps,
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -155,15 +176,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=500, help="prior draws of a user's taste")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="one JSON object per seed")
+    parser.add_argument(
+        "--ablation", action="store_true", help="also posteriors that learn from clicks only, slates only, nothing"
+    )
     args = parser.parse_args(argv)
     for seed in (int(s) for s in args.seeds.split(",")):
-        result = ceiling(ExposureConfig(seed=seed), args.samples, args.k)
+        result = ceiling(ExposureConfig(seed=seed), args.samples, args.k, args.ablation)
         if args.json:
             print(json.dumps(result), flush=True)
             continue
         metric = f"recall@{args.k}"
         cells = "  ".join(f"{name} {f[metric]:.4f} {f[metric + '_interval']}" for name, f in result["rankers"].items())
-        print(f"exposure/{seed}: {metric}  {cells}  gap closed {result['gap_closed']}", flush=True)
+        gaps = "  ".join(f"{name} {gap}" for name, gap in result["gaps_closed"].items())
+        print(f"exposure/{seed}: {metric}  {cells}  gap closed: {gaps}", flush=True)
 
 
 if __name__ == "__main__":

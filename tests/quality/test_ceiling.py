@@ -27,3 +27,17 @@ def test_learning_from_visits_is_what_lifts_it(result, monkeypatch):
     monkeypatch.setattr(TastePosterior, "learn", lambda self, v: None)  # the prior alone, never updated
     prior_only = ceiling(SMALL, samples=300)
     assert recall(prior_only, "posterior") + 0.03 < recall(result, "posterior")
+
+
+def test_the_ablation_keeps_the_posterior_and_each_evidence_lifts_the_prior(result):
+    ablated = ceiling(SMALL, samples=300, ablation=True)
+    assert ablated["rankers"]["posterior"] == result["rankers"]["posterior"]  # the same draws, the same ranks
+    prior = recall(ablated, "posterior, no user evidence")
+    for evidence in ("posterior, clicks only", "posterior, slates only"):
+        assert prior + 0.02 < recall(ablated, evidence) <= recall(ablated, "posterior") + 0.01
+    assert set(ablated["gaps_closed"]) == {
+        "posterior",
+        "posterior, clicks only",
+        "posterior, slates only",
+        "posterior, no user evidence",
+    }
