@@ -47,5 +47,12 @@ class IdIndex:
             index.add(key)
         return index
 
+    def __copy__(self) -> IdIndex:
+        # The default copies would keep ``add`` bound to the original's dict.
+        return IdIndex.from_state(self.keys)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> IdIndex:
+        return IdIndex.from_state(self.keys)
+
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, IdIndex) and self.keys == other.keys
