@@ -115,12 +115,10 @@ class FeatureState:
         """``others_impressions`` of one item."""
         counters = self.item_counters["impression"]
         count = counters.get_one(item, ts_s, horizon)
-        current = self.exposure.open.get(user)
-        if current is not None:
-            rate = counters.rates[horizon]
-            for shown, _, clicked, shown_at in current[1]:
-                if shown == item and not clicked:
-                    count -= math.exp(-rate * (ts_s - shown_at))
+        rate = counters.rates[horizon]
+        for shown, shown_at in self.exposure.open_impressions(user):
+            if shown == item:
+                count -= math.exp(-rate * (ts_s - shown_at))
         return max(count, 0.0)
 
     def item_ctr_one(self, item: int, ts_s: float, horizon: int = -1) -> float:
