@@ -51,15 +51,11 @@ POSTERIORS = {
 }
 
 
-class TastePosterior:
-    """Each user's posterior over prior draws of their taste vector, given the world's parameters.
-    ``slates``/``clicks``: which evidence of a visit it learns from (both, by default; the ablation
-    leaves one or both out)."""
+class TasteDraws:
+    """Prior draws of a user's taste vector and, per visit, what the world makes of each draw; the
+    posteriors of one replay share them (they differ only in the evidence they weigh)."""
 
-    def __init__(
-        self, world: ExposureWorld, samples: int, seed: int = 0, slates: bool = True, clicks: bool = True
-    ) -> None:
-        self.slates, self.clicks = slates, clicks
+    def __init__(self, world: ExposureWorld, samples: int, seed: int = 0) -> None:
         cfg, latent = world.cfg, world.latent
         rng = np.random.default_rng([cfg.seed, 99, seed])
         first, second = rng.integers(0, cfg.n_categories, (2, samples))
@@ -68,7 +64,6 @@ class TastePosterior:
         draws += rng.normal(0, 0.2, (samples, cfg.dim))  # SyntheticWorld._draw_user_vectors' prior
         self.world = world
         self.affinity = draws @ latent.item_vec.T  # (samples, items)
-        self.log_weights: dict[int, NDArray[np.float64]] = {}
         self._terms: tuple[tuple[int, bool], NDArray[np.float64], NDArray[np.float64]] | None = None
 
     def terms(self, visit: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -88,9 +83,20 @@ class TastePosterior:
             self._terms = (key, inclusion, logits)
         return self._terms[1], self._terms[2]
 
+
+class TastePosterior:
+    """Each user's posterior over the draws' tastes, given the world's parameters. ``slates`` /
+    ``clicks``: which evidence of a visit it learns from (both, by default; the ablation leaves one
+    or both out)."""
+
+    def __init__(self, draws: TasteDraws, slates: bool = True, clicks: bool = True) -> None:
+        self.draws, self.world = draws, draws.world
+        self.slates, self.clicks = slates, clicks
+        self.log_weights: dict[int, NDArray[np.float64]] = {}
+
     def scores(self, user: int, visit: int) -> NDArray[np.float64]:
         """(items,) posterior mean of inclusion x P(click | shown)."""
-        inclusion, logits = self.terms(visit)
+        inclusion, logits = self.draws.terms(visit)
         log_w = self.log_weights.get(user)
         w = np.full(len(inclusion), 1.0 / len(inclusion)) if log_w is None else np.exp(log_w - log_w.max())
         w /= w.sum()
@@ -101,7 +107,7 @@ class TastePosterior:
         """Fold one closed visit into its user's weights; at the drift point everyone starts afresh."""
         if v.number == self.world.latent.drift_session:
             self.log_weights.clear()
-        inclusion, logits = self.terms(v.number)
+        inclusion, logits = self.draws.terms(v.number)
         shown = v.items
         logit = logits[:, shown] - self.world.cfg.position_decay * np.arange(len(shown))
         clicked = v.clicked.astype(np.float64)
@@ -120,7 +126,8 @@ def replay(cfg: ExposureConfig, samples: int, ablation: bool = False) -> RankLog
     world = ExposureWorld(cfg)
     n_items = world.cfg.n_items
     names = list(POSTERIORS) if ablation else ["posterior"]
-    posteriors = {name: TastePosterior(world, samples, 0, *POSTERIORS[name]) for name in names}
+    draws = TasteDraws(world, samples)
+    posteriors = {name: TastePosterior(draws, *POSTERIORS[name]) for name in names}
     first = first_clicks(world)
     known = np.zeros(n_items, dtype=bool)
     clicks = np.zeros(n_items)
