@@ -13,8 +13,10 @@ earlier clicks (the served rule).
 Its recall is a ceiling for learners that is reachable in principle (the oracle's is not): what
 is left between the serving path and it is what better estimates of the world and of users could
 still win. ``--ablation`` adds posteriors that learn from the clicks alone, the slates alone and
-nothing at all (the prior): which evidence carries the ceiling. Development figures (seeds 1-3)
-are in docs/explanation/learners.md.
+nothing at all (the prior): which evidence carries the ceiling; and a posterior that knows each
+item only by its category (every item vector replaced by its category's mean vector): what is left
+of the ceiling to a learner that cannot tell the items of a category apart. Development figures
+(seeds 1-3) are in docs/explanation/learners.md.
 
     python -m streamrec.quality.ceiling --seeds 1,2,3 [--ablation]
 """
@@ -42,20 +44,36 @@ from stream.sources.exposure import (
 from stream.sources.synthetic import user_key
 from streamrec.quality.clicks import RankLog
 
-# Posteriors by the evidence they learn from: (slates, clicks). The ablation adds the last three.
+# Posteriors by the evidence they learn from (slates, clicks) and whether they know items only by
+# their category. The ablation adds every one after the first.
 POSTERIORS = {
-    "posterior": (True, True),
-    "posterior, clicks only": (False, True),
-    "posterior, slates only": (True, False),
-    "posterior, no user evidence": (False, False),
+    "posterior": (True, True, False),
+    "posterior, clicks only": (False, True, False),
+    "posterior, slates only": (True, False, False),
+    "posterior, no user evidence": (False, False, False),
+    "posterior, items known by category": (True, True, True),
 }
+
+
+def category_means(world: ExposureWorld) -> NDArray[np.float64]:
+    """(items, dim) each item's vector replaced by the mean vector of its category's items."""
+    latent = world.latent
+    category = latent.item_category
+    sums = np.zeros((world.cfg.n_categories, world.cfg.dim))
+    np.add.at(sums, category, latent.item_vec)
+    counts = np.bincount(category, minlength=world.cfg.n_categories)
+    means: NDArray[np.float64] = sums[category] / counts[category, None]
+    return means
 
 
 class TasteDraws:
     """Prior draws of a user's taste vector and, per visit, what the world makes of each draw; the
-    posteriors of one replay share them (they differ only in the evidence they weigh)."""
+    posteriors of one replay share them (they differ only in the evidence they weigh).
+    ``item_vectors``: (items, dim) what the posterior takes the items to be (the world's, by default)."""
 
-    def __init__(self, world: ExposureWorld, samples: int, seed: int = 0) -> None:
+    def __init__(
+        self, world: ExposureWorld, samples: int, seed: int = 0, item_vectors: NDArray[np.float64] | None = None
+    ) -> None:
         cfg, latent = world.cfg, world.latent
         rng = np.random.default_rng([cfg.seed, 99, seed])
         first, second = rng.integers(0, cfg.n_categories, (2, samples))
@@ -63,7 +81,7 @@ class TasteDraws:
         draws = mix * latent.centroids[first] + (1 - mix) * latent.centroids[second]
         draws += rng.normal(0, 0.2, (samples, cfg.dim))  # SyntheticWorld._draw_user_vectors' prior
         self.world = world
-        self.affinity = draws @ latent.item_vec.T  # (samples, items)
+        self.affinity = draws @ (latent.item_vec if item_vectors is None else item_vectors).T  # (samples, items)
         self._terms: tuple[tuple[int, bool], NDArray[np.float64], NDArray[np.float64]] | None = None
 
     def terms(self, visit: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -126,8 +144,13 @@ def replay(cfg: ExposureConfig, samples: int, ablation: bool = False) -> RankLog
     world = ExposureWorld(cfg)
     n_items = world.cfg.n_items
     names = list(POSTERIORS) if ablation else ["posterior"]
-    draws = TasteDraws(world, samples)
-    posteriors = {name: TastePosterior(draws, *POSTERIORS[name]) for name in names}
+    draws = {False: TasteDraws(world, samples)}
+    if ablation:  # the same taste draws, items known by category
+        draws[True] = TasteDraws(world, samples, item_vectors=category_means(world))
+    posteriors: dict[str, TastePosterior] = {}
+    for name in names:
+        from_slates, from_clicks, by_category = POSTERIORS[name]
+        posteriors[name] = TastePosterior(draws[by_category], from_slates, from_clicks)
     first = first_clicks(world)
     known = np.zeros(n_items, dtype=bool)
     clicks = np.zeros(n_items)
@@ -184,7 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="one JSON object per seed")
     parser.add_argument(
-        "--ablation", action="store_true", help="also posteriors that learn from clicks only, slates only, nothing"
+        "--ablation",
+        action="store_true",
+        help="also posteriors that learn from clicks only, slates only, nothing, and one that knows items by category",
     )
     args = parser.parse_args(argv)
     for seed in (int(s) for s in args.seeds.split(",")):

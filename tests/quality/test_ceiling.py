@@ -14,6 +14,11 @@ def result():
     return ceiling(SMALL, samples=300)
 
 
+@pytest.fixture(scope="module")
+def ablated():
+    return ceiling(SMALL, samples=300, ablation=True)
+
+
 def recall(result, name):
     return result["rankers"][name]["recall@10"]
 
@@ -29,8 +34,7 @@ def test_learning_from_visits_is_what_lifts_it(result, monkeypatch):
     assert recall(prior_only, "posterior") + 0.03 < recall(result, "posterior")
 
 
-def test_the_ablation_keeps_the_posterior_and_each_evidence_lifts_the_prior(result):
-    ablated = ceiling(SMALL, samples=300, ablation=True)
+def test_the_ablation_keeps_the_posterior_and_each_evidence_lifts_the_prior(result, ablated):
     assert ablated["rankers"]["posterior"] == result["rankers"]["posterior"]  # the same draws, the same ranks
     prior = recall(ablated, "posterior, no user evidence")
     for evidence in ("posterior, clicks only", "posterior, slates only"):
@@ -40,4 +44,10 @@ def test_the_ablation_keeps_the_posterior_and_each_evidence_lifts_the_prior(resu
         "posterior, clicks only",
         "posterior, slates only",
         "posterior, no user evidence",
+        "posterior, items known by category",
     }
+
+
+def test_knowing_items_only_by_their_category_costs_the_posterior(result, ablated):
+    coarse = recall(ablated, "posterior, items known by category")
+    assert recall(ablated, "popularity") < coarse < recall(result, "posterior") - 0.01
