@@ -1,0 +1,101 @@
+"""The sequence teacher: a self-attentive model of what a user clicks next (SASRec, Kang & McAuley
+2018), over the user's tokens (``offline.sequences``: item, kind, time gap) rather than clicks alone.
+
+Each token is embedded as item (id + mean of its content tokens) + kind + gap + position; causal
+pre-norm transformer blocks turn the (B, L) tokens into (B, L, d) states, state j summarising tokens
+up to j. Two heads read a state:
+
+* next click: logits over the catalogue, the state's dot product with every item's vector (shared
+  with the input side, as in SASRec) plus an item bias -- a full softmax;
+* conversion: P(conversion | click on item i) from the state and item i's vector (a small MLP), so
+  P(click i and convert) = softmax_i x sigmoid, ESMM's factorisation for a next-item model.
+
+Padding is on the left: the last position is the most recent token, the one a request reads.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from offline.layers import masked_mean
+from offline.sequences import GAP_BUCKETS, KINDS
+
+
+class Tokens(NamedTuple):
+    item: torch.Tensor  # (B, L) item rows, 0: padding
+    kind: torch.Tensor  # (B, L)
+    gap: torch.Tensor  # (B, L)
+
+
+class SequenceTeacher(nn.Module):
+    def __init__(
+        self,
+        item_tokens: torch.Tensor,
+        n_tokens: int,
+        length: int = 50,
+        dim: int = 64,
+        heads: int = 2,
+        blocks: int = 2,
+        dropout: float = 0.2,
+    ) -> None:
+        """``item_tokens``: (items + 1, T) content token ids of every item row (a buffer, exported
+        with the model)."""
+        super().__init__()
+        n_items = len(item_tokens)
+        self.register_buffer("item_tokens", item_tokens, persistent=True)
+        self.item = nn.Embedding(n_items, dim, padding_idx=0)
+        self.token = nn.Embedding(n_tokens, dim, padding_idx=0)
+        self.kind = nn.Embedding(KINDS, dim, padding_idx=0)
+        self.gap = nn.Embedding(GAP_BUCKETS, dim)
+        self.position = nn.Embedding(length, dim)
+        self.item_bias = nn.Embedding(n_items, 1)
+        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, blocks, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+        self.conversion = nn.Sequential(nn.Linear(3 * dim, dim), nn.ReLU(), nn.Linear(dim, 1))
+        self.length = length
+        self._init()
+
+    def _init(self) -> None:
+        for table in (self.item, self.token, self.kind, self.gap, self.position):
+            nn.init.normal_(table.weight, 0.0, 0.02)
+            if table.padding_idx is not None:
+                with torch.no_grad():
+                    table.weight[table.padding_idx].zero_()
+        nn.init.zeros_(self.item_bias.weight)
+
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """(...) item rows -> (..., d): id plus content; every row (items + 1, d) if None."""
+        if items is None:
+            return self.item.weight + masked_mean(self.token, self.item_tokens)
+        flat = items.reshape(-1)
+        vectors = self.item(flat) + masked_mean(self.token, self.item_tokens[flat])
+        return vectors.reshape(*items.shape, -1)
+
+    def states(self, x: Tokens) -> torch.Tensor:
+        """(B, L) tokens -> (B, L, d); state j attends to tokens up to j (padding attends to itself)."""
+        length = x.item.shape[1]
+        positions = torch.arange(length, device=x.item.device)
+        h = self.item_vectors(x.item) + self.kind(x.kind) + self.gap(x.gap) + self.position(positions)
+        h = self.dropout(h)
+        causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=h.device), diagonal=1)
+        padding = x.item == 0
+        padding = padding & ~padding.all(dim=1, keepdim=True).expand_as(padding)  # an empty row attends to all
+        h = self.blocks(h, mask=causal, src_key_padding_mask=padding)
+        out: torch.Tensor = self.norm(h)
+        return out
+
+    def click_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """(..., d) states -> (..., items + 1) next-click logits (padding row included; mask it)."""
+        out: torch.Tensor = states @ self.item_vectors().T + self.item_bias.weight.T
+        return out
+
+    def conversion_logit(self, states: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(N, d) states, (N,) clicked item rows -> (N,) logit of P(conversion | click)."""
+        v = self.item_vectors(items)
+        out: torch.Tensor = self.conversion(torch.cat([states, v, states * v], dim=-1)).squeeze(-1)
+        return out

@@ -1,0 +1,55 @@
+"""The sequence teacher on the exported split: its parts start where the general split's do, its
+points are the clicks with a history, and its figures come with user-level intervals."""
+
+import numpy as np
+
+from offline.samples import Catalogue
+from offline.sequence_fit import SequenceFitSettings
+from offline.sequences import next_clicks, user_sequences
+from stream.events import Event
+from streamrec.quality.recbole_sequential import evaluate_sequence_teacher, part_bounds
+from streamrec.quality.recbole_split import split_clicks
+
+T0 = 880_000_000_000
+
+
+def cyclic_clicks(users: int = 60, per_user: int = 10, items: int = 20) -> list[Event]:
+    """Users click items in one cycle (next = current + 3), interleaved in time, with conversions."""
+    rng = np.random.default_rng(0)
+    events = []
+    for n in range(per_user):
+        for u in range(users):
+            start = (u * 7) % items
+            t = T0 + (n * users + u) * 1000
+            item = f"i{(start + 3 * n) % items}"
+            events.append(Event(event_id=f"c{u}-{n}", ts=t, user_id=f"u{u}", item_id=item, type="click"))
+            if rng.random() < 0.3:
+                events.append(Event(event_id=f"v{u}-{n}", ts=t, user_id=f"u{u}", item_id=item, type="conversion"))
+    return events
+
+
+def test_parts_start_at_the_general_splits_first_valid_and_test_clicks():
+    events = cyclic_clicks()
+    bounds = part_bounds(events)
+    ordered = sorted(events, key=lambda e: e.ts)
+    split = split_clicks(events)
+    assert ordered[bounds.valid_from].event_id == split["valid"][0].event_id
+    assert ordered[bounds.test_from].event_id == split["test"][0].event_id
+
+
+def test_each_test_click_with_a_history_is_one_point():
+    events = cyclic_clicks()
+    bounds = part_bounds(events)
+    points = next_clicks(user_sequences(events, Catalogue()), 50, bounds.test_from)
+    test = split_clicks(events)["test"]
+    assert len(points) == len(test)  # every user clicked before the test part
+
+
+def test_the_teacher_learns_the_cycle_and_reports_intervals_over_users():
+    settings = SequenceFitSettings(epochs=25, batch=32, learning_rate=1e-2, patience=3)
+    result = evaluate_sequence_teacher(cyclic_clicks(), settings, k=1, resamples=199)
+    recall = result["recall@1"]
+    assert recall["estimate"] > 0.8, result["fit"]
+    assert recall["low"] <= recall["estimate"] <= recall["high"]
+    assert recall["users"] == 60
+    assert result["points"]["test"] == 60
