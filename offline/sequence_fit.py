@@ -68,24 +68,38 @@ def window_loss(model: SequenceTeacher, w: Windows, idx: np.ndarray, conversion_
 
 @torch.no_grad()
 def next_click_logits(model: SequenceTeacher, clicks: NextClicks, batch: int = 1024) -> np.ndarray:
-    """(N, items + 1) logits of each prediction point's next click, from its last state."""
+    """(N, items + 1) logits of each prediction point's next click, from its last real token's state."""
     model.eval()
     out = []
     for start in range(0, len(clicks), batch):
         s = slice(start, start + batch)
-        states = model.states(tokens(clicks.item[s], clicks.kind[s], clicks.gap[s]))[:, -1]
+        states = model.last_state(tokens(clicks.item[s], clicks.kind[s], clicks.gap[s]))
         logits = model.click_logits(states)
         logits[:, 0] = -math.inf
         out.append(logits.numpy())
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
+def target_ranks(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(N, items) logits, (N,) target rows -> (N,) 0-based rank of each target (ties count for it).
+    A non-finite target score is an error, not a rank: NaN compares false with everything, and
+    would rank first."""
+    target_score = logits[np.arange(len(target)), target][:, None]
+    if not np.isfinite(target_score).all():
+        raise ValueError(f"{int((~np.isfinite(target_score)).sum())} target scores are not finite")
+    ranks: np.ndarray = (logits > target_score).sum(axis=1)
+    return ranks
+
+
+def hits_at(ranks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) 0-based ranks of one relevant item per point -> (N,) recall@k and (N,) NDCG@k."""
+    hit = ranks < k
+    return hit.astype(np.float64), np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
 def hits(logits: np.ndarray, target: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(N,) recall@k and NDCG@k of one relevant item per row (ties rank against the target)."""
-    target_score = logits[np.arange(len(target)), target][:, None]
-    rank = (logits > target_score).sum(axis=1)
-    hit = rank < k
-    return hit.astype(np.float64), np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0)
+    return hits_at(target_ranks(logits, target), k)
 
 
 def fit_sequence_teacher(

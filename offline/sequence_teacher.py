@@ -10,7 +10,11 @@ up to j. Two heads read a state:
 * conversion: P(conversion | click on item i) from the state and item i's vector (a small MLP), so
   P(click i and convert) = softmax_i x sigmoid, ESMM's factorisation for a next-item model.
 
-Padding is on the left: the last position is the most recent token, the one a request reads.
+Padding is on the right (``offline.sequences``): a request reads the state of its last real token.
+No key padding mask: the causal mask alone keeps real tokens from padding, and a padding position
+(whose state nothing reads) always has real tokens or itself to attend to. Masking padding keys as
+well left-padded rows with nothing to attend to, whose NaN states PyTorch's inference fast path
+spread to every position.
 """
 
 from __future__ import annotations
@@ -77,17 +81,20 @@ class SequenceTeacher(nn.Module):
         return vectors.reshape(*items.shape, -1)
 
     def states(self, x: Tokens) -> torch.Tensor:
-        """(B, L) tokens -> (B, L, d); state j attends to tokens up to j (padding attends to itself)."""
+        """(B, L) right-padded tokens -> (B, L, d); state j attends to tokens 0..j."""
         length = x.item.shape[1]
         positions = torch.arange(length, device=x.item.device)
         h = self.item_vectors(x.item) + self.kind(x.kind) + self.gap(x.gap) + self.position(positions)
         h = self.dropout(h)
         causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=h.device), diagonal=1)
-        padding = x.item == 0
-        padding = padding & ~padding.all(dim=1, keepdim=True).expand_as(padding)  # an empty row attends to all
-        h = self.blocks(h, mask=causal, src_key_padding_mask=padding)
-        out: torch.Tensor = self.norm(h)
+        out: torch.Tensor = self.norm(self.blocks(h, mask=causal))
         return out
+
+    def last_state(self, x: Tokens) -> torch.Tensor:
+        """(B, L) right-padded tokens -> (B, d) the state of each row's last real token (of its
+        first position if it has none)."""
+        last = ((x.item > 0).sum(dim=1) - 1).clamp(min=0)
+        return self.states(x)[torch.arange(len(last)), last]
 
     def click_logits(self, states: torch.Tensor) -> torch.Tensor:
         """(..., d) states -> (..., items + 1) next-click logits (padding row included; mask it)."""

@@ -10,7 +10,9 @@ impression or click; a conversion is not a token but marks its click. Each token
 
 The task is the next click: at every token followed by a click, the model predicts that click's
 item over the catalogue, and whether it converts. Shapes: ``(users,)`` ragged lists of arrays,
-batches ``(B, L)`` with padding on the left (the last column is the most recent token).
+batches ``(B, L)`` with the oldest token first and padding (item 0) on the right, as SASRec has them:
+under a causal mask no real token then attends to padding, and a token's state does not depend on
+how much padding follows it.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def user_sequences(events: Iterable[Event], catalogue: Catalogue) -> dict[str, U
 
 @dataclass
 class Windows:
-    """Training windows: (N, L) input tokens (item, kind, gap), left-padded, and per position the next
+    """Training windows: (N, L) input tokens (item, kind, gap), right-padded, and per position the next
     click's (N, L) item (0: the next token is no click, no loss there) and (N, L) conversion label."""
 
     item: np.ndarray
@@ -130,15 +132,15 @@ def training_windows(sequences: Iterable[UserSequence], length: int, until: int 
                     is_click & (s.converted_at[nexts] < NEVER),
                 )
             )
-    return Windows(*(left_pad([r[k] for r in rows], length) for k in range(5)))
+    return Windows(*(right_pad([r[k] for r in rows], length) for k in range(5)))
 
 
-def left_pad(arrays: list[np.ndarray], length: int) -> np.ndarray:
-    """Ragged (n_i,) arrays -> (len, length), each right-aligned, zeros before."""
+def right_pad(arrays: list[np.ndarray], length: int) -> np.ndarray:
+    """Ragged (n_i,) arrays -> (len, length): each one's last ``length`` values first, zeros after."""
     out = np.zeros((len(arrays), length), dtype=np.int64)
     for i, a in enumerate(arrays):
         a = a[-length:]
-        out[i, length - len(a) :] = a
+        out[i, : len(a)] = a
     return out
 
 
@@ -174,9 +176,9 @@ def next_clicks(sequences: dict[str, UserSequence], length: int, since: int, unt
             users.append(user)
             at.append(s.order[j])
     return NextClicks(
-        left_pad(items, length),
-        left_pad(kinds, length),
-        left_pad(gaps, length),
+        right_pad(items, length),
+        right_pad(kinds, length),
+        right_pad(gaps, length),
         np.array(targets, dtype=np.int64),
         users,
         np.array(at, dtype=np.int64),

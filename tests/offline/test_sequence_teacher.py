@@ -4,10 +4,11 @@ learns an order that only the sequence carries."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from offline.samples import Catalogue
-from offline.sequence_fit import SequenceFitSettings, fit_sequence_teacher, hits, next_click_logits
+from offline.sequence_fit import SequenceFitSettings, fit_sequence_teacher, hits, next_click_logits, target_ranks
 from offline.sequence_teacher import SequenceTeacher, Tokens
 from offline.sequences import next_clicks, training_windows, user_sequences
 from tests.offline.test_samples import Log
@@ -24,18 +25,34 @@ def model(length: int = 8, item_tokens: torch.Tensor | None = None) -> SequenceT
     return SequenceTeacher(item_tokens, n_tokens=2, length=length, dim=16, heads=2, blocks=2, dropout=0.0)
 
 
+def random_tokens(rows: int, length: int, real: list[int]) -> Tokens:
+    """Right-padded tokens: row r has ``real[r]`` random items, then padding."""
+    rng = np.random.default_rng(0)
+    items = torch.from_numpy(rng.integers(1, N_ITEMS + 1, (rows, length)))
+    for r, n in enumerate(real):
+        items[r, n:] = 0
+    return Tokens(items, torch.where(items > 0, 2, 0), torch.zeros_like(items))
+
+
 def test_a_state_does_not_read_later_tokens():
     m = model().eval()
-    rng = np.random.default_rng(0)
-    items = torch.from_numpy(rng.integers(1, N_ITEMS + 1, (4, 8)))
-    kinds, gaps = torch.full((4, 8), 2), torch.zeros((4, 8), dtype=torch.long)
-    items[0, :3] = 0  # left padding
-    before = m.states(Tokens(items, kinds, gaps))
-    changed = items.clone()
-    changed[:, 5:] = (changed[:, 5:] % N_ITEMS) + 1
-    after = m.states(Tokens(changed, kinds, gaps))
+    x = random_tokens(4, 8, [5, 8, 8, 6])
+    before = m.states(x)
+    changed = x.item.clone()
+    changed[:, 5:] = torch.where(changed[:, 5:] > 0, (changed[:, 5:] % N_ITEMS) + 1, 0)
+    after = m.states(Tokens(changed, x.kind, x.gap))
     torch.testing.assert_close(before[:, :5], after[:, :5])
-    assert not torch.allclose(before[:, 5:], after[:, 5:])
+    assert not torch.allclose(before[1:3, 5:], after[1:3, 5:])
+
+
+def test_a_history_scores_the_same_however_much_padding_follows_it():
+    m = model(length=12).eval()
+    x = random_tokens(3, 12, [1, 4, 7])
+    with torch.no_grad():  # the inference path, as serving and evaluation run it
+        short = m.last_state(Tokens(x.item[:, :8], x.kind[:, :8], x.gap[:, :8]))
+        long = m.last_state(x)
+    assert torch.isfinite(long).all()
+    torch.testing.assert_close(short, long)
 
 
 def cyclic_log(users: int, clicks: int, seed: int) -> Log:
@@ -64,3 +81,10 @@ def test_it_learns_an_order_that_only_the_sequence_carries():
     fitted = fit_sequence_teacher(m, train, valid, settings)
     recall_at_1 = hits(next_click_logits(m, test), test.target, 1)[0].mean()
     assert recall_at_1 > 0.9, (recall_at_1, fitted.validation_ndcg[-5:])
+
+
+def test_a_non_finite_score_is_refused_rather_than_ranked_first():
+    logits = np.array([[0.0, 1.0, np.nan], [0.0, 2.0, 1.0]])
+    assert target_ranks(logits[1:], np.array([2])).tolist() == [1]
+    with pytest.raises(ValueError, match="not finite"):
+        target_ranks(logits, np.array([2, 1]))

@@ -54,9 +54,9 @@ def test_a_prediction_point_sees_only_what_was_logged_before_it():
     # u1's clicks on c and d are points (its first click, and u2's only one, have no history)
     assert sorted(points.user) == ["u1", "u1"]
     at_d = points.target.tolist().index(row["d"])
-    assert points.item[at_d].tolist() == [PAD, row["a"], row["b"], row["c"]]
+    assert points.item[at_d].tolist() == [row["a"], row["b"], row["c"], PAD]
     # a's conversion was logged before the click on d; d's own conversion is not in any history
-    assert points.kind[at_d].tolist() == [PAD, CONVERTED, IMPRESSION, CLICK]
+    assert points.kind[at_d].tolist() == [CONVERTED, IMPRESSION, CLICK, PAD]
 
 
 def test_a_conversion_logged_later_does_not_mark_an_earlier_history():
@@ -68,8 +68,8 @@ def test_a_conversion_logged_later_does_not_mark_an_earlier_history():
     catalogue = Catalogue()
     points = next_clicks(user_sequences(log.events, catalogue), length=3, since=0)
     kinds = dict(zip(points.target.tolist(), points.kind.tolist()))
-    assert kinds[catalogue.items.index["b"]] == [PAD, PAD, CLICK]
-    assert kinds[catalogue.items.index["c"]] == [PAD, CONVERTED, CLICK]
+    assert kinds[catalogue.items.index["b"]] == [CLICK, PAD, PAD]
+    assert kinds[catalogue.items.index["c"]] == [CONVERTED, CLICK, PAD]
 
 
 def test_windows_teach_the_next_click_at_each_position_and_cover_every_token_once():
