@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from offline.samples import Catalogue
-from offline.sequence_fit import SequenceFitSettings, fit_sequence_teacher, hits, next_click_logits
+from offline.sequence_fit import SequenceFitSettings, fit_sequence_teacher, hits_at, next_click_logits, target_ranks
 from offline.sequence_teacher import SequenceTeacher
 from offline.sequences import next_clicks, training_windows, user_sequences
 from stream.evaluation.paired import cluster_interval, ratio
@@ -59,11 +59,27 @@ def part_bounds(events: Sequence[Event]) -> PartBounds:
     return PartBounds(clicks[train], clicks[train + valid])
 
 
-def evaluate_sequence_teacher(
-    events: Sequence[Event], settings: SequenceFitSettings, k: int = 10, resamples: int = 9999
-) -> dict[str, Any]:
-    """Train on the train part's points (early-stopped on valid), and report test Recall@k and
-    NDCG@k with 95 % intervals that resample users."""
+@dataclass
+class PointRanks:
+    """Each test point's user, clicked item id and the 0-based rank of that item in a full sort."""
+
+    users: list[str]
+    items: list[str]
+    ranks: np.ndarray
+
+    def figures(self, k: int, resamples: int = 9999) -> dict[str, Any]:
+        """Recall@k and NDCG@k over the points, each with a 95 % interval that resamples users."""
+        users = np.unique(self.users, return_inverse=True)[1]
+        out = {}
+        for name, values in zip((f"recall@{k}", f"ndcg@{k}"), hits_at(self.ranks, k)):
+            per_user = np.bincount(users, weights=values), np.bincount(users).astype(np.float64)
+            out[name] = cluster_interval(per_user, ratio, resamples=resamples).to_dict()
+        return out
+
+
+def fit_and_rank(events: Sequence[Event], settings: SequenceFitSettings) -> tuple[PointRanks, dict[str, Any]]:
+    """Train on the train part's points (early-stopped on valid NDCG), rank every test point; the
+    ranks and what the fit did."""
     started = time.perf_counter()
     split = part_bounds(events)
     catalogue = Catalogue()
@@ -75,20 +91,24 @@ def evaluate_sequence_teacher(
     tokens = torch.from_numpy(catalogue.item_token_matrix(ITEM_TOKEN_WIDTH))
     model = SequenceTeacher(tokens, len(catalogue.item_tokens), HISTORY)
     fitted = fit_sequence_teacher(model, train, valid, settings)
-    recall, ndcg = hits(next_click_logits(model, test), test.target, k)
-    users = np.unique(test.user, return_inverse=True)[1]
-    figures = {}
-    for name, values in ((f"recall@{k}", recall), (f"ndcg@{k}", ndcg)):
-        per_user = np.bincount(users, weights=values), np.bincount(users).astype(np.float64)
-        figures[name] = cluster_interval(per_user, ratio, resamples=resamples).to_dict()
-    return {
+    ranks = target_ranks(next_click_logits(model, test), test.target)
+    items = [catalogue.items.keys[row - 1] for row in test.target.tolist()]
+    info = {
         "points": {"train": int((train.target > 0).sum()), "valid": len(valid), "test": len(test)},
         "settings": asdict(settings),
         "fit": asdict(fitted),
         "parameters": sum(p.numel() for p in model.parameters()),
-        **figures,
         "seconds": round(time.perf_counter() - started, 1),
     }
+    return PointRanks(test.user, items, ranks), info
+
+
+def evaluate_sequence_teacher(
+    events: Sequence[Event], settings: SequenceFitSettings, k: int = 10, resamples: int = 9999
+) -> dict[str, Any]:
+    """``fit_and_rank``'s fit, with test Recall@k and NDCG@k and their user-level intervals."""
+    ranks, info = fit_and_rank(events, settings)
+    return {**info, **ranks.figures(k, resamples)}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

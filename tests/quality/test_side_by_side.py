@@ -1,0 +1,50 @@
+"""The side-by-side's own parts: RecBole's per-point ranks read back, paired with the teacher's on
+the same test points, and one table of both protocols."""
+
+import numpy as np
+
+from streamrec.quality.recbole_sequential import PointRanks
+from streamrec.quality.side_by_side import paired, read_ranks, table
+
+
+def ranks(rows):
+    users, items, r = zip(*rows)
+    return PointRanks(list(users), list(items), np.array(r))
+
+
+def test_runner_ranks_read_back(tmp_path):
+    path = tmp_path / "SASRec.tsv"
+    path.write_text("user\titem\trank\nu1\ti9\t0\nu2\ti3\t17\n")
+    got = read_ranks(path)
+    assert (got.users, got.items, got.ranks.tolist()) == (["u1", "u2"], ["i9", "i3"], [0, 17])
+
+
+def test_leads_pair_the_same_points_whatever_their_order():
+    a = ranks([("u3", "w", 1), ("u1", "x", 0), ("u1", "y", 3), ("u2", "z", 20)])
+    b = ranks([("u2", "z", 2), ("u1", "y", 30), ("u1", "x", 0)])  # no (u3, w)
+    lead = paired(a, b, k=10)
+    assert lead["points"] == 3 and lead["unmatched"] == (1, 0)
+    # recall: a hits x, y; b hits x, z -> same total; a leads on u1 by one and trails on u2 by one
+    assert lead["recall@10"]["estimate"] == 0.0
+    ndcg_a = 1 + 1 / np.log2(5)
+    ndcg_b = 1 + 1 / np.log2(4)
+    assert np.isclose(lead["ndcg@10"]["estimate"], round((ndcg_a - ndcg_b) / 3, 4))
+
+
+def test_the_table_shows_both_protocols_and_the_lead():
+    teacher = ranks([("u1", "x", 0), ("u2", "y", 4), ("u3", "z", 12)])
+    sasrec = ranks([("u1", "x", 1), ("u2", "y", 11), ("u3", "z", 12)])
+    cell = {"estimate": 0.1, "low": 0.05, "high": 0.15}
+    result = {
+        "k": 10,
+        "general": {"rankers": {"item_knn": {"recall@10": cell, "ndcg@10": cell}}},
+        "recbole": {
+            "models": {"Pop": {"model_type": "TRADITIONAL", "test_recall@10": 0.05, "test_ndcg@10": 0.2}},
+            "ranks": {"SASRec": sasrec},
+        },
+        "teacher": {0: {"ranks": teacher, **teacher.figures(10, resamples=99), "parameters": 1000}},
+    }
+    text = table(result)
+    assert "streamrec item_knn" in text and "RecBole Pop" in text and "RecBole SASRec" in text
+    assert "teacher - RecBole SASRec" in text
+    assert "seed 0: recall@10 +0.3333" in text
