@@ -24,6 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCAL = {"stream", "offline", "serving", "streamrec", "tests"}
 # Declared but never imported by name; each with the reason it is needed anyway.
 NOT_IMPORTED = {"onnx": "torch.onnx.export loads it"}
+# Scripts that run in another environment, never imported by the project; each with the one it runs in.
+OTHER_ENVIRONMENT = {
+    "streamrec/quality/recbole_runner.py": ".venv-recbole (requirements/recbole.txt), started by ./run recbole",
+}
 
 # Makes torch and onnx unimportable (as in an environment with only the runtime dependencies), then
 # runs the command given after `-c CODE`.
@@ -102,6 +106,19 @@ def test_every_imported_distribution_is_declared_where_it_is_used():
         if not set(dists) & allowed[where]
     ]
     assert not wrong, "\n".join(wrong)
+
+
+def test_scripts_of_another_environment_import_nothing_of_the_project():
+    local_modules = {script.removesuffix(".py").replace("/", ".") for script in OTHER_ENVIRONMENT}
+    for script in OTHER_ENVIRONMENT:
+        imported = {module for module, _ in _imports(ROOT / script)}
+        assert not imported & LOCAL, f"{script} runs in another environment, where the project is not installed"
+    for package in sorted(LOCAL - {"tests"}):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+            names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            assert not names & local_modules, f"{path.relative_to(ROOT)} imports a script of another environment"
 
 
 def test_every_runtime_and_training_dependency_is_imported():
@@ -197,6 +214,8 @@ def _imported_distributions() -> Iterator[tuple[str, str, str, list[str]]]:
     local = LOCAL | {path.stem for path in (ROOT / "tests").rglob("*.py")}
     for package in sorted(LOCAL):
         for path in sorted((ROOT / package).rglob("*.py")):
+            if str(path.relative_to(ROOT)) in OTHER_ENVIRONMENT:
+                continue
             for module, in_function in _imports(path):
                 if module in local or module in sys.stdlib_module_names:
                     continue

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from stream.evaluation.paired import Lead, cluster_interval, paired_lead, ratio, user_sums
+from stream.evaluation.paired import Lead, cluster_interval, lead_interval, ratio, user_sums
 
 NOT_SCORED = -2  # the ranker was not asked about this click (e.g. before it existed)
 
@@ -59,14 +59,19 @@ class RankLog:
         ranks = np.frombuffer(self.ranks[name], dtype=np.int32)[part]
         return (ranks >= 0) & (ranks < k)
 
+    def gains(self, name: str, k: int, part: slice = slice(None)) -> np.ndarray:
+        """(clicks,) NDCG@k term of every click in ``part``: 1/log2(rank + 2) for a hit, else 0."""
+        ranks = np.frombuffer(self.ranks[name], dtype=np.int32)[part]
+        return np.where(self.hits(name, k, part), 1.0 / np.log2(np.maximum(ranks, 0) + 2.0), 0.0)
+
     def figures(
         self, name: str, k: int, part: slice = slice(None), interval: bool = True, resamples: int = 9999
     ) -> dict[str, object]:
         """Recall@k and NDCG@k (one relevant item: 1/log2(rank + 2) for a hit), each with a 95 %
         interval that resamples users when ``interval``."""
         ranks, users = self._columns(name, part)
-        hit = (ranks >= 0) & (ranks < k)
-        gain = np.where(hit, 1.0 / np.log2(np.maximum(ranks, 0) + 2.0), 0.0)
+        asked = np.frombuffer(self.ranks[name], dtype=np.int32)[part] != NOT_SCORED
+        hit, gain = self.hits(name, k, part)[asked], self.gains(name, k, part)[asked]
         out: dict[str, object] = {"clicks": len(ranks), "users": len(np.unique(users))}
         for metric, values in ((f"recall@{k}", hit.astype(np.float64)), (f"ndcg@{k}", gain)):
             if not len(ranks):
@@ -78,10 +83,16 @@ class RankLog:
                 out[f"{metric}_interval"] = [round(ci.low, 4), round(ci.high, 4)]
         return out
 
-    def lead(self, a: str, b: str, k: int, part: slice = slice(None), resamples: int = 9999) -> Lead:
-        """Recall@k of ranker a minus b's, on the clicks of ``part`` both were asked about."""
+    def lead(
+        self, a: str, b: str, k: int, part: slice = slice(None), resamples: int = 9999, ndcg: bool = False
+    ) -> Lead:
+        """Recall@k (NDCG@k if ``ndcg``) of ranker a minus b's, on the clicks of ``part`` both were
+        asked about."""
         ra = np.frombuffer(self.ranks[a], dtype=np.int32)[part]
         rb = np.frombuffer(self.ranks[b], dtype=np.int32)[part]
         both = (ra != NOT_SCORED) & (rb != NOT_SCORED)
         users = np.frombuffer(self.users, dtype=np.int64)[part][both]
-        return paired_lead(self.hits(a, k, part)[both], self.hits(b, k, part)[both], users, resamples=resamples)
+        values = self.gains if ndcg else self.hits
+        x, y = (values(name, k, part)[both].astype(np.float64) for name in (a, b))
+        iv = lead_interval(x, y, users, resamples=resamples)
+        return Lead(iv.estimate, iv.low, iv.high, iv.confidence, len(users), iv.users)

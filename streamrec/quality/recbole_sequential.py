@@ -25,18 +25,16 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from offline.samples import Catalogue
-from offline.sequence_fit import SequenceFitSettings, fit_sequence_teacher, hits_at, next_click_logits, target_ranks
-from offline.sequence_teacher import SequenceTeacher
-from offline.sequences import next_clicks, training_windows, user_sequences
-from stream.evaluation.paired import cluster_interval, ratio
 from stream.events import Event
+from streamrec.quality.clicks import RankLog
 from streamrec.quality.recbole_split import split_sizes
+
+if TYPE_CHECKING:
+    from offline.sequence_fit import SequenceFitSettings
 
 HISTORY = 50  # RecBole's MAX_ITEM_LIST_LENGTH in the side-by-side
 ITEM_TOKEN_WIDTH = 12
@@ -67,19 +65,25 @@ class PointRanks:
     items: list[str]
     ranks: np.ndarray
 
-    def figures(self, k: int, resamples: int = 9999) -> dict[str, Any]:
-        """Recall@k and NDCG@k over the points, each with a 95 % interval that resamples users."""
-        users = np.unique(self.users, return_inverse=True)[1]
-        out = {}
-        for name, values in zip((f"recall@{k}", f"ndcg@{k}"), hits_at(self.ranks, k)):
-            per_user = np.bincount(users, weights=values), np.bincount(users).astype(np.float64)
-            out[name] = cluster_interval(per_user, ratio, resamples=resamples).to_dict()
-        return out
+    def log(self, name: str) -> RankLog:
+        """The ranks as a ``RankLog`` column ``name``: its figures resample users."""
+        log = RankLog([name])
+        for user, rank in zip(self.users, self.ranks.tolist()):
+            log.add(user, {name: rank})
+        return log
 
 
 def fit_and_rank(events: Sequence[Event], settings: SequenceFitSettings) -> tuple[PointRanks, dict[str, Any]]:
     """Train on the train part's points (early-stopped on valid NDCG), rank every test point; the
-    ranks and what the fit did."""
+    ranks and what the fit did. (torch and the offline package are imported here: a module-level
+    import would reach every streamrec command.)"""
+    import torch
+
+    from offline.samples import Catalogue
+    from offline.sequence_fit import fit_sequence_teacher, next_click_logits, target_ranks
+    from offline.sequence_teacher import SequenceTeacher
+    from offline.sequences import next_clicks, training_windows, user_sequences
+
     started = time.perf_counter()
     split = part_bounds(events)
     catalogue = Catalogue()
@@ -108,10 +112,11 @@ def evaluate_sequence_teacher(
 ) -> dict[str, Any]:
     """``fit_and_rank``'s fit, with test Recall@k and NDCG@k and their user-level intervals."""
     ranks, info = fit_and_rank(events, settings)
-    return {**info, **ranks.figures(k, resamples)}
+    return {**info, **ranks.log("teacher").figures("teacher", k, resamples=resamples)}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from offline.sequence_fit import SequenceFitSettings
     from stream.sources.movielens import movielens_events
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -30,12 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from offline.sequence_fit import SequenceFitSettings, hits_at
 from stream.config import load_config
-from stream.evaluation.paired import lead_interval
 from stream.events import Event
 from stream.processor import LEARNERS
 from streamrec.provenance import run_stamp
+from streamrec.quality.clicks import RankLog
 from streamrec.quality.recbole_sequential import PointRanks, fit_and_rank
 from streamrec.quality.recbole_split import evaluate_split, export_split
 
@@ -66,15 +65,16 @@ def read_ranks(path: Path) -> PointRanks:
 def paired(a: PointRanks, b: PointRanks, k: int) -> dict[str, Any]:
     """a's lead over b in recall@k and NDCG@k on the points both ranked (matched by user and item)."""
     at = {key: n for n, key in enumerate(zip(b.users, b.items))}
-    pairs = np.array(
-        [(n, at[key]) for n, key in enumerate(zip(a.users, a.items)) if key in at], dtype=np.int64
-    ).reshape(-1, 2)
-    ia, ib = pairs[:, 0], pairs[:, 1]
-    users = np.unique(np.array(a.users)[ia], return_inverse=True)[1]
-    out: dict[str, Any] = {"points": len(pairs), "unmatched": (len(a.ranks) - len(pairs), len(b.ranks) - len(pairs))}
-    for name, x, y in zip((f"recall@{k}", f"ndcg@{k}"), hits_at(a.ranks[ia], k), hits_at(b.ranks[ib], k)):
-        out[name] = lead_interval(x, y, users).to_dict()
-    return out
+    log = RankLog(["a", "b"])
+    for n, key in enumerate(zip(a.users, a.items)):
+        if key in at:
+            log.add(key[0], {"a": int(a.ranks[n]), "b": int(b.ranks[at[key]])})
+    return {
+        "points": len(log),
+        "unmatched": (len(a.ranks) - len(log), len(b.ranks) - len(log)),
+        f"recall@{k}": log.lead("a", "b", k).to_dict(),
+        f"ndcg@{k}": log.lead("a", "b", k, ndcg=True).to_dict(),
+    }
 
 
 def side_by_side(
@@ -87,10 +87,12 @@ def side_by_side(
         split_json = work / "split.json"
         split_json.write_text(json.dumps(general))
         recbole = run_recbole(recbole_python, split_json, models, 2020, work) if recbole_python else None
+    from offline.sequence_fit import SequenceFitSettings
+
     teacher = {}
     for seed in seeds:
         ranks, info = fit_and_rank(events, SequenceFitSettings(seed=seed, k=k))
-        teacher[seed] = {"ranks": ranks, **info, **ranks.figures(k)}
+        teacher[seed] = {"ranks": ranks, **info, **ranks.log("teacher").figures("teacher", k)}
     return {"k": k, "general": general, "recbole": recbole, "teacher": teacher}
 
 
@@ -118,11 +120,11 @@ def table(result: dict[str, Any]) -> str:
             lines.append(f"  RecBole {name:<26} {f['test_' + r]:.4f}  {f['test_' + n]:.4f}")
     lines += ["", "sequential protocol: one ranking per test click with a history, nothing masked"]
     for name, ranks in (recbole or {}).get("ranks", {}).items():
-        f = ranks.figures(k)
-        lines.append(f"  RecBole {name:<26} {_cell(f[r])}  {_cell(f[n])}")
+        f = ranks.log(name).figures(name, k)
+        lines.append(f"  RecBole {name:<26} {_cell(f, r)}  {_cell(f, n)}")
     for seed, t in result["teacher"].items():
         lines.append(
-            f"  streamrec teacher, seed {seed:<10} {_cell(t[r])}  {_cell(t[n])}  {t['parameters']:,} parameters"
+            f"  streamrec teacher, seed {seed:<10} {_cell(t, r)}  {_cell(t, n)}  {t['parameters']:,} parameters"
         )
     for model, per_seed in leads(result).items():
         lines += ["", f"teacher - RecBole {model}, same points, 95 % intervals resampling users"]
@@ -131,12 +133,14 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cell(f: dict[str, Any]) -> str:
-    return f"{f['estimate']:.4f} [{f['low']:.4f}, {f['high']:.4f}]"
+def _cell(f: dict[str, Any], metric: str) -> str:
+    """A RankLog figure with its interval."""
+    low, high = f[f"{metric}_interval"]
+    return f"{f[metric]:.4f} [{low:.4f}, {high:.4f}]"
 
 
 def _lead(f: dict[str, Any]) -> str:
-    return f"{f['estimate']:+.4f} [{f['low']:+.4f}, {f['high']:+.4f}]"
+    return f"{f['lead']:+.4f} [{f['low']:+.4f}, {f['high']:+.4f}]"
 
 
 def to_json(result: dict[str, Any]) -> dict[str, Any]:

@@ -48,8 +48,7 @@ def test_each_test_click_with_a_history_is_one_point():
 def test_the_teacher_learns_the_cycle_and_reports_intervals_over_users():
     settings = SequenceFitSettings(epochs=25, batch=32, learning_rate=1e-2, patience=3)
     result = evaluate_sequence_teacher(cyclic_clicks(), settings, k=1, resamples=199)
-    recall = result["recall@1"]
-    assert recall["estimate"] > 0.8, result["fit"]
-    assert recall["low"] <= recall["estimate"] <= recall["high"]
-    assert recall["users"] == 60
-    assert result["points"]["test"] == 60
+    recall, (low, high) = result["recall@1"], result["recall@1_interval"]
+    assert recall > 0.8, result["fit"]
+    assert low <= recall <= high
+    assert result["users"] == 60 and result["clicks"] == result["points"]["test"] == 60
