@@ -78,15 +78,21 @@ def paired(a: PointRanks, b: PointRanks, k: int) -> dict[str, Any]:
 
 
 def side_by_side(
-    events: Sequence[Event], recbole_python: Path | None, models: str, seeds: Sequence[int], k: int = 10
+    events: Sequence[Event],
+    recbole_python: Path | None,
+    models: str,
+    seeds: Sequence[int],
+    recbole_seed: int = 2020,
+    k: int = 10,
 ) -> dict[str, Any]:
+    """Every figure of the table; RecBole is left out when ``recbole_python`` is None."""
     with tempfile.TemporaryDirectory(prefix="streamrec-recbole-") as tmp:
         work = Path(tmp)
         general = evaluate_split(events, load_config(env={}), k, list(LEARNERS))
         general["split"] = export_split(events, work / "data").to_dict()
         split_json = work / "split.json"
         split_json.write_text(json.dumps(general))
-        recbole = run_recbole(recbole_python, split_json, models, 2020, work) if recbole_python else None
+        recbole = run_recbole(recbole_python, split_json, models, recbole_seed, work) if recbole_python else None
     from offline.sequence_fit import SequenceFitSettings
 
     teacher = {}
@@ -116,7 +122,9 @@ def table(result: dict[str, Any]) -> str:
     for name, f in general["rankers"].items():
         lines.append(f"  streamrec {name:<24} {f[r]['estimate']:.4f}  {f[n]['estimate']:.4f}")
     for name, f in (recbole or {}).get("models", {}).items():
-        if f.get("model_type") != "SEQUENTIAL" and "error" not in f:
+        if "error" in f:
+            lines.append(f"  RecBole {name:<26} failed: {f['error']}")
+        elif f.get("model_type") != "SEQUENTIAL":
             lines.append(f"  RecBole {name:<26} {f['test_' + r]:.4f}  {f['test_' + n]:.4f}")
     lines += ["", "sequential protocol: one ranking per test click with a history, nothing masked"]
     for name, ranks in (recbole or {}).get("ranks", {}).items():
@@ -143,8 +151,8 @@ def _lead(f: dict[str, Any]) -> str:
     return f"{f['lead']:+.4f} [{f['low']:+.4f}, {f['high']:+.4f}]"
 
 
-def to_json(result: dict[str, Any]) -> dict[str, Any]:
-    """The result without per-point ranks, with the leads and a run stamp."""
+def to_json(result: dict[str, Any], argv: Sequence[str]) -> dict[str, Any]:
+    """The result without per-point ranks, with the leads and a run stamp (``argv``: this module's)."""
     teacher = {seed: {key: v for key, v in t.items() if key != "ranks"} for seed, t in result["teacher"].items()}
     recbole = result["recbole"] and {key: v for key, v in result["recbole"].items() if key != "ranks"}
     return {
@@ -152,7 +160,10 @@ def to_json(result: dict[str, Any]) -> dict[str, Any]:
         "teacher": teacher,
         "recbole": recbole,
         "leads": leads(result),
-        "_run": run_stamp("./run recbole"),
+        "_run": {
+            **run_stamp("./run recbole"),
+            "command": " ".join(["python -m streamrec.quality.side_by_side", *argv]),
+        },
     }
 
 
@@ -163,14 +174,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--recbole-python", type=Path, help="RecBole's venv python (./run passes it); none: ours only")
     parser.add_argument("--models", default=DEFAULT_MODELS, help="RecBole models, comma-separated")
     parser.add_argument("--seeds", default="0,1,2", help="the sequence teacher's training seeds")
+    parser.add_argument("--recbole-seed", type=int, default=2020, help="RecBole's seed (its default)")
     parser.add_argument("--output", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     seeds = [int(s) for s in args.seeds.split(",")]
-    result = side_by_side(list(movielens_events()), args.recbole_python, args.models, seeds)
+    result = side_by_side(list(movielens_events()), args.recbole_python, args.models, seeds, args.recbole_seed)
     print(table(result))
     if args.output:
-        args.output.write_text(json.dumps(to_json(result), indent=1, default=str) + "\n")
+        used = sys.argv[1:] if argv is None else list(argv)
+        args.output.write_text(json.dumps(to_json(result, used), indent=1, default=str) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """The side-by-side's own parts: RecBole's per-point ranks read back, paired with the teacher's on
 the same test points, and one table of both protocols."""
 
+import json
+
 import numpy as np
 
 from streamrec.quality.recbole_sequential import PointRanks
-from streamrec.quality.side_by_side import paired, read_ranks, table
+from streamrec.quality.side_by_side import paired, read_ranks, table, to_json
 
 
 def ranks(rows):
@@ -48,3 +50,7 @@ def test_the_table_shows_both_protocols_and_the_lead():
     assert "streamrec item_knn" in text and "RecBole Pop" in text and "RecBole SASRec" in text
     assert "teacher - RecBole SASRec" in text
     assert "seed 0: recall@10 +0.3333" in text
+    saved = json.loads(json.dumps(to_json(result, ["--seeds", "0"]), default=str))
+    assert "ranks" not in saved["teacher"]["0"] and "ranks" not in saved["recbole"]
+    assert saved["leads"]["SASRec"]["0"]["points"] == 3
+    assert saved["_run"]["command"].endswith("side_by_side --seeds 0")
