@@ -26,7 +26,9 @@ RecBole's default hyperparameters are kept except for these settings:
 * numpy aliases (``np.bool8``, ``np.float_``, ``np.int``, ``np.float``, ``np.bool``, ``np.long``)
   restored before importing RecBole: its evaluator and layers use names numpy 1.24 removed.
 * ``checkpoint_dir`` beside ``--out``, ``show_progress: False``: no files in the working
-  directory's ``saved/``, no progress bars in the log.
+  directory's ``saved/``, no progress bars in the log. RecBole still writes ``log/`` and
+  ``log_tensorboard/`` into the working directory (hard-coded), so the side-by-side runs this in
+  its temporary directory.
 * Sequential models (SASRec): ``train_neg_sample_args: None`` and ``loss_type: CE`` (softmax over
   all items, RecBole's recommended setting for SASRec) and ``MAX_ITEM_LIST_LENGTH: 50``. RecBole
   reads benchmark files of a sequential model as already augmented (``SequentialDataset`` skips

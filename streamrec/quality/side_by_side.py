@@ -47,10 +47,12 @@ DEFAULT_MODELS = "Pop,ItemKNN,BPR,LightGCN,SASRec"
 def run_recbole(recbole_python: Path, split_json: Path, models: str, seed: int, work: Path) -> dict[str, Any]:
     """The runner's report; a sequential model's test ranks are read into ``report["ranks"][model]``."""
     out = work / "recbole.json"
-    command = [str(recbole_python), str(RUNNER), "--config-json", str(split_json), "--models", models]
+    # absolute, not resolved: a venv's python is a symlink that must stay the venv's
+    command = [str(recbole_python.absolute()), str(RUNNER), "--config-json", str(split_json), "--models", models]
     command += ["--seed", str(seed), "--out", str(out), "--ranks-dir", str(work / "ranks")]
     log.info("running RecBole: %s", " ".join(command))
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    # cwd: RecBole writes log/ and log_tensorboard/ into the working directory, whatever its config says
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=work)
     report: dict[str, Any] = json.loads(out.read_text())
     report["ranks"] = {path.stem: read_ranks(path) for path in sorted((work / "ranks").glob("*.tsv"))}
     return report

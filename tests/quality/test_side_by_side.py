@@ -2,11 +2,22 @@
 the same test points, and one table of both protocols."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
 from streamrec.quality.recbole_sequential import PointRanks
-from streamrec.quality.side_by_side import paired, read_ranks, table, to_json
+from streamrec.quality.side_by_side import paired, read_ranks, run_recbole, table, to_json
+
+FAKE_RUNNER = """#!/usr/bin/env python3
+import json, os, sys
+args = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+os.makedirs(args["--ranks-dir"])
+with open(os.path.join(args["--ranks-dir"], "SASRec.tsv"), "w") as f:
+    f.write("user\\titem\\trank\\nu1\\ti1\\t4\\n")
+with open(args["--out"], "w") as f:
+    json.dump({"models": {"SASRec": {"model_type": "SEQUENTIAL"}}, "cwd": os.getcwd()}, f)
+"""
 
 
 def ranks(rows):
@@ -19,6 +30,19 @@ def test_runner_ranks_read_back(tmp_path):
     path.write_text("user\titem\trank\nu1\ti9\t0\nu2\ti3\t17\n")
     got = read_ranks(path)
     assert (got.users, got.items, got.ranks.tolist()) == (["u1", "u2"], ["i9", "i3"], [0, 17])
+
+
+def test_recbole_runs_in_the_work_directory_from_a_relative_interpreter(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").write_text(FAKE_RUNNER)
+    (bin_dir / "python").chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(tmp_path)
+    report = run_recbole(Path("venv/bin/python"), work / "split.json", "SASRec", 2020, work)
+    assert report["cwd"] == str(work)  # RecBole's log/ and log_tensorboard/ land there
+    assert report["ranks"]["SASRec"].ranks.tolist() == [4]
 
 
 def test_leads_pair_the_same_points_whatever_their_order():
