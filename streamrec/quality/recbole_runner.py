@@ -13,7 +13,8 @@ data_path, ``benchmark_filename: [train, valid, test]``, load_col, eval_args). F
 runner writes test Recall@10 and NDCG@10 (RecBole's full-sort evaluation, best-validation
 checkpoint), the best valid NDCG@10 and its epoch, the epochs run, wall seconds and the number of
 trainable parameters; the file is rewritten after every model, so a long run keeps what it has.
-A SIGINT (``kill -INT PID``) during training stops that model's training and tests its best
+A SIGINT (``kill -INT PID``, honoured even when the runner was started in the background, where
+shells ignore it) during training stops that model's training and tests its best
 checkpoint so far, marked ``interrupted: true`` (so not RecBole's default early stopping).
 RecBole's default hyperparameters are kept except for these settings:
 
@@ -46,6 +47,7 @@ import csv
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -198,6 +200,7 @@ def run_model(model_name: str, config_dict: dict[str, Any], ranks_dir: Path | No
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a background start inherits SIG_IGN
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--config-json", type=Path, required=True, help="recbole_split's JSON")
     parser.add_argument("--models", default="Pop,ItemKNN,BPR,LightGCN,SASRec")
