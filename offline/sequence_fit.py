@@ -91,15 +91,11 @@ def target_ranks(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def hits_at(ranks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) 0-based ranks of one relevant item per point -> (N,) recall@k and (N,) NDCG@k."""
-    hit = ranks < k
-    return hit.astype(np.float64), np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
-
-
 def hits(logits: np.ndarray, target: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(N,) recall@k and NDCG@k of one relevant item per row (ties rank against the target)."""
-    return hits_at(target_ranks(logits, target), k)
+    ranks = target_ranks(logits, target)
+    hit = ranks < k
+    return hit.astype(np.float64), np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
 
 
 def fit_sequence_teacher(

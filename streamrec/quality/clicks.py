@@ -56,13 +56,11 @@ class RankLog:
 
     def hits(self, name: str, k: int, part: slice = slice(None)) -> np.ndarray:
         """(clicks,) bool over every click in ``part``: the ranker had the item in its top k."""
-        ranks = np.frombuffer(self.ranks[name], dtype=np.int32)[part]
-        return (ranks >= 0) & (ranks < k)
+        return _hits(np.frombuffer(self.ranks[name], dtype=np.int32)[part], k)
 
     def gains(self, name: str, k: int, part: slice = slice(None)) -> np.ndarray:
         """(clicks,) NDCG@k term of every click in ``part``: 1/log2(rank + 2) for a hit, else 0."""
-        ranks = np.frombuffer(self.ranks[name], dtype=np.int32)[part]
-        return np.where(self.hits(name, k, part), 1.0 / np.log2(np.maximum(ranks, 0) + 2.0), 0.0)
+        return _gains(np.frombuffer(self.ranks[name], dtype=np.int32)[part], k)
 
     def figures(
         self, name: str, k: int, part: slice = slice(None), interval: bool = True, resamples: int = 9999
@@ -70,8 +68,7 @@ class RankLog:
         """Recall@k and NDCG@k (one relevant item: 1/log2(rank + 2) for a hit), each with a 95 %
         interval that resamples users when ``interval``."""
         ranks, users = self._columns(name, part)
-        asked = np.frombuffer(self.ranks[name], dtype=np.int32)[part] != NOT_SCORED
-        hit, gain = self.hits(name, k, part)[asked], self.gains(name, k, part)[asked]
+        hit, gain = _hits(ranks, k), _gains(ranks, k)
         out: dict[str, object] = {"clicks": len(ranks), "users": len(np.unique(users))}
         for metric, values in ((f"recall@{k}", hit.astype(np.float64)), (f"ndcg@{k}", gain)):
             if not len(ranks):
@@ -96,3 +93,15 @@ class RankLog:
         x, y = (values(name, k, part)[both].astype(np.float64) for name in (a, b))
         iv = lead_interval(x, y, users, resamples=resamples)
         return Lead(iv.estimate, iv.low, iv.high, iv.confidence, len(users), iv.users)
+
+
+def _hits(ranks: np.ndarray, k: int) -> np.ndarray:
+    """(clicks,) ranks (-1: a miss) -> (clicks,) bool: in the top k."""
+    hit: np.ndarray = (ranks >= 0) & (ranks < k)
+    return hit
+
+
+def _gains(ranks: np.ndarray, k: int) -> np.ndarray:
+    """(clicks,) ranks (-1: a miss) -> (clicks,) NDCG@k terms: 1/log2(rank + 2) for a hit, else 0."""
+    gains: np.ndarray = np.where(_hits(ranks, k), 1.0 / np.log2(np.maximum(ranks, 0) + 2.0), 0.0)
+    return gains
