@@ -188,18 +188,18 @@ class Lead:
 
 
 def paired_lead(a_hits: np.ndarray, b_hits: np.ndarray, users: np.ndarray, **options: Unpack[IntervalOptions]) -> Lead:
-    """How far ranker a's recall leads b's, and a bootstrap interval over users.
+    """How far ranker a's recall (or NDCG) leads b's, and a bootstrap interval over users.
 
-    a_hits, b_hits: (clicks,) bool -- whether each ranker had the click's item in its top k.
+    a_hits, b_hits: (clicks,) per-click figures of each ranker on the same clicks: bool hits (whether
+    it had the click's item in its top k) for recall, or NDCG gains.
     users: (clicks,) int -- who clicked; resampled as clusters. options: as ``cluster_interval``'s.
     """
-    a_hits, b_hits, users = np.asarray(a_hits, bool), np.asarray(b_hits, bool), np.asarray(users)
-    if not a_hits.shape == b_hits.shape == users.shape or a_hits.ndim != 1:
+    a, b, users = np.asarray(a_hits, np.float64), np.asarray(b_hits, np.float64), np.asarray(users)
+    if not a.shape == b.shape == users.shape or a.ndim != 1:
         raise ValueError(
-            f"a_hits, b_hits and users must be one (clicks,) array each; got shapes "
-            f"{a_hits.shape}, {b_hits.shape}, {users.shape}"
+            f"a_hits, b_hits and users must be one (clicks,) array each; got shapes {a.shape}, {b.shape}, {users.shape}"
         )
-    iv = lead_interval(a_hits.astype(np.float64), b_hits.astype(np.float64), users, **options)
+    iv = lead_interval(a, b, users, **options)
     return Lead(iv.estimate, iv.low, iv.high, iv.confidence, len(users), iv.users)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from stream.evaluation.paired import Lead, cluster_interval, lead_interval, ratio, user_sums
+from stream.evaluation.paired import Lead, cluster_interval, paired_lead, ratio, user_sums
 
 NOT_SCORED = -2  # the ranker was not asked about this click (e.g. before it existed)
 
@@ -90,9 +90,7 @@ class RankLog:
         both = (ra != NOT_SCORED) & (rb != NOT_SCORED)
         users = np.frombuffer(self.users, dtype=np.int64)[part][both]
         values = self.gains if ndcg else self.hits
-        x, y = (values(name, k, part)[both].astype(np.float64) for name in (a, b))
-        iv = lead_interval(x, y, users, resamples=resamples)
-        return Lead(iv.estimate, iv.low, iv.high, iv.confidence, len(users), iv.users)
+        return paired_lead(values(a, k, part)[both], values(b, k, part)[both], users, resamples=resamples)
 
 
 def _hits(ranks: np.ndarray, k: int) -> np.ndarray:
