@@ -29,23 +29,30 @@ targets = teacher_targets(trained.model, tables, ds.train, SERVED_KD.candidates,
 student = train_student(ds, tables, cfg, SERVED_KD, trained.model, targets)  # every distillation term
 def checksum(model):
     return float(sum(p.double().sum() for p in model.parameters()))
-print(json.dumps({"rank": int(os.environ.get("RANK", "0")), "losses": trained.fit.val_losses,
-                  "params": checksum(trained.model), "student_params": checksum(student.model)}))
+rank = int(os.environ.get("RANK", "0"))
+report = {"rank": rank, "losses": trained.fit.val_losses,
+          "params": checksum(trained.model), "student_params": checksum(student.model)}
+with open(os.path.join(os.environ["REPORT_DIR"], f"rank{rank}.json"), "w") as f:
+    json.dump(report, f)
 """
 
 
 def run(script: Path, *launcher: str) -> dict[int, dict]:
-    out = subprocess.run(
+    """Each rank's report, from a file of its own: two ranks printing to torchrun's shared stdout
+    once ran their lines together."""
+    reports = script.parent / f"reports-{len(launcher)}"
+    reports.mkdir()
+    subprocess.run(
         [*launcher, str(script)],
         cwd=ROOT,
         check=True,
         capture_output=True,
         text=True,
         timeout=300,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "REPORT_DIR": str(reports)},
     )
-    reports = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    return {r["rank"]: r for r in reports}
+    loaded = [json.loads(path.read_text()) for path in sorted(reports.glob("rank*.json"))]
+    return {r["rank"]: r for r in loaded}
 
 
 def test_two_process_ddp_reaches_the_single_process_loss(tmp_path):
