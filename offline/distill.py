@@ -27,7 +27,7 @@ class KDWeights:
     hint: float = 0.1
     rank: float = 1.0
     temperature: float = 2.0
-    candidates: int = 16  # drawn items per positive for the ranking loss
+    candidates: int = 16  # items per ranking list: drawn per positive, or the sequence teacher's top
 
     @classmethod
     def labels_only(cls) -> KDWeights:

@@ -1,5 +1,7 @@
-"""Training the sequence teacher: next-click cross-entropy over the whole catalogue, plus the
-conversion head's log-loss on the clicks, early-stopped on validation NDCG@k.
+"""Training a sequence model (``offline.sequence_model``), early-stopped on validation NDCG@k. The
+teacher's loss is ``LabelLoss``: next-click cross-entropy over the whole catalogue, plus the
+conversion head's log-loss on the clicks; the student's adds the teacher's terms
+(``offline.sequence_distill``).
 
 Full softmax rather than sampled: the catalogues this runs on hold thousands of items, where one
 (B x L, items) product is cheap and the gradient reaches every item at each step; RecBole's SASRec
@@ -13,12 +15,14 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from offline.sequence_teacher import SequenceTeacher, Tokens
+from offline.sequence_model import SequenceModel, Tokens
 from offline.sequences import NextClicks, Windows
 
 log = logging.getLogger(__name__)
@@ -30,7 +34,7 @@ class SequenceFitSettings:
     batch: int = 128
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
-    conversion_weight: float = 0.2  # 0: the single-task ablation
+    conversion_weight: float = 0.2  # 0: the single-task ablation (LabelLoss, the default loss)
     patience: int = 5  # epochs without a better validation NDCG before stopping
     k: int = 10
     seed: int = 0
@@ -48,26 +52,58 @@ def tokens(item: np.ndarray, kind: np.ndarray, gap: np.ndarray) -> Tokens:
     return Tokens(torch.from_numpy(item), torch.from_numpy(kind), torch.from_numpy(gap))
 
 
-def window_loss(model: SequenceTeacher, w: Windows, idx: np.ndarray, conversion_weight: float) -> torch.Tensor:
-    """Mean next-click cross-entropy over the positions followed by a click, plus the conversion
-    head's log-loss on those clicks, weighted ``conversion_weight``."""
-    states = model.states(tokens(w.item[idx], w.kind[idx], w.gap[idx]))
+class ClickPositions(NamedTuple):
+    """The positions of a batch of windows that are followed by a click."""
+
+    tokens: Tokens  # (B, L) the windows' inputs
+    at: torch.Tensor  # (B, L) bool: position followed by a click
+    target: torch.Tensor  # (P,) the clicked item rows
+    converted: torch.Tensor  # (P,) float: that click converted
+
+
+def click_positions(w: Windows, idx: np.ndarray) -> ClickPositions:
     target = torch.from_numpy(w.target[idx])
     at = target > 0
-    picked = states[at]
-    logits = model.click_logits(picked)
-    logits[:, 0] = -math.inf
-    loss = F.cross_entropy(logits, target[at])
+    converted = torch.from_numpy(w.converted[idx][at.numpy()]).float()
+    return ClickPositions(tokens(w.item[idx], w.kind[idx], w.gap[idx]), at, target[at], converted)
+
+
+def catalogue_logits(model: SequenceModel, states: torch.Tensor) -> torch.Tensor:
+    """(P, d) states -> (P, items) next-click logits over the real items (row r is item row r + 1)."""
+    return model.click_logits(states)[:, 1:]
+
+
+def label_loss(
+    model: SequenceModel, states: torch.Tensor, batch: ClickPositions, conversion_weight: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P, d) click-position states -> (mean next-click cross-entropy over the catalogue, plus the
+    conversion head's log-loss weighted ``conversion_weight``; the (P, items) logits)."""
+    logits = catalogue_logits(model, states)
+    loss = F.cross_entropy(logits, batch.target - 1)
     if conversion_weight:
-        converted = torch.from_numpy(w.converted[idx][at.numpy()]).float()
         loss = loss + conversion_weight * F.binary_cross_entropy_with_logits(
-            model.conversion_logit(picked, target[at]), converted
+            model.conversion_logit(states, batch.target), batch.converted
         )
-    return loss
+    return loss, logits
+
+
+class LabelLoss:
+    """The teacher's loss: next clicks and conversions from the log alone."""
+
+    def __init__(self, conversion_weight: float) -> None:
+        self.conversion_weight = conversion_weight
+
+    def __call__(self, model: SequenceModel, w: Windows, idx: np.ndarray) -> torch.Tensor:
+        batch = click_positions(w, idx)
+        return label_loss(model, model.states(batch.tokens)[batch.at], batch, self.conversion_weight)[0]
+
+
+class WindowLoss(Protocol):
+    def __call__(self, model: SequenceModel, w: Windows, idx: np.ndarray) -> torch.Tensor: ...
 
 
 @torch.no_grad()
-def next_click_logits(model: SequenceTeacher, clicks: NextClicks, batch: int = 1024) -> np.ndarray:
+def next_click_logits(model: SequenceModel, clicks: NextClicks, batch: int = 1024) -> np.ndarray:
     """(N, items + 1) logits of each prediction point's next click, from its last real token's state."""
     model.eval()
     out = []
@@ -98,15 +134,24 @@ def hits(logits: np.ndarray, target: np.ndarray, k: int) -> tuple[np.ndarray, np
     return hit.astype(np.float64), np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
 
 
-def fit_sequence_teacher(
-    model: SequenceTeacher, train: Windows, validation: NextClicks, settings: SequenceFitSettings
+def fit_sequence_model(
+    model: SequenceModel,
+    train: Windows,
+    validation: NextClicks,
+    settings: SequenceFitSettings,
+    loss: WindowLoss | None = None,
 ) -> SequenceFitResult:
     """Adam on shuffled windows; after each epoch, validation NDCG@k; the best epoch's weights are
-    kept (loaded back into ``model``)."""
+    kept (loaded back into ``model``). ``loss``: the labels' (``LabelLoss``) unless given; a loss
+    that is a module (a distillation's projection) is trained with the model."""
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    loss = loss or LabelLoss(settings.conversion_weight)
+    params = [*model.parameters(), *(loss.parameters() if isinstance(loss, nn.Module) else [])]
+    opt = torch.optim.Adam(
+        [p for p in params if p.requires_grad], lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
     result = SequenceFitResult(0, 0)
     best, best_state = -1.0, copy.deepcopy(model.state_dict())
     for epoch in range(1, settings.epochs + 1):
@@ -114,7 +159,7 @@ def fit_sequence_teacher(
         order = rng.permutation(len(train))
         for start in range(0, len(order), settings.batch):
             opt.zero_grad()
-            window_loss(model, train, order[start : start + settings.batch], settings.conversion_weight).backward()
+            loss(model, train, order[start : start + settings.batch]).backward()
             opt.step()
         ndcg = float(hits(next_click_logits(model, validation), validation.target, settings.k)[1].mean())
         result.validation_ndcg.append(round(ndcg, 5))

@@ -22,19 +22,29 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stream.config import ServingConfig
+from stream.evaluation.paired import cluster_interval, ratio, user_sums
 from stream.events import Event
 from streamrec.quality.clicks import RankLog
 from streamrec.quality.recbole_split import split_sizes
 
 if TYPE_CHECKING:
-    from offline.sequence_fit import SequenceFitSettings
+    from offline.samples import Catalogue
+    from offline.sequence_distill import StudentSettings
+    from offline.sequence_fit import SequenceFitResult, SequenceFitSettings
+    from offline.sequence_model import SequenceModel, Shape
+    from offline.sequences import NextClicks, Windows
+
+log = logging.getLogger(__name__)
 
 HISTORY = 50  # RecBole's MAX_ITEM_LIST_LENGTH in the side-by-side
 ITEM_TOKEN_WIDTH = 12
@@ -73,38 +83,120 @@ class PointRanks:
         return log
 
 
-def fit_and_rank(events: Sequence[Event], settings: SequenceFitSettings) -> tuple[PointRanks, dict[str, Any]]:
-    """Train on the train part's points (early-stopped on valid NDCG), rank every test point; the
-    ranks and what the fit did. (torch and the offline package are imported here: a module-level
-    import would reach every streamrec command.)"""
-    import torch
+def paired_log(a: PointRanks, b: PointRanks) -> RankLog:
+    """A ``RankLog`` of columns "a" and "b" over the points both ranked (matched by user and item)."""
+    at = {key: n for n, key in enumerate(zip(b.users, b.items))}
+    log = RankLog(["a", "b"])
+    for n, key in enumerate(zip(a.users, a.items)):
+        if key in at:
+            log.add(key[0], {"a": int(a.ranks[n]), "b": int(b.ranks[at[key]])})
+    return log
 
+
+def paired(a: PointRanks, b: PointRanks, k: int) -> dict[str, Any]:
+    """a's lead over b in recall@k and NDCG@k on the points both ranked (matched by user and item)."""
+    log = paired_log(a, b)
+    return {
+        "points": len(log),
+        "unmatched": (len(a.ranks) - len(log), len(b.ranks) - len(log)),
+        f"recall@{k}": log.lead("a", "b", k).to_dict(),
+        f"ndcg@{k}": log.lead("a", "b", k, ndcg=True).to_dict(),
+    }
+
+
+@dataclass
+class SequenceSplit:
+    """The split as sequence models read it: training windows (train part), validation and test
+    prediction points, and the item content the models embed."""
+
+    train: Windows
+    valid: NextClicks
+    test: NextClicks
+    catalogue: Catalogue
+
+    def new_model(self, shape: Shape, seed: int) -> SequenceModel:
+        import torch
+
+        from offline.sequence_model import SequenceModel
+
+        torch.manual_seed(seed)
+        tokens = torch.from_numpy(self.catalogue.item_token_matrix(ITEM_TOKEN_WIDTH))
+        return SequenceModel(tokens, len(self.catalogue.item_tokens), HISTORY, shape)
+
+    def test_ranks(self, model: SequenceModel) -> PointRanks:
+        from offline.sequence_fit import next_click_logits, target_ranks
+
+        ranks = target_ranks(next_click_logits(model, self.test), self.test.target)
+        items = [self.catalogue.items.keys[row - 1] for row in self.test.target.tolist()]
+        return PointRanks(self.test.user, items, ranks)
+
+    def points(self) -> dict[str, int]:
+        return {"train": int((self.train.target > 0).sum()), "valid": len(self.valid), "test": len(self.test)}
+
+
+def sequence_split(events: Sequence[Event]) -> SequenceSplit:
+    """Sequences of the whole log, cut where the exported split's parts start. (torch and the
+    offline package are imported here: a module-level import would reach every streamrec command.)"""
     from offline.samples import Catalogue
-    from offline.sequence_fit import fit_sequence_teacher, next_click_logits, target_ranks
-    from offline.sequence_teacher import SequenceTeacher
     from offline.sequences import next_clicks, training_windows, user_sequences
 
-    started = time.perf_counter()
-    split = part_bounds(events)
+    bounds = part_bounds(events)
     catalogue = Catalogue()
     sequences = user_sequences(events, catalogue)
-    train = training_windows(sequences.values(), HISTORY, until=split.valid_from)
-    valid = next_clicks(sequences, HISTORY, split.valid_from, split.test_from)
-    test = next_clicks(sequences, HISTORY, split.test_from)
-    torch.manual_seed(settings.seed)
-    tokens = torch.from_numpy(catalogue.item_token_matrix(ITEM_TOKEN_WIDTH))
-    model = SequenceTeacher(tokens, len(catalogue.item_tokens), HISTORY)
-    fitted = fit_sequence_teacher(model, train, valid, settings)
-    ranks = target_ranks(next_click_logits(model, test), test.target)
-    items = [catalogue.items.keys[row - 1] for row in test.target.tolist()]
-    info = {
-        "points": {"train": int((train.target > 0).sum()), "valid": len(valid), "test": len(test)},
+    return SequenceSplit(
+        training_windows(sequences.values(), HISTORY, until=bounds.valid_from),
+        next_clicks(sequences, HISTORY, bounds.valid_from, bounds.test_from),
+        next_clicks(sequences, HISTORY, bounds.test_from),
+        catalogue,
+    )
+
+
+@dataclass
+class Fitted:
+    model: SequenceModel
+    info: dict[str, Any]
+
+
+def fit_teacher(split: SequenceSplit, settings: SequenceFitSettings) -> Fitted:
+    """The teacher trained on the train part's windows, early-stopped on valid NDCG."""
+    from offline.sequence_fit import fit_sequence_model
+    from offline.sequence_model import TEACHER
+
+    started = time.perf_counter()
+    model = split.new_model(TEACHER, settings.seed)
+    fitted = fit_sequence_model(model, split.train, split.valid, settings)
+    return Fitted(model, _fit_info(model, settings, fitted, started))
+
+
+def distil_student(split: SequenceSplit, teacher: SequenceModel, student: StudentSettings) -> Fitted:
+    """The student distilled from ``teacher`` on the same windows, early-stopped on valid NDCG."""
+    from offline.sequence_distill import SequenceDistillation
+    from offline.sequence_fit import fit_sequence_model
+
+    started = time.perf_counter()
+    model = split.new_model(student.shape, student.fit.seed)
+    loss = SequenceDistillation(teacher, student.shape.dim, student.kd, student.fit.conversion_weight)
+    fitted = fit_sequence_model(model, split.train, split.valid, student.fit, loss)
+    return Fitted(model, {**_fit_info(model, student.fit, fitted, started), "kd": asdict(student.kd)})
+
+
+def _fit_info(
+    model: SequenceModel, settings: SequenceFitSettings, fitted: SequenceFitResult, started: float
+) -> dict[str, Any]:
+    return {
+        "shape": asdict(model.shape),
         "settings": asdict(settings),
         "fit": asdict(fitted),
         "parameters": sum(p.numel() for p in model.parameters()),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return PointRanks(test.user, items, ranks), info
+
+
+def fit_and_rank(events: Sequence[Event], settings: SequenceFitSettings) -> tuple[PointRanks, dict[str, Any]]:
+    """The teacher's test ranks and what its fit did (the side-by-side's teacher row)."""
+    split = sequence_split(events)
+    teacher = fit_teacher(split, settings)
+    return split.test_ranks(teacher.model), {"points": split.points(), **teacher.info}
 
 
 def evaluate_sequence_teacher(
@@ -115,6 +207,80 @@ def evaluate_sequence_teacher(
     return {**info, **ranks.log("teacher").figures("teacher", k, resamples=resamples)}
 
 
+def served_candidates() -> int:
+    """The most candidates a request generates under ``ServingConfig``'s defaults."""
+    c = ServingConfig()
+    return c.covis_candidates + c.mf_candidates + c.trending_candidates + c.content_candidates + c.shown_candidates
+
+
+def onnx_ms(split: SequenceSplit, models: dict[str, SequenceModel], requests: int = 200) -> dict[str, float]:
+    """Each model's median milliseconds per request through its exported ONNX graph (one thread): the
+    history of each of the first ``requests`` test points, and ``served_candidates()`` catalogue
+    items drawn once for all models."""
+    from offline.sequence_export import export_sequence_onnx, ms_per_request, request_inputs
+
+    rng = np.random.default_rng(0)
+    n_items = len(split.catalogue.items) - 1
+    test = split.test
+    feeds = [
+        request_inputs(test.item[i], test.kind[i], test.gap[i], rng.integers(1, n_items + 1, served_candidates()))
+        for i in range(min(requests, len(test)))
+    ]
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="streamrec-sequence-onnx-") as tmp:
+        for name, model in models.items():
+            path = Path(tmp) / f"{name}.onnx"
+            export_sequence_onnx(model, path, feeds[0])
+            out[name] = round(ms_per_request(path, feeds), 4)
+    return out
+
+
+def evaluate_sequence_models(
+    events: Sequence[Event],
+    settings: SequenceFitSettings,
+    student: StudentSettings | None = None,
+    k: int = 10,
+    resamples: int = 9999,
+) -> dict[str, Any]:
+    """Teacher and distilled student at one seed: test figures with user-level intervals, the
+    student's share of the teacher's NDCG@k (an interval resampling users), and the student's size
+    and ONNX speed against the teacher's."""
+    from offline.sequence_distill import StudentSettings
+
+    split = sequence_split(events)
+    teacher = fit_teacher(split, settings)
+    student = student or StudentSettings(fit=replace(StudentSettings().fit, seed=settings.seed))
+    pupil = distil_student(split, teacher.model, student)
+    teacher_ranks, student_ranks = split.test_ranks(teacher.model), split.test_ranks(pupil.model)
+    log = paired_log(student_ranks, teacher_ranks)
+    users = np.frombuffer(log.users, dtype=np.int64)
+    share = cluster_interval(user_sums(users, log.gains("a", k), log.gains("b", k)), ratio, resamples=resamples)
+    speed = onnx_ms(split, {"teacher": teacher.model, "student": pupil.model})
+    return {
+        "points": split.points(),
+        "teacher": {**teacher.info, **teacher_ranks.log("teacher").figures("teacher", k, resamples=resamples)},
+        "student": {**pupil.info, **student_ranks.log("student").figures("student", k, resamples=resamples)},
+        f"student_share_of_teacher_ndcg@{k}": share.to_dict(),
+        "student_minus_teacher": paired(student_ranks, teacher_ranks, k),
+        "parameter_ratio": round(pupil.info["parameters"] / teacher.info["parameters"], 4),
+        "onnx_ms_per_request": speed,
+        "onnx_speedup": round(speed["teacher"] / speed["student"], 2),
+        "onnx_candidates": served_candidates(),
+    }
+
+
+def summary(result: dict[str, Any], k: int) -> str:
+    """One line of ``evaluate_sequence_models``'s figures."""
+    n, share = f"ndcg@{k}", result[f"student_share_of_teacher_ndcg@{k}"]
+    return (
+        f"teacher {n} {result['teacher'][n]:.4f}, student {result['student'][n]:.4f} "
+        f"({share['estimate']:.1%} of the teacher's, [{share['low']:.1%}, {share['high']:.1%}]); "
+        f"parameters {result['student']['parameters']:,} / {result['teacher']['parameters']:,} "
+        f"({result['parameter_ratio']:.1%}); ONNX {result['onnx_ms_per_request']['student']:.3f} / "
+        f"{result['onnx_ms_per_request']['teacher']:.3f} ms per request ({result['onnx_speedup']:.1f}x faster)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from offline.sequence_fit import SequenceFitSettings
     from stream.sources.movielens import movielens_events
@@ -122,11 +288,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0", help="training seeds, comma-separated")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--teacher-only", action="store_true", help="no student: the teacher's figures alone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     events = list(movielens_events())
     for seed in (int(s) for s in args.seeds.split(",")):
-        json.dump(evaluate_sequence_teacher(events, SequenceFitSettings(seed=seed, k=args.k), args.k), sys.stdout)
+        settings = SequenceFitSettings(seed=seed, k=args.k)
+        if args.teacher_only:
+            result = evaluate_sequence_teacher(events, settings, args.k)
+        else:
+            result = evaluate_sequence_models(events, settings, k=args.k)
+            log.info("seed %d: %s", seed, summary(result, args.k))
+        json.dump(result, sys.stdout)
         print(flush=True)
 
 

@@ -34,8 +34,7 @@ from stream.config import load_config
 from stream.events import Event
 from stream.processor import LEARNERS
 from streamrec.provenance import run_stamp
-from streamrec.quality.clicks import RankLog
-from streamrec.quality.recbole_sequential import PointRanks, fit_and_rank
+from streamrec.quality.recbole_sequential import PointRanks, fit_and_rank, paired
 from streamrec.quality.recbole_split import evaluate_split, export_split
 
 log = logging.getLogger(__name__)
@@ -62,21 +61,6 @@ def read_ranks(path: Path) -> PointRanks:
     """The runner's ``user<TAB>item<TAB>rank`` rows."""
     rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
     return PointRanks([r[0] for r in rows], [r[1] for r in rows], np.array([int(r[2]) for r in rows]))
-
-
-def paired(a: PointRanks, b: PointRanks, k: int) -> dict[str, Any]:
-    """a's lead over b in recall@k and NDCG@k on the points both ranked (matched by user and item)."""
-    at = {key: n for n, key in enumerate(zip(b.users, b.items))}
-    log = RankLog(["a", "b"])
-    for n, key in enumerate(zip(a.users, a.items)):
-        if key in at:
-            log.add(key[0], {"a": int(a.ranks[n]), "b": int(b.ranks[at[key]])})
-    return {
-        "points": len(log),
-        "unmatched": (len(a.ranks) - len(log), len(b.ranks) - len(log)),
-        f"recall@{k}": log.lead("a", "b", k).to_dict(),
-        f"ndcg@{k}": log.lead("a", "b", k, ndcg=True).to_dict(),
-    }
 
 
 def side_by_side(

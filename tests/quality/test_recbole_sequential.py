@@ -2,12 +2,15 @@
 points are the clicks with a history, and its figures come with user-level intervals."""
 
 import numpy as np
+import pytest
 
 from offline.samples import Catalogue
+from offline.sequence_distill import StudentSettings
 from offline.sequence_fit import SequenceFitSettings
+from offline.sequence_model import Shape
 from offline.sequences import next_clicks, user_sequences
 from stream.events import Event
-from streamrec.quality.recbole_sequential import evaluate_sequence_teacher, part_bounds
+from streamrec.quality.recbole_sequential import evaluate_sequence_models, evaluate_sequence_teacher, part_bounds
 from streamrec.quality.recbole_split import split_clicks
 
 T0 = 880_000_000_000
@@ -52,3 +55,17 @@ def test_the_teacher_learns_the_cycle_and_reports_intervals_over_users():
     assert recall > 0.8, result["fit"]
     assert low <= recall <= high
     assert result["users"] == 60 and result["clicks"] == result["points"]["test"] == 60
+
+
+def test_the_distilled_student_learns_it_too_with_its_share_size_and_speed_reported():
+    settings = SequenceFitSettings(epochs=25, batch=32, learning_rate=1e-2, patience=3)
+    student = StudentSettings(shape=Shape(dim=8, heads=1, blocks=1, dropout=0.0), fit=settings)
+    result = evaluate_sequence_models(cyclic_clicks(), settings, student, k=1, resamples=199)
+    assert result["student"]["recall@1"] > 0.8, result["student"]["fit"]
+    share = result["student_share_of_teacher_ndcg@1"]
+    assert share["low"] <= share["estimate"] <= share["high"]
+    assert share["estimate"] == pytest.approx(result["student"]["ndcg@1"] / result["teacher"]["ndcg@1"], abs=1e-3)
+    assert result["student"]["parameters"] < result["teacher"]["parameters"] / 4
+    assert result["parameter_ratio"] == round(result["student"]["parameters"] / result["teacher"]["parameters"], 4)
+    assert result["onnx_ms_per_request"]["student"] > 0 and result["onnx_candidates"] == 350
+    assert "a" not in result["student"]  # the paired columns stay internal

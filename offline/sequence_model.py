@@ -1,5 +1,8 @@
-"""The sequence teacher: a self-attentive model of what a user clicks next (SASRec, Kang & McAuley
-2018), over the user's tokens (``offline.sequences``: item, kind, time gap) rather than clicks alone.
+"""A self-attentive model of what a user clicks next (SASRec, Kang & McAuley 2018), over the user's
+tokens (``offline.sequences``: item, kind, time gap) rather than clicks alone. The sequence teacher
+and the served student are two sizes of it (``TEACHER``, ``STUDENT``): the student distils the
+teacher (``offline.sequence_distill``) and costs one small encoding per request plus a dot product
+per candidate.
 
 Each token is embedded as item (id + mean of its content tokens) + kind + gap + position; causal
 pre-norm transformer blocks turn the (B, L) tokens into (B, L, d) states, state j summarising tokens
@@ -19,7 +22,8 @@ spread to every position.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -28,26 +32,39 @@ from offline.layers import masked_mean
 from offline.sequences import GAP_BUCKETS, KINDS
 
 
+@dataclass(frozen=True)
+class Shape:
+    dim: int
+    heads: int
+    blocks: int
+    dropout: float
+    encoder: Literal["attention", "gru"] = "attention"  # gru: GRU4Rec's recurrent state, one ONNX node
+
+
+TEACHER = Shape(dim=64, heads=2, blocks=2, dropout=0.2)
+STUDENT = Shape(dim=8, heads=1, blocks=1, dropout=0.1)
+
+
 class Tokens(NamedTuple):
     item: torch.Tensor  # (B, L) item rows, 0: padding
     kind: torch.Tensor  # (B, L)
     gap: torch.Tensor  # (B, L)
 
 
-class SequenceTeacher(nn.Module):
+class SequenceModel(nn.Module):
+    item_tokens: torch.Tensor  # (items + 1, T)
+
     def __init__(
         self,
         item_tokens: torch.Tensor,
         n_tokens: int,
         length: int = 50,
-        dim: int = 64,
-        heads: int = 2,
-        blocks: int = 2,
-        dropout: float = 0.2,
+        shape: Shape = TEACHER,
     ) -> None:
         """``item_tokens``: (items + 1, T) content token ids of every item row (a buffer, exported
         with the model)."""
         super().__init__()
+        dim, heads, blocks, dropout = shape.dim, shape.heads, shape.blocks, shape.dropout
         n_items = len(item_tokens)
         self.register_buffer("item_tokens", item_tokens, persistent=True)
         self.item = nn.Embedding(n_items, dim, padding_idx=0)
@@ -56,12 +73,17 @@ class SequenceTeacher(nn.Module):
         self.gap = nn.Embedding(GAP_BUCKETS, dim)
         self.position = nn.Embedding(length, dim)
         self.item_bias = nn.Embedding(n_items, 1)
-        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, batch_first=True, norm_first=True)
-        self.blocks = nn.TransformerEncoder(layer, blocks, enable_nested_tensor=False)
+        self.blocks: nn.Module
+        if shape.encoder == "gru":
+            self.blocks = nn.GRU(dim, dim, blocks, batch_first=True)
+        else:
+            layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, batch_first=True, norm_first=True)
+            self.blocks = nn.TransformerEncoder(layer, blocks, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
         self.conversion = nn.Sequential(nn.Linear(3 * dim, dim), nn.ReLU(), nn.Linear(dim, 1))
         self.length = length
+        self.shape = shape
         self._init()
 
     def _init(self) -> None:
@@ -80,21 +102,26 @@ class SequenceTeacher(nn.Module):
         vectors = self.item(flat) + masked_mean(self.token, self.item_tokens[flat])
         return vectors.reshape(*items.shape, -1)
 
-    def states(self, x: Tokens) -> torch.Tensor:
-        """(B, L) right-padded tokens -> (B, L, d); state j attends to tokens 0..j."""
+    def states(self, x: Tokens, vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L) right-padded tokens -> (B, L, d); state j attends to tokens 0..j. ``vectors``:
+        ``item_vectors()`` computed once (an export folds it into a constant table)."""
         length = x.item.shape[1]
         positions = torch.arange(length, device=x.item.device)
-        h = self.item_vectors(x.item) + self.kind(x.kind) + self.gap(x.gap) + self.position(positions)
+        items = self.item_vectors(x.item) if vectors is None else vectors[x.item]
+        h = items + self.kind(x.kind) + self.gap(x.gap) + self.position(positions)
         h = self.dropout(h)
+        if isinstance(self.blocks, nn.GRU):
+            out: torch.Tensor = self.norm(self.blocks(h)[0])
+            return out
         causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=h.device), diagonal=1)
-        out: torch.Tensor = self.norm(self.blocks(h, mask=causal))
+        out = self.norm(self.blocks(h, mask=causal))
         return out
 
-    def last_state(self, x: Tokens) -> torch.Tensor:
+    def last_state(self, x: Tokens, vectors: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L) right-padded tokens -> (B, d) the state of each row's last real token (of its
         first position if it has none)."""
         last = ((x.item > 0).sum(dim=1) - 1).clamp(min=0)
-        return self.states(x)[torch.arange(len(last)), last]
+        return self.states(x, vectors)[torch.arange(last.shape[0]), last]
 
     def click_logits(self, states: torch.Tensor) -> torch.Tensor:
         """(..., d) states -> (..., items + 1) next-click logits (padding row included; mask it)."""

@@ -8,21 +8,21 @@ import pytest
 import torch
 
 from offline.samples import Catalogue
-from offline.sequence_fit import SequenceFitSettings, fit_sequence_teacher, hits, next_click_logits, target_ranks
-from offline.sequence_teacher import SequenceTeacher, Tokens
+from offline.sequence_fit import SequenceFitSettings, fit_sequence_model, hits, next_click_logits, target_ranks
+from offline.sequence_model import SequenceModel, Shape, Tokens
 from offline.sequences import next_clicks, training_windows, user_sequences
 from tests.offline.test_samples import Log
 
 N_ITEMS = 30
 
 
-def model(length: int = 8, item_tokens: torch.Tensor | None = None) -> SequenceTeacher:
+def model(length: int = 8, item_tokens: torch.Tensor | None = None) -> SequenceModel:
     """A small teacher over N_ITEMS items (all of one content token unless ``item_tokens``)."""
     torch.manual_seed(0)
     if item_tokens is None:
         item_tokens = torch.zeros((N_ITEMS + 1, 2), dtype=torch.long)
         item_tokens[1:, 0] = 1
-    return SequenceTeacher(item_tokens, n_tokens=2, length=length, dim=16, heads=2, blocks=2, dropout=0.0)
+    return SequenceModel(item_tokens, n_tokens=2, length=length, shape=Shape(dim=16, heads=2, blocks=2, dropout=0.0))
 
 
 def random_tokens(rows: int, length: int, real: list[int]) -> Tokens:
@@ -78,7 +78,7 @@ def test_it_learns_an_order_that_only_the_sequence_carries():
     test = next_clicks(seqs, 8, since=n * 8 // 10)
     m = model(8, torch.from_numpy(catalogue.item_token_matrix(2)))
     settings = SequenceFitSettings(epochs=30, batch=32, learning_rate=1e-2, conversion_weight=0.0, patience=3, k=1)
-    fitted = fit_sequence_teacher(m, train, valid, settings)
+    fitted = fit_sequence_model(m, train, valid, settings)
     recall_at_1 = hits(next_click_logits(m, test), test.target, 1)[0].mean()
     assert recall_at_1 > 0.9, (recall_at_1, fitted.validation_ndcg[-5:])
 

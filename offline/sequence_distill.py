@@ -1,0 +1,77 @@
+"""Distilling the sequence teacher into the student: what the student learns besides the labels,
+at every training position followed by a click (``offline.sequence_fit.click_positions``).
+
+The three terms of ``offline.distill``, read on a next-click model's catalogue softmax:
+
+* soft targets: KL(teacher || student) of the two softmaxes over the whole catalogue at temperature
+  T, scaled by T^2 -- the teacher's full next-click distribution, where the label is one item;
+* ranking: the same KL restricted to the teacher's top ``kd.candidates`` items at each position
+  (ListNet over the teacher's own ranking, as in Ranking Distillation, Tang & Wang 2018): the order
+  of the head of the list, which is what a top-10 serves and what the full softmax dilutes over a
+  long tail;
+* hint: MSE between a projection of the student's state (training only, not exported) and the
+  teacher's state at the same position.
+
+The teacher runs in eval mode without gradients; the student's labels loss is
+``offline.sequence_fit.label_loss`` (with the conversion head), so ``KDWeights.labels_only()`` is
+the student trained alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from offline.distill import KDWeights, hint_loss, listwise_loss
+from offline.sequence_fit import SequenceFitSettings, catalogue_logits, click_positions, label_loss
+from offline.sequence_model import STUDENT, SequenceModel, Shape
+from offline.sequences import Windows
+
+
+class SequenceDistillation(nn.Module):
+    """A ``WindowLoss`` for ``fit_sequence_model(student, ...)``; its parameters (the hint's
+    projection) train with the student's."""
+
+    def __init__(self, teacher: SequenceModel, student_dim: int, kd: KDWeights, conversion_weight: float) -> None:
+        super().__init__()
+        self.teacher = [teacher.eval()]  # in a list: not a submodule, so never trained or saved with this
+        self.projection = nn.Linear(student_dim, teacher.shape.dim)
+        self.kd = kd
+        self.conversion_weight = conversion_weight
+
+    def forward(self, student: SequenceModel, w: Windows, idx: np.ndarray) -> torch.Tensor:
+        batch = click_positions(w, idx)
+        states = student.states(batch.tokens)[batch.at]  # (P, d_s)
+        loss, logits = label_loss(student, states, batch, self.conversion_weight)
+        kd = self.kd
+        if not kd.uses_teacher:
+            return loss
+        teacher = self.teacher[0]
+        with torch.no_grad():
+            teacher_states = teacher.states(batch.tokens)[batch.at]  # (P, d_t)
+            teacher_logits = catalogue_logits(teacher, teacher_states)  # (P, items)
+        if kd.soft:
+            t = kd.temperature
+            loss = loss + kd.soft * listwise_loss(logits, teacher_logits, t) * t * t
+        if kd.rank:
+            top = teacher_logits.topk(min(kd.candidates, teacher_logits.shape[1]), dim=1).indices  # (P, C)
+            loss = loss + kd.rank * listwise_loss(logits.gather(1, top), teacher_logits.gather(1, top))
+        if kd.hint:
+            loss = loss + kd.hint * hint_loss(self.projection(states), teacher_states)
+        return loss
+
+
+STUDENT_KD = KDWeights(soft=1.0, hint=1.0, rank=1.0, temperature=1.0, candidates=20)
+STUDENT_FIT = SequenceFitSettings(learning_rate=3e-3)
+
+
+@dataclass(frozen=True)
+class StudentSettings:
+    """The served student's shape, distillation and training."""
+
+    shape: Shape = STUDENT
+    kd: KDWeights = STUDENT_KD
+    fit: SequenceFitSettings = STUDENT_FIT

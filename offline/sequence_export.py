@@ -1,0 +1,100 @@
+"""A sequence model -> one ONNX graph that scores a request: the user's tokens are encoded once, then
+each candidate costs a dot product (``SequenceScorer``). Checked like every export: onnxruntime must
+agree with torch within ``offline.export.PARITY_TOLERANCE``, or nothing is written.
+
+Graph inputs (int64): ``item``, ``kind``, ``gap`` (1, L), the user's right-padded tokens
+(``offline.sequences``); ``candidates`` (m,) item rows. Output: ``click_logit`` (m,).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from offline.export import OPSET, OUTPUT_NAME, PARITY_TOLERANCE, ExportError
+from offline.sequence_model import SequenceModel, Tokens
+from serving.model import onnx_session
+
+INPUT_NAMES = ("item", "kind", "gap", "candidates")
+
+
+class SequenceScorer(nn.Module):
+    """(1, L) x 3 tokens, (m,) candidate rows -> (m,) next-click logits of the candidates.
+
+    Every item's vector (id plus content, ``SequenceModel.item_vectors``) is computed once here and
+    exported as a constant (items + 1, d) table, so an item in the history or among the candidates
+    costs one row lookup instead of its content tokens' mean."""
+
+    vectors: torch.Tensor  # (items + 1, d)
+    bias: torch.Tensor  # (items + 1,)
+
+    def __init__(self, model: SequenceModel) -> None:
+        super().__init__()
+        self.model = model
+        with torch.no_grad():
+            self.register_buffer("vectors", model.item_vectors().clone())
+            self.register_buffer("bias", model.item_bias.weight[:, 0].clone())
+
+    def forward(
+        self, item: torch.Tensor, kind: torch.Tensor, gap: torch.Tensor, candidates: torch.Tensor
+    ) -> torch.Tensor:
+        user = self.model.last_state(Tokens(item, kind, gap), self.vectors)  # (1, d)
+        out: torch.Tensor = self.vectors[candidates] @ user[0] + self.bias[candidates]  # (m,)
+        return out
+
+
+def request_inputs(
+    item: np.ndarray, kind: np.ndarray, gap: np.ndarray, candidates: np.ndarray
+) -> dict[str, np.ndarray]:
+    """One request's named inputs: (L,) tokens and (m,) candidate rows."""
+    tokens = {"item": item, "kind": kind, "gap": gap}
+    feed = {name: np.ascontiguousarray(t[None, :], dtype=np.int64) for name, t in tokens.items()}
+    return {**feed, "candidates": np.ascontiguousarray(candidates, dtype=np.int64)}
+
+
+def export_sequence_onnx(model: SequenceModel, path: Path, example: dict[str, np.ndarray]) -> float:
+    """Trace ``SequenceScorer(model)`` with a dynamic candidate axis; return the parity on
+    ``example`` (a ``request_inputs``), deleting the file and raising if it exceeds the tolerance."""
+    scorer = SequenceScorer(model).eval()
+    args = tuple(torch.from_numpy(example[n]) for n in INPUT_NAMES)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # its fused kernel has no ONNX form
+    try:
+        torch.onnx.export(
+            scorer,
+            args,
+            str(path),
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={"candidates": {0: "candidates"}, OUTPUT_NAME: {0: "candidates"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    with torch.no_grad():
+        expected = scorer(*args).numpy()
+    got = onnx_session(path).run([OUTPUT_NAME], example)[0]
+    diff = float(np.max(np.abs(expected - got)))
+    if not diff <= PARITY_TOLERANCE:
+        path.unlink()
+        raise ExportError(f"onnxruntime differs from torch by {diff:.2e} (> {PARITY_TOLERANCE:g}); not exported")
+    return diff
+
+
+def ms_per_request(path: Path, requests: list[dict[str, np.ndarray]], repeats: int = 5) -> float:
+    """Median milliseconds of one request (``request_inputs``) on one onnxruntime thread."""
+    sess = onnx_session(path, threads=1)
+    sess.run([OUTPUT_NAME], requests[0])  # warm-up
+    times = []
+    for _ in range(repeats):
+        for feed in requests:
+            t = time.perf_counter()
+            sess.run([OUTPUT_NAME], feed)
+            times.append((time.perf_counter() - t) * 1000.0)
+    return statistics.median(times)
