@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from offline.layers import masked_mean
-from offline.sequences import GAP_BUCKETS, KINDS
+from stream.state.tokens import GAP_BUCKETS, KINDS
 
 
 @dataclass(frozen=True)

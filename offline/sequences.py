@@ -1,7 +1,8 @@
 """Logged events -> each user's event sequence: what the sequence teacher reads and predicts.
 
 A user's log becomes one sequence of tokens in time order (ties keep log order), one per
-impression or click; a conversion is not a token but marks its click. Each token is three ids:
+impression or click; a conversion is not a token but marks its click. The tokens are the stream
+state's (``stream.state.tokens``, which a request reads); each is three ids:
 
 * ``item``: the item's row in the ``Catalogue`` (0 is padding), whose tables hold its content tokens;
 * ``kind``: ``IMPRESSION``, ``CLICK`` or ``CONVERTED`` -- a click whose conversion was logged by the
@@ -24,11 +25,7 @@ import numpy as np
 
 from offline.samples import Catalogue
 from stream.events import Event
-
-PAD, IMPRESSION, CLICK, CONVERTED = 0, 1, 2, 3
-KINDS = 4
-GAP_BUCKETS = 34  # 0, then 1 + floor(log2(1 + seconds)) up to 2**32 s
-NEVER = np.iinfo(np.int64).max
+from stream.state.tokens import CLICK, CONVERTED, IMPRESSION, NEVER, PAD, gap_buckets
 
 
 @dataclass
@@ -51,9 +48,7 @@ class UserSequence:
 
     def gaps(self) -> np.ndarray:
         """(n,) gap bucket of each token."""
-        seconds = np.diff(self.ts, prepend=self.ts[:1]) / 1000.0
-        buckets = 1 + np.floor(np.log2(1.0 + np.maximum(seconds, 0.0))).astype(np.int64)
-        return np.where(seconds >= 1.0, np.minimum(buckets, GAP_BUCKETS - 1), 0)
+        return gap_buckets(np.diff(self.ts, prepend=self.ts[:1]) / 1000.0)
 
 
 def user_sequences(events: Iterable[Event], catalogue: Catalogue) -> dict[str, UserSequence]:

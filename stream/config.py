@@ -157,6 +157,14 @@ class StateConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             "at twice as many): memory is O(items x this)."
         ),
     ] = 200
+    sequence_tokens: Annotated[
+        NonNegative,
+        Meta(
+            description="Latest impressions and clicks kept per user as tokens (item, kind, time gap): the "
+            "history a sequence model reads at a request; it should be at least the model's history length. "
+            "0: none kept. Memory: about 100 bytes per token, per user."
+        ),
+    ] = 50
     shown_per_user: Annotated[
         Positive,
         Meta(

@@ -21,6 +21,7 @@ from stream.state.counters import DecayedCounters
 from stream.state.covisitation import CoVisitation
 from stream.state.exposure import ExposureEvidence
 from stream.state.ids import IdIndex
+from stream.state.tokens import UserTokens
 
 # Beta prior for CTR estimates: a new item starts at 1/20 and moves with evidence.
 CTR_PRIOR_CLICKS = 1.0
@@ -54,6 +55,7 @@ class FeatureState:
         self.user_category_totals: dict[int, float] = {}
         self.covis = CoVisitation(cfg.covis_neighbours, cfg.covis_window)
         self.exposure = ExposureEvidence(cfg.shown_per_user, cfg.shown_decay)
+        self.tokens = UserTokens(cfg.sequence_tokens)
         self.max_ts_ms = 0
         self.version = 0  # bumped by every update; lets readers memoise derived views
 
@@ -167,6 +169,8 @@ class FeatureState:
             self.max_ts_ms = event.ts
         self.version += 1
         self.item_counters[kind].add(x.item, x.ts_s)
+        if self.cfg.sequence_tokens:
+            self.tokens.add(x.user, x.item, kind, event.ts)
         if kind == "impression" or kind == "click":
             self.exposure.add(x.user, x.item, self.item_category[x.item], event)
         if kind != "click":
@@ -204,6 +208,7 @@ class FeatureState:
             "user_categories": [[u, list(c.keys()), list(c.values())] for u, c in self.user_categories.items()],
             "covis": self.covis.to_state(),
             "exposure": self.exposure.to_state(),
+            "tokens": self.tokens.to_state(),
             "max_ts_ms": self.max_ts_ms,
             "version": self.version,
         }
@@ -223,6 +228,8 @@ class FeatureState:
         st.covis = CoVisitation.from_state(s["covis"])
         if "exposure" in s:  # absent from snapshots taken before it was kept
             st.exposure.load_state(s["exposure"])
+        if "tokens" in s:  # likewise
+            st.tokens.load_state(s["tokens"])
         st.max_ts_ms = s["max_ts_ms"]
         # Kept, not restarted at 0: readers pace rebuilds of derived views by how far it has moved.
         st.version = s.get("version", 0)  # 0: a snapshot from before it was kept

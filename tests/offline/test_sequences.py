@@ -11,16 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from offline.samples import Catalogue
-from offline.sequences import (
-    CLICK,
-    CONVERTED,
-    IMPRESSION,
-    PAD,
-    next_clicks,
-    training_windows,
-    user_sequences,
-)
+from offline.sequences import next_clicks, training_windows, user_sequences
 from stream.sources.exposure import ExposureConfig, exposure_events
+from stream.state.tokens import CLICK, CONVERTED, IMPRESSION, PAD
 from tests.offline.test_samples import Log
 
 
