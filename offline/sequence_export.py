@@ -4,6 +4,8 @@ agree with torch within ``offline.export.PARITY_TOLERANCE``, or nothing is writt
 
 Graph inputs (int64): ``item``, ``kind``, ``gap`` (1, L), the user's right-padded tokens
 (``offline.sequences``); ``candidates`` (m,) item rows. Output: ``click_logit`` (m,).
+``stage_sequence`` writes the graph with its manifest (``stream.model_artifact``): item rows are
+``id_maps["items"]`` (row r is ``items[r - 1]``; 0 is padding, and scores an unknown candidate).
 """
 
 from __future__ import annotations
@@ -17,10 +19,18 @@ import torch
 from torch import nn
 
 from offline.export import OPSET, OUTPUT_NAME, PARITY_TOLERANCE, ExportError
+from offline.samples import Catalogue
 from offline.sequence_model import SequenceModel, Tokens
 from serving.model import onnx_session
+from stream.model_artifact import Manifest, TensorSpec, TrainingWindow, sha256_file, utc_timestamp, write_manifest
 
 INPUT_NAMES = ("item", "kind", "gap", "candidates")
+FEATURES = {
+    "item": "the user's latest tokens' item rows (id_maps.items[row - 1]), oldest first, 0-padded on the right",
+    "kind": "each token's kind: 1 impression, 2 click, 3 click whose conversion is logged (stream.state.tokens)",
+    "gap": "each token's log2-second bucket of the time since the user's previous token (stream.state.tokens)",
+    "candidates": "the item rows to score (0: an item the model does not know)",
+}
 
 
 class SequenceScorer(nn.Module):
@@ -98,3 +108,39 @@ def ms_per_request(path: Path, requests: list[dict[str, np.ndarray]], repeats: i
             sess.run([OUTPUT_NAME], feed)
             times.append((time.perf_counter() - t) * 1000.0)
     return statistics.median(times)
+
+
+def stage_sequence(
+    model: SequenceModel,
+    name: str,
+    directory: Path,
+    catalogue: Catalogue,
+    example: dict[str, np.ndarray],
+    window: TrainingWindow,
+    metrics: dict[str, dict[str, float]],
+) -> Manifest:
+    """Export (parity-checked on ``example``, a ``request_inputs``) and write the manifest beside
+    the graph; the catalogue's item ids are the rows' names."""
+    directory.mkdir(parents=True, exist_ok=True)
+    onnx_path = directory / "model.onnx"
+    diff = export_sequence_onnx(model, onnx_path, example)
+    length = example["item"].shape[1]
+    manifest = Manifest(
+        name=name,
+        version=0,
+        created_at=utc_timestamp(),
+        onnx_sha256=sha256_file(onnx_path),
+        opset=OPSET,
+        inputs=[
+            *(TensorSpec(name=n, dtype="int64", shape=[1, length]) for n in INPUT_NAMES[:3]),
+            TensorSpec(name="candidates", dtype="int64", shape=["candidates"]),
+        ],
+        outputs=[TensorSpec(name=OUTPUT_NAME, dtype="float32", shape=["candidates"])],
+        features=FEATURES,
+        id_maps={"items": list(catalogue.items.keys)},
+        training_window=window,
+        metrics=metrics,
+        parity_max_abs_diff=diff,
+    )
+    write_manifest(directory, manifest)
+    return manifest

@@ -21,6 +21,13 @@ from stream.model_artifact import ArtifactError, Manifest
 from stream.state.features import FeatureState
 
 
+def model_rows(state: FeatureState, start: int, items: dict[str, int]) -> np.ndarray:
+    """The model's indices (``items``: external id -> index, 0 unknown) of the partition's dense
+    items from ``start`` to the last it knows now."""
+    keys = state.items.keys[start : state.n_items]
+    return np.fromiter((items.get(k, 0) for k in keys), dtype=np.int64, count=len(keys))
+
+
 class ModelVocabulary:
     """One manifest's id maps and content tables, as lookups."""
 
@@ -72,8 +79,7 @@ class PartitionInputs:
         known, n = len(self.item_index), self.state.n_items
         if known == n:
             return
-        keys = self.state.items.keys[known:n]
-        index = np.fromiter((self.vocab.items.get(k, 0) for k in keys), dtype=np.int64, count=n - known)
+        index = model_rows(self.state, known, self.vocab.items)
         tokens = self.vocab.item_tokens[index]  # row 0 (all padding) for unknown items
         categories = self.state.categories.keys
         for row, stream_item in enumerate(range(known, n)):

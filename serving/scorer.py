@@ -29,11 +29,13 @@ import numpy as np
 from serving.candidates import CandidateGenerator
 from serving.metrics import ServingMetrics
 from serving.model_inputs import ModelVocabulary
+from serving.sequence_inputs import SequenceVocabulary, is_sequence_model
 from stream.config import ServingConfig
 from stream.events import Event
 from stream.learners.exposure import SIGNALS as EXPOSURE_SIGNALS
 from stream.model_artifact import Manifest, parse_utc_timestamp
 from stream.processor import PartitionProcessor
+from stream.state.features import FeatureState
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +48,24 @@ class PointwiseModel(Protocol):
     def score(self, inputs: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
+class InputBuilder(Protocol):
+    def build(self, user_id: str, user: int | None, items: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+class Vocabulary(Protocol):
+    """A model's id maps: what turns one partition's state into the model's named inputs."""
+
+    def for_partition(self, state: FeatureState) -> InputBuilder: ...
+
+
+def vocabulary(manifest: Manifest) -> Vocabulary:
+    """The input builder a manifest's graph takes: a sequence model's tokens, or pointwise rows."""
+    return SequenceVocabulary(manifest) if is_sequence_model(manifest) else ModelVocabulary(manifest)
+
+
 class LoadedModel(NamedTuple):
     model: PointwiseModel
-    vocab: ModelVocabulary
+    vocab: Vocabulary
 
     @property
     def version(self) -> int:
@@ -113,7 +130,7 @@ class Scorer:
 
     def swap(self, model: PointwiseModel) -> None:
         """Serve ``model`` from the next request on (its id maps are prepared before the switch)."""
-        loaded = LoadedModel(model, ModelVocabulary(model.manifest))  # may raise ArtifactError: nothing changes
+        loaded = LoadedModel(model, vocabulary(model.manifest))  # may raise ArtifactError: nothing changes
         self.current = loaded
         if self.metrics:
             self.metrics.model_version.set(loaded.version)
