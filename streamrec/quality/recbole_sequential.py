@@ -244,7 +244,7 @@ def evaluate_sequence_models(
 ) -> dict[str, Any]:
     """Teacher and distilled student at one seed: test figures with user-level intervals, the
     student's share of the teacher's NDCG@k (an interval resampling users), and the student's size
-    and ONNX speed against the teacher's."""
+    and ONNX speed against the teacher's; under "ranks" each model's ``PointRanks`` (not JSON)."""
     from offline.sequence_distill import StudentSettings
 
     split = sequence_split(events)
@@ -266,6 +266,7 @@ def evaluate_sequence_models(
         "onnx_ms_per_request": speed,
         "onnx_speedup": round(speed["teacher"] / speed["student"], 2),
         "onnx_candidates": served_candidates(),
+        "ranks": {"teacher": teacher_ranks, "student": student_ranks},
     }
 
 
@@ -299,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             result = evaluate_sequence_models(events, settings, k=args.k)
             log.info("seed %d: %s", seed, summary(result, args.k))
+            del result["ranks"]
         json.dump(result, sys.stdout)
         print(flush=True)
 

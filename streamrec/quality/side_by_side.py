@@ -6,9 +6,10 @@
 2. ``recbole_runner.py`` trains RecBole's models on those files in RecBole's own virtual environment
    (``./run`` sets up ``.venv-recbole``), and writes each sequential model's rank of every test point;
 3. ours on the same split: the stream learners by the general protocol (``recbole_split``), the
-   sequence teacher by the sequential one (``recbole_sequential``) at each training seed;
-4. one table, and the teacher's lead over each RecBole sequential model on the same test points,
-   paired, with 95 % intervals that resample users.
+   sequence teacher and its distilled student by the sequential one (``recbole_sequential``) at
+   each training seed, with the student's share of the teacher's NDCG, size and ONNX speed;
+4. one table, and the teacher's and the student's lead over each RecBole sequential model on the
+   same test points, paired, with 95 % intervals that resample users.
 
 Two protocols, as RecBole has them: a general model ranks once per test user, against the user's
 set of test items, with their train and valid items masked; a sequential model ranks once per test
@@ -34,7 +35,7 @@ from stream.config import load_config
 from stream.events import Event
 from stream.processor import LEARNERS
 from streamrec.provenance import run_stamp
-from streamrec.quality.recbole_sequential import PointRanks, fit_and_rank, paired
+from streamrec.quality.recbole_sequential import PointRanks, evaluate_sequence_models, paired
 from streamrec.quality.recbole_split import evaluate_split, export_split
 
 log = logging.getLogger(__name__)
@@ -81,21 +82,19 @@ def side_by_side(
         recbole = run_recbole(recbole_python, split_json, models, recbole_seed, work) if recbole_python else None
     from offline.sequence_fit import SequenceFitSettings
 
-    teacher = {}
-    for seed in seeds:
-        ranks, info = fit_and_rank(events, SequenceFitSettings(seed=seed, k=k))
-        teacher[seed] = {"ranks": ranks, **info, **ranks.log("teacher").figures("teacher", k)}
-    return {"k": k, "general": general, "recbole": recbole, "teacher": teacher}
+    sequence = {seed: evaluate_sequence_models(events, SequenceFitSettings(seed=seed, k=k), k=k) for seed in seeds}
+    return {"k": k, "general": general, "recbole": recbole, "sequence": sequence}
 
 
-def leads(result: dict[str, Any]) -> dict[str, dict[int, Any]]:
-    """The teacher's paired lead over each RecBole sequential model, per training seed."""
+def leads(result: dict[str, Any]) -> dict[str, dict[str, dict[int, Any]]]:
+    """Teacher's and student's paired lead over each RecBole sequential model, per training seed."""
     recbole, k = result["recbole"], result["k"]
     if not recbole:
         return {}
     return {
-        model: {seed: paired(t["ranks"], ranks, k) for seed, t in result["teacher"].items()}
+        f"{who} - {model}": {seed: paired(r["ranks"][who], ranks, k) for seed, r in result["sequence"].items()}
         for model, ranks in recbole["ranks"].items()
+        for who in ("teacher", "student")
     }
 
 
@@ -116,15 +115,28 @@ def table(result: dict[str, Any]) -> str:
     for name, ranks in (recbole or {}).get("ranks", {}).items():
         f = ranks.log(name).figures(name, k)
         lines.append(f"  RecBole {name:<26} {_cell(f, r)}  {_cell(f, n)}")
-    for seed, t in result["teacher"].items():
+    for seed, s in result["sequence"].items():
+        for who in ("teacher", "student"):
+            f = s[who]
+            lines.append(
+                f"  streamrec {who}, seed {seed:<10} {_cell(f, r)}  {_cell(f, n)}  {f['parameters']:,} parameters"
+            )
+    lines += ["", f"student against teacher (same points; ONNX per request at {_candidates(result)} candidates)"]
+    for seed, s in result["sequence"].items():
+        share = s[f"student_share_of_teacher_{n}"]
         lines.append(
-            f"  streamrec teacher, seed {seed:<10} {_cell(t, r)}  {_cell(t, n)}  {t['parameters']:,} parameters"
+            f"  seed {seed}: {n} {share['estimate']:.1%} [{share['low']:.1%}, {share['high']:.1%}] of the "
+            f"teacher's, {s['parameter_ratio']:.1%} of its parameters, {s['onnx_speedup']:.1f}x its ONNX speed"
         )
-    for model, per_seed in leads(result).items():
-        lines += ["", f"teacher - RecBole {model}, same points, 95 % intervals resampling users"]
+    for pair, per_seed in leads(result).items():
+        lines += ["", f"{pair.replace(' - ', ' - RecBole ')}, same points, 95 % intervals resampling users"]
         for seed, lead in per_seed.items():
             lines.append(f"  seed {seed}: {r} {_lead(lead[r])}  {n} {_lead(lead[n])}  ({lead['points']} points)")
     return "\n".join(lines)
+
+
+def _candidates(result: dict[str, Any]) -> int | str:
+    return next((s["onnx_candidates"] for s in result["sequence"].values()), "?")
 
 
 def _cell(f: dict[str, Any], metric: str) -> str:
@@ -139,11 +151,11 @@ def _lead(f: dict[str, Any]) -> str:
 
 def to_json(result: dict[str, Any], argv: Sequence[str]) -> dict[str, Any]:
     """The result without per-point ranks, with the leads and a run stamp (``argv``: this module's)."""
-    teacher = {seed: {key: v for key, v in t.items() if key != "ranks"} for seed, t in result["teacher"].items()}
+    sequence = {seed: {key: v for key, v in s.items() if key != "ranks"} for seed, s in result["sequence"].items()}
     recbole = result["recbole"] and {key: v for key, v in result["recbole"].items() if key != "ranks"}
     return {
         **result,
-        "teacher": teacher,
+        "sequence": sequence,
         "recbole": recbole,
         "leads": leads(result),
         "_run": {

@@ -57,10 +57,12 @@ def test_leads_pair_the_same_points_whatever_their_order():
     assert np.isclose(lead["ndcg@10"]["lead"], round((ndcg_a - ndcg_b) / 3, 4))
 
 
-def test_the_table_shows_both_protocols_and_the_lead():
+def test_the_table_shows_both_protocols_the_student_and_the_leads():
     teacher = ranks([("u1", "x", 0), ("u2", "y", 4), ("u3", "z", 12)])
+    student = ranks([("u1", "x", 0), ("u2", "y", 12), ("u3", "z", 12)])
     sasrec = ranks([("u1", "x", 1), ("u2", "y", 11), ("u3", "z", 12)])
     cell = {"estimate": 0.1, "low": 0.05, "high": 0.15}
+    share = {"estimate": 0.9, "low": 0.8, "high": 1.0}
     result = {
         "k": 10,
         "general": {"rankers": {"item_knn": {"recall@10": cell, "ndcg@10": cell}}},
@@ -68,13 +70,25 @@ def test_the_table_shows_both_protocols_and_the_lead():
             "models": {"Pop": {"model_type": "TRADITIONAL", "test_recall@10": 0.05, "test_ndcg@10": 0.2}},
             "ranks": {"SASRec": sasrec},
         },
-        "teacher": {0: {"ranks": teacher, **teacher.log("t").figures("t", 10, resamples=99), "parameters": 1000}},
+        "sequence": {
+            0: {
+                "teacher": {**teacher.log("t").figures("t", 10, resamples=99), "parameters": 1000},
+                "student": {**student.log("s").figures("s", 10, resamples=99), "parameters": 100},
+                "student_share_of_teacher_ndcg@10": share,
+                "parameter_ratio": 0.1,
+                "onnx_speedup": 6.0,
+                "onnx_candidates": 350,
+                "ranks": {"teacher": teacher, "student": student},
+            }
+        },
     }
     text = table(result)
     assert "streamrec item_knn" in text and "RecBole Pop" in text and "RecBole SASRec" in text
-    assert "teacher - RecBole SASRec" in text
-    assert "seed 0: recall@10 +0.3333" in text
+    assert "streamrec student, seed 0" in text and "at 350 candidates" in text
+    assert "seed 0: ndcg@10 90.0% [80.0%, 100.0%] of the teacher's, 10.0% of its parameters, 6.0x" in text
+    assert "teacher - RecBole SASRec" in text and "student - RecBole SASRec" in text
+    assert "seed 0: recall@10 +0.3333" in text and "seed 0: recall@10 +0.0000" in text
     saved = json.loads(json.dumps(to_json(result, ["--seeds", "0"]), default=str))
-    assert "ranks" not in saved["teacher"]["0"] and "ranks" not in saved["recbole"]
-    assert saved["leads"]["SASRec"]["0"]["points"] == 3
+    assert "ranks" not in saved["sequence"]["0"] and "ranks" not in saved["recbole"]
+    assert saved["leads"]["teacher - SASRec"]["0"]["points"] == 3
     assert saved["_run"]["command"].endswith("side_by_side --seeds 0")
