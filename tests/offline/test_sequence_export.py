@@ -19,11 +19,11 @@ from serving.model import onnx_session
 ITEMS, LENGTH = 40, 8
 
 
-def model() -> SequenceModel:
+def model(encoder: str = "attention") -> SequenceModel:
     torch.manual_seed(0)
     tokens = torch.from_numpy(np.random.default_rng(0).integers(0, 5, (ITEMS + 1, 3)))
     tokens[0] = 0
-    m = SequenceModel(tokens, 5, LENGTH, Shape(dim=8, heads=2, blocks=2, dropout=0.0))
+    m = SequenceModel(tokens, 5, LENGTH, Shape(dim=8, heads=2, blocks=2, dropout=0.0, encoder=encoder))  # type: ignore[arg-type]
     with torch.no_grad():  # a trained model's biases are not all zero
         m.item_bias.weight.normal_()
     return m.eval()
@@ -36,8 +36,9 @@ def history(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return item, np.where(item > 0, rng.integers(1, 4, LENGTH), 0), np.where(item > 0, rng.integers(0, 9, LENGTH), 0)
 
 
-def test_the_graph_scores_candidates_as_the_model_ranks_the_catalogue(tmp_path):
-    m, path = model(), tmp_path / "m.onnx"
+@pytest.mark.parametrize("encoder", ["attention", "gru"])
+def test_the_graph_scores_candidates_as_the_model_ranks_the_catalogue(tmp_path, encoder):
+    m, path = model(encoder), tmp_path / "m.onnx"
     diff = export_sequence_onnx(m, path, request_inputs(*history(5, 0), np.arange(1, 11)))
     assert diff <= 1e-4
     sess = onnx_session(path)

@@ -16,13 +16,17 @@ from tests.offline.test_samples import Log
 N_ITEMS = 30
 
 
-def model(length: int = 8, item_tokens: torch.Tensor | None = None) -> SequenceModel:
+def model(length: int = 8, item_tokens: torch.Tensor | None = None, encoder: str = "attention") -> SequenceModel:
     """A small teacher over N_ITEMS items (all of one content token unless ``item_tokens``)."""
     torch.manual_seed(0)
     if item_tokens is None:
         item_tokens = torch.zeros((N_ITEMS + 1, 2), dtype=torch.long)
         item_tokens[1:, 0] = 1
-    return SequenceModel(item_tokens, n_tokens=2, length=length, shape=Shape(dim=16, heads=2, blocks=2, dropout=0.0))
+    shape = Shape(dim=16, heads=2, blocks=2, dropout=0.0, encoder=encoder)  # type: ignore[arg-type]
+    return SequenceModel(item_tokens, n_tokens=2, length=length, shape=shape)
+
+
+ENCODERS = pytest.mark.parametrize("encoder", ["attention", "gru"])
 
 
 def random_tokens(rows: int, length: int, real: list[int]) -> Tokens:
@@ -34,8 +38,9 @@ def random_tokens(rows: int, length: int, real: list[int]) -> Tokens:
     return Tokens(items, torch.where(items > 0, 2, 0), torch.zeros_like(items))
 
 
-def test_a_state_does_not_read_later_tokens():
-    m = model().eval()
+@ENCODERS
+def test_a_state_does_not_read_later_tokens(encoder):
+    m = model(encoder=encoder).eval()
     x = random_tokens(4, 8, [5, 8, 8, 6])
     before = m.states(x)
     changed = x.item.clone()
@@ -45,8 +50,9 @@ def test_a_state_does_not_read_later_tokens():
     assert not torch.allclose(before[1:3, 5:], after[1:3, 5:])
 
 
-def test_a_history_scores_the_same_however_much_padding_follows_it():
-    m = model(length=12).eval()
+@ENCODERS
+def test_a_history_scores_the_same_however_much_padding_follows_it(encoder):
+    m = model(length=12, encoder=encoder).eval()
     x = random_tokens(3, 12, [1, 4, 7])
     with torch.no_grad():  # the inference path, as serving and evaluation run it
         short = m.last_state(Tokens(x.item[:, :8], x.kind[:, :8], x.gap[:, :8]))
@@ -67,7 +73,8 @@ def cyclic_log(users: int, clicks: int, seed: int) -> Log:
     return log
 
 
-def test_it_learns_an_order_that_only_the_sequence_carries():
+@ENCODERS
+def test_it_learns_an_order_that_only_the_sequence_carries(encoder):
     log = cyclic_log(users=80, clicks=12, seed=1)
     catalogue = Catalogue()
     seqs = user_sequences(log.events, catalogue)
@@ -76,7 +83,7 @@ def test_it_learns_an_order_that_only_the_sequence_carries():
     train = training_windows(seqs.values(), 8, until=n * 6 // 10)
     valid = next_clicks(seqs, 8, since=n * 6 // 10, until=n * 8 // 10)
     test = next_clicks(seqs, 8, since=n * 8 // 10)
-    m = model(8, torch.from_numpy(catalogue.item_token_matrix(2)))
+    m = model(8, torch.from_numpy(catalogue.item_token_matrix(2)), encoder)
     settings = SequenceFitSettings(epochs=30, batch=32, learning_rate=1e-2, conversion_weight=0.0, patience=3, k=1)
     fitted = fit_sequence_model(m, train, valid, settings)
     recall_at_1 = hits(next_click_logits(m, test), test.target, 1)[0].mean()
