@@ -19,7 +19,7 @@ the student trained alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -75,3 +75,15 @@ class StudentSettings:
     shape: Shape = STUDENT
     kd: KDWeights = STUDENT_KD
     fit: SequenceFitSettings = STUDENT_FIT
+
+
+def kd_ablation(kd: KDWeights) -> dict[str, KDWeights]:
+    """The distillation ablation around ``kd``: the labels alone, each teacher term alone (at ``kd``'s
+    weight, 1 where ``kd`` has it off), and ``kd`` itself."""
+    return {
+        "labels_only": KDWeights.labels_only(),
+        "soft_only": replace(kd, soft=kd.soft or 1.0, hint=0.0, rank=0.0),
+        "rank_only": replace(kd, soft=0.0, hint=0.0, rank=kd.rank or 1.0),
+        "hint_only": replace(kd, soft=0.0, hint=kd.hint or 1.0, rank=0.0),
+        "served": kd,
+    }

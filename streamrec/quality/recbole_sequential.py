@@ -1,4 +1,4 @@
-"""The sequence teacher on the exported global temporal split, evaluated as RecBole evaluates SASRec.
+"""Sequence teacher and distilled student on the exported RecBole split, evaluated as RecBole does SASRec.
 
 The split is ``streamrec.quality.recbole_split``'s (RecBole 1.2.1's global temporal 8:1:1 over the
 clicks, the atomic files every RecBole model of the side-by-side reads). A sequential model is
@@ -13,7 +13,7 @@ Item rows are numbered over the whole log, as RecBole numbers its ids; an item f
 the training part keeps its untrained row (its content tokens still place it), and nothing else
 is read from after the training part.
 
-    python -m streamrec.quality.recbole_sequential [--seeds 0,1,2]
+    python -m streamrec.quality.recbole_sequential [--seeds 0,1,2] [--teacher-only | --ablation]
 """
 
 from __future__ import annotations
@@ -245,11 +245,9 @@ def evaluate_sequence_models(
     """Teacher and distilled student at one seed: test figures with user-level intervals, the
     student's share of the teacher's NDCG@k (an interval resampling users), and the student's size
     and ONNX speed against the teacher's; under "ranks" each model's ``PointRanks`` (not JSON)."""
-    from offline.sequence_distill import StudentSettings
-
     split = sequence_split(events)
     teacher = fit_teacher(split, settings)
-    student = student or StudentSettings(fit=replace(StudentSettings().fit, seed=settings.seed))
+    student = student or default_student(settings.seed)
     pupil = distil_student(split, teacher.model, student)
     teacher_ranks, student_ranks = split.test_ranks(teacher.model), split.test_ranks(pupil.model)
     log = paired_log(student_ranks, teacher_ranks)
@@ -268,6 +266,36 @@ def evaluate_sequence_models(
         "onnx_candidates": served_candidates(),
         "ranks": {"teacher": teacher_ranks, "student": student_ranks},
     }
+
+
+def ablation(
+    events: Sequence[Event], settings: SequenceFitSettings, student: StudentSettings | None = None
+) -> dict[str, Any]:
+    """What each part gives, on the development part only (best validation NDCG@k): the teacher
+    with and without its conversion task, and the student distilled from the served teacher under
+    each variant of ``offline.sequence_distill.kd_ablation``."""
+    from offline.sequence_distill import kd_ablation
+
+    split = sequence_split(events)
+    teacher = fit_teacher(split, settings)
+    single_task = fit_teacher(split, replace(settings, conversion_weight=0.0))
+    student = student or default_student(settings.seed)
+    out: dict[str, Any] = {"teacher": _valid(teacher), "teacher_single_task": _valid(single_task)}
+    for name, kd in kd_ablation(student.kd).items():
+        out[f"student_{name}"] = _valid(distil_student(split, teacher.model, replace(student, kd=kd)))
+    return {"validation": out, "k": settings.k, "student": asdict(student)}
+
+
+def _valid(fitted: Fitted) -> dict[str, Any]:
+    fit = fitted.info["fit"]
+    return {"ndcg": max(fit["validation_ndcg"]), "best_epoch": fit["best_epoch"], "seconds": fitted.info["seconds"]}
+
+
+def default_student(seed: int) -> StudentSettings:
+    """The served student's settings, trained at ``seed``."""
+    from offline.sequence_distill import StudentSettings
+
+    return StudentSettings(fit=replace(StudentSettings().fit, seed=seed))
 
 
 def summary(result: dict[str, Any], k: int) -> str:
@@ -289,7 +317,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0", help="training seeds, comma-separated")
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--teacher-only", action="store_true", help="no student: the teacher's figures alone")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--teacher-only", action="store_true", help="no student: the teacher's figures alone")
+    what.add_argument(
+        "--ablation", action="store_true", help="validation NDCG of each multi-task and distillation variant instead"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     events = list(movielens_events())
@@ -297,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = SequenceFitSettings(seed=seed, k=args.k)
         if args.teacher_only:
             result = evaluate_sequence_teacher(events, settings, args.k)
+        elif args.ablation:
+            result = ablation(events, settings)
         else:
             result = evaluate_sequence_models(events, settings, k=args.k)
             log.info("seed %d: %s", seed, summary(result, args.k))

@@ -12,7 +12,7 @@ import torch
 
 from offline.distill import KDWeights
 from offline.samples import Catalogue
-from offline.sequence_distill import SequenceDistillation
+from offline.sequence_distill import SequenceDistillation, kd_ablation
 from offline.sequence_fit import LabelLoss, SequenceFitSettings, fit_sequence_model
 from offline.sequence_model import SequenceModel, Shape
 from offline.sequences import next_clicks, training_windows, user_sequences
@@ -82,3 +82,18 @@ def test_fitting_trains_the_student_and_projection_never_the_teacher(world):
     assert not torch.equal(loss.projection.weight, projection["weight"])
     assert not torch.equal(student.item.weight, start["item.weight"])
     assert "teacher" not in dict(loss.named_modules())  # never saved or trained with the loss
+
+
+def test_the_ablation_switches_on_one_term_at_a_time_around_the_served_weights():
+    served = KDWeights(soft=0.5, hint=0.0, rank=2.0, temperature=2.0, candidates=20)
+    variants = kd_ablation(served)
+    on = {name: (kd.soft > 0, kd.rank > 0, kd.hint > 0) for name, kd in variants.items()}
+    assert on == {
+        "labels_only": (False, False, False),
+        "soft_only": (True, False, False),
+        "rank_only": (False, True, False),
+        "hint_only": (False, False, True),
+        "served": (True, True, False),
+    }
+    assert variants["soft_only"].soft == 0.5 and variants["soft_only"].temperature == 2.0
+    assert variants["rank_only"].rank == 2.0 and variants["hint_only"].hint == 1.0

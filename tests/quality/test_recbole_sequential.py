@@ -1,6 +1,8 @@
 """The sequence teacher on the exported split: its parts start where the general split's do, its
 points are the clicks with a history, and its figures come with user-level intervals."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,12 @@ from offline.sequence_fit import SequenceFitSettings
 from offline.sequence_model import Shape
 from offline.sequences import next_clicks, user_sequences
 from stream.events import Event
-from streamrec.quality.recbole_sequential import evaluate_sequence_models, evaluate_sequence_teacher, part_bounds
+from streamrec.quality.recbole_sequential import (
+    ablation,
+    evaluate_sequence_models,
+    evaluate_sequence_teacher,
+    part_bounds,
+)
 from streamrec.quality.recbole_split import split_clicks
 
 T0 = 880_000_000_000
@@ -69,3 +76,13 @@ def test_the_distilled_student_learns_it_too_with_its_share_size_and_speed_repor
     assert result["parameter_ratio"] == round(result["student"]["parameters"] / result["teacher"]["parameters"], 4)
     assert result["onnx_ms_per_request"]["student"] > 0 and result["onnx_candidates"] == 350
     assert "a" not in result["student"]  # the paired columns stay internal
+
+
+def test_the_ablation_reports_each_variant_on_validation_only():
+    settings = SequenceFitSettings(epochs=3, batch=32, learning_rate=1e-2, patience=3)
+    student = StudentSettings(shape=Shape(dim=8, heads=1, blocks=1, dropout=0.0, encoder="gru"), fit=settings)
+    result = ablation(cyclic_clicks(), settings, student)
+    variants = {"labels_only", "soft_only", "rank_only", "hint_only", "served"}
+    assert set(result["validation"]) == {"teacher", "teacher_single_task"} | {f"student_{v}" for v in variants}
+    assert all(0.0 <= v["ndcg"] <= 1.0 and v["best_epoch"] >= 1 for v in result["validation"].values())
+    assert "test" not in json.dumps(result)  # development figures only
