@@ -38,6 +38,7 @@ class SequenceFitSettings:
     patience: int = 5  # epochs without a better validation NDCG before stopping
     k: int = 10
     seed: int = 0
+    label: str = "sequence teacher"  # what the progress lines call the model
 
 
 @dataclass
@@ -164,7 +165,7 @@ def fit_sequence_model(
         ndcg = float(hits(next_click_logits(model, validation), validation.target, settings.k)[1].mean())
         result.validation_ndcg.append(round(ndcg, 5))
         result.epochs = epoch
-        log.info("sequence teacher epoch %d: validation NDCG@%d %.4f", epoch, settings.k, ndcg)
+        log.info("%s epoch %d: validation NDCG@%d %.4f", settings.label, epoch, settings.k, ndcg)
         if ndcg > best:
             best, best_state, result.best_epoch = ndcg, copy.deepcopy(model.state_dict()), epoch
         elif epoch - result.best_epoch >= settings.patience:
