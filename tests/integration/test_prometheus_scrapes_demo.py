@@ -35,17 +35,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _port_pair() -> int:
-    """A free port whose successor is free too (the demo's trainer serves its metrics there)."""
+    """A free port whose successor is free too (the demo's trainer serves its metrics there), both
+    below Linux's ephemeral range (32768-60999): the trainer binds its port a minute after this
+    check, and in between the demo's Kafka clients open outgoing connections from that range, one
+    of which once took it (CI, 2026-12-07)."""
+    import random
     import socket
 
+    rng = random.Random()
     for _ in range(50):
-        port = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
+        port = rng.randrange(20_000, 32_000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
                 return port
-            except OSError:
-                continue
+        except OSError:
+            continue
     raise RuntimeError("no two consecutive free ports")
 
 
