@@ -162,7 +162,7 @@ class StateConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         Meta(
             description="Latest impressions and clicks kept per user as tokens (item, kind, time gap): the "
             "history a sequence model reads at a request; it should be at least the model's history length. "
-            "0: none kept. Memory: about 100 bytes per token, per user."
+            "0: none kept. Memory: 32 bytes per token, per user (plus about 200 per user kept)."
         ),
     ] = 50
     shown_per_user: Annotated[
