@@ -75,17 +75,31 @@ def parity(model: nn.Module, path: Path, rows: dict[str, np.ndarray]) -> float:
     return float(np.max(np.abs(expected - got)))
 
 
-def ms_per_1000(path: Path, rows: dict[str, np.ndarray], repeats: int = 30) -> float:
-    """Median milliseconds to score the first 1,000 of ``rows`` with onnxruntime on one thread."""
+def median_ms(path: Path, feeds: list[dict[str, np.ndarray]], repeats: int) -> float:
+    """Median milliseconds of one onnxruntime call (one thread) over ``repeats`` passes of ``feeds``,
+    after one warm-up call."""
     sess = onnx_session(path, threads=1)
-    feed = {n: np.ascontiguousarray(rows[n][:1000]) for n in INPUT_NAMES}
-    sess.run([OUTPUT_NAME], feed)  # warm-up
+    sess.run([OUTPUT_NAME], feeds[0])  # warm-up
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
-        sess.run([OUTPUT_NAME], feed)
-        times.append((time.perf_counter() - t) * 1000.0)
+        for feed in feeds:
+            t = time.perf_counter()
+            sess.run([OUTPUT_NAME], feed)
+            times.append((time.perf_counter() - t) * 1000.0)
     return statistics.median(times)
+
+
+def ms_per_1000(path: Path, rows: dict[str, np.ndarray], repeats: int = 30) -> float:
+    """Median milliseconds to score the first 1,000 of ``rows`` with onnxruntime on one thread."""
+    return median_ms(path, [{n: np.ascontiguousarray(rows[n][:1000]) for n in INPUT_NAMES}], repeats)
+
+
+def require_parity(diff: float, path: Path, refused: str) -> None:
+    """Delete ``path`` and raise ``ExportError`` (ending ``refused``) if torch and onnxruntime differ
+    by more than ``PARITY_TOLERANCE`` (``diff``, their largest absolute difference)."""
+    if not diff <= PARITY_TOLERANCE:
+        path.unlink()
+        raise ExportError(f"onnxruntime differs from torch by {diff:.2e} (> {PARITY_TOLERANCE:g}); {refused}")
 
 
 def stage(
@@ -108,9 +122,7 @@ def stage(
     onnx_path = directory / "model.onnx"
     export_onnx(model, onnx_path, held_out)
     diff = parity(model, onnx_path, held_out)
-    if not diff <= PARITY_TOLERANCE:
-        onnx_path.unlink()
-        raise ExportError(f"onnxruntime differs from torch by {diff:.2e} (> {PARITY_TOLERANCE:g}); not staged")
+    require_parity(diff, onnx_path, "not staged")
     recent_len = held_out["recent"].shape[1]
     widths = {
         "user": [],

@@ -1,6 +1,6 @@
 """A sequence model -> one ONNX graph that scores a request: the user's tokens are encoded once, then
 each candidate costs a dot product (``SequenceScorer``). Checked like every export: onnxruntime must
-agree with torch within ``offline.export.PARITY_TOLERANCE``, or nothing is written.
+agree with torch within ``offline.export.PARITY_TOLERANCE`` (``require_parity``), or nothing is kept.
 
 Graph inputs (int64): ``item``, ``kind``, ``gap`` (1, L), the user's right-padded tokens
 (``offline.sequences``); ``candidates`` (m,) item rows. Output: ``click_logit`` (m,).
@@ -10,15 +10,13 @@ Graph inputs (int64): ``item``, ``kind``, ``gap`` (1, L), the user's right-padde
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from offline.export import OPSET, OUTPUT_NAME, PARITY_TOLERANCE, ExportError
+from offline.export import OPSET, OUTPUT_NAME, median_ms, require_parity
 from offline.samples import Catalogue
 from offline.sequence_model import SequenceModel, Tokens
 from serving.model import onnx_session
@@ -93,23 +91,13 @@ def export_sequence_onnx(model: SequenceModel, path: Path, example: dict[str, np
         expected = scorer(*args).numpy()
     got = onnx_session(path).run([OUTPUT_NAME], example)[0]
     diff = float(np.max(np.abs(expected - got)))
-    if not diff <= PARITY_TOLERANCE:
-        path.unlink()
-        raise ExportError(f"onnxruntime differs from torch by {diff:.2e} (> {PARITY_TOLERANCE:g}); not exported")
+    require_parity(diff, path, "not exported")
     return diff
 
 
 def ms_per_request(path: Path, requests: list[dict[str, np.ndarray]], repeats: int = 5) -> float:
     """Median milliseconds of one request (``request_inputs``) on one onnxruntime thread."""
-    sess = onnx_session(path, threads=1)
-    sess.run([OUTPUT_NAME], requests[0])  # warm-up
-    times = []
-    for _ in range(repeats):
-        for feed in requests:
-            t = time.perf_counter()
-            sess.run([OUTPUT_NAME], feed)
-            times.append((time.perf_counter() - t) * 1000.0)
-    return statistics.median(times)
+    return median_ms(path, requests, repeats)
 
 
 def stage_sequence(

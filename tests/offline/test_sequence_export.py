@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from offline import sequence_export
+from offline import export
 from offline.export import ExportError
 from offline.sequence_export import export_sequence_onnx, ms_per_request, request_inputs
 from offline.sequence_fit import next_click_logits
@@ -52,7 +52,7 @@ def test_the_graph_scores_candidates_as_the_model_ranks_the_catalogue(tmp_path, 
 
 
 def test_a_graph_that_disagrees_with_torch_is_not_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(sequence_export, "PARITY_TOLERANCE", -1.0)
+    monkeypatch.setattr(export, "PARITY_TOLERANCE", -1.0)  # the check both exports share
     path = tmp_path / "m.onnx"
     with pytest.raises(ExportError, match="not exported"):
         export_sequence_onnx(model(), path, request_inputs(*history(5, 0), np.arange(1, 11)))
