@@ -1,6 +1,7 @@
 """Curriculum learning (Bengio et al. 2009): easy groups first, the whole set by the middle of training.
 
-The unit is a ranking group (a click and its negatives, or one slate), never a single row. Ordered
+The unit is a ranking group (a click and its negatives, or one slate), never a single row; for a
+sequence model, a training window (``next_click_difficulty``). Ordered
 by rows, the easy end was clicks on popular items and non-clicks on obscure ones: the teacher learnt
 "popular means click" and left its first three epochs with validation losses of 4.65, 3.68 and
 2.57 (0.50 once every row was in; ml-100k). Whole groups keep the click/non-click mix of the data
@@ -44,6 +45,21 @@ class Curriculum:
             return rng.permutation(n)
         easiest = np.argsort(difficulty, kind="stable")[: max(1, round(self.share(epoch) * n))]
         return rng.permutation(easiest)
+
+
+def next_click_difficulty(targets: np.ndarray) -> np.ndarray:
+    """(N, L) next-click item rows of sequence windows (0: no click there) -> (N,) in [0, 1]: the mean
+    rarity of a window's clicked items (popularity in these windows). A window without a click is
+    easiest: it trains nothing."""
+    clicked = targets[targets > 0]
+    counts = np.bincount(clicked, minlength=int(targets.max()) + 1 if targets.size else 1).astype(np.float64)
+    pct = np.zeros_like(counts)
+    seen = counts > 0
+    pct[seen] = (rankdata(counts[seen]) - 0.5) / max(int(seen.sum()), 1)  # 0 rare .. 1 popular over items
+    rarity = np.where(targets > 0, 1.0 - pct[targets], 0.0)
+    n = (targets > 0).sum(axis=1)
+    out: np.ndarray = rarity.sum(axis=1) / np.maximum(n, 1)
+    return out
 
 
 def popularity_difficulty(rows: Rows, groups: Groups) -> np.ndarray:

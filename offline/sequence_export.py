@@ -10,6 +10,8 @@ Graph inputs (int64): ``item``, ``kind``, ``gap`` (1, L), the user's right-padde
 
 from __future__ import annotations
 
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,16 +77,21 @@ def export_sequence_onnx(model: SequenceModel, path: Path, example: dict[str, np
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # its fused kernel has no ONNX form
     try:
-        torch.onnx.export(
-            scorer,
-            args,
-            str(path),
-            input_names=list(INPUT_NAMES),
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={"candidates": {0: "candidates"}, OUTPUT_NAME: {0: "candidates"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+        with warnings.catch_warnings():
+            # Two cautions that do not apply: candidate rows are never negative, and a request is one
+            # history (batch 1, as traced), so the GRU never sees another batch size.
+            warnings.filterwarnings("ignore", "Exporting aten::index operator", UserWarning)
+            warnings.filterwarnings("ignore", "Exporting a model to ONNX with a batch_size other than 1", UserWarning)
+            torch.onnx.export(
+                scorer,
+                args,
+                str(path),
+                input_names=list(INPUT_NAMES),
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={"candidates": {0: "candidates"}, OUTPUT_NAME: {0: "candidates"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     with torch.no_grad():
@@ -98,6 +105,26 @@ def export_sequence_onnx(model: SequenceModel, path: Path, example: dict[str, np
 def ms_per_request(path: Path, requests: list[dict[str, np.ndarray]], repeats: int = 5) -> float:
     """Median milliseconds of one request (``request_inputs``) on one onnxruntime thread."""
     return median_ms(path, requests, repeats)
+
+
+def models_ms_per_request(
+    models: dict[str, SequenceModel], histories: tuple[np.ndarray, np.ndarray, np.ndarray], candidates: int
+) -> dict[str, float]:
+    """Each model's ``ms_per_request`` through its exported graph: (N, L) item, kind and gap
+    histories, each request with ``candidates`` item rows drawn once for all models."""
+    rng = np.random.default_rng(0)
+    n_items = len(next(iter(models.values())).item_tokens) - 1
+    item, kind, gap = histories
+    feeds = [
+        request_inputs(item[i], kind[i], gap[i], rng.integers(1, n_items + 1, candidates)) for i in range(len(item))
+    ]
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="streamrec-sequence-onnx-") as tmp:
+        for name, model in models.items():
+            path = Path(tmp) / f"{name}.onnx"
+            export_sequence_onnx(model, path, feeds[0])
+            out[name] = round(ms_per_request(path, feeds), 4)
+    return out
 
 
 def stage_sequence(

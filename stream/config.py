@@ -501,6 +501,16 @@ class ServingConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         Meta(description="Starting weights of the final ranking's signals, learned from clicks as they come."),
     ] = msgspec.field(default_factory=BlendWeights)
 
+    def most_candidates(self) -> int:
+        """The most candidates one request ranks: every generator's share, none overlapping."""
+        return (
+            self.covis_candidates
+            + self.mf_candidates
+            + self.trending_candidates
+            + self.content_candidates
+            + self.shown_candidates
+        )
+
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Everything a streamrec process can be told, one section per concern."""

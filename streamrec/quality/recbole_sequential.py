@@ -22,11 +22,9 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -159,24 +157,24 @@ class Fitted:
 
 def fit_teacher(split: SequenceSplit, settings: SequenceFitSettings) -> Fitted:
     """The teacher trained on the train part's windows, early-stopped on valid NDCG."""
-    from offline.sequence_fit import fit_sequence_model
+    from offline.sequence_fit import NextClickNDCG, fit_sequence_model
     from offline.sequence_model import TEACHER
 
     started = time.perf_counter()
     model = split.new_model(TEACHER, settings.seed)
-    fitted = fit_sequence_model(model, split.train, split.valid, settings)
+    fitted = fit_sequence_model(model, split.train, NextClickNDCG(split.valid, settings.k), settings)
     return Fitted(model, _fit_info(model, settings, fitted, started))
 
 
 def distil_student(split: SequenceSplit, teacher: SequenceModel, student: StudentSettings) -> Fitted:
     """The student distilled from ``teacher`` on the same windows, early-stopped on valid NDCG."""
     from offline.sequence_distill import SequenceDistillation
-    from offline.sequence_fit import fit_sequence_model
+    from offline.sequence_fit import NextClickNDCG, fit_sequence_model
 
     started = time.perf_counter()
     model = split.new_model(student.shape, student.fit.seed)
     loss = SequenceDistillation(teacher, student.shape.dim, student.kd, student.fit.conversion_weight)
-    fitted = fit_sequence_model(model, split.train, split.valid, student.fit, loss)
+    fitted = fit_sequence_model(model, split.train, NextClickNDCG(split.valid, student.fit.k), student.fit, loss)
     return Fitted(model, {**_fit_info(model, student.fit, fitted, started), "kd": asdict(student.kd)})
 
 
@@ -207,32 +205,14 @@ def evaluate_sequence_teacher(
     return {**info, **ranks.log("teacher").figures("teacher", k, resamples=resamples)}
 
 
-def served_candidates() -> int:
-    """The most candidates a request generates under ``ServingConfig``'s defaults."""
-    c = ServingConfig()
-    return c.covis_candidates + c.mf_candidates + c.trending_candidates + c.content_candidates + c.shown_candidates
-
-
 def onnx_ms(split: SequenceSplit, models: dict[str, SequenceModel], requests: int = 200) -> dict[str, float]:
     """Each model's median milliseconds per request through its exported ONNX graph (one thread): the
-    history of each of the first ``requests`` test points, and ``served_candidates()`` catalogue
-    items drawn once for all models."""
-    from offline.sequence_export import export_sequence_onnx, ms_per_request, request_inputs
+    histories of the first ``requests`` test points, with as many catalogue items as a request ranks
+    at most under the serving defaults."""
+    from offline.sequence_export import models_ms_per_request
 
-    rng = np.random.default_rng(0)
-    n_items = len(split.catalogue.items) - 1
-    test = split.test
-    feeds = [
-        request_inputs(test.item[i], test.kind[i], test.gap[i], rng.integers(1, n_items + 1, served_candidates()))
-        for i in range(min(requests, len(test)))
-    ]
-    out = {}
-    with tempfile.TemporaryDirectory(prefix="streamrec-sequence-onnx-") as tmp:
-        for name, model in models.items():
-            path = Path(tmp) / f"{name}.onnx"
-            export_sequence_onnx(model, path, feeds[0])
-            out[name] = round(ms_per_request(path, feeds), 4)
-    return out
+    t, n = split.test, min(requests, len(split.test))
+    return models_ms_per_request(models, (t.item[:n], t.kind[:n], t.gap[:n]), ServingConfig().most_candidates())
 
 
 def evaluate_sequence_models(
@@ -263,7 +243,7 @@ def evaluate_sequence_models(
         "parameter_ratio": round(pupil.info["parameters"] / teacher.info["parameters"], 4),
         "onnx_ms_per_request": speed,
         "onnx_speedup": round(speed["teacher"] / speed["student"], 2),
-        "onnx_candidates": served_candidates(),
+        "onnx_candidates": ServingConfig().most_candidates(),
         "ranks": {"teacher": teacher_ranks, "student": student_ranks},
     }
 

@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 import pytest
 
-from offline.curriculum import Curriculum, popularity_difficulty
+from offline.curriculum import Curriculum, next_click_difficulty, popularity_difficulty
 from offline.samples import Groups, Rows
 
 
@@ -132,3 +132,29 @@ def test_a_group_is_as_hard_as_its_click_whatever_its_negatives():
     assert len(d) == 6
     assert d[4] > d[5]  # the rare click is the hard choice, though its negatives are the popular ones
     assert d[5] == pytest.approx(d[0])  # a popular click is as easy with negatives as alone
+
+
+# -- next-click difficulty (sequence windows) -------------------------------------------------------
+
+
+def test_a_window_of_rare_clicks_is_harder_than_one_of_popular_clicks():
+    popular, rare, other = 1, 2, 3
+    targets = np.array(
+        [
+            [popular, popular, 0],
+            [rare, 0, 0],
+            [popular, rare, 0],
+            [popular, popular, other],
+            [popular, other, other],
+        ]
+    )
+    d = next_click_difficulty(targets)
+    assert ((d >= 0) & (d <= 1)).all()
+    assert d[1] > d[2] > d[0]  # all rare, half rare, all popular
+
+
+def test_padding_is_not_a_click_and_a_window_without_clicks_is_easiest():
+    targets = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [2, 0, 0, 0], [0, 0, 0, 0]])
+    d = next_click_difficulty(targets)
+    assert d[0] == d[1]  # the same clicks, whatever the padding after them
+    assert d[3] == 0.0 and d[3] < d[2]

@@ -11,12 +11,10 @@ import pytest
 import torch
 
 from offline.distill import KDWeights
-from offline.samples import Catalogue
 from offline.sequence_distill import SequenceDistillation, kd_ablation
-from offline.sequence_fit import LabelLoss, SequenceFitSettings, fit_sequence_model
+from offline.sequence_fit import LabelLoss, NextClickNDCG, SequenceFitSettings, fit_sequence_model
 from offline.sequence_model import SequenceModel, Shape
-from offline.sequences import next_clicks, training_windows, user_sequences
-from tests.offline.test_sequence_model import cyclic_log
+from tests.offline.test_sequence_model import cyclic_split
 
 TERMS = {
     "soft": KDWeights(soft=1.0, hint=0.0, rank=0.0, temperature=2.0),
@@ -27,12 +25,7 @@ TERMS = {
 
 @pytest.fixture(scope="module")
 def world():
-    log = cyclic_log(users=30, clicks=10, seed=2)
-    catalogue = Catalogue()
-    seqs = user_sequences(log.events, catalogue)
-    n = len(log.events)
-    train = training_windows(seqs.values(), 8, until=n * 7 // 10)
-    valid = next_clicks(seqs, 8, since=n * 7 // 10)
+    catalogue, train, valid = cyclic_split(users=30, clicks=10, seed=2)
     return torch.from_numpy(catalogue.item_token_matrix(2)), len(catalogue.item_tokens), train, valid
 
 
@@ -76,7 +69,7 @@ def test_fitting_trains_the_student_and_projection_never_the_teacher(world):
     loss = SequenceDistillation(teacher, 4, KDWeights(soft=1.0, hint=1.0, rank=1.0, candidates=5), 0.2)
     projection, start = copy.deepcopy(loss.projection.state_dict()), copy.deepcopy(student.state_dict())
     settings = SequenceFitSettings(epochs=2, batch=16, learning_rate=1e-2, patience=5)
-    fit_sequence_model(student, world[2], world[3], settings, loss)
+    fit_sequence_model(student, world[2], NextClickNDCG(world[3]), settings, loss)
     for name, weight in teacher.state_dict().items():
         torch.testing.assert_close(weight, frozen[name])
     assert not torch.equal(loss.projection.weight, projection["weight"])

@@ -7,10 +7,19 @@ import numpy as np
 import pytest
 import torch
 
+from offline.curriculum import Curriculum, next_click_difficulty
 from offline.samples import Catalogue
-from offline.sequence_fit import SequenceFitSettings, fit_sequence_model, hits, next_click_logits, target_ranks
+from offline.sequence_fit import (
+    LabelLoss,
+    NextClickNDCG,
+    SequenceFitSettings,
+    fit_sequence_model,
+    hits,
+    next_click_logits,
+    target_ranks,
+)
 from offline.sequence_model import SequenceModel, Shape, Tokens
-from offline.sequences import next_clicks, training_windows, user_sequences
+from offline.sequences import NextClicks, Windows, next_clicks, training_windows, user_sequences
 from tests.offline.test_samples import Log
 
 N_ITEMS = 30
@@ -85,7 +94,7 @@ def test_it_learns_an_order_that_only_the_sequence_carries(encoder):
     test = next_clicks(seqs, 8, since=n * 8 // 10)
     m = model(8, torch.from_numpy(catalogue.item_token_matrix(2)), encoder)
     settings = SequenceFitSettings(epochs=30, batch=32, learning_rate=1e-2, conversion_weight=0.0, patience=3, k=1)
-    fitted = fit_sequence_model(m, train, valid, settings)
+    fitted = fit_sequence_model(m, train, NextClickNDCG(valid, k=1), settings)
     recall_at_1 = hits(next_click_logits(m, test), test.target, 1)[0].mean()
     assert recall_at_1 > 0.9, (recall_at_1, fitted.validation_ndcg[-5:])
 
@@ -95,3 +104,36 @@ def test_a_non_finite_score_is_refused_rather_than_ranked_first():
     assert target_ranks(logits[1:], np.array([2])).tolist() == [1]
     with pytest.raises(ValueError, match="not finite"):
         target_ranks(logits, np.array([2, 1]))
+
+
+def cyclic_split(users: int, clicks: int, seed: int) -> tuple[Catalogue, Windows, NextClicks]:
+    """A ``cyclic_log``'s windows of 8 tokens before 70 % of the log and its next clicks after."""
+    log = cyclic_log(users=users, clicks=clicks, seed=seed)
+    catalogue = Catalogue()
+    seqs = user_sequences(log.events, catalogue)
+    n = len(log.events)
+    return catalogue, training_windows(seqs.values(), 8, until=n * 7 // 10), next_clicks(seqs, 8, since=n * 7 // 10)
+
+
+def test_under_a_curriculum_the_first_epoch_trains_only_the_easiest_windows():
+    catalogue, train, valid = cyclic_split(users=30, clicks=10, seed=3)
+    seen: list[set[int]] = []
+
+    def recording(m: SequenceModel, w, idx: np.ndarray) -> torch.Tensor:
+        seen[-1].update(idx.tolist())
+        return LabelLoss(0.0)(m, w, idx)
+
+    class PerEpoch(NextClickNDCG):
+        def __call__(self, m: SequenceModel) -> float:
+            seen.append(set())
+            return super().__call__(m)
+
+    curriculum = Curriculum(enabled=True, start=0.4, ramp_epochs=2)
+    settings = SequenceFitSettings(epochs=3, batch=16, patience=5, curriculum=curriculum)
+    seen.append(set())
+    fit_sequence_model(
+        model(8, torch.from_numpy(catalogue.item_token_matrix(2))), train, PerEpoch(valid), settings, recording
+    )
+    easiest = set(np.argsort(next_click_difficulty(train.target), kind="stable")[: round(0.4 * len(train))].tolist())
+    assert seen[0] == easiest
+    assert len(seen[1]) == round(0.7 * len(train)) and seen[2] == set(range(len(train)))
