@@ -258,7 +258,7 @@ class Prepared:
 def train_seed(p: Prepared, seed: int) -> SeedRun:
     """Teacher (warm-started from the previous one when it fits), distilled student and student_no_kd."""
     seconds: dict[str, float] = {}
-    lap = _Lap(seconds)
+    lap = Lap(seconds)
     teacher, warm, student = train_served(p, seed, lap)
     no_kd = train_student(p.ds, p.tables, p.cfg, KDWeights.labels_only(), None, label="student_no_kd", seed=seed)
     lap("student_no_kd")
@@ -397,7 +397,7 @@ def train_once(
     first seed's student. The data, the clicks and the previous teacher are the same for every seed."""
     start = time.perf_counter()
     seconds: dict[str, float] = {}
-    lap = _Lap(seconds)
+    lap = Lap(seconds)
     root = Path(registry_root or cfg.registry.root)
     p = _prepare(cfg, events, root)
     ds, tables = p.ds, p.tables
@@ -462,7 +462,7 @@ def retrain_served_student(cfg: Config, events: Iterable[Event], registry_root: 
     promoted behind the gate), without the baseline and the test window: nothing there is needed to serve."""
     start = time.perf_counter()
     p = _prepare(cfg, events, registry_root)
-    teacher, warm, student = train_served(p, cfg.train.seed, _Lap({}))
+    teacher, warm, student = train_served(p, cfg.train.seed, Lap({}))
     registry, int8 = _publish(p, {"teacher": teacher, "student": student}, {}, registry_root)
     return {
         "student": {"int8": int8},
@@ -547,7 +547,7 @@ def warm_teacher(
     return model, warm_start(model, previous, previous_catalogue, ds.catalogue)
 
 
-class _Lap:
+class Lap:
     """Adds the time since the previous call to ``seconds[step]`` (steps may recur)."""
 
     def __init__(self, seconds: dict[str, float]) -> None:

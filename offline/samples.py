@@ -212,6 +212,7 @@ class TestClick:
     seen: np.ndarray  # (k,) items clicked before: excluded from the ranking
     known: int  # items logged before the click: rows 1..known
     clicks_before: int  # clicks logged before it: Dataset.click_log[:clicks_before]
+    at: int  # its event's index in the log in time order (where a sequence model reads its history)
 
 
 @dataclass
@@ -373,7 +374,7 @@ def _featurise(
                 for j in _negatives(rng, history.items, user_seen, i, negatives):
                     row(u, j, hist, 0.0, 0.0, e.ts)
             seen = np.fromiter(user_seen, dtype=np.int64, count=len(user_seen))
-            clicks.append((group, TestClick(u, i, hist, seen, history.items, len(click_log))))
+            clicks.append((group, TestClick(u, i, hist, seen, history.items, len(click_log), n)))
             click_log.append(i)
             history.click(u, i)
         history.logged(i)

@@ -51,9 +51,11 @@ class UserSequence:
         return gap_buckets(np.diff(self.ts, prepend=self.ts[:1]) / 1000.0)
 
 
-def user_sequences(events: Iterable[Event], catalogue: Catalogue) -> dict[str, UserSequence]:
+def user_sequences(events: Iterable[Event], catalogue: Catalogue, grow: bool = True) -> dict[str, UserSequence]:
     """Every user's sequence from events in time order. A conversion marks the user's latest click
-    on its item; impressions and clicks become tokens; other events are ignored."""
+    on its item; impressions and clicks become tokens; other events are ignored. Items are the
+    catalogue's rows; ``grow=False`` reads a finished catalogue, where an item it has no row for is
+    numbered past its table (``Catalogue.item_index``), as a split's later items are."""
     items: dict[str, list[int]] = {}
     kinds: dict[str, list[int]] = {}
     stamps: dict[str, list[int]] = {}
@@ -63,7 +65,7 @@ def user_sequences(events: Iterable[Event], catalogue: Catalogue) -> dict[str, U
     for n, e in enumerate(sorted(events, key=lambda e: e.ts)):
         if e.type not in ("impression", "click", "conversion"):
             continue
-        row = catalogue.observe(e)[1]
+        row = catalogue.observe(e)[1] if grow else catalogue.item_index(e.item_id)
         if e.type == "conversion":
             at = last_click.get((e.user_id, row))
             if at is not None:

@@ -29,14 +29,15 @@ class CheckpointError(Exception):
     """The previous teacher cannot be used; the trainer trains cold."""
 
 
-def checkpoint_dir(registry_root: Path) -> Path:
-    return Path(registry_root) / DIR_NAME
+def checkpoint_dir(registry_root: Path, name: str = DIR_NAME) -> Path:
+    """``name``: one directory per kind of teacher (the sequence teacher keeps its own)."""
+    return Path(registry_root) / name
 
 
-def save_checkpoint(registry_root: Path, teacher: nn.Module, catalogue: Catalogue) -> Path:
-    final = checkpoint_dir(registry_root)
+def save_checkpoint(registry_root: Path, teacher: nn.Module, catalogue: Catalogue, name: str = DIR_NAME) -> Path:
+    final = checkpoint_dir(registry_root, name)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".teacher-", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
     torch.save(teacher.state_dict(), tmp / FILES[0])
     (tmp / FILES[1]).write_bytes(msgspec.json.encode(catalogue))
     (tmp / "checksums.json").write_bytes(msgspec.json.encode({f: sha256_file(tmp / f) for f in FILES}))
@@ -44,7 +45,7 @@ def save_checkpoint(registry_root: Path, teacher: nn.Module, catalogue: Catalogu
         with open(tmp / f, "rb") as fh:
             os.fsync(fh.fileno())
     # Order: files complete and fsynced -> old checkpoint moved aside -> new one renamed in -> old removed.
-    old = final.parent / f".teacher-old-{os.getpid()}"
+    old = final.parent / f".{name}-old-{os.getpid()}"
     if final.exists():
         final.rename(old)
     tmp.rename(final)
@@ -52,9 +53,9 @@ def save_checkpoint(registry_root: Path, teacher: nn.Module, catalogue: Catalogu
     return final
 
 
-def load_checkpoint(registry_root: Path) -> tuple[dict[str, torch.Tensor], Catalogue] | None:
+def load_checkpoint(registry_root: Path, name: str = DIR_NAME) -> tuple[dict[str, torch.Tensor], Catalogue] | None:
     """The previous teacher's state dict and catalogue; None if there is none."""
-    d = checkpoint_dir(registry_root)
+    d = checkpoint_dir(registry_root, name)
     if not d.exists():
         return None
     try:

@@ -44,8 +44,28 @@ def _content_init(old_table: torch.Tensor, old_tokens: dict[int, list[int]], new
     return (weights[:, None] * old_table).sum(0) / weights.sum()
 
 
-def warm_start(model: nn.Module, previous: dict[str, torch.Tensor], old: Catalogue, new: Catalogue) -> dict[str, int]:
+# The pointwise teacher's tables: state-dict name -> the Catalogue vocabulary its rows follow. Rows of a
+# token vocabulary the previous version lacked keep their fresh initialisation.
+TEACHER_TABLES = {
+    "emb.item.weight": "items",
+    "emb.user_bias.weight": "users",
+    "emb.item_token.weight": "item_tokens",
+    "emb.user_token.weight": "user_tokens",
+}
+
+
+def warm_start(
+    model: nn.Module,
+    previous: dict[str, torch.Tensor],
+    old: Catalogue,
+    new: Catalogue,
+    tables: dict[str, str] = TEACHER_TABLES,
+    fresh: frozenset[str] = frozenset(),
+) -> dict[str, int]:
     """Load ``previous`` (a state dict of the same architecture) into ``model`` across catalogues.
+    ``tables``: the state-dict names whose rows are indexed by a vocabulary ("items", "users",
+    "item_tokens", "user_tokens"; see ``TEACHER_TABLES``); ``fresh``: names never copied (a buffer
+    that describes the new catalogue). Ids unseen before get content rows in "items" and "users" tables.
 
     Returns counts of copied and content-initialised rows, for the log.
     """
@@ -57,22 +77,21 @@ def warm_start(model: nn.Module, previous: dict[str, torch.Tensor], old: Catalog
         "users_copied": 0,
         "users_from_content": 0,
     }
-    tables = {
-        "emb.item.weight": ("items", old.items.keys, new.items.keys),
-        "emb.user_bias.weight": ("users", old.users.keys, new.users.keys),
-        "emb.item_token.weight": (None, old.item_tokens.keys, new.item_tokens.keys),
-        "emb.user_token.weight": (None, old.user_tokens.keys, new.user_tokens.keys),
-    }
+    counted: set[str] = set()  # kinds whose rows are counted (a second item table counts no more items)
     with torch.no_grad():
         for name, value in previous.items():
+            if name in fresh:
+                continue
             if name in tables:
-                kind, old_keys, new_keys = tables[name]
-                new_rows, old_rows = _rows_by_key(old_keys, new_keys)
+                kind = tables[name]
+                new_rows, old_rows = _rows_by_key(getattr(old, kind).keys, getattr(new, kind).keys)
                 target = own[name]
                 target[new_rows] = value[old_rows]
-                if kind is not None:
-                    counts[f"{kind}_copied"] += len(new_rows)
-                    _fill_unseen(target, value, set(new_rows.tolist()), kind, old, new, counts)
+                if kind in ("items", "users"):
+                    tally = dict.fromkeys(counts, 0) if kind in counted else counts
+                    tally[f"{kind}_copied"] += len(new_rows)
+                    _fill_unseen(target, value, set(new_rows.tolist()), kind, old, new, tally)
+                    counted.add(kind)
             elif name in own and own[name].shape == value.shape:
                 own[name].copy_(value)
                 counts["params_copied"] += 1

@@ -331,6 +331,13 @@ class RegistryConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class TrainConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The offline trainer: teacher, distilled student, and when the periodic trainer retrains."""
 
+    model: Annotated[
+        Literal["pointwise", "sequence"],
+        Meta(
+            description="What is trained and served: the pointwise click models, or the sequence teacher and "
+            "its distilled sequence student (docs/explanation/offline.md)."
+        ),
+    ] = "pointwise"
     seed: Annotated[int, Meta(description="Seed of training (initialisation, shuffling, sampled negatives).")] = 7
     validation_share: Annotated[
         Fraction, Meta(description="Share of the log, after the training part in time, used to validate.")
@@ -343,6 +350,12 @@ class TrainConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         Positive, Meta(description="Items of a user's history the teacher and the student see as features.")
     ] = 20
     epochs: Annotated[Positive, Meta(description="Most epochs per training run (early stopping may end sooner).")] = 8
+    sequence_epochs: Annotated[
+        Positive,
+        Meta(
+            description="Most epochs of a sequence model's fit (train.model=sequence); early stopping ends it sooner."
+        ),
+    ] = 100
     batch_size: Annotated[Positive, Meta(description="Examples per training step.")] = 1024
     learning_rate: Annotated[PositiveFloat, Meta(description="Adam step size of the teacher and the student.")] = 3e-3
     weight_decay: Annotated[Fraction, Meta(description="Adam weight decay (L2) of the networks.")] = 1e-4

@@ -46,12 +46,21 @@ def test_every_subcommand_has_help(command, capsys):
         (["stream"], "--bootstrap-servers"),
         (["serve"], "--bootstrap-servers"),
         (["train", "--once", "--from-log", "--set", "worker.data_dir=/nonexistent"], "run a worker first"),
+        (["train", "--once", "--ablations", "--set", "train.model=sequence"], "reports its ablations itself"),
+        (["train", "--once", "--warm-start-check", "--set", "train.model=sequence"], "drop --warm-start-check"),
+        (["train", "--once", "--set", "train.model=transformer"], "train.model"),
     ],
 )
 def test_bad_arguments_get_one_line_naming_the_fix(argv, fragment, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and "\n" not in err and err.startswith("streamrec ")
+
+
+def test_sequence_models_under_torchrun_are_refused_before_joining_a_group(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", "--once", "--set", "train.model=sequence"]) == 2
+    assert "without torchrun" in capsys.readouterr().err
 
 
 def test_bad_config_file_is_one_line(tmp_path, capsys):

@@ -55,6 +55,7 @@ def train(settings: Settings, source: SourceSpec, once: bool, from_log: bool, no
     from stream.training_log import count_logged, log_root, read_events
 
     cfg = settings.load()
+    _refuse_what_sequence_models_lack(cfg, how["ablations"], how["warm_start_check"])
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun: one data-parallel rank
         import torch.distributed
 
@@ -79,6 +80,16 @@ def train(settings: Settings, source: SourceSpec, once: bool, from_log: bool, no
     return 0
 
 
+def _refuse_what_sequence_models_lack(cfg: Config, ablations: bool, warm_start_check: bool) -> None:
+    if cfg.train.model != "sequence":
+        return
+    if ablations or warm_start_check:
+        flag = "--ablations" if ablations else "--warm-start-check"
+        raise UsageError(f"{flag}: with train.model=sequence, train --once reports its ablations itself; drop {flag}")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UsageError("train.model=sequence trains on one process; run it without torchrun")
+
+
 def _train_once(
     cfg: Config, events: list[Any], seeds: int, ablations: bool, warm_start_check: bool, as_json: bool
 ) -> dict[str, Any] | None:
@@ -90,7 +101,7 @@ def _train_once(
         from offline.warm_start import warm_start_experiment
 
         return warm_start_experiment(cfg, events)
-    return train_and_announce(cfg, events, seeds=seeds)
+    return train_and_announce(cfg, events, seeds=seeds, ablations=True)
 
 
 def announce(cfg: Config, root: Path, version: int) -> None:
@@ -103,13 +114,19 @@ def announce(cfg: Config, root: Path, version: int) -> None:
     announce_promotion(make_producer(cfg.kafka), cfg.kafka.model_updates_topic, manifest, root)
 
 
-def train_and_announce(cfg: Config, events: list[Any], seeds: int = 1) -> dict[str, Any]:
-    """One training run (``seeds`` training seeds, the first registered); a promotion is announced
-    on the model-updates topic when Kafka is configured."""
-    from offline.pipeline import train_once
-
+def train_and_announce(cfg: Config, events: list[Any], seeds: int = 1, ablations: bool = False) -> dict[str, Any]:
+    """One training run (``seeds`` training seeds, the first registered; ``ablations``: the sequence
+    models' too); a promotion is announced on the model-updates topic when Kafka is configured."""
     registry_root = Path(cfg.registry.root)
-    report: dict[str, Any] = train_once(cfg, events, registry_root=registry_root, seeds=seeds)
+    report: dict[str, Any]
+    if cfg.train.model == "sequence":
+        from offline import sequence_pipeline
+
+        report = sequence_pipeline.train_once(cfg, events, registry_root, seeds=seeds, ablations=ablations)
+    else:
+        from offline.pipeline import train_once
+
+        report = train_once(cfg, events, registry_root=registry_root, seeds=seeds)
     if report and report["registry"]["promoted"] and cfg.kafka.bootstrap_servers:
         announce(cfg, registry_root, report["registry"]["version"])
         report["registry"]["announced_on"] = cfg.kafka.model_updates_topic

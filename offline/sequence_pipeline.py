@@ -1,0 +1,345 @@
+"""One training run of the sequence models (``train.model = "sequence"``): events -> sequences ->
+teacher -> distilled student -> ONNX -> registry.
+
+The served path, in order, and what a failure at each step leaves:
+
+1. the split and its sequences (``offline.sequence_data``); nothing written;
+2. the teacher: warm-started from the previous sequence teacher kept beside the registry when one
+   loads and fits, trained cold otherwise (a checkpoint that does not load costs the warm start,
+   never the run);
+3. the student, distilled from it (``offline.sequence_distill``);
+4. export, parity check and manifest in a temporary directory (``stage_sequence``), registration
+   (atomic: the version appears whole or not at all), promotion if the quality gate passes;
+5. the teacher saved as the next version's warm start (atomic rename), only after the student is
+   registered: a run that fails before leaves the previous teacher in place.
+
+``train_once`` does this for ``seeds`` training seeds (the first one's student is registered), adds
+the test window's figures (the served rule, the popularity baseline, user-level intervals) and the
+ablations on the validation part (``offline.sequence_ablation``); ``retrain`` is the periodic
+trainer's served path alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from offline.curriculum import Curriculum
+from offline.evaluate import popularity_gains, ranking_figures, sample_clicks, share_interval
+from offline.pipeline import Lap, dataset_from_config, over_seeds, training_seeds
+from offline.registry import QualityGate, Registry
+from offline.samples import Catalogue, Dataset
+from offline.sequence_data import SequenceData, ServedNDCG, sequence_data, served_gains
+from offline.sequence_distill import SequenceDistillation, StudentSettings
+from offline.sequence_export import models_ms_per_request, request_inputs, stage_sequence
+from offline.sequence_fit import SequenceFitResult, SequenceFitSettings, fit_sequence_model
+from offline.sequence_model import TEACHER, SequenceModel, Shape
+from offline.teacher_checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from offline.warm_start import warm_start
+from stream.config import Config
+from stream.evaluation.paired import lead_interval
+from stream.events import Event
+from stream.model_artifact import TrainingWindow
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "sequence-teacher"  # registry_root/sequence-teacher/: the previous teacher, for the warm start
+ITEM_TOKEN_WIDTH = 12  # content tokens per item the models embed
+# The sequence model's vocabulary tables, for the warm start (its item_tokens buffer describes the
+# new catalogue and is never copied).
+TABLES = {"item.weight": "items", "item_bias.weight": "items", "token.weight": "item_tokens"}
+
+
+@dataclass
+class Prepared:
+    """What every run starts from: the split (``build_dataset``'s), its sequences, the previous teacher."""
+
+    cfg: Config
+    ds: Dataset
+    data: SequenceData
+    previous: tuple[dict[str, torch.Tensor], Catalogue] | None
+
+    def new_model(self, shape: Shape, seed: int) -> SequenceModel:
+        torch.manual_seed(seed)
+        c = self.ds.catalogue
+        tokens = torch.from_numpy(c.item_token_matrix(ITEM_TOKEN_WIDTH))
+        return SequenceModel(tokens, len(c.item_tokens), self.cfg.state.sequence_tokens, shape)
+
+    def validation(self) -> ServedNDCG:
+        return ServedNDCG(self.data.validation)
+
+
+@dataclass
+class Fitted:
+    model: SequenceModel
+    fit: SequenceFitResult
+    info: dict[str, Any]
+
+
+def prepare(cfg: Config, events: Iterable[Event], root: Path) -> Prepared:
+    torch.set_num_threads(cfg.train.threads)
+    events = list(events)
+    ds = dataset_from_config(cfg, events)
+    t = cfg.train
+    data = sequence_data(
+        events,
+        ds,
+        cfg.state.sequence_tokens,
+        sample_clicks(ds.validation_clicks, t.validation_clicks, t.seed),
+        sample_clicks(ds.test_clicks, t.test_clicks, t.seed),
+    )
+    return Prepared(cfg, ds, data, previous_teacher(cfg, root))
+
+
+def previous_teacher(cfg: Config, root: Path) -> tuple[dict[str, torch.Tensor], Catalogue] | None:
+    if not cfg.train.warm_start:
+        return None
+    try:
+        return load_checkpoint(root, CHECKPOINT)
+    except CheckpointError as exc:
+        log.warning("%s; training the sequence teacher cold", exc)
+        return None
+
+
+def teacher_settings(cfg: Config, seed: int, warm: bool = False) -> SequenceFitSettings:
+    """A warm-started teacher trains without the curriculum, as the pointwise one does
+    (``offline.pipeline.WARM_CURRICULUM``): easy-first epochs start an untrained model."""
+    return SequenceFitSettings(
+        epochs=cfg.train.sequence_epochs,
+        seed=seed,
+        curriculum=Curriculum(enabled=cfg.train.curriculum and not warm),
+    )
+
+
+def fit_teacher(p: Prepared, settings: SequenceFitSettings, model: SequenceModel | None = None) -> Fitted:
+    model = model or p.new_model(TEACHER, settings.seed)
+    fit = fit_sequence_model(model, p.data.train, p.validation(), settings)
+    return Fitted(model, fit, {"curriculum": settings.curriculum.enabled, "conversion": settings.conversion_weight})
+
+
+def teacher_for_this_version(p: Prepared, seed: int) -> Fitted:
+    """Warm-started from the previous sequence teacher when it fits this architecture; cold otherwise."""
+    if p.previous is not None:
+        model = p.new_model(TEACHER, seed)
+        try:
+            counts = warm_start(model, *p.previous, p.ds.catalogue, TABLES, frozenset({"item_tokens"}))
+        except (RuntimeError, KeyError, IndexError) as exc:
+            log.warning("the previous sequence teacher does not fit (%s); training it cold", exc)
+        else:
+            fitted = fit_teacher(p, teacher_settings(p.cfg, seed, warm=True), model)
+            fitted.info.update(warm_started=True, **counts)
+            return fitted
+    fitted = fit_teacher(p, teacher_settings(p.cfg, seed))
+    fitted.info["warm_started"] = False
+    return fitted
+
+
+def distil(p: Prepared, teacher: SequenceModel, student: StudentSettings) -> Fitted:
+    model = p.new_model(student.shape, student.fit.seed)
+    loss = SequenceDistillation(teacher, student.shape.dim, student.kd, student.fit.conversion_weight)
+    fit = fit_sequence_model(model, p.data.train, p.validation(), student.fit, loss)
+    return Fitted(model, fit, {"kd": asdict(student.kd)})
+
+
+def student_settings(cfg: Config, seed: int) -> StudentSettings:
+    s = StudentSettings()
+    return replace(s, fit=replace(s.fit, seed=seed, epochs=cfg.train.sequence_epochs))
+
+
+@dataclass
+class SeedRun:
+    seed: int
+    teacher: Fitted
+    student: Fitted
+    seconds: dict[str, float]
+
+
+def train_seed(p: Prepared, seed: int) -> SeedRun:
+    seconds: dict[str, float] = {}
+    lap = Lap(seconds)
+    teacher = teacher_for_this_version(p, seed)
+    lap("teacher")
+    log.info(
+        "seed %d: sequence teacher (%s): best epoch %d of %d, %.0f s",
+        seed,
+        "warm-started" if teacher.info["warm_started"] else "cold",
+        teacher.fit.best_epoch,
+        teacher.fit.epochs,
+        seconds["teacher"],
+    )
+    student = distil(p, teacher.model, student_settings(p.cfg, seed))
+    lap("student")
+    log.info(
+        "seed %d: sequence student: best epoch %d of %d, %.0f s",
+        seed,
+        student.fit.best_epoch,
+        student.fit.epochs,
+        seconds["student"],
+    )
+    return SeedRun(seed, teacher, student, seconds)
+
+
+def publish(p: Prepared, run: SeedRun, root: Path, test_figures: dict[str, float]) -> dict[str, Any]:
+    """Stage, register and (gate permitting) promote the student; then keep its teacher for the
+    next version's warm start."""
+    cfg, data = p.cfg, p.data
+    metrics = {
+        "validation": {"ndcg@10": max(run.student.fit.validation_ndcg)},
+        "test": {k: float(v) for k, v in test_figures.items()},
+    }
+    window = TrainingWindow(start_ts_ms=p.ds.window[0], end_ts_ms=p.ds.window[1], events=p.ds.events)
+    registry = Registry(root, keep=cfg.registry.keep)
+    with tempfile.TemporaryDirectory(prefix="streamrec-stage-") as tmp:
+        stage_sequence(run.student.model, "student", Path(tmp), data.catalogue, example(data), window, metrics)
+        manifest = registry.register(Path(tmp))
+    result = registry.promote(manifest.version, QualityGate(cfg.registry.gate_metric, cfg.registry.gate_tolerance))
+    log.info(
+        "registry: version %d %s (%s)", manifest.version, "promoted" if result.promoted else "kept out", result.reason
+    )
+    save_checkpoint(root, run.teacher.model, data.catalogue, CHECKPOINT)
+    return {
+        "root": str(registry.root),
+        "version": manifest.version,
+        "promoted": result.promoted,
+        "reason": result.reason,
+    }
+
+
+def example(data: SequenceData, n_candidates: int = 100) -> dict[str, np.ndarray]:
+    """A request for the export's parity check: the last validation point's history."""
+    v = data.validation
+    i = len(v) - 1 if len(v) else None
+    zeros = np.zeros(v.item.shape[1], dtype=np.int64)
+    history = (v.item[i], v.kind[i], v.gap[i]) if i is not None else (zeros, zeros, zeros)
+    candidates = np.arange(1, min(n_candidates, len(data.catalogue.items) - 1) + 1)
+    return request_inputs(*history, candidates)
+
+
+def test_window(p: Prepared, runs: list[SeedRun]) -> dict[str, Any]:
+    """The test clicks under the served rule: popularity (clicks so far), teacher and student over
+    the seeds (``offline.pipeline.over_seeds``), and paired comparisons of the seed-mean gains with
+    95 % intervals that resample users."""
+    test = p.data.test
+    per_seed: dict[str, list[dict[str, Any]]] = {"teacher": [], "student": []}
+    gains: dict[str, list[np.ndarray]] = {"teacher": [], "student": []}
+    n = min(200, len(test))
+    for run in runs:
+        models = {"teacher": run.teacher, "student": run.student}
+        speed = models_ms_per_request(
+            {name: f.model for name, f in models.items()},
+            (test.item[:n], test.kind[:n], test.gap[:n]),
+            p.cfg.serving.most_candidates(),
+        )
+        for name, fitted in models.items():
+            g = served_gains(fitted.model, test)
+            gains[name].append(g)
+            per_seed[name].append(
+                {
+                    **ranking_figures(g),
+                    "validation_ndcg@10": max(fitted.fit.validation_ndcg),
+                    "best_epoch": fitted.fit.best_epoch,
+                    "params": sum(w.numel() for w in fitted.model.parameters()),
+                    "onnx_ms_per_request": speed[name],
+                }
+            )
+    seeds = [run.seed for run in runs]
+    report: dict[str, Any] = {name: over_seeds(figures, seeds) for name, figures in per_seed.items()}
+    popularity = popularity_gains(p.ds.click_log, test.clicks)
+    report["popularity"] = ranking_figures(popularity)
+    mean = {name: np.mean(g, axis=0) for name, g in gains.items()}
+    users = test.users()
+    student, teacher = report["student"], report["teacher"]
+    student["params_share_of_teacher"] = student["params"] / teacher["params"]
+    student["speedup_vs_teacher"] = teacher["onnx_ms_per_request"] / student["onnx_ms_per_request"]
+    report["comparisons"] = {
+        "student_share_of_teacher": share_interval(mean["student"], mean["teacher"], users).to_dict(6),
+        "teacher_minus_popularity": lead_interval(mean["teacher"], popularity, users).to_dict(6),
+        "student_minus_popularity": lead_interval(mean["student"], popularity, users).to_dict(6),
+    }
+    report["seeds"] = {"trained": seeds, "registered": seeds[0]}
+    return report
+
+
+def train_once(
+    cfg: Config, events: Iterable[Event], registry_root: Path, seeds: int = 3, ablations: bool = True
+) -> dict[str, Any]:
+    """Teacher and student under ``seeds`` training seeds; the test window's figures over them; the
+    first seed's student registered (gate permitting, promoted) and its teacher kept; then, unless
+    ``ablations`` is false, each ablation's figure on the validation part."""
+    from offline.sequence_ablation import run_ablations
+
+    start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    lap = Lap(seconds)
+    root = Path(registry_root)
+    p = prepare(cfg, events, root)
+    lap("dataset")
+    log.info(
+        "sequences: %d training windows of %d tokens; %d validation and %d test clicks ranked",
+        len(p.data.train),
+        cfg.state.sequence_tokens,
+        len(p.data.validation),
+        len(p.data.test),
+    )
+    runs = [train_seed(p, seed) for seed in training_seeds(cfg, seeds)]
+    lap("training")
+    report = test_window(p, runs)
+    lap("evaluation")
+    registered = runs[0]
+    report["teacher"]["warm_start"] = {k: v for k, v in registered.teacher.info.items() if k != "conversion"}
+    report["registry"] = publish(p, registered, root, report["student"]["by_seed"][0])
+    lap("export_and_register")
+    served_path = seconds["dataset"] + registered.seconds["teacher"] + registered.seconds["student"]
+    served_path += seconds["export_and_register"]
+    if ablations:
+        report["ablations"] = run_ablations(p, registered)
+        lap("ablations")
+    report["_run"] = {
+        "model": "sequence",
+        "seconds": round(time.perf_counter() - start, 1),
+        "events": p.ds.events,
+        "teacher_student_export_seconds": round(served_path, 1),
+        "seconds_by_step": {k: round(v, 1) for k, v in seconds.items()},
+        "seconds_by_seed": [{"seed": r.seed, **{k: round(v, 1) for k, v in r.seconds.items()}} for r in runs],
+        "test_clicks_ranked": len(p.data.test),
+    }
+    for line in summary_lines(report):
+        log.info(line)
+    return report
+
+
+def retrain(cfg: Config, events: Iterable[Event], registry_root: Path) -> dict[str, Any]:
+    """The periodic trainer's run: the served path for ``train.seed`` alone, no test window."""
+    start = time.perf_counter()
+    p = prepare(cfg, events, registry_root)
+    run = train_seed(p, cfg.train.seed)
+    registry = publish(p, run, registry_root, {})
+    return {
+        "teacher": {"warm_start": {k: v for k, v in run.teacher.info.items() if k != "conversion"}},
+        "registry": registry,
+        "_run": {"model": "sequence", "seconds": round(time.perf_counter() - start, 1), "events": p.ds.events},
+    }
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    c = report["comparisons"]
+    share = c["student_share_of_teacher"]
+    lines = [f"test window, {report['_run']['test_clicks_ranked']} clicks, seeds {report['seeds']['trained']}:"]
+    for name in ("popularity", "teacher", "student"):
+        f = report[name]
+        lines.append(f"  {name:<11} recall@10 {f['recall@10']:.4f}  ndcg@10 {f['ndcg@10']:.4f}")
+    lines += [
+        f"student / teacher ndcg@10: {share['estimate']:.1%} [{share['low']:.1%}, {share['high']:.1%}]; "
+        f"parameters {report['student']['params_share_of_teacher']:.1%}; ONNX "
+        f"{report['student']['speedup_vs_teacher']:.1f}x faster",
+        f"teacher + student + export: {report['_run']['teacher_student_export_seconds']:.0f} s",
+    ]
+    return lines
