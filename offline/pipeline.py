@@ -444,6 +444,7 @@ def _run_figures(
         + seconds["export_and_register"]
     )
     return {
+        "model": "pointwise",
         "seconds": round(time.perf_counter() - start, 1),
         "events": ds.events,
         "teacher_student_export_seconds": round(served_path, 1),
@@ -468,7 +469,7 @@ def retrain_served_student(cfg: Config, events: Iterable[Event], registry_root: 
         "student": {"int8": int8},
         "teacher": {"warm_start": warm},
         "registry": registry,
-        "_run": {"seconds": round(time.perf_counter() - start, 1), "events": p.ds.events},
+        "_run": {"model": "pointwise", "seconds": round(time.perf_counter() - start, 1), "events": p.ds.events},
     }
 
 

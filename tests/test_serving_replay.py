@@ -60,3 +60,19 @@ def test_the_replay_teaches_the_blend_exactly_as_a_serving_worker_does(cfg):
         proc.process(event)
     assert proc.blend.clicks_learned > 50
     assert result["serving"]["learned_blend"] == {name: round(w, 4) for name, w in proc.blend.weights.items()}
+
+
+def test_retrained_sequence_students_are_loaded_and_scored_from_the_stream_state(cfg):
+    cfg = with_section(cfg, "train", model="sequence", sequence_epochs=2, validation_clicks=100)
+    cfg = with_section(cfg, "worker", prequential_every=1)
+    events = list(synthetic_events(small_world(n_sessions=600)))
+    result = replay_with_serving(events, cfg, retrain_every=2500, select_clicks=200)
+    serving = result["serving"]
+    versions = [m["version"] for m in serving["models"]]
+    assert versions == list(range(1, len(events) // 2500 + 1))
+    assert [m["serving"] for m in serving["models"]] == versions
+    assert {m["model"] for m in serving["models"]} == {"sequence"}
+    assert serving["fallbacks"].get("no_model", 0) < serving["scored_clicks"]
+    # The blend learns a signal's weight only from its differences between candidates: the sequence
+    # student's scores reached the ranking.
+    assert serving["learned_blend"]["student"] != result["_run"]["blend_start"]["student"]

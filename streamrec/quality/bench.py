@@ -184,14 +184,22 @@ def _recbole_job(cfg: Config, k: int) -> dict[str, Any]:
 
 
 def _offline_job(cfg: Config) -> dict[str, Any]:
-    """Protocol (d): teacher, student and no-KD student on MovieLens-100K's temporal split, three
-    training seeds, as ``streamrec train --once`` reports them (registered into a throwaway registry)."""
-    from offline.pipeline import summary_lines, train_once
+    """Protocol (d): the models of ``train.model`` on MovieLens-100K's temporal split, three training
+    seeds, as ``streamrec train --once`` reports them (registered into a throwaway registry; the
+    sequence models' ablations left to ``train --once``)."""
     from stream.sources.movielens import movielens_events
 
     cfg = _one_thread(cfg)
+    events = list(movielens_events())
     with tempfile.TemporaryDirectory(prefix="streamrec-quality-offline-") as tmp:
-        report = train_once(cfg, list(movielens_events()), registry_root=Path(tmp), seeds=3)
+        if cfg.train.model == "sequence":
+            from offline.sequence_pipeline import summary_lines, train_once
+
+            report = train_once(cfg, events, Path(tmp), seeds=3, ablations=False)
+        else:
+            from offline.pipeline import summary_lines, train_once  # type: ignore[no-redef]
+
+            report = train_once(cfg, events, registry_root=Path(tmp), seeds=3)
     report.pop("registry", None)
     report["summary"] = summary_lines(report)
     return report

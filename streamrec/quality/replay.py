@@ -130,10 +130,13 @@ class ServingPath:
         return ranks
 
     def _retrain(self) -> None:
-        from offline.pipeline import retrain_served_student
+        if self.cfg.train.model == "sequence":
+            from offline.sequence_pipeline import retrain
+        else:
+            from offline.pipeline import retrain_served_student as retrain
 
         log.info("event %s: retraining the student on %s events", f"{self._seen:,}", f"{len(self.history):,}")
-        report = retrain_served_student(self.cfg, self.history, self.root)
+        report = retrain(self.cfg, self.history, self.root)
         loaded = self.loader.load_current(self.root)
         self.models.append(
             {
@@ -142,6 +145,7 @@ class ServingPath:
                 "loaded": loaded,
                 "serving": self.scorer.version,
                 "train_seconds": report["_run"]["seconds"],
+                "model": report["_run"]["model"],
             }
         )
 

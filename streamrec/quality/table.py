@@ -220,7 +220,8 @@ def render(bench: dict[str, Any]) -> str:
         lines.append("")
     if "offline" in bench:
         lines += [
-            "ml-100k, (d) offline temporal split (teacher, student, no-KD student; mean over 3 seeds)",
+            f"ml-100k, (d) offline temporal split ({bench['offline']['_run'].get('model', 'pointwise')} models; "
+            "mean over 3 seeds)",
             *bench["offline"]["summary"],
             "",
         ]
