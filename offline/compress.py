@@ -1,4 +1,5 @@
-"""Compression of the exported student, kept only where the measured quality loss is within tolerance.
+"""Compression of the exported student, kept only where the measured quality loss is within tolerance
+(``worth_keeping``; the sequence student's pruning and int8 are ``offline.sequence_compress``'s).
 
 Dynamic int8 quantisation (``onnxruntime.quantization.quantize_dynamic``: int8 weights, activations
 quantised on the fly) of the student's ONNX graph. The quantised graph is scored on the same clicks
@@ -10,11 +11,12 @@ from being 8 KB smaller. The decision and both sets of figures are reported eith
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import numpy as np
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -23,6 +25,7 @@ from offline.export import OUTPUT_NAME, ms_per_1000
 from offline.features import INPUT_NAMES, ContentTables
 from offline.samples import TestClick
 from serving.model import onnx_session
+from stream.model_artifact import Manifest, sha256_file, write_manifest
 
 
 @dataclass(frozen=True)
@@ -48,23 +51,57 @@ def onnx_scorer(path: Path):
     return score
 
 
+TOLERANCE = 0.01  # relative NDCG@10 a compression may lose
+MIN_SPEEDUP = 1.1  # and how much faster it must score to be worth it
+
+
+def worth_keeping(
+    ndcg_before: float,
+    ndcg_after: float,
+    ms_before: float,
+    ms_after: float,
+    tolerance: float = TOLERANCE,
+    min_speedup: float = MIN_SPEEDUP,
+) -> bool:
+    """A compression is kept when NDCG@10 drops by at most ``tolerance`` (relative) and it scores at
+    least ``min_speedup`` times faster."""
+    return ndcg_after >= ndcg_before * (1.0 - tolerance) and ms_before >= ms_after * min_speedup
+
+
 def quantise_if_harmless(
     onnx_path: Path,
     clicks: list[TestClick],
     tables: ContentTables,
     rows: dict[str, np.ndarray],
-    tolerance: float = 0.01,
-    min_speedup: float = 1.1,
+    tolerance: float = TOLERANCE,
+    min_speedup: float = MIN_SPEEDUP,
 ) -> CompressionResult:
     """Replace ``onnx_path`` by its int8 graph when that is harmless and faster (see above)."""
+    return keep_int8_if_harmless(
+        onnx_path,
+        lambda path: ranking(onnx_scorer(path), clicks, tables)["ndcg@10"],
+        lambda path: ms_per_1000(path, rows),
+        tolerance,
+        min_speedup,
+    )
+
+
+def keep_int8_if_harmless(
+    onnx_path: Path,
+    ndcg: Callable[[Path], float],
+    ms: Callable[[Path], float],
+    tolerance: float = TOLERANCE,
+    min_speedup: float = MIN_SPEEDUP,
+) -> CompressionResult:
+    """Quantise the graph at ``onnx_path``; ``ndcg`` and ``ms`` score a graph file. The int8 graph
+    replaces the float one only if ``worth_keeping``."""
     int8_path = onnx_path.with_suffix(".int8.onnx")
     with _quiet_quantiser():
         quantize_dynamic(str(onnx_path), str(int8_path), weight_type=QuantType.QInt8)
-    ndcg_float = ranking(onnx_scorer(onnx_path), clicks, tables)["ndcg@10"]
-    ndcg_int8 = ranking(onnx_scorer(int8_path), clicks, tables)["ndcg@10"]
-    ms_float, ms_int8 = ms_per_1000(onnx_path, rows), ms_per_1000(int8_path, rows)
+    ndcg_float, ndcg_int8 = ndcg(onnx_path), ndcg(int8_path)
+    ms_float, ms_int8 = ms(onnx_path), ms(int8_path)
     result = CompressionResult(
-        kept=ndcg_int8 >= ndcg_float * (1.0 - tolerance) and ms_float >= ms_int8 * min_speedup,
+        kept=worth_keeping(ndcg_float, ndcg_int8, ms_float, ms_int8, tolerance, min_speedup),
         ndcg_float=ndcg_float,
         ndcg_int8=ndcg_int8,
         ms_float=ms_float,
@@ -77,6 +114,18 @@ def quantise_if_harmless(
     else:
         int8_path.unlink()
     return result
+
+
+def mark_quantised(directory: Path, manifest: Manifest) -> Manifest:
+    """Rewrite the staged manifest in ``directory`` for its int8 graph: the graph's new checksum, and
+    ``extra.quantised``. Parity stays the float graph's against torch."""
+    manifest = msgspec.structs.replace(
+        manifest,
+        onnx_sha256=sha256_file(directory / manifest.onnx_file),
+        extra={**manifest.extra, "quantised": "int8-dynamic"},
+    )
+    write_manifest(directory, manifest)
+    return manifest
 
 
 @contextmanager

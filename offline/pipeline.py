@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 import torch
 from scipy.special import expit
 from torch import nn
 
-from offline.compress import quantise_if_harmless
+from offline.compress import mark_quantised, quantise_if_harmless
 from offline.curriculum import Curriculum, popularity_difficulty
 from offline.distill import KDWeights
 from offline.evaluate import (
@@ -58,7 +57,6 @@ from offline.warm_start import warm_start
 from stream.config import Config
 from stream.evaluation.paired import lead_interval
 from stream.events import Event
-from stream.model_artifact import sha256_file, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -589,13 +587,8 @@ def _register(
             f"int8 quantisation {'kept' if int8.kept else 'not kept'}: ndcg@10 {int8.ndcg_float:.4f} -> "
             f"{int8.ndcg_int8:.4f}, {int8.ms_float:.2f} -> {int8.ms_int8:.2f} ms per 1,000 rows"
         )
-        if int8.kept:  # parity stays the float graph's against torch; the manifest says it was quantised
-            manifest = msgspec.structs.replace(
-                manifest,
-                onnx_sha256=sha256_file(Path(tmp) / manifest.onnx_file),
-                extra={**manifest.extra, "quantised": "int8-dynamic"},
-            )
-            write_manifest(Path(tmp), manifest)
+        if int8.kept:
+            manifest = mark_quantised(Path(tmp), manifest)
         manifest = registry.register(Path(tmp))
     result = registry.promote(manifest.version, QualityGate(cfg.registry.gate_metric, cfg.registry.gate_tolerance))
     outcome = "promoted" if result.promoted else "kept out"

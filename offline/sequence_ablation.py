@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def run_ablations(p: Prepared, served: SeedRun) -> dict[str, Any]:
     """``served``: the registered seed's teacher and student, one arm of each comparison."""
-    teacher, student = served.teacher, served.student
+    teacher, student = served.teacher, served.distilled  # the distillation arms are compared unpruned
     cold = teacher_settings(p.cfg, served.seed)
     warm_started = bool(teacher.info.get("warm_started"))
     out: dict[str, Any] = {"teacher": figures(teacher)}

@@ -94,20 +94,25 @@ def served_points(
     return ServedPoints(right_pad(items, length), right_pad(kinds, length), right_pad(gaps, length), clicks)
 
 
+def served_rows(n_rows: int, points: ServedPoints) -> np.ndarray:
+    """The table rows that score the items logged before ``points``' latest click, in log order:
+    rows 1..n_rows - 1, then row 0 (no table row, as in serving) for each item logged after the
+    training part."""
+    logged = max((c.known for c in points.clicks), default=0)
+    return np.concatenate([np.arange(1, n_rows), np.zeros(max(logged - (n_rows - 1), 0), dtype=np.int64)])
+
+
 @torch.no_grad()
 def served_gains(model: SequenceModel, points: ServedPoints, k: int = 10, batch: int = 1024) -> np.ndarray:
-    """(N,) NDCG@k of each click under the served rule (``offline.evaluate.gain``). As in serving,
-    an item logged after the training part scores as row 0 (no table row), and a point without a
-    history scores from the first position's state."""
+    """(N,) NDCG@k of each click under the served rule (``offline.evaluate.gain``) over
+    ``served_rows``; a point without a history scores from the first position's state."""
     model.eval()
     out = np.zeros(len(points))
-    logged = max((c.known for c in points.clicks), default=0)  # items logged before the latest click
+    rows = served_rows(len(model.item_tokens), points)
     for start in range(0, len(points), batch):
         s = slice(start, start + batch)
         states = model.last_state(tokens(points.item[s], points.kind[s], points.gap[s]))
-        logits = model.click_logits(states).numpy()  # (B, rows + 1)
-        later = np.repeat(logits[:, :1], max(logged - (logits.shape[1] - 1), 0), axis=1)
-        scores = np.concatenate([logits[:, 1:], later], axis=1)  # (B, logged): item row r + 1 at r
+        scores = model.click_logits(states).numpy()[:, rows]  # (B, logged): item row r + 1 at r
         for n, click in enumerate(points.clicks[s]):
             out[start + n] = gain(scores[n], click, k)
     return out

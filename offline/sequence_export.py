@@ -107,17 +107,23 @@ def ms_per_request(path: Path, requests: list[dict[str, np.ndarray]], repeats: i
     return median_ms(path, requests, repeats)
 
 
+def timing_requests(
+    histories: tuple[np.ndarray, np.ndarray, np.ndarray], n_items: int, candidates: int
+) -> list[dict[str, np.ndarray]]:
+    """Requests to time: (N, L) item, kind and gap histories, each with ``candidates`` of the
+    ``n_items`` item rows (the same draws on every call)."""
+    rng = np.random.default_rng(0)
+    item, kind, gap = histories
+    return [
+        request_inputs(item[i], kind[i], gap[i], rng.integers(1, n_items + 1, candidates)) for i in range(len(item))
+    ]
+
+
 def models_ms_per_request(
     models: dict[str, SequenceModel], histories: tuple[np.ndarray, np.ndarray, np.ndarray], candidates: int
 ) -> dict[str, float]:
-    """Each model's ``ms_per_request`` through its exported graph: (N, L) item, kind and gap
-    histories, each request with ``candidates`` item rows drawn once for all models."""
-    rng = np.random.default_rng(0)
-    n_items = len(next(iter(models.values())).item_tokens) - 1
-    item, kind, gap = histories
-    feeds = [
-        request_inputs(item[i], kind[i], gap[i], rng.integers(1, n_items + 1, candidates)) for i in range(len(item))
-    ]
+    """Each model's ``ms_per_request`` through its exported graph on the same ``timing_requests``."""
+    feeds = timing_requests(histories, len(next(iter(models.values())).item_tokens) - 1, candidates)
     out = {}
     with tempfile.TemporaryDirectory(prefix="streamrec-sequence-onnx-") as tmp:
         for name, model in models.items():

@@ -7,9 +7,11 @@ The served path, in order, and what a failure at each step leaves:
 2. the teacher: warm-started from the previous sequence teacher kept beside the registry when one
    loads and fits, trained cold otherwise (a checkpoint that does not load costs the warm start,
    never the run);
-3. the student, distilled from it (``offline.sequence_distill``);
-4. export, parity check and manifest in a temporary directory (``stage_sequence``), registration
-   (atomic: the version appears whole or not at all), promotion if the quality gate passes;
+3. the student, distilled from it (``offline.sequence_distill``), then pruned where that is worth
+   keeping (``offline.sequence_compress``);
+4. export, parity check and manifest in a temporary directory (``stage_sequence``), the graph
+   quantised to int8 where that is worth keeping, registration (atomic: the version appears whole
+   or not at all), promotion if the quality gate passes;
 5. the teacher saved as the next version's warm start (atomic rename), only after the student is
    registered: a run that fails before leaves the previous teacher in place.
 
@@ -32,14 +34,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from offline.compress import CompressionResult, mark_quantised, worth_keeping
 from offline.curriculum import Curriculum
 from offline.evaluate import popularity_gains, ranking_figures, sample_clicks, share_interval
 from offline.pipeline import Lap, dataset_from_config, over_seeds, training_seeds
 from offline.registry import QualityGate, Registry
 from offline.samples import Catalogue, Dataset
-from offline.sequence_data import SequenceData, ServedNDCG, sequence_data, served_gains
+from offline.sequence_compress import narrower, pruned_channels, quantise_sequence_if_harmless
+from offline.sequence_data import SequenceData, ServedNDCG, ServedPoints, sequence_data, served_gains
 from offline.sequence_distill import SequenceDistillation, StudentSettings
-from offline.sequence_export import models_ms_per_request, request_inputs, stage_sequence
+from offline.sequence_export import models_ms_per_request, request_inputs, stage_sequence, timing_requests
 from offline.sequence_fit import SequenceFitResult, SequenceFitSettings, fit_sequence_model
 from offline.sequence_model import TEACHER, SequenceModel, Shape
 from offline.teacher_checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -47,7 +51,7 @@ from offline.warm_start import warm_start
 from stream.config import Config
 from stream.evaluation.paired import lead_interval
 from stream.events import Event
-from stream.model_artifact import TrainingWindow
+from stream.model_artifact import Manifest, TrainingWindow
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,9 @@ ITEM_TOKEN_WIDTH = 12  # content tokens per item the models embed
 # The sequence model's vocabulary tables, for the warm start (its item_tokens buffer describes the
 # new catalogue and is never copied).
 TABLES = {"item.weight": "items", "item_bias.weight": "items", "token.weight": "item_tokens"}
+PRUNE_SHARE = 0.2  # of the student's width: 2 of its 10 channels
+PRUNE_EPOCHS = 3  # of distillation from the pruned weights
+TIMED_REQUESTS = 200  # histories each ONNX timing runs
 
 
 @dataclass
@@ -75,6 +82,11 @@ class Prepared:
 
     def validation(self) -> ServedNDCG:
         return ServedNDCG(self.data.validation)
+
+    def ms_per_request(self, models: dict[str, SequenceModel], points: ServedPoints) -> dict[str, float]:
+        """Each model's ONNX milliseconds per request: the first histories of ``points``, with as many
+        candidates as a request ranks at most."""
+        return models_ms_per_request(models, histories(points), self.cfg.serving.most_candidates())
 
 
 @dataclass
@@ -158,7 +170,9 @@ def student_settings(cfg: Config, seed: int) -> StudentSettings:
 class SeedRun:
     seed: int
     teacher: Fitted
-    student: Fitted
+    student: Fitted  # the served student: ``distilled``, pruned when that was worth keeping
+    distilled: Fitted
+    pruning: dict[str, Any]
     seconds: dict[str, float]
 
 
@@ -175,21 +189,69 @@ def train_seed(p: Prepared, seed: int) -> SeedRun:
         teacher.fit.epochs,
         seconds["teacher"],
     )
-    student = distil(p, teacher.model, student_settings(p.cfg, seed))
-    lap("student")
+    settings = student_settings(p.cfg, seed)
+    student = distil(p, teacher.model, settings)
     log.info(
         "seed %d: sequence student: best epoch %d of %d, %.0f s",
         seed,
         student.fit.best_epoch,
         student.fit.epochs,
-        seconds["student"],
+        student.fit.seconds,
     )
-    return SeedRun(seed, teacher, student, seconds)
+    served, pruning = prune_student(p, teacher.model, student, settings)
+    lap("student")
+    return SeedRun(seed, teacher, served, student, pruning, seconds)
 
 
-def publish(p: Prepared, run: SeedRun, root: Path, test_figures: dict[str, float]) -> dict[str, Any]:
-    """Stage, register and (gate permitting) promote the student; then keep its teacher for the
-    next version's warm start."""
+def prune_student(
+    p: Prepared, teacher: SequenceModel, student: Fitted, settings: StudentSettings
+) -> tuple[Fitted, dict[str, Any]]:
+    """The student with the least important ``PRUNE_SHARE`` of its width pruned and distilled again
+    (``offline.sequence_compress``) when ``worth_keeping`` says so, else the student as it was; the
+    figures either way."""
+    keep = pruned_channels(student.model, PRUNE_SHARE)
+    model = narrower(student.model, keep)
+    loss = SequenceDistillation(teacher, len(keep), settings.kd, settings.fit.conversion_weight)
+    fit_settings = replace(settings.fit, epochs=min(PRUNE_EPOCHS, settings.fit.epochs), label="pruned sequence student")
+    fit = fit_sequence_model(model, p.data.train, p.validation(), fit_settings, loss)
+    ms = p.ms_per_request({"before": student.model, "after": model}, p.data.validation)
+    before, after = max(student.fit.validation_ndcg), max(fit.validation_ndcg)
+    kept = worth_keeping(before, after, ms["before"], ms["after"])
+    figures = {
+        "kept": kept,
+        "width": [student.model.shape.dim, len(keep)],
+        "params": [n_params(student.model), n_params(model)],
+        "validation_ndcg@10": [before, after],
+        "onnx_ms_per_request": [ms["before"], ms["after"]],
+        "seconds": fit.seconds,
+    }
+    log.info(
+        "pruning %d of %d channels %s: validation NDCG@10 %.4f -> %.4f, %.4f -> %.4f ms per request",
+        student.model.shape.dim - len(keep),
+        student.model.shape.dim,
+        "kept" if kept else "not kept",
+        before,
+        after,
+        ms["before"],
+        ms["after"],
+    )
+    return (Fitted(model, fit, {**student.info, "pruned": True}) if kept else student), figures
+
+
+def n_params(model: SequenceModel) -> int:
+    return sum(w.numel() for w in model.parameters())
+
+
+def histories(points: ServedPoints, n: int = TIMED_REQUESTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return points.item[:n], points.kind[:n], points.gap[:n]
+
+
+def publish(
+    p: Prepared, run: SeedRun, root: Path, test_figures: dict[str, float]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Stage (int8 if worth keeping), register and (gate permitting) promote the student; then keep
+    its teacher for the next version's warm start. Returns the registry's outcome and the
+    compression figures."""
     cfg, data = p.cfg, p.data
     metrics = {
         "validation": {"ndcg@10": max(run.student.fit.validation_ndcg)},
@@ -198,19 +260,35 @@ def publish(p: Prepared, run: SeedRun, root: Path, test_figures: dict[str, float
     window = TrainingWindow(start_ts_ms=p.ds.window[0], end_ts_ms=p.ds.window[1], events=p.ds.events)
     registry = Registry(root, keep=cfg.registry.keep)
     with tempfile.TemporaryDirectory(prefix="streamrec-stage-") as tmp:
-        stage_sequence(run.student.model, "student", Path(tmp), data.catalogue, example(data), window, metrics)
+        staged = stage_sequence(run.student.model, "student", Path(tmp), data.catalogue, example(data), window, metrics)
+        int8 = quantise_staged(p, Path(tmp), staged)
         manifest = registry.register(Path(tmp))
     result = registry.promote(manifest.version, QualityGate(cfg.registry.gate_metric, cfg.registry.gate_tolerance))
     log.info(
         "registry: version %d %s (%s)", manifest.version, "promoted" if result.promoted else "kept out", result.reason
     )
     save_checkpoint(root, run.teacher.model, data.catalogue, CHECKPOINT)
-    return {
-        "root": str(registry.root),
-        "version": manifest.version,
-        "promoted": result.promoted,
-        "reason": result.reason,
-    }
+    outcome = {"root": str(registry.root), "version": manifest.version, "promoted": result.promoted}
+    return {**outcome, "reason": result.reason}, {"pruning": run.pruning, "int8": int8.as_dict()}
+
+
+def quantise_staged(p: Prepared, directory: Path, manifest: Manifest) -> CompressionResult:
+    """The staged graph replaced by its int8 form (and its manifest rewritten) when worth keeping."""
+    data = p.data
+    rows = len(data.catalogue.items)
+    requests = timing_requests(histories(data.validation), rows - 1, p.cfg.serving.most_candidates())
+    int8 = quantise_sequence_if_harmless(directory / manifest.onnx_file, data.validation, rows, requests)
+    log.info(
+        "int8 quantisation %s: validation NDCG@10 %.4f -> %.4f, %.4f -> %.4f ms per request",
+        "kept" if int8.kept else "not kept",
+        int8.ndcg_float,
+        int8.ndcg_int8,
+        int8.ms_float,
+        int8.ms_int8,
+    )
+    if int8.kept:
+        mark_quantised(directory, manifest)
+    return int8
 
 
 def example(data: SequenceData, n_candidates: int = 100) -> dict[str, np.ndarray]:
@@ -230,14 +308,9 @@ def test_window(p: Prepared, runs: list[SeedRun]) -> dict[str, Any]:
     test = p.data.test
     per_seed: dict[str, list[dict[str, Any]]] = {"teacher": [], "student": []}
     gains: dict[str, list[np.ndarray]] = {"teacher": [], "student": []}
-    n = min(200, len(test))
     for run in runs:
         models = {"teacher": run.teacher, "student": run.student}
-        speed = models_ms_per_request(
-            {name: f.model for name, f in models.items()},
-            (test.item[:n], test.kind[:n], test.gap[:n]),
-            p.cfg.serving.most_candidates(),
-        )
+        speed = p.ms_per_request({name: f.model for name, f in models.items()}, test)
         for name, fitted in models.items():
             g = served_gains(fitted.model, test)
             gains[name].append(g)
@@ -246,7 +319,7 @@ def test_window(p: Prepared, runs: list[SeedRun]) -> dict[str, Any]:
                     **ranking_figures(g),
                     "validation_ndcg@10": max(fitted.fit.validation_ndcg),
                     "best_epoch": fitted.fit.best_epoch,
-                    "params": sum(w.numel() for w in fitted.model.parameters()),
+                    "params": n_params(fitted.model),
                     "onnx_ms_per_request": speed[name],
                 }
             )
@@ -295,7 +368,7 @@ def train_once(
     lap("evaluation")
     registered = runs[0]
     report["teacher"]["warm_start"] = {k: v for k, v in registered.teacher.info.items() if k != "conversion"}
-    report["registry"] = publish(p, registered, root, report["student"]["by_seed"][0])
+    report["registry"], report["compression"] = publish(p, registered, root, report["student"]["by_seed"][0])
     lap("export_and_register")
     served_path = seconds["dataset"] + registered.seconds["teacher"] + registered.seconds["student"]
     served_path += seconds["export_and_register"]
@@ -321,10 +394,11 @@ def retrain(cfg: Config, events: Iterable[Event], registry_root: Path) -> dict[s
     start = time.perf_counter()
     p = prepare(cfg, events, registry_root)
     run = train_seed(p, cfg.train.seed)
-    registry = publish(p, run, registry_root, {})
+    registry, compression = publish(p, run, registry_root, {})
     return {
         "teacher": {"warm_start": {k: v for k, v in run.teacher.info.items() if k != "conversion"}},
         "registry": registry,
+        "compression": compression,
         "_run": {"model": "sequence", "seconds": round(time.perf_counter() - start, 1), "events": p.ds.events},
     }
 
@@ -342,4 +416,21 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"{report['student']['speedup_vs_teacher']:.1f}x faster",
         f"teacher + student + export: {report['_run']['teacher_student_export_seconds']:.0f} s",
     ]
+    if "compression" in report:
+        lines += compression_lines(report["compression"])
+    if "ablations" in report:
+        from offline.sequence_ablation import headline
+
+        lines.append(f"ablations (validation NDCG@10): {headline(report['ablations'])}")
     return lines
+
+
+def compression_lines(c: dict[str, Any]) -> list[str]:
+    pruning, int8 = c["pruning"], c["int8"]
+    (d0, d1), (v0, v1), (m0, m1) = pruning["width"], pruning["validation_ndcg@10"], pruning["onnx_ms_per_request"]
+    return [
+        f"pruning to {d1} of {d0} channels {'kept' if pruning['kept'] else 'not kept'}: validation ndcg@10 "
+        f"{v0:.4f} -> {v1:.4f}, {m0:.4f} -> {m1:.4f} ms per request",
+        f"int8 {'kept' if int8['kept'] else 'not kept'}: validation ndcg@10 {int8['ndcg_float']:.4f} -> "
+        f"{int8['ndcg_int8']:.4f}, {int8['ms_float']:.4f} -> {int8['ms_int8']:.4f} ms per request",
+    ]
