@@ -75,10 +75,7 @@ class Prepared:
     previous: tuple[dict[str, torch.Tensor], Catalogue] | None
 
     def new_model(self, shape: Shape, seed: int) -> SequenceModel:
-        torch.manual_seed(seed)
-        c = self.ds.catalogue
-        tokens = torch.from_numpy(c.item_token_matrix(ITEM_TOKEN_WIDTH))
-        return SequenceModel(tokens, len(c.item_tokens), self.cfg.state.sequence_tokens, shape)
+        return new_model(self.ds.catalogue, self.cfg.state.sequence_tokens, shape, seed)
 
     def validation(self) -> ServedNDCG:
         return ServedNDCG(self.data.validation)
@@ -94,6 +91,13 @@ class Fitted:
     model: SequenceModel
     fit: SequenceFitResult
     info: dict[str, Any]
+
+
+def new_model(catalogue: Catalogue, length: int, shape: Shape, seed: int) -> SequenceModel:
+    """An untrained sequence model of ``shape`` over ``catalogue``'s items, reading ``length`` tokens."""
+    torch.manual_seed(seed)
+    tokens = torch.from_numpy(catalogue.item_token_matrix(ITEM_TOKEN_WIDTH))
+    return SequenceModel(tokens, len(catalogue.item_tokens), length, shape)
 
 
 def prepare(cfg: Config, events: Iterable[Event], root: Path) -> Prepared:

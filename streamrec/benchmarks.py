@@ -23,6 +23,7 @@ import numpy as np
 from serving.freshness import FreshnessProbe
 from serving.model import OnnxModel
 from serving.scorer import Scorer
+from serving.sequence_inputs import is_sequence_model
 from stream.config import Config
 from stream.events import Event, ItemAttributes
 from stream.kafka.clients import make_producer
@@ -88,24 +89,57 @@ def _stage_student(events: list[Event], directory: Path):
     return teacher
 
 
+def _stage_sequence_student(events: list[Event], directory: Path, length: int):
+    """An untrained sequence student (and teacher) over ``events``' catalogue reading ``length``
+    tokens, the student exported and checked."""
+    from offline.samples import build_dataset
+    from offline.sequence_export import request_inputs, stage_sequence
+    from offline.sequence_model import STUDENT, TEACHER
+    from offline.sequence_pipeline import n_params, new_model
+    from stream.model_artifact import TrainingWindow
+
+    ds = build_dataset(events)
+    student = new_model(ds.catalogue, length, STUDENT, seed=0).eval()
+    teacher = new_model(ds.catalogue, length, TEACHER, seed=0).eval()
+    history = np.zeros(length, dtype=np.int64)
+    history[:3] = [1, 2, 3]
+    example = request_inputs(history, np.where(history > 0, 2, 0), np.zeros(length, np.int64), np.arange(1, 101))
+    window = TrainingWindow(start_ts_ms=ds.window[0], end_ts_ms=ds.window[1], events=ds.events)
+    stage_sequence(student, "student", directory, ds.catalogue, example, window, {"validation": {}})
+    log.info(
+        f"sequence student ({n_params(student):,} params) and teacher ({n_params(teacher):,} params) over "
+        f"{len(ds.catalogue.items) - 1:,} items"
+    )
+    return teacher
+
+
 class TorchTeacher:
-    """The baseline: the teacher in eager mode behind the scorer's model interface."""
+    """The baseline: a teacher in eager mode behind the scorer's model interface. ``logit``: the
+    module the student's graph was exported from, with the teacher's weights; ``names``: its inputs."""
 
-    def __init__(self, teacher, manifest) -> None:
+    def __init__(self, logit, names: tuple[str, ...], manifest) -> None:
         import torch
-
-        from offline.features import INPUT_NAMES
-        from offline.teacher import ClickLogit
 
         self.manifest = manifest
         self._torch = torch
-        self._names = INPUT_NAMES
-        self._logit = ClickLogit(teacher).eval()
+        self._names = names
+        self._logit = logit.eval()
 
     def score(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         with self._torch.inference_mode():
             args = (self._torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in self._names)
             return self._logit(*args).numpy()
+
+
+def _eager_teacher(teacher, manifest) -> TorchTeacher:
+    if is_sequence_model(manifest):
+        from offline import sequence_export
+
+        return TorchTeacher(sequence_export.SequenceScorer(teacher), sequence_export.INPUT_NAMES, manifest)
+    from offline.features import INPUT_NAMES
+    from offline.teacher import ClickLogit
+
+    return TorchTeacher(ClickLogit(teacher), INPUT_NAMES, manifest)
 
 
 def bench_serve(
@@ -136,18 +170,23 @@ def bench_serve(
         proc.process(event)
     log.info("state: %d items, %d users", proc.state.n_items, len(proc.state.users))
     with tempfile.TemporaryDirectory(prefix="streamrec-bench-") as tmp:
-        teacher = _stage_student(events, Path(tmp))
+        if cfg.train.model == "sequence":
+            teacher = _stage_sequence_student(events, Path(tmp), cfg.state.sequence_tokens)
+        else:
+            teacher = _stage_student(events, Path(tmp))
         student = OnnxModel.load(Path(tmp), cfg.serving.threads)
+    baseline = _eager_teacher(teacher, student.manifest)
     users = [u for u in proc.state.users.keys if u != CATALOGUE_USER]
     rng = np.random.default_rng(seed)
     asked = [users[i] for i in rng.integers(0, len(users), warmup + requests)]
     results: dict[str, Any] = {
+        "model": "sequence" if is_sequence_model(student.manifest) else "pointwise",  # what was staged
         "catalogue_items": proc.state.n_items,
         "requests": requests,
         "k": 10,
         "threads": cfg.serving.threads,
     }
-    for name, model in (("onnx_student", student), ("torch_teacher_eager", TorchTeacher(teacher, student.manifest))):
+    for name, model in (("onnx_student", student), ("torch_teacher_eager", baseline)):
         scorer = Scorer(cfg.serving)
         scorer.swap(model)
         times, candidates = [], []

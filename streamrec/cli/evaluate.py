@@ -122,7 +122,8 @@ def evaluate(
 def bench(settings: Settings, target: str, as_json: bool, **options: Any) -> int:
     """Benchmarks that print figures.
 
-    stream: worker throughput; serve: top-10 latency, ONNX student against the eager teacher; freshness:
+    stream: worker throughput; serve: top-10 latency, ONNX student against the eager teacher (of
+    train.model's kind); freshness:
     event timestamp to recommendation read back; quality: every data set under every evaluation
     protocol (docs/protocol.md)."""
     cfg = settings.load()
