@@ -27,6 +27,8 @@ from offline.samples import TestClick
 from serving.model import onnx_session
 from stream.model_artifact import Manifest, sha256_file, write_manifest
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class CompressionResult:
@@ -37,6 +39,7 @@ class CompressionResult:
     ms_int8: float
     bytes_float: int
     bytes_int8: int
+    failed: str = ""  # why the int8 graph could not be made or scored, if it could not
 
     def as_dict(self) -> dict[str, float | bool]:
         return dict(self.__dict__)
@@ -96,10 +99,15 @@ def keep_int8_if_harmless(
     """Quantise the graph at ``onnx_path``; ``ndcg`` and ``ms`` score a graph file. The int8 graph
     replaces the float one only if ``worth_keeping``."""
     int8_path = onnx_path.with_suffix(".int8.onnx")
-    with _quiet_quantiser():
-        quantize_dynamic(str(onnx_path), str(int8_path), weight_type=QuantType.QInt8)
-    ndcg_float, ndcg_int8 = ndcg(onnx_path), ndcg(int8_path)
-    ms_float, ms_int8 = ms(onnx_path), ms(int8_path)
+    ndcg_float, ms_float = ndcg(onnx_path), ms(onnx_path)
+    try:
+        with _quiet_quantiser():
+            quantize_dynamic(str(onnx_path), str(int8_path), weight_type=QuantType.QInt8)
+        ndcg_int8, ms_int8 = ndcg(int8_path), ms(int8_path)
+    except Exception as exc:  # int8 is optional: any failure keeps the float graph
+        log.warning("int8 quantisation failed (%s: %s); keeping the float graph", type(exc).__name__, exc)
+        int8_path.unlink(missing_ok=True)
+        return CompressionResult(False, ndcg_float, 0.0, ms_float, 0.0, onnx_path.stat().st_size, 0, repr(exc))
     result = CompressionResult(
         kept=worth_keeping(ndcg_float, ndcg_int8, ms_float, ms_int8, tolerance, min_speedup),
         ndcg_float=ndcg_float,

@@ -7,7 +7,8 @@ model's figures stand on the same clicks as the pointwise models' and the popula
   by its catalogue (ids and content of the training part: nothing later leaks into a table);
 * each validation or test click is a point whose history is the user's tokens before it, as a
   request reads them (``serving.sequence_inputs``): an item the catalogue has no row for is
-  dropped from the history, and as a clicked item it is a miss;
+  dropped from the history, and as a clicked item it scores as row 0 (an untrained row, tied with
+  every other such item), as serving scores it: in practice a miss;
 * a point's score is the served rule's (``offline.evaluate.gain``): the clicked item's rank among
   the items logged before the click, the user's earlier clicks excluded.
 """

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from offline.compress import CompressionResult, mark_quantised, worth_keeping
+from offline.compress import mark_quantised, worth_keeping
 from offline.curriculum import Curriculum
 from offline.evaluate import popularity_gains, ranking_figures, sample_clicks, share_interval
 from offline.pipeline import Lap, dataset_from_config, over_seeds, training_seeds
@@ -213,6 +213,9 @@ def prune_student(
     """The student with the least important ``PRUNE_SHARE`` of its width pruned and distilled again
     (``offline.sequence_compress``) when ``worth_keeping`` says so, else the student as it was; the
     figures either way."""
+    if not len(p.data.validation) or student.model.shape.dim < 2:
+        why = "no validation clicks to judge it" if student.model.shape.dim >= 2 else "a width of 1"
+        return student, {"kept": False, "note": f"not tried: {why}"}
     keep = pruned_channels(student.model, PRUNE_SHARE)
     model = narrower(student.model, keep)
     loss = SequenceDistillation(teacher, len(keep), settings.kd, settings.fit.conversion_weight)
@@ -247,6 +250,10 @@ def n_params(model: SequenceModel) -> int:
 
 
 def histories(points: ServedPoints, n: int = TIMED_REQUESTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first ``n`` histories of ``points`` to time requests with; one without tokens if none."""
+    if not len(points):
+        empty = np.zeros((1, points.item.shape[1]), dtype=np.int64)
+        return empty, empty, empty
     return points.item[:n], points.kind[:n], points.gap[:n]
 
 
@@ -257,9 +264,9 @@ def publish(
     its teacher for the next version's warm start. Returns the registry's outcome and the
     compression figures."""
     cfg, data = p.cfg, p.data
-    metrics = {
-        "validation": {"ndcg@10": max(run.student.fit.validation_ndcg)},
-        "test": {k: float(v) for k, v in test_figures.items()},
+    metrics = {  # the quality gate compares versions on these (registry.gate_metric: ndcg@10 or recall@10)
+        "validation": ranking_figures(served_gains(run.student.model, data.validation)),
+        "test": {k: float(test_figures[k]) for k in ("recall@10", "ndcg@10") if k in test_figures},
     }
     window = TrainingWindow(start_ts_ms=p.ds.window[0], end_ts_ms=p.ds.window[1], events=p.ds.events)
     registry = Registry(root, keep=cfg.registry.keep)
@@ -273,12 +280,15 @@ def publish(
     )
     save_checkpoint(root, run.teacher.model, data.catalogue, CHECKPOINT)
     outcome = {"root": str(registry.root), "version": manifest.version, "promoted": result.promoted}
-    return {**outcome, "reason": result.reason}, {"pruning": run.pruning, "int8": int8.as_dict()}
+    return {**outcome, "reason": result.reason}, {"pruning": run.pruning, "int8": int8}
 
 
-def quantise_staged(p: Prepared, directory: Path, manifest: Manifest) -> CompressionResult:
-    """The staged graph replaced by its int8 form (and its manifest rewritten) when worth keeping."""
+def quantise_staged(p: Prepared, directory: Path, manifest: Manifest) -> dict[str, Any]:
+    """The staged graph replaced by its int8 form (and its manifest rewritten) when worth keeping;
+    the figures either way."""
     data = p.data
+    if not len(data.validation):
+        return {"kept": False, "note": "not tried: no validation clicks to judge it"}
     rows = len(data.catalogue.items)
     requests = timing_requests(histories(data.validation), rows - 1, p.cfg.serving.most_candidates())
     int8 = quantise_sequence_if_harmless(directory / manifest.onnx_file, data.validation, rows, requests)
@@ -292,7 +302,7 @@ def quantise_staged(p: Prepared, directory: Path, manifest: Manifest) -> Compres
     )
     if int8.kept:
         mark_quantised(directory, manifest)
-    return int8
+    return int8.as_dict()
 
 
 def example(data: SequenceData, n_candidates: int = 100) -> dict[str, np.ndarray]:
@@ -414,9 +424,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     for name in ("popularity", "teacher", "student"):
         f = report[name]
         lines.append(f"  {name:<11} recall@10 {f['recall@10']:.4f}  ndcg@10 {f['ndcg@10']:.4f}")
+    shared = (
+        f"{share['estimate']:.1%} [{share['low']:.1%}, {share['high']:.1%}]"
+        if share["estimate"] is not None
+        else "n/a (no test clicks)"
+    )
     lines += [
-        f"student / teacher ndcg@10: {share['estimate']:.1%} [{share['low']:.1%}, {share['high']:.1%}]; "
-        f"parameters {report['student']['params_share_of_teacher']:.1%}; ONNX "
+        f"student / teacher ndcg@10: {shared}; parameters {report['student']['params_share_of_teacher']:.1%}; ONNX "
         f"{report['student']['speedup_vs_teacher']:.1f}x faster",
         f"teacher + student + export: {report['_run']['teacher_student_export_seconds']:.0f} s",
     ]
@@ -431,10 +445,20 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 def compression_lines(c: dict[str, Any]) -> list[str]:
     pruning, int8 = c["pruning"], c["int8"]
-    (d0, d1), (v0, v1), (m0, m1) = pruning["width"], pruning["validation_ndcg@10"], pruning["onnx_ms_per_request"]
-    return [
-        f"pruning to {d1} of {d0} channels {'kept' if pruning['kept'] else 'not kept'}: validation ndcg@10 "
-        f"{v0:.4f} -> {v1:.4f}, {m0:.4f} -> {m1:.4f} ms per request",
-        f"int8 {'kept' if int8['kept'] else 'not kept'}: validation ndcg@10 {int8['ndcg_float']:.4f} -> "
-        f"{int8['ndcg_int8']:.4f}, {int8['ms_float']:.4f} -> {int8['ms_int8']:.4f} ms per request",
-    ]
+    lines = []
+    if "note" in pruning:
+        lines.append(f"pruning {pruning['note']}")
+    else:
+        (d0, d1), (v0, v1), (m0, m1) = pruning["width"], pruning["validation_ndcg@10"], pruning["onnx_ms_per_request"]
+        lines.append(
+            f"pruning to {d1} of {d0} channels {'kept' if pruning['kept'] else 'not kept'}: validation ndcg@10 "
+            f"{v0:.4f} -> {v1:.4f}, {m0:.4f} -> {m1:.4f} ms per request"
+        )
+    if "note" in int8 or int8.get("failed"):
+        lines.append(f"int8 {int8.get('note') or 'failed: ' + int8['failed']}")
+    else:
+        lines.append(
+            f"int8 {'kept' if int8['kept'] else 'not kept'}: validation ndcg@10 {int8['ndcg_float']:.4f} -> "
+            f"{int8['ndcg_int8']:.4f}, {int8['ms_float']:.4f} -> {int8['ms_int8']:.4f} ms per request"
+        )
+    return lines

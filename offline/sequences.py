@@ -111,7 +111,8 @@ class Windows:
 def training_windows(sequences: Iterable[UserSequence], length: int, until: int = NEVER) -> Windows:
     """Each sequence's tokens before log position ``until`` cut into windows of ``length`` inputs (the last
     window first, so every token is an input once); position j predicts token j + 1 if it is a click.
-    A kind is read at the time of the token it predicts."""
+    A kind is read at the time of the token it predicts. A window that predicts no click trains
+    nothing and is left out (an impression-heavy log has many)."""
     rows: list[tuple[np.ndarray, ...]] = []
     for s in sequences:
         n = int(np.searchsorted(s.order, until, side="left"))
@@ -120,6 +121,8 @@ def training_windows(sequences: Iterable[UserSequence], length: int, until: int 
             start = max(end - length, 0)
             inputs, nexts = np.arange(start, end), np.arange(start + 1, end + 1)
             is_click = s.kinds[nexts] == CLICK
+            if not is_click.any():
+                continue
             rows.append(
                 (
                     s.items[inputs],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from pathlib import Path
 
 import onnx
 import pytest
@@ -124,3 +125,20 @@ def test_only_the_quantisers_expected_warnings_are_dropped(caplog):
         logging.warning("Please consider to run pre-processing before quantization.")
         logging.warning("something else went wrong")
     assert [r.getMessage() for r in caplog.records] == ["something else went wrong"]
+
+
+def test_a_quantiser_failure_keeps_the_float_graph_and_says_why(tmp_path, monkeypatch, caplog):
+    graph = tmp_path / "m.onnx"
+    graph.write_bytes(b"float graph")
+
+    def broken(source: str, target: str, **_: object) -> None:
+        Path(target).write_bytes(b"half written")
+        raise RuntimeError("no kernel for GRU")
+
+    monkeypatch.setattr(compress, "quantize_dynamic", broken)
+    with caplog.at_level(logging.WARNING, logger="offline.compress"):
+        result = compress.keep_int8_if_harmless(graph, lambda path: 0.5, lambda path: 1.0)
+    assert not result.kept and "no kernel for GRU" in result.failed
+    assert result.ndcg_float == 0.5 and result.ms_float == 1.0
+    assert graph.read_bytes() == b"float graph" and not graph.with_suffix(".int8.onnx").exists()
+    assert any("keeping the float graph" in r.getMessage() for r in caplog.records)

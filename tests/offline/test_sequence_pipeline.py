@@ -153,3 +153,12 @@ def test_pruning_and_int8_are_measured_and_kept_only_when_worth_it(run):
     manifest = verify_artifact(current_artifact(root))
     assert manifest.extra.get("quantised") == ("int8-dynamic" if int8["kept"] else None)
     assert any(line.startswith("pruning to 8 of 10 channels") for line in summary_lines(report))
+
+
+def test_a_log_without_validation_or_test_clicks_still_registers_a_student(events, tmp_path):
+    cfg = load_config(overrides=[*RERUN, "train.validation_share=0", "train.test_share=0"])
+    report = train_once(cfg, events, tmp_path, seeds=1, ablations=False)
+    assert report["_run"]["test_clicks_ranked"] == 0
+    assert report["registry"]["version"] == 1
+    assert report["compression"]["pruning"] == {"kept": False, "note": "not tried: no validation clicks to judge it"}
+    assert report["compression"]["int8"]["kept"] is False

@@ -65,15 +65,17 @@ def test_a_conversion_logged_later_does_not_mark_an_earlier_history():
     assert kinds[catalogue.items.index["c"]] == [CONVERTED, CLICK, PAD]
 
 
-def test_windows_teach_the_next_click_at_each_position_and_cover_every_token_once():
+def test_windows_teach_the_next_click_at_each_position_and_skip_those_without_one():
     catalogue = Catalogue()
     seqs = user_sequences(small_log().events, catalogue)
     w = training_windows(seqs.values(), length=2)
     row = catalogue.items.index
     inputs = sorted(int(i) for i in w.item[w.item > 0])
-    assert inputs == sorted([row["a"], row["b"], row["c"]])  # u1's tokens but its last; u2 has one token
+    # u1's tokens but its last, less the window (a) -> (b) that predicts no click; u2 has one token
+    assert inputs == sorted([row["b"], row["c"]])
     pairs = {(int(i), int(t)) for i, t in zip(w.item.ravel(), w.target.ravel()) if i}
-    assert pairs == {(row["a"], PAD), (row["b"], row["c"]), (row["c"], row["d"])}  # b follows a: no click
+    assert pairs == {(row["b"], row["c"]), (row["c"], row["d"])}
+    assert len(training_windows(seqs.values(), length=3).item) == 1  # (a, b, c) -> (b, c, d) keeps a
     converted = {int(t): bool(c) for t, c in zip(w.target.ravel(), w.converted.ravel()) if t}
     assert converted == {row["c"]: False, row["d"]: True}
 

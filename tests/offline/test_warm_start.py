@@ -4,6 +4,8 @@ ids it never saw from their content instead of random noise."""
 import torch
 
 from offline.samples import Catalogue
+from offline.sequence_model import Shape
+from offline.sequence_pipeline import TABLES, new_model
 from offline.student import Student
 from offline.warm_start import first_epoch_reaching, warm_start
 from stream.events import Event, ItemAttributes
@@ -55,3 +57,26 @@ def test_first_epoch_reaching_is_one_based_and_none_when_never_reached():
     assert first_epoch_reaching([0.9, 0.5, 0.4, 0.45], 0.5) == 2
     assert first_epoch_reaching([0.3], 0.5) == 1
     assert first_epoch_reaching([0.9, 0.8], 0.5) is None
+
+
+def test_a_sequence_teacher_keeps_its_rows_by_id_and_describes_the_new_catalogue():
+    old = catalogue([("u1", "a", "drama"), ("u1", "b", "drama"), ("u2", "c", "comedy")])
+    # as many items, reordered, "b" gone and "d" new: the item_tokens buffers have the same shape
+    new = catalogue([("u3", "c", "comedy"), ("u2", "d", "horror"), ("u1", "a", "drama")])
+    previous = new_model(old, 8, Shape(8, 2, 1, 0.0), seed=0)
+    model = new_model(new, 8, Shape(8, 2, 1, 0.0), seed=1)
+    with torch.no_grad():
+        previous.item_bias.weight.normal_()
+    counts = warm_start(model, previous.state_dict(), old, new, TABLES, frozenset({"item_tokens"}))
+    for key in ("a", "c"):
+        was, now = old.items.get(key), new.items.get(key)
+        assert torch.equal(model.item.weight[now], previous.item.weight[was])
+        assert torch.equal(model.item_bias.weight[now], previous.item_bias.weight[was])
+    for token in old.item_tokens.keys:
+        assert torch.equal(
+            model.token.weight[new.item_tokens.get(token)], previous.token.weight[old.item_tokens.get(token)]
+        )
+    horror = new.item_tokens.get(next(t for t in new.item_tokens.keys if "horror" in t))
+    assert not torch.equal(model.token.weight[horror], torch.zeros(8))  # a new token keeps its initialisation
+    assert torch.equal(model.item_tokens, torch.from_numpy(new.item_token_matrix(12)))  # the new catalogue's
+    assert counts["items_copied"] == 2 and counts["params_copied"] > 0
