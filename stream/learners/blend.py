@@ -45,9 +45,13 @@ SIGNALS = (
 
 
 def standardise(scores: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(m,) -> (m,) z-scores; a constant signal contributes nothing."""
-    std = scores.std()
-    return (scores - scores.mean()) / std if std > 1e-12 else np.zeros_like(scores)
+    """(signals, m) -> (signals, m) each row's z-scores; a constant signal contributes nothing.
+    One pass over the stacked rows: per-row calls cost a request about 70 us (``bench serve``)."""
+    if not scores.shape[-1]:
+        return np.zeros_like(scores)
+    std = scores.std(axis=-1, keepdims=True)
+    spread = std > 1e-12
+    return np.where(spread, (scores - scores.mean(axis=-1, keepdims=True)) / np.where(spread, std, 1.0), 0.0)
 
 
 class OnlineBlend:
@@ -73,7 +77,7 @@ class OnlineBlend:
     def _design(self, signals: dict[str, np.ndarray]) -> tuple[list[str], NDArray[np.float64]]:
         """The signals present, and their (m, signals) z-score matrix."""
         names = [name for name in SIGNALS if name in signals]
-        return names, np.column_stack([standardise(np.asarray(signals[n], dtype=np.float64)) for n in names])
+        return names, standardise(np.array([signals[n] for n in names], dtype=np.float64)).T
 
     def score(self, signals: dict[str, np.ndarray]) -> NDArray[np.float64]:
         """(m,) blended scores of one request's candidates, from each signal's (m,) scores."""

@@ -31,6 +31,15 @@ def test_a_score_is_the_weighted_sum_of_z_scores():
     np.testing.assert_allclose(blend.score(signals), expected)
 
 
+def test_stacked_signals_are_standardised_row_by_row():
+    rows = np.array([[1.0, 2.0, 4.0, 1.0], [5.0, 5.0, 5.0, 5.0], [0.5, -1.0, 0.0, 2.0]])
+    z = standardise(rows)
+    for row, got in zip(rows, z, strict=True):
+        expected = (row - row.mean()) / row.std() if row.std() else np.zeros(4)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert standardise(np.zeros((3, 0))).shape == (3, 0)  # a request without candidates
+
+
 SMALL = {
     "item_knn": np.array([1.0, 2.0, 4.0, 1.0]),
     "isgd_mf": np.array([0.5, -1.0, 0.0, 2.0]),
