@@ -142,6 +142,17 @@ def _eager_teacher(teacher, manifest) -> TorchTeacher:
     return TorchTeacher(ClickLogit(teacher), INPUT_NAMES, manifest)
 
 
+def _student_and_baseline(cfg: Config, events: list[Event]) -> tuple[OnnxModel, TorchTeacher]:
+    """The ONNX student of ``train.model``'s kind over ``events``' catalogue, and its teacher in eager torch."""
+    with tempfile.TemporaryDirectory(prefix="streamrec-bench-") as tmp:
+        if cfg.train.model == "sequence":
+            teacher = _stage_sequence_student(events, Path(tmp), cfg.state.sequence_tokens)
+        else:
+            teacher = _stage_student(events, Path(tmp))
+        student = OnnxModel.load(Path(tmp), cfg.serving.threads)
+    return student, _eager_teacher(teacher, student.manifest)
+
+
 def bench_serve(
     cfg: Config,
     items: int = 100_000,
@@ -169,13 +180,7 @@ def bench_serve(
     for event in events:
         proc.process(event)
     log.info("state: %d items, %d users", proc.state.n_items, len(proc.state.users))
-    with tempfile.TemporaryDirectory(prefix="streamrec-bench-") as tmp:
-        if cfg.train.model == "sequence":
-            teacher = _stage_sequence_student(events, Path(tmp), cfg.state.sequence_tokens)
-        else:
-            teacher = _stage_student(events, Path(tmp))
-        student = OnnxModel.load(Path(tmp), cfg.serving.threads)
-    baseline = _eager_teacher(teacher, student.manifest)
+    student, baseline = _student_and_baseline(cfg, events)
     users = [u for u in proc.state.users.keys if u != CATALOGUE_USER]
     rng = np.random.default_rng(seed)
     asked = [users[i] for i in rng.integers(0, len(users), warmup + requests)]

@@ -129,6 +129,7 @@ def click(
         seen=np.asarray(seen, dtype=np.int64),
         known=known,
         clicks_before=clicks_before,
+        at=clicks_before,  # where a sequence model would read its history: unused here
     )
 
 
