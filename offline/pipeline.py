@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -434,24 +434,32 @@ def _run_figures(
     start: float, seconds: dict[str, float], runs: list[SeedRun], ds: Dataset, clicks: list[TestClick], cfg: Config
 ) -> dict[str, Any]:
     """How long each step took, and the served path's share: what a retrain of the served model costs."""
-    registered = runs[0]
-    served_path = (
-        seconds["dataset"]
-        + registered.seconds["teacher"]
-        + registered.seconds["student"]
-        + seconds["export_and_register"]
-    )
     return {
         "model": "pointwise",
-        "seconds": round(time.perf_counter() - start, 1),
+        **run_seconds(start, seconds, runs),
         "events": ds.events,
-        "teacher_student_export_seconds": round(served_path, 1),
-        "seconds_by_step": {k: round(v, 1) for k, v in seconds.items()},
-        "seconds_by_seed": [{"seed": r.seed, **{k: round(v, 1) for k, v in r.seconds.items()}} for r in runs],
         "train_rows": len(ds.train),
         "train_events": ds.train_events,
         "test_clicks_ranked": len(clicks),
         "curriculum": cfg.train.curriculum,
+    }
+
+
+class TimedSeed(Protocol):
+    seed: int
+    seconds: dict[str, float]  # by step; "teacher" and "student" among them
+
+
+def run_seconds(start: float, seconds: dict[str, float], runs: Sequence[TimedSeed]) -> dict[str, Any]:
+    """A run's seconds in all, by step and by seed, and its served path's: the dataset, the first
+    seed's teacher and student, export and registration (what a retrain of the served model costs)."""
+    registered = runs[0]
+    served_path = seconds["dataset"] + registered.seconds["teacher"] + registered.seconds["student"]
+    return {
+        "seconds": round(time.perf_counter() - start, 1),
+        "teacher_student_export_seconds": round(served_path + seconds["export_and_register"], 1),
+        "seconds_by_step": {k: round(v, 1) for k, v in seconds.items()},
+        "seconds_by_seed": [{"seed": r.seed, **{k: round(v, 1) for k, v in r.seconds.items()}} for r in runs],
     }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from offline.curriculum import Curriculum
 from offline.sequence_distill import kd_ablation
 from offline.sequence_pipeline import Fitted, Prepared, SeedRun, distil, fit_teacher, student_settings, teacher_settings
+from offline.warm_start import first_epoch_reaching
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ def figures(f: Fitted) -> dict[str, Any]:
 
 
 def warm_start_arm(warm: Fitted, cold: Fitted) -> dict[str, Any]:
-    best_cold = max(cold.fit.validation_ndcg)
-    reached = next((e + 1 for e, v in enumerate(warm.fit.validation_ndcg) if v >= best_cold), None)
+    # first_epoch_reaching reads losses (lower is better): NDCG negated
+    reached = first_epoch_reaching([-v for v in warm.fit.validation_ndcg], -max(cold.fit.validation_ndcg))
     return {"warm": figures(warm), "cold": figures(cold), "warm_epoch_reaching_cold_best": reached}
 
 

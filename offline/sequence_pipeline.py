@@ -37,7 +37,7 @@ import torch
 from offline.compress import mark_quantised, worth_keeping
 from offline.curriculum import Curriculum
 from offline.evaluate import popularity_gains, ranking_figures, sample_clicks, share_interval
-from offline.pipeline import Lap, dataset_from_config, over_seeds, training_seeds
+from offline.pipeline import Lap, dataset_from_config, over_seeds, run_seconds, training_seeds
 from offline.registry import QualityGate, Registry
 from offline.samples import Catalogue, Dataset
 from offline.sequence_compress import narrower, pruned_channels, quantise_sequence_if_harmless
@@ -384,18 +384,13 @@ def train_once(
     report["teacher"]["warm_start"] = {k: v for k, v in registered.teacher.info.items() if k != "conversion"}
     report["registry"], report["compression"] = publish(p, registered, root, report["student"]["by_seed"][0])
     lap("export_and_register")
-    served_path = seconds["dataset"] + registered.seconds["teacher"] + registered.seconds["student"]
-    served_path += seconds["export_and_register"]
     if ablations:
         report["ablations"] = run_ablations(p, registered)
         lap("ablations")
     report["_run"] = {
         "model": "sequence",
-        "seconds": round(time.perf_counter() - start, 1),
+        **run_seconds(start, seconds, runs),
         "events": p.ds.events,
-        "teacher_student_export_seconds": round(served_path, 1),
-        "seconds_by_step": {k: round(v, 1) for k, v in seconds.items()},
-        "seconds_by_seed": [{"seed": r.seed, **{k: round(v, 1) for k, v in r.seconds.items()}} for r in runs],
         "test_clicks_ranked": len(p.data.test),
     }
     for line in summary_lines(report):

@@ -18,7 +18,7 @@ seed (7) on world seeds 1-4 before choosing the margins:
   at this scale distillation's NDCG lead is noise-sized in some worlds, so it is not asserted;
 * the student's KL to the teacher as a share of student_no_kd's: 0.12, 0.46, 0.07, 0.22: asserted
   at most 0.6.
-World 1 is used.
+World 1 is used (``tests/offline/conftest.py``'s ``WORLD`` and its ``events`` fixture).
 """
 
 import logging
@@ -32,16 +32,9 @@ from offline.pipeline import MODELS, train_once
 from offline.teacher_checkpoint import checkpoint_dir, load_checkpoint
 from stream.config import load_config
 from stream.model_artifact import current_artifact, verify_artifact
-from stream.sources.synthetic import SyntheticConfig, synthetic_events
 
-WORLD = SyntheticConfig(seed=1, n_users=150, n_items=120, n_sessions=2000, affinity_scale=4.0, popularity_zipf=0.3)
 CFG = ["train.epochs=4", "train.batch_size=256", "train.test_clicks=0", "train.validation_clicks=100"]
 RERUN = [*CFG, "train.epochs=1"]  # the next versions: only what they start from is under test
-
-
-@pytest.fixture(scope="module")
-def events():
-    return list(synthetic_events(WORLD))
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@
 * every ablation arm is measured on the validation part;
 * pruning and int8 are measured, kept only when worth it, and what is registered is what was kept.
 
-The world is ``tests/offline/test_pipeline.py``'s; a few epochs, so the figures say the run is whole,
-not how good the models are (``streamrec.quality.recbole_sequential`` and the docs measure that).
+The world is ``tests/offline/conftest.py``'s (chosen in test_pipeline.py); a few epochs, so the
+figures say the run is whole, not how good the models are (``streamrec.quality.recbole_sequential``
+and the docs measure that).
 """
 
 import logging
@@ -29,8 +30,6 @@ from offline.teacher_checkpoint import checkpoint_dir, load_checkpoint
 from serving.sequence_inputs import is_sequence_model
 from stream.config import load_config
 from stream.model_artifact import current_artifact, verify_artifact
-from stream.sources.synthetic import synthetic_events
-from tests.offline.test_pipeline import WORLD
 
 CFG = [
     "train.model=sequence",
@@ -41,11 +40,6 @@ CFG = [
 ]
 RERUN = [*CFG, "train.sequence_epochs=1"]  # the next versions: only what they start from is under test
 FIGURES = ("recall@10", "ndcg@10", "validation_ndcg@10", "best_epoch", "params", "onnx_ms_per_request")
-
-
-@pytest.fixture(scope="module")
-def events():
-    return list(synthetic_events(WORLD))
 
 
 @pytest.fixture(scope="module")
