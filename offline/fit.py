@@ -19,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from offline.curriculum import Curriculum
+from offline.data_parallel import rank_and_world
 from offline.distill import KDWeights, hint_loss, listwise_loss, soft_target_loss
 from offline.features import ContentTables, Inputs
 from offline.samples import Groups, Rows
@@ -72,7 +73,7 @@ def fit(
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    rank, world = _distributed()
+    rank, world = rank_and_world()
     # find_unused_parameters: the single-task ablation leaves the click tower out of the loss.
     net = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     per_batch = max(world, round(settings.batch_size * len(groups) / max(int(groups.bounds[-1]), 1)))
@@ -107,13 +108,6 @@ def fit(
     model.eval()
     result.seconds = time.perf_counter() - start
     return result
-
-
-def _distributed() -> tuple[int, int]:
-    """(rank, world size); (0, 1) outside torchrun."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 def esmm_loss(

@@ -25,6 +25,7 @@ from torch import nn
 
 from offline.compress import mark_quantised, quantise_if_harmless
 from offline.curriculum import Curriculum, popularity_difficulty
+from offline.data_parallel import secondary_rank
 from offline.distill import KDWeights
 from offline.evaluate import (
     Scorer,
@@ -409,7 +410,7 @@ def train_once(
     lap("dataset")
     runs = [train_seed(p, seed) for seed in training_seeds(cfg, seeds)]
     lap("training")
-    if _secondary_rank():
+    if secondary_rank():
         return {}  # under torchrun, rank 0 alone evaluates, exports and registers
     report = report_test_window(runs, ds, tables, clicks)
     lap("evaluation")
@@ -499,11 +500,6 @@ def _distilled_student(cfg: Config, ds: Dataset, tables: ContentTables, teacher:
     candidates = SERVED_KD.candidates if SERVED_KD.rank else 0  # the candidate lists serve only the ranking loss
     targets = teacher_targets(teacher, tables, ds.train, candidates, len(ds.catalogue.items), seed)
     return train_student(ds, tables, cfg, SERVED_KD, teacher, targets, seed=seed)
-
-
-def _secondary_rank() -> bool:
-    """Under torchrun, whether this process is a rank other than 0."""
-    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() > 0
 
 
 def _previous_teacher(cfg: Config, root: Path) -> PreviousTeacher | None:

@@ -21,8 +21,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from offline.curriculum import Curriculum, next_click_difficulty
+from offline.data_parallel import rank_and_world
 from offline.sequence_model import SequenceModel, Tokens
 from offline.sequences import NextClicks, Windows
 
@@ -157,6 +159,29 @@ def hits(logits: np.ndarray, target: np.ndarray, k: int) -> tuple[np.ndarray, np
     return hit.astype(np.float64), np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
 
 
+class _Objective(nn.Module):
+    """The model and its loss as one module: ``DistributedDataParallel`` synchronises the gradients
+    of what its forward reaches, which includes a loss's own parameters (a distillation's projection)."""
+
+    def __init__(self, model: SequenceModel, loss: WindowLoss, windows: Windows) -> None:
+        super().__init__()
+        self.model, self.loss, self.windows = model, loss, windows
+
+    def forward(self, idx: np.ndarray, weight: float) -> torch.Tensor:
+        return weight * self.loss(self.model, self.windows, idx)
+
+
+def rank_shares(windows: Windows, batch: np.ndarray, rank: int, world: int) -> tuple[np.ndarray, float]:
+    """This rank's windows of a global ``batch`` (every ``world``-th) and the weight of its loss.
+
+    A ``WindowLoss`` is a mean over its windows' click positions, and the ranks' shares hold
+    different numbers of them; weighting each rank's mean by ``world`` x its share of the batch's
+    positions makes DistributedDataParallel's average of the ranks' gradients the gradient of the
+    single-process batch's mean."""
+    clicks = (windows.target[batch] > 0).sum(axis=1)
+    return batch[rank::world], world * float(clicks[rank::world].sum()) / max(float(clicks.sum()), 1.0)
+
+
 def fit_sequence_model(
     model: SequenceModel,
     train: Windows,
@@ -167,15 +192,26 @@ def fit_sequence_model(
     """Adam on shuffled windows (the easier ones alone in the first epochs under a curriculum);
     after each epoch, ``validation``'s NDCG@k; the best epoch's weights are
     kept (loaded back into ``model``). ``loss``: the labels' (``LabelLoss``) unless given; a loss
-    that is a module (a distillation's projection) is trained with the model."""
+    that is a module (a distillation's projection) is trained with the model.
+
+    Under ``torchrun`` the model and loss are wrapped in ``DistributedDataParallel`` (rank 0's
+    weights to start with, gradients averaged in backward). Every rank draws the same epoch order
+    and takes every ``world``-th window of each global batch of ``settings.batch``, weighted by
+    ``rank_shares``, so a step is the single-process step; every rank validates the same weights
+    and stops at the same epoch."""
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    loss = loss or LabelLoss(settings.conversion_weight)
-    params = [*model.parameters(), *(loss.parameters() if isinstance(loss, nn.Module) else [])]
+    objective = _Objective(model, loss or LabelLoss(settings.conversion_weight), train)
     opt = torch.optim.Adam(
-        [p for p in params if p.requires_grad], lr=settings.learning_rate, weight_decay=settings.weight_decay
+        [p for p in objective.parameters() if p.requires_grad],
+        lr=settings.learning_rate,
+        weight_decay=settings.weight_decay,
     )
+    rank, world = rank_and_world()
+    # find_unused_parameters: the single-task ablation leaves the conversion head out of the loss,
+    # and a distillation without hints its projection.
+    net = DistributedDataParallel(objective, find_unused_parameters=True) if world > 1 else objective
     result = SequenceFitResult(0, 0)
     best, best_state = -1.0, copy.deepcopy(model.state_dict())
     difficulty = next_click_difficulty(train.target) if settings.curriculum.enabled else np.zeros(len(train))
@@ -183,13 +219,17 @@ def fit_sequence_model(
         model.train()
         order = settings.curriculum.epoch_order(difficulty, epoch - 1, rng)
         for start in range(0, len(order), settings.batch):
+            batch = order[start : start + settings.batch]
+            if len(batch) < world:  # a tail too short to give every rank a window
+                break
             opt.zero_grad()
-            loss(model, train, order[start : start + settings.batch]).backward()
+            net(*rank_shares(train, batch, rank, world)).backward()
             opt.step()
         ndcg = validation(model)
         result.validation_ndcg.append(round(ndcg, 5))
         result.epochs = epoch
-        log.info("%s epoch %d: validation NDCG@%d %.4f", settings.label, epoch, settings.k, ndcg)
+        if rank == 0:
+            log.info("%s epoch %d: validation NDCG@%d %.4f", settings.label, epoch, settings.k, ndcg)
         if ndcg > best:
             best, best_state, result.best_epoch = ndcg, copy.deepcopy(model.state_dict()), epoch
         elif epoch - result.best_epoch >= settings.patience:

@@ -36,6 +36,7 @@ import torch
 
 from offline.compress import mark_quantised, worth_keeping
 from offline.curriculum import Curriculum
+from offline.data_parallel import secondary_rank
 from offline.evaluate import popularity_gains, ranking_figures, sample_clicks, share_interval
 from offline.pipeline import Lap, dataset_from_config, over_seeds, run_seconds, training_seeds
 from offline.registry import QualityGate, Registry
@@ -360,7 +361,8 @@ def train_once(
 ) -> dict[str, Any]:
     """Teacher and student under ``seeds`` training seeds; the test window's figures over them; the
     first seed's student registered (gate permitting, promoted) and its teacher kept; then, unless
-    ``ablations`` is false, each ablation's figure on the validation part."""
+    ``ablations`` is false, each ablation's figure on the validation part. Under ``torchrun`` every
+    rank trains (``fit_sequence_model`` is data-parallel) and ranks other than 0 return {}."""
     from offline.sequence_ablation import run_ablations
 
     start = time.perf_counter()
@@ -378,15 +380,20 @@ def train_once(
     )
     runs = [train_seed(p, seed) for seed in training_seeds(cfg, seeds)]
     lap("training")
+    registered = runs[0]
+    # Before rank 0 goes on alone: under torchrun the ablations' fits are data-parallel too.
+    ablation_figures = run_ablations(p, registered) if ablations else None
+    if ablations:
+        lap("ablations")
+    if secondary_rank():
+        return {}  # under torchrun, rank 0 alone evaluates, exports and registers
     report = test_window(p, runs)
     lap("evaluation")
-    registered = runs[0]
     report["teacher"]["warm_start"] = {k: v for k, v in registered.teacher.info.items() if k != "conversion"}
     report["registry"], report["compression"] = publish(p, registered, root, report["student"]["by_seed"][0])
     lap("export_and_register")
-    if ablations:
-        report["ablations"] = run_ablations(p, registered)
-        lap("ablations")
+    if ablation_figures is not None:
+        report["ablations"] = ablation_figures
     report["_run"] = {
         "model": "sequence",
         **run_seconds(start, seconds, runs),

@@ -57,12 +57,6 @@ def test_bad_arguments_get_one_line_naming_the_fix(argv, fragment, capsys):
     assert fragment in err and "\n" not in err and err.startswith("streamrec ")
 
 
-def test_sequence_models_under_torchrun_are_refused_before_joining_a_group(monkeypatch, capsys):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    assert main(["train", "--once", "--set", "train.model=sequence"]) == 2
-    assert "without torchrun" in capsys.readouterr().err
-
-
 def test_bad_config_file_is_one_line(tmp_path, capsys):
     assert main(["eval", "prequential", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "does not exist" in capsys.readouterr().err
