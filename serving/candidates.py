@@ -4,7 +4,10 @@ Sources, each capped by ``serving.*_candidates``:
 
 * ``covis``    -- co-visitation neighbours of the user's recent items (item-kNN's evidence), by score;
 * ``mf``       -- nearest items by the online factorisation, b_i + p_u . q_i (users with a factor row),
-  searched in a float32 copy of the item factors taken with the item-side lists;
+  searched among the items with a click, in a float32 copy of their factors taken with the item-side
+  lists. An item nobody clicked has no positive evidence in the factorisation: its row is its random
+  start or was only pushed down as a sampled negative, so a high score there is noise. New items reach
+  users through ``content`` and ``trending``;
 * ``trending`` -- most clicked under the shortest half-life, the same list for every user;
 * ``content``  -- popular and newest items of the user's favourite categories: how new users (a click
   or two) and new items (no co-visitation yet) get candidates;
@@ -15,7 +18,8 @@ Item-side lists (trending, per-category, the item-factor copy) depend on the par
 are rebuilt every ``item_lists_refresh_s`` (or sooner, when the state has doubled since) and shared
 by every request. The served rule's exclusions (the user's seen items unless ``exclude_seen`` is
 off: ``FeatureState.excluded_items``) and the configured exclusions are removed. Per-user work is
-O(recent items x neighbours) plus one (n_items, f) @ (f,) product for ``mf``; nothing else scales with the catalogue.
+O(recent items x neighbours) plus one (clicked items, f) @ (f,) product for ``mf``; nothing else scales
+with the catalogue.
 """
 
 from __future__ import annotations
@@ -81,8 +85,10 @@ class ItemLists:
         self.trending = np.empty(0, dtype=np.int64)
         self.by_category: dict[int, np.ndarray] = {}  # category -> popular items, then newest, no repeats
         self.excluded = np.empty(0, dtype=np.int64)
-        # float32 copies of the MF item factors and biases: the nearest-item search reads half the
-        # bytes (it is memory-bound); exact float64 scores of the chosen candidates come later.
+        # float32 copies of the MF factors and biases of the clicked items (``mf_items``, ascending):
+        # the nearest-item search reads half the bytes (it is memory-bound); exact float64 scores of
+        # the chosen candidates come later.
+        self.mf_items = np.empty(0, dtype=np.int64)
         self.item_factors = np.zeros((0, 0), dtype=np.float32)
         self.item_bias = np.zeros(0, dtype=np.float32)
 
@@ -117,9 +123,17 @@ class ItemLists:
         self.excluded = np.array(
             sorted(i for i in map(state.items.get, cfg.exclude_items) if i is not None), dtype=np.int64
         )
-        rows = min(n, len(mf.Q))
-        self.item_factors = mf.Q[:rows].astype(np.float32)
-        self.item_bias = mf.b[:rows].astype(np.float32)
+        self.mf_items = np.flatnonzero(popularity[: min(n, len(mf.Q))] > 0)
+        self.item_factors = mf.Q[self.mf_items].astype(np.float32)
+        self.item_bias = mf.b[self.mf_items].astype(np.float32)
+
+    def nearest_by_mf(self, user_factors: np.ndarray, dropped: np.ndarray, n: int) -> np.ndarray:
+        """Up to n clicked items by b_i + p_u . q_i for (f,) ``user_factors``, none of ``dropped``."""
+        scores = self.item_factors @ user_factors.astype(np.float32) + self.item_bias
+        at = np.minimum(np.searchsorted(self.mf_items, dropped), len(self.mf_items) - 1)
+        scores[at[self.mf_items[at] == dropped]] = -np.inf
+        nearest: np.ndarray = self.mf_items[_top(scores, n)]
+        return nearest
 
 
 class CandidateGenerator:
@@ -154,10 +168,8 @@ class CandidateGenerator:
             covis_items, covis_scores = knn.neighbour_scores(user)
             allowed = ~np.isin(covis_items, dropped)
             proposed["covis"] = covis_items[allowed][_top(covis_scores[allowed], cfg.covis_candidates)]
-            if user < len(mf.P) and cfg.mf_candidates and len(lists.item_factors):
-                scores = lists.item_factors @ mf.P[user].astype(np.float32) + lists.item_bias
-                scores[dropped[dropped < len(scores)]] = -np.inf
-                proposed["mf"] = _top(scores, cfg.mf_candidates)
+            if user < len(mf.P) and cfg.mf_candidates and len(lists.mf_items):
+                proposed["mf"] = lists.nearest_by_mf(mf.P[user], dropped, cfg.mf_candidates)
             favourites = state.user_categories.get(user)
             if favourites and cfg.content_candidates:
                 top = sorted(favourites, key=favourites.__getitem__, reverse=True)[:FAVOURITE_CATEGORIES]

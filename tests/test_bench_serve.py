@@ -14,5 +14,6 @@ from tests.conftest import with_section
 def test_the_bench_ranks_with_the_student_of_the_configured_model(cfg, model):
     result = bench_serve(with_section(cfg, "train", model=model), items=300, sessions=60, requests=40, warmup=5)
     assert result["model"] == model and result["catalogue_items"] >= 300
+    assert 0 < result["mf_searched_items"] < result["catalogue_items"]  # the clicked items, not every one
     for name in ("onnx_student", "torch_teacher_eager"):
         assert math.isfinite(result[name]["p50_ms"]) and result[name]["candidates_median"] > 10

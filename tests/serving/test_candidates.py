@@ -149,3 +149,39 @@ def test_the_shown_source_proposes_what_the_user_was_shown_most(cfg):
     shown = {i: n for i, n in st.exposure.shown[user].items() if i not in st.excluded_items(user)}
     assert len(shown) > 5 and len(c.items) == 5
     assert min(shown[i] for i in c.items.tolist()) >= sorted(shown.values(), reverse=True)[4]
+
+
+def test_the_mf_source_proposes_the_users_nearest_clicked_items_only(cfg):
+    """An item nobody clicked has no positive evidence in the factorisation: however its row scores
+    (here: planted to score highest), it is not an ``mf`` candidate; among clicked, unseen items the
+    source takes the n best by b_i + p_u . q_i."""
+    from stream.processor import PartitionProcessor
+    from stream.sources.exposure import ExposureConfig, exposure_events
+
+    proc = PartitionProcessor(cfg)
+    for e in exposure_events(ExposureConfig(seed=3, n_users=100, n_items=150, n_sessions=800)):
+        proc.process(e)
+    st, mf = proc.state, proc.mf
+    clicks = st.item_counters["click"].get_many(np.arange(st.n_items), st.max_ts_ms / 1000.0)[-1]
+    never_clicked = np.flatnonzero(clicks[: len(mf.Q)] == 0)
+    user = a_user_with_history(proc)
+    assert len(never_clicked) and user < len(mf.P)
+    mf.Q[never_clicked[0]] = 10 * mf.P[user]
+    mf.b[never_clicked[0]] = 10.0
+    n = 10
+    only_mf = with_section(
+        cfg,
+        "serving",
+        mf_candidates=n,
+        covis_candidates=0,
+        trending_candidates=0,
+        content_candidates=0,
+        shown_candidates=0,
+    )
+    proposed = generate(only_mf, proc, st.users.keys[user]).items
+    allowed = np.setdiff1d(np.flatnonzero(clicks[: len(mf.Q)] > 0), st.excluded_items(user))
+    exact = mf.b[allowed] + mf.Q[allowed] @ mf.P[user]
+    assert never_clicked[0] not in proposed and len(proposed) == n
+    assert set(proposed.tolist()) <= set(allowed.tolist())
+    nth_best = np.sort(exact)[-n]
+    assert (mf.b[proposed] + mf.Q[proposed] @ mf.P[user] >= nth_best - 1e-5).all()
