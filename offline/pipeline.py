@@ -55,7 +55,7 @@ from offline.student import Student
 from offline.teacher import Teacher
 from offline.teacher_checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from offline.warm_start import warm_start
-from stream.config import Config
+from stream.config import Config, ConfigError
 from stream.evaluation.paired import lead_interval
 from stream.events import Event
 
@@ -398,7 +398,7 @@ def train_once(
     seconds: dict[str, float] = {}
     lap = Lap(seconds)
     root = Path(registry_root or cfg.registry.root)
-    p = _prepare(cfg, events, root)
+    p = _prepare(cfg, events, root, test_window=True)
     ds, tables = p.ds, p.tables
     clicks = sample_clicks(ds.test_clicks, cfg.train.test_clicks, cfg.train.seed)
     log.info(
@@ -480,9 +480,19 @@ def retrain_served_student(cfg: Config, events: Iterable[Event], registry_root: 
     }
 
 
-def _prepare(cfg: Config, events: Iterable[Event], root: Path) -> Prepared:
+def _prepare(cfg: Config, events: Iterable[Event], root: Path, test_window: bool = False) -> Prepared:
+    """Also refuses, before any training, a split the pointwise models cannot use: they stop and
+    are selected on the validation rows, and ``train --once`` reports on the test rows."""
     torch.set_num_threads(cfg.train.threads)
     ds = dataset_from_config(cfg, events)
+    needed = [("validation", ds.validation)] + ([("test", ds.test)] if test_window else [])
+    for name, rows in needed:
+        if not len(rows):
+            share = getattr(cfg.train, f"{name}_share")
+            raise ConfigError(
+                f"no {name} rows in this split (train.{name}_share={share}, {ds.events} events): "
+                f"raise train.{name}_share or train on a longer log"
+            )
     return Prepared(cfg, ds, ContentTables(ds.catalogue), _previous_teacher(cfg, root))
 
 

@@ -49,6 +49,10 @@ def test_every_subcommand_has_help(command, capsys):
         (["train", "--once", "--ablations", "--set", "train.model=sequence"], "reports its ablations itself"),
         (["train", "--once", "--warm-start-check", "--set", "train.model=sequence"], "drop --warm-start-check"),
         (["train", "--once", "--set", "train.model=transformer"], "train.model"),
+        (
+            ["train", "--once", "--dataset", "synthetic", "--sessions", "300", "--set", "train.test_share=0"],
+            "raise train.test_share",
+        ),
     ],
 )
 def test_bad_arguments_get_one_line_naming_the_fix(argv, fragment, capsys):

@@ -28,9 +28,9 @@ import shutil
 import numpy as np
 import pytest
 
-from offline.pipeline import MODELS, train_once
+from offline.pipeline import MODELS, retrain_served_student, train_once
 from offline.teacher_checkpoint import checkpoint_dir, load_checkpoint
-from stream.config import load_config
+from stream.config import ConfigError, load_config
 from stream.model_artifact import current_artifact, verify_artifact
 
 CFG = ["train.epochs=4", "train.batch_size=256", "train.test_clicks=0", "train.validation_clicks=100"]
@@ -121,3 +121,12 @@ def test_a_corrupt_previous_teacher_costs_only_the_warm_start(run, events, tmp_p
     assert any("checksum" in r.getMessage() and "cold" in r.getMessage() for r in caplog.records)
     assert report["registry"]["version"] == 2
     assert load_checkpoint(tmp_path / "r") is not None  # this run's teacher replaced the corrupt one
+
+
+def test_a_split_without_validation_rows_is_refused_before_any_training(events, tmp_path):
+    """The pointwise models stop and are selected on the validation rows (the sequence models do
+    without them): a clear error naming the setting, not a failure deep in the first epoch."""
+    cfg = load_config(overrides=["train.validation_share=0"])
+    with pytest.raises(ConfigError, match=r"raise train\.validation_share"):
+        retrain_served_student(cfg, events, tmp_path)
+    assert not any(tmp_path.iterdir())
