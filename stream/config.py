@@ -334,10 +334,10 @@ class TrainConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     model: Annotated[
         Literal["pointwise", "sequence"],
         Meta(
-            description="What is trained and served: the pointwise click models, or the sequence teacher and "
-            "its distilled sequence student (docs/explanation/offline.md)."
+            description="What is trained and served: the sequence teacher and its distilled sequence student, "
+            "or the pointwise click models (docs/explanation/offline.md)."
         ),
-    ] = "pointwise"
+    ] = "sequence"  # chosen on the development part (docs/explanation/offline.md, "On the serving path")
     seed: Annotated[int, Meta(description="Seed of training (initialisation, shuffling, sampled negatives).")] = 7
     validation_share: Annotated[
         Fraction, Meta(description="Share of the log, after the training part in time, used to validate.")

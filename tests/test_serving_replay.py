@@ -9,7 +9,8 @@ from tests.conftest import small_world, with_section
 
 
 def test_the_serving_path_is_scored_on_every_click_and_retrained_models_serve(cfg):
-    cfg = with_section(with_section(cfg, "train", epochs=1, validation_clicks=200), "worker", prequential_every=1)
+    cfg = with_section(cfg, "train", model="pointwise", epochs=1, validation_clicks=200)
+    cfg = with_section(cfg, "worker", prequential_every=1)
     events = list(synthetic_events(small_world(n_sessions=600)))
     result = replay_with_serving(events, cfg, retrain_every=2500, select_clicks=200)
     serving = result["serving"]

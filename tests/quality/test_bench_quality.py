@@ -21,7 +21,7 @@ def world():
 def result(world):
     from stream.config import load_config
 
-    cfg = with_section(load_config(env={}), "train", epochs=1, validation_clicks=200)
+    cfg = with_section(load_config(env={}), "train", model="pointwise", epochs=1, validation_clicks=200)
     ds, _ = world
     return evaluate(ds, cfg, k=10, serving=True)
 
