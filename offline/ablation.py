@@ -26,6 +26,7 @@ from offline.fit import teacher_targets
 from offline.pipeline import (
     SERVED_KD,
     dataset_from_config,
+    require_split,
     rows_logits,
     torch_scorer,
     train_student,
@@ -42,6 +43,7 @@ def run_ablations(cfg: Config, events: Iterable[Event]) -> dict[str, Any]:
     torch.set_num_threads(cfg.train.threads)
     t = cfg.train
     ds = dataset_from_config(cfg, events)
+    require_split(cfg, ds, test_window=True)
     tables = ContentTables(ds.catalogue)
     clicks = sample_clicks(ds.test_clicks, t.test_clicks, t.seed)
 

@@ -22,3 +22,13 @@ def rank_and_world() -> tuple[int, int]:
 def secondary_rank() -> bool:
     """Whether this process is a data-parallel rank other than 0 (which returns no report)."""
     return rank_and_world()[0] > 0
+
+
+def rank_zero_value(value: float) -> float:
+    """Rank 0's ``value`` on every rank. Every rank must take the same decisions (early stopping,
+    the best epoch), and a figure each computes itself may round differently on another host."""
+    if rank_and_world()[1] == 1:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return float(box[0])

@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from offline.curriculum import Curriculum
-from offline.data_parallel import rank_and_world
+from offline.data_parallel import rank_and_world, rank_zero_value
 from offline.distill import KDWeights, hint_loss, listwise_loss, soft_target_loss
 from offline.features import ContentTables, Inputs
 from offline.samples import Groups, Rows
@@ -94,7 +94,7 @@ def fit(
                 opt.step()
         model.eval()
         with torch.no_grad():
-            loss_now = val_loss()
+            loss_now = rank_zero_value(val_loss())
         improved = not result.val_losses or loss_now < result.best_loss
         result.val_losses.append(loss_now)
         if improved:

@@ -480,11 +480,9 @@ def retrain_served_student(cfg: Config, events: Iterable[Event], registry_root: 
     }
 
 
-def _prepare(cfg: Config, events: Iterable[Event], root: Path, test_window: bool = False) -> Prepared:
-    """Also refuses, before any training, a split the pointwise models cannot use: they stop and
-    are selected on the validation rows, and ``train --once`` reports on the test rows."""
-    torch.set_num_threads(cfg.train.threads)
-    ds = dataset_from_config(cfg, events)
+def require_split(cfg: Config, ds: Dataset, test_window: bool) -> None:
+    """Refuses, before any training, a split the pointwise models cannot use: they stop and are
+    selected on the validation rows, and a ``test_window`` report ranks the test rows."""
     needed = [("validation", ds.validation)] + ([("test", ds.test)] if test_window else [])
     for name, rows in needed:
         if not len(rows):
@@ -493,6 +491,12 @@ def _prepare(cfg: Config, events: Iterable[Event], root: Path, test_window: bool
                 f"no {name} rows in this split (train.{name}_share={share}, {ds.events} events): "
                 f"raise train.{name}_share or train on a longer log"
             )
+
+
+def _prepare(cfg: Config, events: Iterable[Event], root: Path, test_window: bool = False) -> Prepared:
+    torch.set_num_threads(cfg.train.threads)
+    ds = dataset_from_config(cfg, events)
+    require_split(cfg, ds, test_window)
     return Prepared(cfg, ds, ContentTables(ds.catalogue), _previous_teacher(cfg, root))
 
 

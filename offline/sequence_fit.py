@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from offline.curriculum import Curriculum, next_click_difficulty
-from offline.data_parallel import rank_and_world
+from offline.data_parallel import rank_and_world, rank_zero_value
 from offline.sequence_model import SequenceModel, Tokens
 from offline.sequences import NextClicks, Windows
 
@@ -197,8 +197,8 @@ def fit_sequence_model(
     Under ``torchrun`` the model and loss are wrapped in ``DistributedDataParallel`` (rank 0's
     weights to start with, gradients averaged in backward). Every rank draws the same epoch order
     and takes every ``world``-th window of each global batch of ``settings.batch``, weighted by
-    ``rank_shares``, so a step is the single-process step; every rank validates the same weights
-    and stops at the same epoch."""
+    ``rank_shares``, so a step is the single-process step (a last batch with fewer windows than
+    ranks is skipped); every rank stops at the same epoch, on rank 0's validation figure."""
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
@@ -225,7 +225,7 @@ def fit_sequence_model(
             opt.zero_grad()
             net(*rank_shares(train, batch, rank, world)).backward()
             opt.step()
-        ndcg = validation(model)
+        ndcg = rank_zero_value(validation(model))
         result.validation_ndcg.append(round(ndcg, 5))
         result.epochs = epoch
         if rank == 0:

@@ -222,6 +222,8 @@ def prune_student(
     loss = SequenceDistillation(teacher, len(keep), settings.kd, settings.fit.conversion_weight)
     fit_settings = replace(settings.fit, epochs=min(PRUNE_EPOCHS, settings.fit.epochs), label="pruned sequence student")
     fit = fit_sequence_model(model, p.data.train, p.validation(), fit_settings, loss)
+    if secondary_rank():  # rank 0 decides, on timings that no other rank's timing disturbs
+        return student, {"kept": False, "note": "decided on rank 0"}
     ms = p.ms_per_request({"before": student.model, "after": model}, p.data.validation)
     before, after = max(student.fit.validation_ndcg), max(fit.validation_ndcg)
     kept = worth_keeping(before, after, ms["before"], ms["after"])
@@ -356,6 +358,17 @@ def test_window(p: Prepared, runs: list[SeedRun]) -> dict[str, Any]:
     return report
 
 
+def evaluate_and_publish(p: Prepared, runs: list[SeedRun], root: Path, lap: Lap) -> dict[str, Any]:
+    """The test window's report, with the first seed's student registered and its teacher kept."""
+    report = test_window(p, runs)
+    lap("evaluation")
+    registered = runs[0]
+    report["teacher"]["warm_start"] = {k: v for k, v in registered.teacher.info.items() if k != "conversion"}
+    report["registry"], report["compression"] = publish(p, registered, root, report["student"]["by_seed"][0])
+    lap("export_and_register")
+    return report
+
+
 def train_once(
     cfg: Config, events: Iterable[Event], registry_root: Path, seeds: int = 3, ablations: bool = True
 ) -> dict[str, Any]:
@@ -381,19 +394,15 @@ def train_once(
     runs = [train_seed(p, seed) for seed in training_seeds(cfg, seeds)]
     lap("training")
     registered = runs[0]
-    # Before rank 0 goes on alone: under torchrun the ablations' fits are data-parallel too.
-    ablation_figures = run_ablations(p, registered) if ablations else None
+    # Registered before the ablations, which a failure or a stop may cut short. Under torchrun rank
+    # 0 alone evaluates and registers, while the other ranks wait in the ablations' first
+    # collective: their fits are data-parallel too.
+    report: dict[str, Any] = {} if secondary_rank() else evaluate_and_publish(p, runs, root, lap)
     if ablations:
+        report["ablations"] = run_ablations(p, registered)
         lap("ablations")
     if secondary_rank():
-        return {}  # under torchrun, rank 0 alone evaluates, exports and registers
-    report = test_window(p, runs)
-    lap("evaluation")
-    report["teacher"]["warm_start"] = {k: v for k, v in registered.teacher.info.items() if k != "conversion"}
-    report["registry"], report["compression"] = publish(p, registered, root, report["student"]["by_seed"][0])
-    lap("export_and_register")
-    if ablation_figures is not None:
-        report["ablations"] = ablation_figures
+        return {}
     report["_run"] = {
         "model": "sequence",
         **run_seconds(start, seconds, runs),

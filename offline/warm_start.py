@@ -148,6 +148,7 @@ def warm_start_experiment(cfg, events: list, earlier_share: float = 0.7) -> dict
     from offline.pipeline import (
         WARM_CURRICULUM,
         dataset_from_config,
+        require_split,
         train_teacher,
         warm_teacher,
     )
@@ -157,6 +158,8 @@ def warm_start_experiment(cfg, events: list, earlier_share: float = 0.7) -> dict
     window = int(len(events) * earlier_share)
     earlier = dataset_from_config(cfg, events[:window])
     later = dataset_from_config(cfg, events[len(events) - window :])
+    for ds in (earlier, later):
+        require_split(cfg, ds, test_window=False)
     v1 = train_teacher(earlier, ContentTables(earlier.catalogue), cfg, Curriculum(t.curriculum))
     tables = ContentTables(later.catalogue)
     colds = {"cold": train_teacher(later, tables, cfg, Curriculum(t.curriculum))}

@@ -132,7 +132,8 @@ class ItemLists:
         scores = self.item_factors @ user_factors.astype(np.float32) + self.item_bias
         at = np.minimum(np.searchsorted(self.mf_items, dropped), len(self.mf_items) - 1)
         scores[at[self.mf_items[at] == dropped]] = -np.inf
-        nearest: np.ndarray = self.mf_items[_top(scores, n)]
+        top = _top(scores, n)
+        nearest: np.ndarray = self.mf_items[top[np.isfinite(scores[top])]]  # fewer than n allowed: no excluded ones
         return nearest
 
 

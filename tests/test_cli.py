@@ -72,6 +72,13 @@ def test_bad_arguments_get_one_line_naming_the_fix(argv, fragment, capsys):
     assert fragment in err and "\n" not in err and err.startswith("streamrec ")
 
 
+def test_the_periodic_trainer_under_torchrun_is_refused_before_joining_a_group(monkeypatch, capsys):
+    """Each rank's triggers (time, log, drift) would fire on their own and start a collective fit alone."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train"]) == 2
+    assert "train --once only" in capsys.readouterr().err
+
+
 def test_bad_config_file_is_one_line(tmp_path, capsys):
     assert main(["eval", "prequential", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -57,6 +57,8 @@ def train(settings: Settings, source: SourceSpec, once: bool, from_log: bool, no
     cfg = settings.load()
     _refuse_what_sequence_models_lack(cfg, how["ablations"], how["warm_start_check"])
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun: one data-parallel rank
+        if not once:  # each rank's triggers (time, log, drift) would fire on their own
+            raise UsageError("torchrun trains data-parallel with train --once only; run the periodic trainer alone")
         import torch.distributed
 
         torch.distributed.init_process_group("gloo")

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from serving.candidates import CandidateGenerator, _top
+from serving.candidates import CandidateGenerator, ItemLists, _top
 from stream.events import Event, ItemAttributes
 from tests.conftest import with_section
 
@@ -185,3 +185,15 @@ def test_the_mf_source_proposes_the_users_nearest_clicked_items_only(cfg):
     assert set(proposed.tolist()) <= set(allowed.tolist())
     nth_best = np.sort(exact)[-n]
     assert (mf.b[proposed] + mf.Q[proposed] @ mf.P[user] >= nth_best - 1e-5).all()
+
+
+def test_the_mf_search_maps_exclusions_onto_the_clicked_items_and_never_returns_one():
+    lists = ItemLists()
+    lists.mf_items = np.array([2, 5, 7, 9])
+    lists.item_factors = np.array([[1.0], [4.0], [3.0], [2.0]], dtype=np.float32)
+    lists.item_bias = np.zeros(4, dtype=np.float32)
+    user = np.array([1.0])
+    assert set(lists.nearest_by_mf(user, np.array([], dtype=np.int64), 2).tolist()) == {5, 7}
+    # 5 is excluded, 3 and 400 are not clicked items; asking for more than remain returns what remains
+    nearest = lists.nearest_by_mf(user, np.array([3, 5, 400]), 10)
+    assert sorted(nearest.tolist()) == [2, 7, 9]
