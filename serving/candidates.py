@@ -4,10 +4,11 @@ Sources, each capped by ``serving.*_candidates``:
 
 * ``covis``    -- co-visitation neighbours of the user's recent items (item-kNN's evidence), by score;
 * ``mf``       -- nearest items by the online factorisation, b_i + p_u . q_i (users with a factor row),
-  searched among the items with a click, in a float32 copy of their factors taken with the item-side
-  lists. An item nobody clicked has no positive evidence in the factorisation: its row is its random
-  start or was only pushed down as a sampled negative, so a high score there is noise. New items reach
-  users through ``content`` and ``trending``;
+  searched among the items with a click (the ``mf_search_items`` most clicked, so that its cost is
+  bounded), in a float32 copy of their factors taken with the item-side lists. An item nobody
+  clicked has no positive evidence in the factorisation: its row is its random start or was only
+  pushed down as a sampled negative, so a high score there is noise. New items reach users through
+  ``content`` and ``trending``;
 * ``trending`` -- most clicked under the shortest half-life, the same list for every user;
 * ``content``  -- popular and newest items of the user's favourite categories: how new users (a click
   or two) and new items (no co-visitation yet) get candidates;
@@ -18,8 +19,8 @@ Item-side lists (trending, per-category, the item-factor copy) depend on the par
 are rebuilt every ``item_lists_refresh_s`` (or sooner, when the state has doubled since) and shared
 by every request. The served rule's exclusions (the user's seen items unless ``exclude_seen`` is
 off: ``FeatureState.excluded_items``) and the configured exclusions are removed. Per-user work is
-O(recent items x neighbours) plus one (clicked items, f) @ (f,) product for ``mf``; nothing else scales
-with the catalogue.
+O(recent items x neighbours) plus one (clicked items, f) @ (f,) product for ``mf``, at most
+(``mf_search_items``, f); nothing else scales with the catalogue.
 """
 
 from __future__ import annotations
@@ -123,7 +124,10 @@ class ItemLists:
         self.excluded = np.array(
             sorted(i for i in map(state.items.get, cfg.exclude_items) if i is not None), dtype=np.int64
         )
-        self.mf_items = np.flatnonzero(popularity[: min(n, len(mf.Q))] > 0)
+        clicked = np.flatnonzero(popularity[: min(n, len(mf.Q))] > 0)
+        if len(clicked) > cfg.mf_search_items:  # the most clicked, ascending as the search needs
+            clicked = np.sort(clicked[_top(popularity[clicked], cfg.mf_search_items)])
+        self.mf_items = clicked
         self.item_factors = mf.Q[self.mf_items].astype(np.float32)
         self.item_bias = mf.b[self.mf_items].astype(np.float32)
 

@@ -473,6 +473,13 @@ class ServingConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         NonNegative, Meta(description="Candidates from co-visitation per request before ranking.")
     ] = 100
     mf_candidates: Annotated[NonNegative, Meta(description="Candidates from the online MF per request.")] = 100
+    mf_search_items: Annotated[
+        Positive,
+        Meta(
+            description="Most items the MF candidate search covers: the most clicked ones, so that a request's "
+            "cost stays bounded however many items have clicks (the search is one (items, factors) product)."
+        ),
+    ] = 20_000
     trending_candidates: Annotated[NonNegative, Meta(description="Candidates from trending items per request.")] = 50
     content_candidates: Annotated[
         NonNegative, Meta(description="Candidates from the user's categories and tags per request.")

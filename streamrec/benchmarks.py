@@ -51,16 +51,17 @@ def _quantiles_ms(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def catalogue_feed(world: SyntheticWorld) -> Iterator[Event]:
+def catalogue_feed(world: SyntheticWorld, event_type: str = "impression") -> Iterator[Event]:
     """One impression per catalogue item, before any user event: how a catalogue service would
-    announce its items, so state and model know all of them (sessions alone reach a fraction)."""
+    announce its items, so state and model know all of them (sessions alone reach a fraction).
+    Clicks instead give every item a click: the worst case of the MF candidate search."""
     for item, (cat, tags) in enumerate(zip(world.item_category.tolist(), world.item_tags)):
         yield Event(
             event_id=f"catalogue-{item}",
             ts=START_TS_MS - 1,
             user_id=CATALOGUE_USER,
             item_id=item_key(item),
-            type="impression",
+            type=event_type,
             item=ItemAttributes(category=f"cat{cat}", tags=list(tags)),
         )
 
@@ -160,6 +161,7 @@ def bench_serve(
     requests: int = 10_000,
     warmup: int = 1000,
     seed: int = 0,
+    every_item_clicked: bool = False,
 ) -> dict[str, Any]:
     """Top-10 latency of candidates + ONNX student + blend, and of the same with the eager teacher."""
     import torch
@@ -169,7 +171,8 @@ def bench_serve(
     world_cfg = SyntheticConfig(n_items=items, n_users=2000, n_sessions=sessions, seed=seed)
     world = SyntheticWorld(world_cfg)
     started = time.perf_counter()
-    events = list(catalogue_feed(world)) + list(synthetic_events(world_cfg, world))
+    feed = catalogue_feed(world, "click" if every_item_clicked else "impression")
+    events = list(feed) + list(synthetic_events(world_cfg, world))
     log.info(
         f"{len(events):,} events ({items:,} catalogue impressions + {sessions:,} sessions) in "
         f"{time.perf_counter() - started:.0f} s"

@@ -17,3 +17,9 @@ def test_the_bench_ranks_with_the_student_of_the_configured_model(cfg, model):
     assert 0 < result["mf_searched_items"] < result["catalogue_items"]  # the clicked items, not every one
     for name in ("onnx_student", "torch_teacher_eager"):
         assert math.isfinite(result[name]["p50_ms"]) and result[name]["candidates_median"] > 10
+
+
+def test_with_every_item_clicked_the_mf_search_covers_at_most_its_bound(cfg):
+    bounded = with_section(with_section(cfg, "train", model="pointwise"), "serving", mf_search_items=120)
+    result = bench_serve(bounded, items=300, sessions=60, requests=40, warmup=5, every_item_clicked=True)
+    assert result["catalogue_items"] >= 300 and result["mf_searched_items"] == 120

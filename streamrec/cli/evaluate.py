@@ -91,6 +91,11 @@ def evaluate(
 @click.option("--prequential-every", type=int, help="stream: score ranking learners on every n-th click.")
 @click.option("--items", type=int, default=100_000, show_default=True, help="serve: catalogue size.")
 @click.option("--requests", type=int, default=10_000, show_default=True, help="serve: measured requests per model.")
+@click.option(
+    "--every-item-clicked",
+    is_flag=True,
+    help="serve: the catalogue feed clicks every item instead of showing it (the MF search's worst case).",
+)
 @click.option("--rate", type=float, default=1000.0, show_default=True, help="freshness: events per second.")
 @click.option("--seconds", type=float, default=30.0, show_default=True, help="freshness: how long to produce.")
 @click.option(
@@ -132,7 +137,9 @@ def bench(settings: Settings, target: str, as_json: bool, **options: Any) -> int
     if target == "serve":
         from streamrec.benchmarks import bench_serve
 
-        result = bench_serve(cfg, items=options["items"], requests=options["requests"])
+        result = bench_serve(
+            cfg, items=options["items"], requests=options["requests"], every_item_clicked=options["every_item_clicked"]
+        )
     elif target == "freshness":
         from streamrec.benchmarks import bench_freshness
 

@@ -197,3 +197,17 @@ def test_the_mf_search_maps_exclusions_onto_the_clicked_items_and_never_returns_
     # 5 is excluded, 3 and 400 are not clicked items; asking for more than remain returns what remains
     nearest = lists.nearest_by_mf(user, np.array([3, 5, 400]), 10)
     assert sorted(nearest.tolist()) == [2, 7, 9]
+
+
+def test_the_mf_search_covers_the_most_clicked_items_when_more_have_clicks_than_it_may_search(cfg, processor):
+    st, mf = processor.state, processor.mf
+    clicks = st.item_counters["click"].get_many(np.arange(st.n_items), st.max_ts_ms / 1000.0)[-1][: len(mf.Q)]
+    clicked = np.flatnonzero(clicks > 0)
+    cap = len(clicked) // 3
+    assert cap >= 5 and len(np.unique(clicks[clicked])) > 2  # a cap that cuts, on counts that differ
+    lists = CandidateGenerator(with_section(cfg, "serving", mf_search_items=cap).serving).item_lists(st, mf)
+    assert len(lists.mf_items) == cap and (np.diff(lists.mf_items) > 0).all()
+    assert clicks[lists.mf_items].min() >= clicks[np.setdiff1d(clicked, lists.mf_items)].max()
+    np.testing.assert_array_equal(lists.item_factors, mf.Q[lists.mf_items].astype(np.float32))
+    uncapped = CandidateGenerator(cfg.serving).item_lists(st, mf)
+    np.testing.assert_array_equal(uncapped.mf_items, clicked)
