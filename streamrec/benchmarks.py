@@ -54,12 +54,13 @@ def _quantiles_ms(seconds: list[float]) -> dict[str, float]:
 def catalogue_feed(world: SyntheticWorld, event_type: str = "impression") -> Iterator[Event]:
     """One impression per catalogue item, before any user event: how a catalogue service would
     announce its items, so state and model know all of them (sessions alone reach a fraction).
-    Clicks instead give every item a click: the worst case of the MF candidate search."""
+    Clicks instead give every item a click, each from a user of its own (so that no co-visitation
+    comes of them): the worst case of the MF candidate search."""
     for item, (cat, tags) in enumerate(zip(world.item_category.tolist(), world.item_tags)):
         yield Event(
             event_id=f"catalogue-{item}",
             ts=START_TS_MS - 1,
-            user_id=CATALOGUE_USER,
+            user_id=CATALOGUE_USER if event_type == "impression" else f"{CATALOGUE_USER}-{item}",
             item_id=item_key(item),
             type=event_type,
             item=ItemAttributes(category=f"cat{cat}", tags=list(tags)),
@@ -154,6 +155,24 @@ def _student_and_baseline(cfg: Config, events: list[Event]) -> tuple[OnnxModel, 
     return student, _eager_teacher(teacher, student.manifest)
 
 
+def _bench_logs(items: int, sessions: int, seed: int, every_item_clicked: bool) -> tuple[list[Event], list[Event]]:
+    """The log the serving state replays, and the one the (untrained) models are staged on: the
+    catalogue's impressions and the sessions. Staging on 100,000 catalogue clicks would only bloat its
+    training rows."""
+    # 2,000 users: the generator keeps a (users, items) clicked matrix.
+    world_cfg = SyntheticConfig(n_items=items, n_users=2000, n_sessions=sessions, seed=seed)
+    world = SyntheticWorld(world_cfg)
+    started = time.perf_counter()
+    sessions_log = list(synthetic_events(world_cfg, world))
+    staged = list(catalogue_feed(world)) + sessions_log
+    served = list(catalogue_feed(world, "click")) + sessions_log if every_item_clicked else staged
+    log.info(
+        f"{len(served):,} events ({items:,} catalogue {'clicks' if every_item_clicked else 'impressions'} + "
+        f"{sessions:,} sessions) in {time.perf_counter() - started:.0f} s"
+    )
+    return served, staged
+
+
 def bench_serve(
     cfg: Config,
     items: int = 100_000,
@@ -167,24 +186,15 @@ def bench_serve(
     import torch
 
     torch.set_num_threads(cfg.serving.threads)  # the same thread budget as onnxruntime's session
-    # 2,000 users: the generator keeps a (users, items) clicked matrix.
-    world_cfg = SyntheticConfig(n_items=items, n_users=2000, n_sessions=sessions, seed=seed)
-    world = SyntheticWorld(world_cfg)
-    started = time.perf_counter()
-    feed = catalogue_feed(world, "click" if every_item_clicked else "impression")
-    events = list(feed) + list(synthetic_events(world_cfg, world))
-    log.info(
-        f"{len(events):,} events ({items:,} catalogue impressions + {sessions:,} sessions) in "
-        f"{time.perf_counter() - started:.0f} s"
-    )
+    served, staged = _bench_logs(items, sessions, seed, every_item_clicked)
     proc = PartitionProcessor(
         msgspec.structs.replace(cfg, worker=msgspec.structs.replace(cfg.worker, prequential_every=10**9))
     )  # state only: the learners' full-catalogue tests are not benched
-    for event in events:
+    for event in served:
         proc.process(event)
     log.info("state: %d items, %d users", proc.state.n_items, len(proc.state.users))
-    student, baseline = _student_and_baseline(cfg, events)
-    users = [u for u in proc.state.users.keys if u != CATALOGUE_USER]
+    student, baseline = _student_and_baseline(cfg, staged)
+    users = [u for u in proc.state.users.keys if not u.startswith(CATALOGUE_USER)]
     rng = np.random.default_rng(seed)
     asked = [users[i] for i in rng.integers(0, len(users), warmup + requests)]
     results: dict[str, Any] = {
