@@ -24,8 +24,8 @@ from streamrec.quality.rankers import NextClickOracle
 
 # Generator seeds by part. Development seeds may be looked at while choosing anything; evaluation
 # seeds only by `bench quality --part evaluation`, once the defaults are committed.
-# 101-103 were spent on 2026-12-05 (docs/protocol.md, section 6); the defaults have changed since.
-SEEDS = {"development": (1, 2, 3), "evaluation": (201, 202, 203)}
+# Spent (docs/protocol.md, section 6): 101-103 on 2026-12-05, 201-203 on 2026-12-07.
+SEEDS = {"development": (1, 2, 3), "evaluation": (301, 302, 303)}
 ML_1M_PARTS = {"development": ML_1M_DEVELOPMENT, "evaluation": ML_1M_EVALUATION}
 
 
