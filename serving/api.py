@@ -4,7 +4,8 @@ declaration, so the spec cannot drift from the code). ``GET /openapi.json`` serv
 
 Every rejection is a 4xx whose JSON body is ``{"error": "<one line>"}`` (422s add ``detail``):
 bad parameters 422, an invalid event 400/422, a body over ``events.max_bytes`` 413, a user owned
-by another worker 421, not ready yet 503, a missing or wrong bearer token 401 (when
+by another worker 421 when this worker does not forward (``serving.forward``), not ready yet or no
+owner answering in time 503, a missing or wrong bearer token 401 (when
 ``serving.api_token`` is set: it guards /v1/; health, readiness and metrics stay open for probes).
 """
 

@@ -2,9 +2,8 @@
 
 Routing: a user's state lives in partition ``murmur2(user_id) mod partitions`` (the producers'
 partitioner), owned by exactly one worker of the group. A request for a user whose partition this
-process does not own is answered ``421 Misdirected Request`` naming the partition; a router in
-front of the workers (docs/explanation/design.md, "How an HTTP request reaches the worker") sends
-each request to the owner in the first place.
+process does not own goes on to the owner through the ``forwarder`` (``serving.forward``), or is
+answered ``421 Misdirected Request`` naming the partition when this worker does not forward.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from typing import Protocol
 import msgspec
 from confluent_kafka import KafkaError, Message, Producer
 
+from serving.forward import Forwarder
 from serving.scorer import Recommendation, Scorer
 from stream.events import EventCodec
 from stream.kafka.clients import produce_waiting
@@ -90,17 +90,29 @@ class EventIngest:
 
 
 class ServingBackend:
-    def __init__(self, owner: PartitionOwner, scorer: Scorer, ingest: EventIngest, max_k: int) -> None:
+    def __init__(
+        self,
+        owner: PartitionOwner,
+        scorer: Scorer,
+        ingest: EventIngest,
+        max_k: int,
+        forwarder: Forwarder | None = None,
+    ) -> None:
         self.owner = owner
         self.scorer = scorer
         self.ingest = ingest
         self.max_k = max_k
+        self.forwarder = forwarder
+
+    def partition_of(self, user_id: str) -> int:
+        return partition_for(user_id, self.owner.partition_count())
 
     def recommend(self, user_id: str, k: int, exclude: tuple[str, ...] = ()) -> Recommendation:
+        """Raises NotOwned for another worker's user, NotReady (unless forwarding) before any assignment."""
         owned_now = self.owner.owned
-        if not owned_now:
+        if not owned_now and self.forwarder is None:
             raise NotReady("no partition assigned yet")
-        partition = partition_for(user_id, self.owner.partition_count())
+        partition = self.partition_of(user_id)
         owned = owned_now.get(partition)
         if owned is None:
             raise NotOwned(partition)

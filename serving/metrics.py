@@ -47,6 +47,8 @@ class ServingMetrics:
             self.candidates_by_source.labels(source)
         for outcome in ("loaded", "refused"):
             self.model_loads.labels(outcome)
+        for outcome in ("answered", "no_owner"):
+            self.forwarded.labels(outcome)
 
     def _scoring(self, registry: CollectorRegistry) -> None:
         """How a top-k is computed: its latency, its candidates, and when it goes without the model."""
@@ -97,6 +99,13 @@ class ServingMetrics:
         self.events_ingested = Counter(
             "streamrec_http_events_ingested_total",
             "Events accepted by POST /v1/events and acknowledged by Kafka",
+            registry=registry,
+        )
+        self.forwarded = Counter(
+            "streamrec_forwarded_requests_total",
+            "Requests for a user another worker owns, sent on to it, by outcome (answered: the owner's "
+            "answer came back; no_owner: none answered within serving.forward_timeout_s)",
+            ["outcome"],
             registry=registry,
         )
         self.freshness_seconds = Histogram(

@@ -73,6 +73,13 @@ class KafkaConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             "offline/registry); serving workers hot-swap the student when one arrives."
         ),
     ] = "model-updates"
+    workers_topic: Annotated[
+        str,
+        Meta(
+            description="Compacted topic where each serving worker advertises its HTTP address and partitions, "
+            "so that any worker can forward a request to the user's owner (serving.advertised_url)."
+        ),
+    ] = "streamrec-workers"
     partitions: Annotated[
         Positive,
         Meta(
@@ -514,6 +521,30 @@ class ServingConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         NonNegativeFloat,
         Meta(
             description="Seconds between registry re-reads: a safety net for a missed model-updates message (0: never)."
+        ),
+    ] = 30.0
+    advertised_url: Annotated[
+        str,
+        Meta(
+            description="The URL the other workers reach this worker's HTTP API at (Kafka Streams' "
+            "application.server), e.g. http://worker-1:8080. Empty: http://HOST:PORT when serving.host is one "
+            "address; with a wildcard host (0.0.0.0, ::) nothing is advertised and this worker neither forwards "
+            "nor is forwarded to (a request for another worker's user gets 421)."
+        ),
+    ] = ""
+    advert_interval_s: Annotated[
+        PositiveFloat,
+        Meta(
+            description="Seconds between a worker's adverts on kafka.workers_topic (a change is advertised at "
+            "once); an advert three intervals old no longer counts."
+        ),
+    ] = 2.0
+    forward_timeout_s: Annotated[
+        PositiveFloat,
+        Meta(
+            description="How long a request for another worker's user may wait for that worker's answer, "
+            "rebalances included, before it is answered 503. Longer than a rebalance: a worker that leaves "
+            "hands its partitions over in ~4 s on Tansu, one killed only after the session timeout (6 s) too."
         ),
     ] = 30.0
     blend: Annotated[

@@ -4,6 +4,10 @@
                    │ owned partitions (state + learners, one lock each)
                    ▼
     HTTP API ──► ServingBackend ──► Scorer ◄── ModelWatcher ◄── `model-updates` + registry files
+                   │ another worker's user
+                   ▼
+                Forwarder ──► the owner's HTTP API, found in the Directory ◄── DirectoryReader ◄── `workers`
+                                         AdvertPublisher (this worker's URL and partitions) ──► `workers`
 
 One metrics registry holds the worker's and the scorer's metrics; it is served on
 ``metrics.port`` and on the API's ``/metrics``.
@@ -16,10 +20,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from prometheus_client import CollectorRegistry
 
+from serving.adverts import AdvertPublisher, DirectoryReader, advertised_url, new_worker_id
 from serving.api import ApiServer, create_app
 from serving.backend import EventIngest, ServingBackend
+from serving.directory import Directory
+from serving.forward import Forwarder
 from serving.metrics import ServingMetrics
 from serving.model_updates import ModelLoader, ModelWatcher
 from serving.publish import RecommendationPublisher
@@ -29,6 +37,37 @@ from stream.events import EventCodec
 from stream.kafka.clients import make_consumer, make_producer
 from stream.metrics import WorkerMetrics, process_registry
 from stream.worker import StreamWorker
+
+
+@dataclass
+class Routing:
+    """Any worker answers any user: this worker's advert, everyone's directory, and the forwarder."""
+
+    forwarder: Forwarder
+    publisher: AdvertPublisher
+    reader: DirectoryReader
+
+    @classmethod
+    def build(cls, cfg: Config, worker: StreamWorker, url: str) -> Routing:
+        s = cfg.serving
+        worker_id = new_worker_id()
+        directory = Directory(worker_id, ttl_s=3 * s.advert_interval_s)
+        # assign(), not subscribe(): every worker reads every advert; the group id is unused.
+        consumer = make_consumer(cfg.kafka, group_id=f"{cfg.kafka.group_id}-workers")
+        publisher = AdvertPublisher(
+            make_producer(cfg.kafka), cfg.kafka.workers_topic, worker_id, url, worker.owned, s.advert_interval_s
+        )
+        forwarder = Forwarder(directory, httpx.Client(), s.forward_timeout_s)
+        return cls(forwarder, publisher, DirectoryReader(consumer, cfg.kafka.workers_topic, directory))
+
+    def start(self) -> None:
+        self.reader.start()
+        self.publisher.start()
+
+    def stop(self) -> None:
+        self.publisher.stop()  # its tombstone: the others stop forwarding here at once
+        self.reader.stop()
+        self.forwarder.client.close()
 
 
 @dataclass
@@ -43,6 +82,7 @@ class ServingStack:
     worker: StreamWorker
     ingest: EventIngest
     api: ApiServer | None
+    routing: Routing | None
 
     @classmethod
     def build(cls, cfg: Config, registry_root: Path, registry: CollectorRegistry | None = None) -> ServingStack:
@@ -64,17 +104,22 @@ class ServingStack:
         )
         worker = StreamWorker(cfg, WorkerMetrics(registry), listener=publisher, before_click=scorer.learn_click)
         ingest = EventIngest(make_producer(cfg.kafka), cfg.kafka.events_topic, EventCodec(cfg.events.max_bytes))
-        api = None
+        api = routing = None
         if s.port:
-            app = create_app(ServingBackend(worker, scorer, ingest, s.max_k), cfg, metrics)
+            url = advertised_url(s)
+            routing = Routing.build(cfg, worker, url) if url else None
+            forwarder = routing.forwarder if routing else None
+            app = create_app(ServingBackend(worker, scorer, ingest, s.max_k, forwarder), cfg, metrics)
             api = ApiServer(app, s.host, s.port)
-        return cls(cfg, registry, metrics, scorer, loader, watcher, publisher, worker, ingest, api)
+        return cls(cfg, registry, metrics, scorer, loader, watcher, publisher, worker, ingest, api, routing)
 
     def start(self) -> None:
         """Everything but the worker loop, which the caller runs (``worker.run(stop)``)."""
         self.watcher.start()
         self.publisher.start()
         self.ingest.start()
+        if self.routing is not None:
+            self.routing.start()
         if self.api is not None:
             try:
                 self.api.start()
@@ -100,6 +145,8 @@ class ServingStack:
             self.stop()
 
     def stop(self) -> None:
+        if self.routing is not None:
+            self.routing.stop()
         if self.api is not None:
             self.api.stop()
         self.ingest.stop()

@@ -110,8 +110,8 @@ def produce_waiting(producer: Producer, topic: str, value: bytes | None, **kwarg
 
 
 def ensure_topics(cfg: KafkaConfig, timeout_s: float = 10.0) -> None:
-    """Create the events, dead-letter, signals, recommendations and model-updates topics if they
-    do not exist (idempotent)."""
+    """Create the events, dead-letter, signals, recommendations, model-updates and workers topics if
+    they do not exist (idempotent)."""
     admin = make_admin(cfg)
     existing = admin.list_topics(timeout=timeout_s).topics
     wanted = [
@@ -120,6 +120,8 @@ def ensure_topics(cfg: KafkaConfig, timeout_s: float = 10.0) -> None:
         NewTopic(cfg.signals_topic, 1, 1),
         NewTopic(cfg.recommendations_topic, cfg.partitions, 1),
         NewTopic(cfg.model_updates_topic, 1, 1),
+        # The latest advert per worker is all a reader needs (serving.adverts).
+        NewTopic(cfg.workers_topic, 1, 1, config={"cleanup.policy": "compact"}),
     ]
     missing = [t for t in wanted if t.topic not in existing]
     if missing:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -22,18 +21,11 @@ from stream.kafka.partitioner import partition_for
 from stream.model_artifact import read_manifest, version_dir
 from streamrec.stack import ServingStack
 from tests.conftest import with_section
+from tests.integration.helpers import get, wait_for
 from tests.kafka_fixtures import produce_raw, read_topic
 from tests.serving.conftest import dataset, registry_with_versions  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(condition, timeout_s: float = 60.0, what: str = "condition") -> None:
-    """Poll ``condition`` until it holds; the deadline is generous for a slow machine, never a wait."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -63,16 +55,6 @@ def serving(kafka_cfg, small_stream, dataset, tmp_path):
     finally:
         stop.set()
         runner.join(30)
-
-
-def get(url: str) -> tuple[int, dict]:
-    # The timeout only catches a server that hangs: the tests assert that no request fails, not how
-    # fast each is answered (a swap on a slow, busy machine can hold one request for seconds).
-    try:
-        with urllib.request.urlopen(url, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def test_five_promotions_under_load_fail_no_request_and_every_response_names_its_version(serving, small_stream):

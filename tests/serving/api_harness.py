@@ -43,11 +43,11 @@ class Ingest:
         return future
 
 
-def make_app(cfg, processor, owner: Owner | None = None, model=None):
+def make_app(cfg, processor, owner: Owner | None = None, model=None, forwarder=None):
     metrics = ServingMetrics(CollectorRegistry())
     scorer = Scorer(cfg.serving, metrics)
     if model is not None:
         scorer.swap(model)
     ingest = Ingest(cfg.events.max_bytes)
-    backend = ServingBackend(owner or Owner(processor), scorer, ingest, cfg.serving.max_k)
+    backend = ServingBackend(owner or Owner(processor), scorer, ingest, cfg.serving.max_k, forwarder)
     return create_app(backend, cfg, metrics), metrics, ingest
