@@ -25,8 +25,8 @@ COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 DOCKERFILE = DEPLOY / "Dockerfile"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 
-SERVICES = {"kafka", "kafka-init", "worker-1", "worker-2", "trainer", "prometheus", "grafana"}
-WORKERS = ("worker-1", "worker-2")
+SERVICES = {"kafka", "kafka-init", "worker-1", "worker-2", "worker-3", "api", "trainer", "prometheus", "grafana"}
+WORKERS = ("worker-1", "worker-2", "worker-3")
 STREAMREC = (*WORKERS, "trainer")
 ENV_NAME = re.compile(r"STREAMREC_([A-Z0-9]+)__([A-Z0-9_]+)")
 
@@ -383,6 +383,18 @@ def test_each_worker_publishes_its_api_on_serving_port_open_beyond_loopback():
         host_ports += [published for published, _ in published_ports(name)]
         assert f":{cfg.serving.port}/healthz" in " ".join(service(name)["healthcheck"]["test"])
     assert len(host_ports) == len(set(host_ports)), "two workers publish the same host port"
+
+
+def test_one_address_spreads_requests_over_every_worker_and_each_worker_advertises_where_it_is_reached():
+    """Forwarding needs each worker's advertised URL to be its compose name and serving port; the
+    front (nginx) must list exactly the workers, on that port."""
+    for name in WORKERS:
+        assert config(name).serving.advertised_url == f"http://{name}:{config(name).serving.port}", name
+    nginx = host_path("api", "/etc/nginx/nginx.conf").read_text()
+    upstream = re.findall(r"^\s*server\s+([\w.-]+):(\d+);", nginx, flags=re.MULTILINE)
+    assert sorted(upstream) == sorted((name, str(config(name).serving.port)) for name in WORKERS)
+    assert [target for _, target in published_ports("api")] == [int(re.search(r"listen (\d+);", nginx)[1])]
+    assert {depends_on("api")[name] for name in WORKERS} == {"service_healthy"}
 
 
 def test_each_streamrec_service_serves_metrics_on_metrics_port_to_the_network():
