@@ -54,12 +54,15 @@ class Directory:
         self.changed = threading.Condition()
 
     def apply(self, worker_id: str, advert: WorkerAdvert | None) -> None:
-        """Fold one message of the workers topic (None: a tombstone) and wake the waiters."""
+        """Fold one message of the workers topic (None: a tombstone) and wake the waiters. Adverts
+        past ``ttl_s`` are dropped: a killed worker's key stays on the compacted topic for good."""
+        now_ms = self.clock() * 1000
         with self.changed:
             if advert is None:
                 self._adverts.pop(worker_id, None)
             elif worker_id not in self._adverts or advert.ts_ms >= self._adverts[worker_id].ts_ms:
                 self._adverts[worker_id] = advert
+            self._adverts = {k: a for k, a in self._adverts.items() if now_ms - a.ts_ms <= self.ttl_ms}
             self.changed.notify_all()
 
     def owner(self, partition: int) -> WorkerAdvert | None:

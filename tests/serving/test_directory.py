@@ -37,8 +37,17 @@ def test_a_silent_worker_loses_its_claims_after_the_ttl_and_a_tombstone_at_once(
     assert directory.owner(0).worker_id == "a"
     clock.now_s = 1006.5
     assert directory.owner(0) is None
-    directory.apply("b", None)
-    assert directory.owner(1) is None and [a.worker_id for a in directory.workers()] == ["a"]
+    assert [a.worker_id for a in directory.workers()] == ["a", "b"]  # kept until the next message
+    directory.apply("c", advert("c", 1006.5))
+    assert [a.worker_id for a in directory.workers()] == ["c"]  # a and b expired
+    directory.apply("c", None)
+    assert directory.workers() == []
+
+
+def test_adverts_read_long_after_they_were_published_are_not_kept():
+    directory = Directory("me", ttl_s=6, clock=Clock(now_s=5000))
+    directory.apply("crashed-last-week", advert("crashed-last-week", 1000, (0, 900)))
+    assert directory.workers() == [] and directory.owner(0) is None
 
 
 def test_an_older_advert_arriving_late_does_not_replace_a_newer_one():
