@@ -16,18 +16,10 @@ from stream.events import EventCodec
 from stream.kafka.broker import free_port
 from stream.kafka.clients import ensure_topics
 from tests.conftest import with_section
-from tests.integration.helpers import get, wait_for
+from tests.integration.helpers import get, partitions_of, wait_for
 from tests.kafka_fixtures import produce_raw
 
 EVENTS = 3000
-
-
-def partitions_of(port: int) -> set[int]:
-    try:
-        status, body = get(f"http://127.0.0.1:{port}/readyz")
-    except OSError:  # not listening (yet, or any more)
-        return set()
-    return set(body.get("partitions", [])) if status == 200 else set()
 
 
 @pytest.mark.slow

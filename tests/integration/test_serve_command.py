@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
-import urllib.error
-import urllib.request
 
 from stream.config import load_config
 from stream.kafka.broker import EmbeddedBroker, free_port
-
-
-def ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-            return r.status == 200 and json.loads(r.read())["partitions"] != []
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+from tests.integration.helpers import partitions_of
 
 
 def test_serve_started_before_the_broker_waits_then_serves(tmp_path, workers):
@@ -35,6 +25,6 @@ def test_serve_started_before_the_broker_waits_then_serves(tmp_path, workers):
     time.sleep(3)  # it keeps waiting; before this fix it exited with a one-line error here
     assert serve.proc.poll() is None, serve.stderr_tail()
     with EmbeddedBroker(port=kafka_port, start_timeout_s=120):  # a deadline: it returns once the broker answers
-        serve.wait_for(lambda: ready(api_port), timeout_s=180, what="the API to report its partitions")
+        serve.wait_for(lambda: bool(partitions_of(api_port)), timeout_s=180, what="the API to report its partitions")
         serve.stop(signal.SIGTERM)
         assert serve.proc.returncode == 0, serve.stderr_tail()
