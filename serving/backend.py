@@ -105,7 +105,13 @@ class ServingBackend:
         self.forwarder = forwarder
 
     def partition_of(self, user_id: str) -> int:
-        return partition_for(user_id, self.owner.partition_count())
+        """Raises NotReady while the events topic's partition count cannot be read (the broker is
+        unreachable, or the worker's consumer closed as it shuts down): retryable, not an error."""
+        try:
+            count = self.owner.partition_count()
+        except Exception as exc:
+            raise NotReady(f"the events topic's partition count is unknown ({exc})") from exc
+        return partition_for(user_id, count)
 
     def recommend(self, user_id: str, k: int, exclude: tuple[str, ...] = ()) -> Recommendation:
         """Raises NotOwned for another worker's user, NotReady (unless forwarding) before any assignment."""

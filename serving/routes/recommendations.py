@@ -36,7 +36,7 @@ def recommendations(
             )
         return _forward(api, request, exc.partition)
     except NotReady as exc:
-        return error_response(503, f"not ready: {exc}; retry shortly")
+        return error_response(503, f"not ready: {exc}; retry shortly", headers={"Retry-After": "1"})
     return json_response(200, rec)
 
 

@@ -58,6 +58,19 @@ def test_before_any_partition_is_assigned_the_api_is_not_ready(cfg, processor):
     assert client.get("/readyz").status_code == 503 and client.get("/healthz").status_code == 200
 
 
+class ClosedOwner(Owner):
+    """A worker shutting down: its consumer is closed, so the partition count cannot be read."""
+
+    def partition_count(self) -> int:
+        raise RuntimeError("Consumer closed")
+
+
+def test_a_worker_that_cannot_read_the_partition_count_answers_a_retryable_503(cfg, processor):
+    app, _, _ = make_app(cfg, processor, owner=ClosedOwner(processor))
+    r = TestClient(app, raise_server_exceptions=False).get("/v1/recommendations/u1")
+    assert r.status_code == 503 and r.headers["retry-after"] == "1" and "partition count" in r.json()["error"]
+
+
 def test_a_valid_event_is_accepted_and_produced(client):
     r = client.post("/v1/events", content=valid_event())
     assert r.status_code == 202 and r.json()["event_id"] == "api-1"
