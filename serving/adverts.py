@@ -22,11 +22,11 @@ import uuid
 from collections.abc import Mapping
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer
 
 from serving.directory import ADVERT_CODEC, Claim, Directory, WorkerAdvert
 from stream.config import ServingConfig
-from stream.kafka.clients import produce_waiting
+from stream.kafka.clients import assign_whole_topic, produce_waiting
 from stream.owned_partition import OwnedPartition
 
 log = logging.getLogger(__name__)
@@ -106,10 +106,7 @@ class DirectoryReader:
         self._thread = threading.Thread(target=self._run, name="directory-reader", daemon=True)
 
     def start(self) -> None:
-        partitions = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
-        if not partitions:
-            raise RuntimeError(f"topic {self.topic!r} does not exist; create it or fix kafka.workers_topic")
-        self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+        assign_whole_topic(self.consumer, self.topic, OFFSET_BEGINNING, "kafka.workers_topic")
         self._thread.start()
 
     def _run(self) -> None:

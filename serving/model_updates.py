@@ -20,11 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer
 
 from serving.metrics import ServingMetrics
 from serving.model import OnnxModel
 from serving.scorer import Scorer
+from stream.kafka.clients import assign_whole_topic
 from stream.model_artifact import (
     VERSIONS_DIR,
     ArtifactError,
@@ -104,13 +105,7 @@ class ModelWatcher:
     def start(self) -> None:
         # Follow from the end: what was promoted before now is the registry's current version,
         # loaded right after the assignment, so nothing announced in between is missed.
-        partitions = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
-        if not partitions:
-            raise RuntimeError(
-                f"topic {self.topic!r} does not exist; create it (streamrec commands create "
-                "their topics at start) or fix kafka.model_updates_topic"
-            )
-        self.consumer.assign([TopicPartition(self.topic, p, OFFSET_END) for p in partitions])
+        assign_whole_topic(self.consumer, self.topic, OFFSET_END, "kafka.model_updates_topic")
         self.loader.load_current(self.registry_root)
         self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
         self._thread.start()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream.config import KafkaConfig
@@ -107,6 +107,19 @@ def produce_waiting(producer: Producer, topic: str, value: bytes | None, **kwarg
             return
         except BufferError:  # let librdkafka deliver, then retry
             producer.poll(0.05)
+
+
+def assign_whole_topic(consumer: Consumer, topic: str, offset: int, setting: str) -> None:
+    """Assign every partition of ``topic`` from ``offset`` (e.g. OFFSET_BEGINNING): a reader outside
+    any consumer group. Raises RuntimeError naming ``setting`` (the config field holding the topic's
+    name) if the topic does not exist."""
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    if not partitions:
+        raise RuntimeError(
+            f"topic {topic!r} does not exist; create it (streamrec commands create their topics at start) "
+            f"or fix {setting}"
+        )
+    consumer.assign([TopicPartition(topic, p, offset) for p in partitions])
 
 
 def ensure_topics(cfg: KafkaConfig, timeout_s: float = 10.0) -> None:
