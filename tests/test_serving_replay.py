@@ -77,3 +77,27 @@ def test_retrained_sequence_students_are_loaded_and_scored_from_the_stream_state
     # The blend learns a signal's weight only from its differences between candidates: the sequence
     # student's scores reached the ranking.
     assert serving["learned_blend"]["student"] != result["_run"]["blend_start"]["student"]
+
+
+def test_the_student_is_retrained_on_drift_and_every_n_events_since_the_last_time(cfg, tmp_path):
+    """As a live trainer's triggers (offline.schedule): a drift detection retrains at the next
+    event, detections at once retrain once, and the event count restarts at each retraining."""
+    from types import SimpleNamespace
+
+    from stream.drift import DriftMonitor
+    from streamrec.quality.replay import ServingPath
+
+    def retrainings(on_drift: bool, every: int = 100) -> list[tuple[int, str]]:
+        path = ServingPath(cfg, every, tmp_path, on_drift=on_drift)
+        done: list[tuple[int, str]] = []
+        path._retrain = lambda why: done.append((path._seen, why))  # type: ignore[method-assign]
+        monitor = DriftMonitor()
+        proc = SimpleNamespace(drift={"item_knn": monitor, "isgd_mf": DriftMonitor()})
+        for n in range(250):
+            monitor.detections += [n] * {30: 1, 170: 2}.get(n, 0)  # fired on the event before n
+            path.before(proc, None)  # type: ignore[arg-type]
+        return done
+
+    assert retrainings(True) == [(30, "drift"), (130, "events"), (170, "drift")]
+    assert retrainings(False) == [(100, "events"), (200, "events")]
+    assert retrainings(True, every=0) == []  # no student at all

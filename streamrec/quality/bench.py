@@ -71,7 +71,8 @@ def evaluate(ds: DataSet, cfg: Config, k: int = 10, serving: bool = True) -> dic
     truth = ds.oracle() if ds.oracle else None
     rankers: dict[str, Any] = {"trending": Trending(), **({"oracle": Oracle(truth)} if truth else {})}
     with tempfile.TemporaryDirectory(prefix="streamrec-quality-") as tmp:
-        path = ServingPath(cfg, ds.retrain_every, Path(tmp) / "models") if serving else None
+        on_drift = ds.retrain_on_drift and cfg.train.on_drift
+        path = ServingPath(cfg, ds.retrain_every, Path(tmp) / "models", on_drift=on_drift) if serving else None
         clicks = NextClicks(rankers, path)
         visits = collect_visits(events)
         slates = _slates(visits, rankers, truth, path, k) if visits else None

@@ -69,20 +69,29 @@ def replay(
 
 class ServingPath:
     """The served ranking in a replay: candidates, the current student, the learned blend; the
-    student retrained every ``retrain_every`` events on everything applied so far and loaded as a
-    live scorer would load it (0: never, so the learners' blend serves alone, as before a first
-    model). Training pauses the replay: each model serves from the event it was trained
-    up to, where a live system would serve it a training run later.
+    student retrained on everything applied so far and loaded as a live scorer would load it, on a
+    live trainer's triggers (``offline.schedule``): every ``retrain_every`` events (0: never, so the
+    learners' blend serves alone, as before a first model) and, if ``on_drift``, at the first event
+    after a learner's drift detector fired. Training pauses the replay: each model serves from the
+    event it was trained up to, where a live system would serve it a training run later.
 
     ``grid``: fixed blends also ranked on every click, for comparison with the learned one.
     """
 
-    def __init__(self, cfg: Config, retrain_every: int, registry_root: Path, grid: Sequence[OnlineBlend] = ()) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        retrain_every: int,
+        registry_root: Path,
+        grid: Sequence[OnlineBlend] = (),
+        on_drift: bool = False,
+    ) -> None:
         from serving.model_updates import ModelLoader
         from serving.scorer import Scorer
 
         self.cfg = cfg
         self.retrain_every = retrain_every
+        self.on_drift = on_drift
         self.root = registry_root
         self.grid = list(grid)
         self.scorer = Scorer(cfg.serving)
@@ -92,6 +101,8 @@ class ServingPath:
         self.fallbacks: dict[str, int] = {}
         self.candidate_hits = 0
         self._seen = 0
+        self._trained_at = 0  # events seen when the student was last retrained
+        self._detections = 0  # the processor's drift detections then
 
     @staticmethod
     def replay_config(cfg: Config) -> Config:
@@ -103,9 +114,24 @@ class ServingPath:
         return msgspec.structs.replace(cfg, registry=msgspec.structs.replace(cfg.registry, gate_tolerance=1.0))
 
     def before(self, proc: PartitionProcessor, event: Event) -> None:
-        if self.retrain_every and self._seen and self._seen % self.retrain_every == 0:
-            self._retrain()
+        detections = sum(len(m.detections) for m in proc.drift.values())
+        why = self._due(detections)
+        if why:
+            self._trained_at, self._detections = self._seen, detections
+            self._retrain(why)
         self._seen += 1
+
+    def _due(self, detections: int) -> str | None:
+        """Why the student is retrained before this event, or None, given the processor's drift
+        detections so far. As a live trainer does, it counts the events since the last retraining;
+        its time trigger has no counterpart (a replayed second spans thousands of events)."""
+        if not (self.retrain_every and self._seen):
+            return None
+        if self.on_drift and detections > self._detections:
+            return "drift"
+        if self._seen - self._trained_at >= self.retrain_every:
+            return "events"
+        return None
 
     def after(self, proc: PartitionProcessor, event: Event, outcome: Outcome) -> None:
         if outcome is Outcome.APPLIED:
@@ -129,18 +155,19 @@ class ServingPath:
             proc.blend.learn_one(scored.signals, int(at[0]))
         return ranks
 
-    def _retrain(self) -> None:
+    def _retrain(self, why: str) -> None:
         if self.cfg.train.model == "sequence":
             from offline.sequence_pipeline import retrain
         else:
             from offline.pipeline import retrain_served_student as retrain
 
-        log.info("event %s: retraining the student on %s events", f"{self._seen:,}", f"{len(self.history):,}")
+        log.info("event %s: retraining the student on %s events (%s)", f"{self._seen:,}", f"{len(self.history):,}", why)
         report = retrain(self.cfg, self.history, self.root)
         loaded = self.loader.load_current(self.root)
         self.models.append(
             {
                 "after_event": self._seen,
+                "trigger": why,
                 "version": report["registry"]["version"],
                 "loaded": loaded,
                 "serving": self.scorer.version,

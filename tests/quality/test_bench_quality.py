@@ -131,6 +131,13 @@ def test_development_and_evaluation_parts_never_share_a_seed_or_a_half():
     assert np.isclose(ml_dev.report[1], 0.5)
 
 
+def test_generated_worlds_retrain_on_drift_and_logs_spanning_months_do_not():
+    """docs/protocol.md, section 3: where the cadence stands for a live trainer's, a drift detection
+    retrains as it would live; on MovieLens an hourly trigger would have retrained anyway."""
+    for d in datasets("development", quick=False):
+        assert d.retrain_on_drift == (d.drift_ts_ms is not None), d.name
+
+
 def test_the_drift_section_covers_every_ranker_and_detector_at_the_worlds_drift(world, result):
     ds, events = world
     drift = result["drift"]
