@@ -54,7 +54,7 @@ ML_1M = Release(
 
 ML_1M_SLICES = 10  # ~600 users and ~100k ratings each: the size of MovieLens-100K
 ML_1M_DEVELOPMENT = (0,)
-ML_1M_EVALUATION = (3, 4)  # 1, 2 spent on 2026-12-07; the next move on to 5, 6 (docs/protocol.md, section 6)
+ML_1M_EVALUATION = (5, 6)  # 1-2 spent on 2026-12-07, 3-4 on 2026-12-08; next 7, 8 (docs/protocol.md, section 6)
 
 
 class DatasetUnavailable(RuntimeError):

@@ -24,8 +24,8 @@ from streamrec.quality.rankers import NextClickOracle
 
 # Generator seeds by part. Development seeds may be looked at while choosing anything; evaluation
 # seeds only by `bench quality --part evaluation`, once the defaults are committed.
-# Spent (docs/protocol.md, section 6): 101-103 on 2026-12-05, 201-203 on 2026-12-07.
-SEEDS = {"development": (1, 2, 3), "evaluation": (301, 302, 303)}
+# Spent (docs/protocol.md, section 6): 101-103 on 2026-12-05, 201-203 on 2026-12-07, 301-303 on 2026-12-08.
+SEEDS = {"development": (1, 2, 3), "evaluation": (401, 402, 403)}
 ML_1M_PARTS = {"development": ML_1M_DEVELOPMENT, "evaluation": ML_1M_EVALUATION}
 # The real logs span months, where a live trainer's hourly trigger (train.every_s) would retrain
 # thousands of times; every 20,000 events is what the command can afford. Chosen on MovieLens-100K's

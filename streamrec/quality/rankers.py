@@ -12,7 +12,7 @@ from stream.processor import PartitionProcessor
 
 class Trending:
     """Decayed popularity: clicks so far, each counted less with age (half-life
-    ``state.half_lives_s[0]``, one hour by default): the baseline that follows what is hot now."""
+    ``state.half_lives_s[0]``, five minutes by default): the baseline that follows what is hot now."""
 
     def scores(self, proc: PartitionProcessor, event: Event, known: int) -> np.ndarray:
         return proc.state.item_counters["click"].get_many(np.arange(known), event.ts / 1000.0)[0]

@@ -56,14 +56,14 @@ def test_the_results_page_stamps_every_table_with_its_run(tmp_path):
     (tmp_path / "quality-evaluation.json").write_text(json.dumps(bench))
     page = results.render(tmp_path)
     stamp = results.stamp(bench["_run"])
-    assert "2026-12-07" in stamp and "`ae15893`" in stamp and "2 cores" in stamp and "--part evaluation" in stamp
+    assert "2026-12-08" in stamp and "`45e43ee`" in stamp and "2 cores" in stamp and "--part evaluation" in stamp
     tables = page.split("\n\n")
     table_blocks = [i for i, block in enumerate(tables) if block.startswith("| ")]
     assert len(table_blocks) > 20
     for i in table_blocks:
         assert tables[i + 1].strip() == stamp
-    assert "| oracle | 0.4392 [0.4298, 0.4575] |" in page
-    assert "| serving | 0.2178 [0.2081, 0.2285] | 0.1144 [0.1087, 0.1206] |" in page
+    assert "| oracle | 0.4352 [0.4316, 0.4412] |" in page
+    assert "| serving | 0.2202 [0.2103, 0.2312] | 0.1154 [0.1096, 0.1216] |" in page
 
 
 def test_a_results_file_without_its_run_stamp_is_refused(tmp_path):
