@@ -114,7 +114,7 @@ class ServingPath:
         return msgspec.structs.replace(cfg, registry=msgspec.structs.replace(cfg.registry, gate_tolerance=1.0))
 
     def before(self, proc: PartitionProcessor, event: Event) -> None:
-        detections = sum(len(m.detections) for m in proc.drift.values())
+        detections = sum(len(m.detections) for m in proc.drift.values()) if self.on_drift else 0
         why = self._due(detections)
         if why:
             self._trained_at, self._detections = self._seen, detections
